@@ -1,0 +1,165 @@
+//! The JSON the API answers with.
+
+use chrono::{DateTime, Utc};
+use herald::db::escalations::{
+    DeliveryRow, EscalationDetail, EscalationState, EscalationSummary, NotificationSummary, Stamp,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct EscalationCreated {
+    pub id: Uuid,
+    pub status: &'static str,
+    pub notifications: Vec<NotificationView>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct NotificationView {
+    pub id: Uuid,
+    pub recipient_id: String,
+    pub channel: &'static str,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<&EscalationSummary> for EscalationCreated {
+    fn from(s: &EscalationSummary) -> Self {
+        Self {
+            id: s.id,
+            status: s.status.as_str(),
+            notifications: s.notifications.iter().map(NotificationView::from).collect(),
+        }
+    }
+}
+
+impl From<&NotificationSummary> for NotificationView {
+    fn from(n: &NotificationSummary) -> Self {
+        Self {
+            id: n.id,
+            recipient_id: n.recipient_id.clone(),
+            channel: n.channel.as_str(),
+            status: n.status.as_str(),
+            reason: n.suppressed_reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct StampView {
+    pub by: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&Stamp> for StampView {
+    fn from(s: &Stamp) -> Self {
+        Self {
+            by: s.by.clone(),
+            at: s.at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EscalationView {
+    pub id: Uuid,
+    pub dedup_key: Option<String>,
+    pub title: String,
+    pub priority: &'static str,
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub alert_count: i32,
+    pub dashboard_url: Option<String>,
+    pub status: &'static str,
+    pub triggered_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub acknowledged: Option<StampView>,
+    pub resolved: Option<StampView>,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryView {
+    pub id: Uuid,
+    pub recipient_id: String,
+    pub channel: &'static str,
+    pub level: i32,
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub attempt_count: i32,
+    pub provider_message_id: Option<String>,
+    pub error: Option<String>,
+    pub retryable: Option<bool>,
+    pub queued_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl From<&EscalationDetail> for EscalationView {
+    fn from(e: &EscalationDetail) -> Self {
+        Self {
+            id: e.id,
+            dedup_key: e.dedup_key.clone(),
+            title: e.title.clone(),
+            priority: e.priority.as_str(),
+            service: e.service.clone(),
+            team: e.team.clone(),
+            alert_count: e.alert_count,
+            dashboard_url: e.dashboard_url.clone(),
+            status: e.status.as_str(),
+            triggered_at: e.triggered_at,
+            created_at: e.created_at,
+            acknowledged: e.acknowledged.as_ref().map(StampView::from),
+            resolved: e.resolved.as_ref().map(StampView::from),
+            deliveries: e.deliveries.iter().map(DeliveryView::from).collect(),
+        }
+    }
+}
+
+impl From<&DeliveryRow> for DeliveryView {
+    fn from(d: &DeliveryRow) -> Self {
+        Self {
+            id: d.id,
+            recipient_id: d.recipient_id.clone(),
+            channel: d.channel.as_str(),
+            level: d.level,
+            status: d.status.as_str(),
+            reason: d.suppressed_reason.clone(),
+            attempt_count: d.attempt_count,
+            provider_message_id: d.provider_message_id.clone(),
+            error: d.error.clone(),
+            retryable: d.retryable,
+            queued_at: d.queued_at,
+            sent_at: d.sent_at,
+            delivered_at: d.delivered_at,
+            last_attempt_at: d.last_attempt_at,
+            next_attempt_at: d.next_attempt_at,
+        }
+    }
+}
+
+/// The answer to `POST /v1/escalations/{id}/acknowledge|resolve`.
+#[derive(Debug, Serialize)]
+pub struct TransitionView {
+    pub id: Uuid,
+    pub status: &'static str,
+    /// False when the escalation was already in (or past) that state.
+    pub changed: bool,
+    pub acknowledged: Option<StampView>,
+    pub resolved: Option<StampView>,
+}
+
+impl TransitionView {
+    pub fn new(s: &EscalationState, changed: bool) -> Self {
+        Self {
+            id: s.id,
+            status: s.status.as_str(),
+            changed,
+            acknowledged: s.acknowledged.as_ref().map(StampView::from),
+            resolved: s.resolved.as_ref().map(StampView::from),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The API's error type and its one mapping to HTTP.
+
+use herald::domain::FieldError;
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+#[derive(thiserror::Error)]
+pub enum ApiError {
+    #[error("{}", .0.message)]
+    Validation(FieldError),
+    #[error("missing or unknown API key")]
+    Unauthorized,
+    #[error("no such escalation")]
+    NotFound,
+    #[error("no such route")]
+    NoRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The database could not be reached in time; the caller should retry.
+    #[error("the store is unavailable, retry shortly")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            writeln!(f, "Caused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(e) => e.code,
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound => "not_found",
+            ApiError::NoRoute => "no_route",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unexpected(_) => "internal",
+        }
+    }
+
+    /// The one place errors become responses. 5xx bodies say nothing about internals;
+    /// the request id ties them to the logs.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error.message = %self, error.chain = ?self, request_id, "request failed");
+        }
+        let field = match &self {
+            ApiError::Validation(e) => Some(e.field.clone()),
+            _ => None,
+        };
+        let message = match &self {
+            ApiError::Unexpected(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        let body = json!({
+            "error": { "code": self.code(), "field": field, "message": message, "request_id": request_id }
+        });
+        let mut builder = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-store");
+        match &self {
+            ApiError::Unauthorized => builder = builder.header(header::WWW_AUTHENTICATE, "Bearer"),
+            ApiError::MethodNotAllowed(allow) => builder = builder.header(header::ALLOW, *allow),
+            ApiError::Unavailable(_) => builder = builder.header(header::RETRY_AFTER, "1"),
+            _ => {}
+        }
+        builder
+            .body(Body::Text(body.to_string()))
+            .expect("a static set of valid headers")
+    }
+}

@@ -1,0 +1,292 @@
+use herald::db::escalations::{self, Created, Transition};
+use herald::db::tenants::{self, Principal};
+use herald::db::{Actor, ActorKind};
+use herald::domain::{Action, IngestRequest, NewEscalation, NotificationStatus, policy};
+use herald::queue::Envelope;
+use herald::{api_key, db};
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::Deps;
+use crate::api::{EscalationCreated, EscalationView, TransitionView};
+use crate::error::ApiError;
+
+/// Largest request body accepted (413 above). The escalation `body` field itself is
+/// limited to 64 KiB (400 above).
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+enum Route {
+    Create,
+    Get(Uuid),
+    Transition(Uuid, Action),
+}
+
+/// Routes `POST /v1/escalations`, `GET /v1/escalations/{id}` and
+/// `POST /v1/escalations/{id}/{acknowledge|resolve}`. Works with or without a stage or
+/// custom-domain prefix in front of `/v1`.
+fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let path = path.find("/v1/").map_or(path, |i| &path[i..]);
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let id = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound);
+    match (segments.as_slice(), method) {
+        (["v1", "escalations"], &Method::POST) => Ok(Route::Create),
+        (["v1", "escalations"], _) => Err(ApiError::MethodNotAllowed("POST")),
+        (["v1", "escalations", raw], &Method::GET) => Ok(Route::Get(id(raw)?)),
+        (["v1", "escalations", _], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (
+            [
+                "v1",
+                "escalations",
+                raw,
+                action @ ("acknowledge" | "resolve"),
+            ],
+            &Method::POST,
+        ) => {
+            let action = if *action == "acknowledge" {
+                Action::Acknowledge
+            } else {
+                Action::Resolve
+            };
+            Ok(Route::Transition(id(raw)?, action))
+        }
+        (["v1", "escalations", _, "acknowledge" | "resolve"], _) => {
+            Err(ApiError::MethodNotAllowed("POST"))
+        }
+        _ => Err(ApiError::NoRoute),
+    }
+}
+
+#[tracing::instrument(name = "ingest request", skip_all, fields(method = %req.method(), request_id))]
+pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let request_id = request_id(&req);
+    tracing::Span::current().record("request_id", request_id.as_str());
+    let response = match handle(deps, &req, &request_id).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(&request_id),
+    };
+    tracing::info!(status = response.status().as_u16(), "answered");
+    Ok(response)
+}
+
+async fn handle(deps: &Deps, req: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
+    let route = route(req.method(), req.raw_http_path())?;
+    let client = deps
+        .pool
+        .get()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    let principal = authenticate(&client, req).await?;
+    match route {
+        Route::Create => create(deps, &client, &principal, req, request_id).await,
+        Route::Get(id) => {
+            let detail = escalations::detail(&client, principal.tenant_id, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            Ok(json(StatusCode::OK, &EscalationView::from(&detail)))
+        }
+        Route::Transition(id, action) => transition(client, &principal, req, id, action).await,
+    }
+}
+
+async fn authenticate(client: &db::Client, req: &Request) -> Result<Principal, ApiError> {
+    let key = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(api_key::from_authorization)
+        .ok_or(ApiError::Unauthorized)?;
+    tenants::authenticate(client, &api_key::hash(key))
+        .await?
+        .ok_or(ApiError::Unauthorized)
+}
+
+#[tracing::instrument(name = "create escalation", skip_all, fields(tenant_id = %principal.tenant_id))]
+async fn create(
+    deps: &Deps,
+    client: &db::Client,
+    principal: &Principal,
+    req: &Request,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let body = json_body(req)?;
+    let request = IngestRequest::from_json(body).map_err(ApiError::Validation)?;
+    let escalation = NewEscalation::try_from(request).map_err(|errors| {
+        ApiError::Validation(errors.into_iter().next().expect("at least one error"))
+    })?;
+    let planned = policy::plan_primary(&escalation.channels, &escalation.recipients);
+    let actor = api_actor(principal, req);
+
+    match escalations::create(client, principal.tenant_id, &escalation, &planned, &actor).await? {
+        Created::New(summary) => {
+            let envelopes: Vec<Envelope> = summary
+                .notifications
+                .iter()
+                .filter(|n| n.status == NotificationStatus::Queued)
+                .map(|n| Envelope {
+                    notification_id: n.id,
+                    trace_id: Some(request_id.to_owned()),
+                })
+                .collect();
+            let report = deps.email_queue.enqueue(&envelopes).await;
+            tracing::info!(
+                escalation_id = %summary.id,
+                queued = envelopes.len(),
+                enqueued = report.sent,
+                left_for_sweep = report.failed.len(),
+                "escalation created"
+            );
+            let mut response = json(StatusCode::ACCEPTED, &EscalationCreated::from(&summary));
+            if let Ok(location) = format!("/v1/escalations/{}", summary.id).parse() {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        Created::Duplicate(summary) => {
+            tracing::info!(escalation_id = %summary.id, "duplicate dedup_key; nothing written");
+            Ok(json(StatusCode::OK, &EscalationCreated::from(&summary)))
+        }
+    }
+}
+
+async fn transition(
+    mut client: db::Client,
+    principal: &Principal,
+    req: &Request,
+    id: Uuid,
+    action: Action,
+) -> Result<Response<Body>, ApiError> {
+    let actor = api_actor(principal, req);
+    let tx = client.transaction().await.map_err(anyhow::Error::from)?;
+    let outcome = escalations::transition(&tx, principal.tenant_id, id, action, &actor).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    match outcome {
+        Transition::Applied(state) => Ok(json(StatusCode::OK, &TransitionView::new(&state, true))),
+        Transition::AlreadyDone(state) => {
+            Ok(json(StatusCode::OK, &TransitionView::new(&state, false)))
+        }
+        Transition::NotFound => Err(ApiError::NotFound),
+    }
+}
+
+/// The JSON body, after the size and media-type checks.
+fn json_body(req: &Request) -> Result<&[u8], ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json"
+        && !(essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::PayloadTooLarge(MAX_REQUEST_BYTES));
+    }
+    Ok(body)
+}
+
+fn api_actor(principal: &Principal, req: &Request) -> Actor {
+    let (ip, user_agent) = client_of(req);
+    Actor {
+        kind: ActorKind::ApiKey,
+        id: principal.api_key_id.to_string(),
+        display: format!("API key {}…", principal.api_key_prefix),
+        recipient_id: None,
+        ip,
+        user_agent,
+    }
+}
+
+/// Source IP and user agent as API Gateway saw them.
+pub fn client_of(req: &Request) -> (Option<std::net::IpAddr>, Option<String>) {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            ctx.http
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(512).collect()),
+        ),
+        _ => (None, None),
+    }
+}
+
+fn request_id(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| Uuid::new_v4().to_string())
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(
+            serde_json::to_string(value).expect("API views serialize"),
+        ))
+        .expect("valid static headers")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_with_and_without_a_stage_prefix() {
+        assert!(matches!(
+            route(&Method::POST, "/v1/escalations"),
+            Ok(Route::Create)
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/prod/v1/escalations/"),
+            Ok(Route::Create)
+        ));
+        let id = Uuid::new_v4();
+        assert!(
+            matches!(route(&Method::GET, &format!("/v1/escalations/{id}")), Ok(Route::Get(x)) if x == id)
+        );
+        assert!(matches!(
+            route(&Method::POST, &format!("/v1/escalations/{id}/resolve")),
+            Ok(Route::Transition(x, Action::Resolve)) if x == id
+        ));
+    }
+
+    #[test]
+    fn malformed_ids_are_not_found() {
+        assert!(matches!(
+            route(&Method::GET, "/v1/escalations/123"),
+            Err(ApiError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn wrong_methods_are_405() {
+        assert!(matches!(
+            route(&Method::GET, "/v1/escalations"),
+            Err(ApiError::MethodNotAllowed("POST"))
+        ));
+        assert!(matches!(
+            route(&Method::DELETE, "/nope"),
+            Err(ApiError::NoRoute)
+        ));
+    }
+}

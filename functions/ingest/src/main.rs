@@ -1,0 +1,11 @@
+use herald_ingest::{Deps, function_handler};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    herald::telemetry::init();
+    let config = herald::Config::from_env()?;
+    let sdk = herald::config::aws_sdk_config().await;
+    let deps = Deps::from_config(&config, &sdk).await?;
+    run(service_fn(|req| function_handler(&deps, req))).await
+}

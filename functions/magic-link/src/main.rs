@@ -1,0 +1,10 @@
+use herald_magic_link::{Deps, function_handler};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    herald::telemetry::init();
+    let config = herald::Config::from_env()?;
+    let deps = Deps::from_config(&config).await?;
+    run(service_fn(|req| function_handler(&deps, req))).await
+}

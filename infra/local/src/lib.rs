@@ -1,0 +1,12 @@
+//! Herald on one machine: the same handlers as on Lambda, fed the way AWS feeds them.
+//!
+//! - [`gateway`]: turns a plain HTTP request into an API Gateway HTTP API (v2) event and
+//!   routes it to `ingest` or `magic-link`, like the HTTP API's routes do.
+//! - [`poller`]: polls an SQS queue into a dispatcher with Lambda's batch semantics
+//!   (batches of up to 10, partial batch failures, visibility timeout, DLQ redrive).
+//! - [`stack`]: creates the queues and the SES sender identity in the emulator, and
+//!   tenants with API keys.
+
+pub mod gateway;
+pub mod poller;
+pub mod stack;

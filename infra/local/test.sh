@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit and integration tests against a real
+# PostgreSQL and the AWS emulator, the SAM template checks, and the Lambda smoke test.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+trap stop_started_services EXIT
+cd "$HERALD_ROOT"
+drop_test_databases
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "cargo test (PostgreSQL: ${HERALD_PG_ADMIN_URL}, emulator: ${AWS_ENDPOINT_URL})"
+cargo test --workspace
+
+log "SAM template: cfn-lint and essentials"
+"$VENV/bin/python" infra/tests/test_template.py
+
+log "all tests passed"

@@ -1,0 +1,3 @@
+DROP TABLE recipients;
+DROP TABLE api_keys;
+DROP TABLE tenants;

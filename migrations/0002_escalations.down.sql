@@ -1,0 +1,2 @@
+DROP TABLE notification_log;
+DROP TABLE escalations;

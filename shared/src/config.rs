@@ -1,0 +1,153 @@
+//! Typed configuration from environment variables, read once per cold start.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+
+use crate::domain::RetryPolicy;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    /// `HERALD_PUBLIC_BASE_URL`: where `/l/{token}` is served, e.g. `https://api.example.com`.
+    pub public_base_url: Option<String>,
+    /// `HERALD_MAGIC_LINK_TTL_SECS` (default 86400).
+    pub magic_link_ttl: Duration,
+    /// `HERALD_QUEUE_URL_EMAIL`.
+    pub email_queue_url: Option<String>,
+    /// `HERALD_SES_FROM`.
+    pub ses_from: Option<String>,
+    /// `HERALD_SES_CONFIGURATION_SET` (optional).
+    pub ses_configuration_set: Option<String>,
+    /// `HERALD_MAX_ATTEMPTS` (default 6) with the default backoff.
+    pub retry: RetryPolicy,
+    /// `HERALD_SENDING_LEASE_SECS` (default 300): how long a claimed row may stay
+    /// `sending` before the retry sweep may take it back.
+    pub sending_lease: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub source: DatabaseSource,
+    /// `HERALD_DB_POOL_SIZE` (default 4). Lambda handles one event at a time, so a
+    /// small pool keeps the proxy's connection count proportional to concurrency.
+    pub pool_size: usize,
+    /// `HERALD_DATABASE_CA_FILE`: extra PEM roots (e.g. the RDS CA bundle) besides the
+    /// public web roots.
+    pub ca_file: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum DatabaseSource {
+    /// `HERALD_DATABASE_URL`, e.g. `postgres://herald@127.0.0.1:5432/herald?sslmode=disable`.
+    Url(SecretString),
+    /// Discrete settings; the password comes from Secrets Manager through the
+    /// Parameters and Secrets Lambda extension.
+    Secret {
+        host: String,
+        port: u16,
+        dbname: String,
+        user: String,
+        sslmode: String,
+        secret_arn: String,
+    },
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let source = if let Some(url) = var("HERALD_DATABASE_URL") {
+            DatabaseSource::Url(SecretString::from(url))
+        } else if let Some(secret_arn) = var("HERALD_DATABASE_SECRET_ARN") {
+            DatabaseSource::Secret {
+                host: var("HERALD_DATABASE_HOST").context("HERALD_DATABASE_HOST is not set")?,
+                port: parsed("HERALD_DATABASE_PORT", 5432)?,
+                dbname: var("HERALD_DATABASE_NAME").unwrap_or_else(|| "herald".into()),
+                user: var("HERALD_DATABASE_USER").unwrap_or_else(|| "herald".into()),
+                sslmode: var("HERALD_DATABASE_SSLMODE").unwrap_or_else(|| "require".into()),
+                secret_arn,
+            }
+        } else {
+            bail!(
+                "set HERALD_DATABASE_URL, or HERALD_DATABASE_SECRET_ARN and HERALD_DATABASE_HOST"
+            );
+        };
+        let max_attempts: u32 = parsed("HERALD_MAX_ATTEMPTS", RetryPolicy::default().max_attempts)?;
+        if max_attempts == 0 {
+            bail!("HERALD_MAX_ATTEMPTS must be at least 1");
+        }
+        let ttl: u64 = parsed("HERALD_MAGIC_LINK_TTL_SECS", 24 * 60 * 60)?;
+        if ttl == 0 {
+            bail!("HERALD_MAGIC_LINK_TTL_SECS must be positive");
+        }
+        Ok(Self {
+            database: DatabaseConfig {
+                source,
+                pool_size: parsed("HERALD_DB_POOL_SIZE", 4)?,
+                ca_file: var("HERALD_DATABASE_CA_FILE"),
+            },
+            public_base_url: var("HERALD_PUBLIC_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            magic_link_ttl: Duration::from_secs(ttl),
+            email_queue_url: var("HERALD_QUEUE_URL_EMAIL"),
+            ses_from: var("HERALD_SES_FROM"),
+            ses_configuration_set: var("HERALD_SES_CONFIGURATION_SET"),
+            retry: RetryPolicy {
+                max_attempts,
+                ..RetryPolicy::default()
+            },
+            sending_lease: Duration::from_secs(parsed("HERALD_SENDING_LEASE_SECS", 300)?),
+        })
+    }
+
+    pub fn require_email_queue_url(&self) -> anyhow::Result<&str> {
+        self.email_queue_url
+            .as_deref()
+            .context("HERALD_QUEUE_URL_EMAIL is not set")
+    }
+
+    pub fn require_ses_from(&self) -> anyhow::Result<&str> {
+        self.ses_from
+            .as_deref()
+            .context("HERALD_SES_FROM is not set")
+    }
+
+    pub fn require_public_base_url(&self) -> anyhow::Result<&str> {
+        self.public_base_url
+            .as_deref()
+            .context("HERALD_PUBLIC_BASE_URL is not set")
+    }
+}
+
+/// The AWS SDK configuration shared by every client: region and credentials from the
+/// environment (the Lambda role on AWS; `AWS_ENDPOINT_URL` points at the emulator
+/// locally), and a bounded operation timeout so a hung provider cannot eat the Lambda
+/// deadline.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(12))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}

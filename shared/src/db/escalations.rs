@@ -1,0 +1,486 @@
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+use uuid::Uuid;
+
+use super::{Actor, Client, Transaction, parse_col};
+use crate::domain::policy::reason;
+use crate::domain::{
+    Action, Channel, EscalationStatus, NewEscalation, NotificationStatus, PlannedNotification,
+    Priority,
+};
+
+/// What ingest answers: the escalation and its first wave of notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationSummary {
+    pub id: Uuid,
+    pub status: EscalationStatus,
+    pub notifications: Vec<NotificationSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationSummary {
+    pub id: Uuid,
+    /// The caller's id for the recipient.
+    pub recipient_id: String,
+    pub channel: Channel,
+    pub status: NotificationStatus,
+    pub suppressed_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// A new escalation; its queued notifications must be enqueued.
+    New(EscalationSummary),
+    /// An open escalation with the same dedup key already exists; nothing was written.
+    Duplicate(EscalationSummary),
+}
+
+/// Writes the escalation, upserts its recipients, and writes its notification rows and
+/// the audit event, all in ONE statement (so one transaction and one round trip). When
+/// an open escalation already holds the dedup key, nothing at all is written (the
+/// recipients upsert is conditional on the escalation insert) and the existing one is
+/// returned.
+#[tracing::instrument(name = "store escalation", skip_all, fields(tenant_id = %tenant_id))]
+pub async fn create(
+    client: &Client,
+    tenant_id: Uuid,
+    escalation: &NewEscalation,
+    planned: &[PlannedNotification],
+    actor: &Actor,
+) -> anyhow::Result<Created> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            WITH esc AS (
+                INSERT INTO escalations
+                    (tenant_id, dedup_key, title, body, priority, service, team, alert_count,
+                     dashboard_url, triggered_at, channel_policy)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)
+                ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'resolved' DO NOTHING
+                RETURNING id, status
+            ), rcp AS (
+                INSERT INTO recipients
+                    (tenant_id, external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone)
+                SELECT $1, r.external_id, r.name, r.email, r.phone, r.slack_user_id, r.push_endpoint_arn, r.timezone
+                FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
+                     AS r(external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone)
+                WHERE EXISTS (SELECT 1 FROM esc)
+                ON CONFLICT (tenant_id, external_id) DO UPDATE SET
+                    name = EXCLUDED.name,
+                    email = EXCLUDED.email,
+                    phone = EXCLUDED.phone,
+                    slack_user_id = EXCLUDED.slack_user_id,
+                    push_endpoint_arn = EXCLUDED.push_endpoint_arn,
+                    timezone = EXCLUDED.timezone,
+                    updated_at = now()
+                RETURNING id, external_id
+            ), ntf AS (
+                INSERT INTO notification_log (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason)
+                SELECT $1, esc.id, rcp.id, n.channel, n.status, n.reason
+                FROM unnest($19::text[], $20::text[], $21::text[], $22::text[])
+                     AS n(recipient_external_id, channel, status, reason)
+                JOIN rcp ON rcp.external_id = n.recipient_external_id
+                CROSS JOIN esc
+                RETURNING id, recipient_id, channel, status, suppressed_reason
+            ), evt AS (
+                INSERT INTO event_log (tenant_id, escalation_id, event_type, actor_type, actor_id, detail)
+                SELECT $1, esc.id, 'escalation.triggered', $23, $24,
+                       jsonb_build_object('priority', $5::text, 'dedup_key', $2::text)
+                FROM esc
+            )
+            SELECT esc.id AS escalation_id, esc.status AS escalation_status,
+                   ntf.id, rcp.external_id AS recipient_id, ntf.channel, ntf.status, ntf.suppressed_reason
+            FROM esc
+            JOIN ntf ON true
+            JOIN rcp ON rcp.id = ntf.recipient_id
+            ORDER BY rcp.external_id, ntf.channel
+            "#,
+        )
+        .await?;
+
+    let rs = &escalation.recipients;
+    let texts = |f: fn(&crate::domain::NewRecipient) -> Option<String>| {
+        rs.iter().map(f).collect::<Vec<_>>()
+    };
+    let external_ids: Vec<&str> = rs.iter().map(|r| r.external_id.as_str()).collect();
+    let names = texts(|r| r.name.clone());
+    let emails = texts(|r| r.email.as_ref().map(|e| e.as_str().to_owned()));
+    let phones = texts(|r| r.phone.as_ref().map(|p| p.as_str().to_owned()));
+    let slack_ids = texts(|r| r.slack_user_id.clone());
+    let push_arns = texts(|r| r.push_endpoint_arn.clone());
+    let timezones = texts(|r| r.timezone.clone());
+
+    let n_recipient: Vec<&str> = planned
+        .iter()
+        .map(|p| rs[p.recipient].external_id.as_str())
+        .collect();
+    let n_channel: Vec<&str> = planned.iter().map(|p| p.channel.as_str()).collect();
+    let n_status: Vec<&str> = planned.iter().map(|p| p.status.as_str()).collect();
+    let n_reason: Vec<Option<&str>> = planned.iter().map(|p| p.suppressed_reason).collect();
+
+    let rows = client
+        .query(
+            &stmt,
+            &[
+                &tenant_id,
+                &escalation.dedup_key,
+                &escalation.title,
+                &escalation.body,
+                &escalation.priority.as_str(),
+                &escalation.service,
+                &escalation.team,
+                &escalation.alert_count,
+                &escalation.dashboard_url,
+                &escalation.triggered_at,
+                &Json(&escalation.channels),
+                &external_ids,
+                &names,
+                &emails,
+                &phones,
+                &slack_ids,
+                &push_arns,
+                &timezones,
+                &n_recipient,
+                &n_channel,
+                &n_status,
+                &n_reason,
+                &actor.kind.as_str(),
+                &actor.id,
+            ],
+        )
+        .await
+        .context("inserting the escalation")?;
+
+    if let Some(first) = rows.first() {
+        return Ok(Created::New(EscalationSummary {
+            id: first.get("escalation_id"),
+            status: parse_col(first, "escalation_status")?,
+            notifications: rows
+                .iter()
+                .map(notification_summary)
+                .collect::<anyhow::Result<_>>()?,
+        }));
+    }
+    let dedup_key = escalation
+        .dedup_key
+        .as_deref()
+        .context("the insert wrote nothing although there is no dedup key")?;
+    match open_by_dedup_key(client, tenant_id, dedup_key).await? {
+        Some(existing) => Ok(Created::Duplicate(existing)),
+        // Resolved between our insert and this read: the key is free again.
+        None => Box::pin(create(client, tenant_id, escalation, planned, actor)).await,
+    }
+}
+
+fn notification_summary(row: &Row) -> anyhow::Result<NotificationSummary> {
+    Ok(NotificationSummary {
+        id: row.get("id"),
+        recipient_id: row.get("recipient_id"),
+        channel: parse_col(row, "channel")?,
+        status: parse_col(row, "status")?,
+        suppressed_reason: row.get("suppressed_reason"),
+    })
+}
+
+/// The open escalation holding `dedup_key`, summarised exactly as `create` answers.
+#[tracing::instrument(skip_all)]
+pub async fn open_by_dedup_key(
+    client: &Client,
+    tenant_id: Uuid,
+    dedup_key: &str,
+) -> anyhow::Result<Option<EscalationSummary>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT e.id AS escalation_id, e.status AS escalation_status,
+                   n.id, r.external_id AS recipient_id, n.channel, n.status, n.suppressed_reason
+            FROM escalations e
+            JOIN notification_log n ON n.escalation_id = e.id AND n.level = 0
+            JOIN recipients r ON r.id = n.recipient_id
+            WHERE e.tenant_id = $1 AND e.dedup_key = $2 AND e.status <> 'resolved'
+            ORDER BY r.external_id, n.channel
+            "#,
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&tenant_id, &dedup_key]).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(EscalationSummary {
+        id: first.get("escalation_id"),
+        status: parse_col(first, "escalation_status")?,
+        notifications: rows
+            .iter()
+            .map(notification_summary)
+            .collect::<anyhow::Result<_>>()?,
+    }))
+}
+
+/// Who did something to an escalation, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub by: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationState {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub title: String,
+    pub priority: Priority,
+    pub service: Option<String>,
+    pub status: EscalationStatus,
+    pub acknowledged: Option<Stamp>,
+    pub resolved: Option<Stamp>,
+}
+
+impl EscalationState {
+    fn from_row(row: &Row) -> anyhow::Result<Self> {
+        let stamp = |at: &str, by: &str| {
+            row.get::<_, Option<DateTime<Utc>>>(at).map(|at| Stamp {
+                by: row.get(by),
+                at,
+            })
+        };
+        Ok(Self {
+            id: row.get("id"),
+            tenant_id: row.get("tenant_id"),
+            title: row.get("title"),
+            priority: parse_col(row, "priority")?,
+            service: row.get("service"),
+            status: parse_col(row, "status")?,
+            acknowledged: stamp("acknowledged_at", "acknowledged_by"),
+            resolved: stamp("resolved_at", "resolved_by"),
+        })
+    }
+}
+
+const STATE_COLUMNS: &str = "id, tenant_id, title, priority, service, status, \
+    acknowledged_at, acknowledged_by, resolved_at, resolved_by";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// The action changed the escalation.
+    Applied(EscalationState),
+    /// The escalation was already past what the action does (acknowledged twice...).
+    AlreadyDone(EscalationState),
+    NotFound,
+}
+
+/// Acknowledges or resolves, recording who did it. Pending deliveries of the escalation
+/// are suppressed in the same statement, so nobody is paged after someone answered.
+/// Run inside the caller's transaction (a magic link consumes its token in the same one).
+#[tracing::instrument(name = "transition escalation", skip_all, fields(escalation_id = %escalation_id, action = action.as_str()))]
+pub async fn transition(
+    tx: &Transaction<'_>,
+    tenant_id: Uuid,
+    escalation_id: Uuid,
+    action: Action,
+    actor: &Actor,
+) -> anyhow::Result<Transition> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            r#"
+            WITH changed AS (
+                UPDATE escalations SET
+                    status = $3,
+                    acknowledged_at = CASE WHEN $3 = 'acknowledged' THEN now() ELSE acknowledged_at END,
+                    acknowledged_by = CASE WHEN $3 = 'acknowledged' THEN $5 ELSE acknowledged_by END,
+                    acknowledged_by_recipient_id =
+                        CASE WHEN $3 = 'acknowledged' THEN $6 ELSE acknowledged_by_recipient_id END,
+                    resolved_at = CASE WHEN $3 = 'resolved' THEN now() ELSE resolved_at END,
+                    resolved_by = CASE WHEN $3 = 'resolved' THEN $5 ELSE resolved_by END,
+                    resolved_by_recipient_id =
+                        CASE WHEN $3 = 'resolved' THEN $6 ELSE resolved_by_recipient_id END,
+                    next_escalation_at = NULL
+                WHERE id = $1 AND tenant_id = $2 AND status = ANY($4::text[])
+                RETURNING {STATE_COLUMNS}
+            ), suppressed AS (
+                UPDATE notification_log SET
+                    status = 'suppressed', suppressed_reason = $7, next_attempt_at = NULL
+                WHERE escalation_id IN (SELECT id FROM changed)
+                  AND (status = 'queued' OR (status = 'failed' AND next_attempt_at IS NOT NULL))
+            ), evt AS (
+                INSERT INTO event_log
+                    (tenant_id, escalation_id, event_type, actor_type, actor_id, actor_ip, actor_user_agent, detail)
+                SELECT tenant_id, id, 'escalation.' || $3, $8, $9, $10, $11, jsonb_build_object('by', $5::text)
+                FROM changed
+            )
+            SELECT {STATE_COLUMNS} FROM changed
+            "#
+        ))
+        .await?;
+    let target = action.target().as_str();
+    let allowed: Vec<&str> = action.allowed_from().to_vec();
+    let reason = match action {
+        Action::Acknowledge => reason::ESCALATION_ACKNOWLEDGED,
+        Action::Resolve => reason::ESCALATION_RESOLVED,
+    };
+    let row = tx
+        .query_opt(
+            &stmt,
+            &[
+                &escalation_id,
+                &tenant_id,
+                &target,
+                &allowed,
+                &actor.display,
+                &actor.recipient_id,
+                &reason,
+                &actor.kind.as_str(),
+                &actor.id,
+                &actor.ip,
+                &actor.user_agent,
+            ],
+        )
+        .await
+        .context("applying the escalation transition")?;
+    if let Some(row) = row {
+        return Ok(Transition::Applied(EscalationState::from_row(&row)?));
+    }
+    // A fresh statement, so it sees whichever concurrent change beat us.
+    match state(tx, tenant_id, escalation_id).await? {
+        Some(s) => Ok(Transition::AlreadyDone(s)),
+        None => Ok(Transition::NotFound),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn state(
+    tx: &Transaction<'_>,
+    tenant_id: Uuid,
+    escalation_id: Uuid,
+) -> anyhow::Result<Option<EscalationState>> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {STATE_COLUMNS} FROM escalations WHERE id = $1 AND tenant_id = $2"
+        ))
+        .await?;
+    tx.query_opt(&stmt, &[&escalation_id, &tenant_id])
+        .await?
+        .map(|r| EscalationState::from_row(&r))
+        .transpose()
+}
+
+/// Everything `GET /v1/escalations/{id}` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalationDetail {
+    pub id: Uuid,
+    pub dedup_key: Option<String>,
+    pub title: String,
+    pub priority: Priority,
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub alert_count: i32,
+    pub dashboard_url: Option<String>,
+    pub status: EscalationStatus,
+    pub triggered_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub acknowledged: Option<Stamp>,
+    pub resolved: Option<Stamp>,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub recipient_id: String,
+    pub channel: Channel,
+    pub level: i32,
+    pub status: NotificationStatus,
+    pub suppressed_reason: Option<String>,
+    pub attempt_count: i32,
+    pub provider_message_id: Option<String>,
+    pub error: Option<String>,
+    pub retryable: Option<bool>,
+    pub queued_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// One tenant's escalation with its delivery log; `None` for another tenant's id.
+#[tracing::instrument(skip_all, fields(escalation_id = %escalation_id))]
+pub async fn detail(
+    client: &Client,
+    tenant_id: Uuid,
+    escalation_id: Uuid,
+) -> anyhow::Result<Option<EscalationDetail>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT id, dedup_key, title, priority, service, team, alert_count, dashboard_url, status,
+                   triggered_at, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by
+            FROM escalations
+            WHERE id = $1 AND tenant_id = $2
+            "#,
+        )
+        .await?;
+    let Some(e) = client
+        .query_opt(&stmt, &[&escalation_id, &tenant_id])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT n.id, r.external_id AS recipient_id, n.channel, n.level, n.status, n.suppressed_reason,
+                   n.attempt_count, n.provider_message_id, n.error, n.retryable, n.queued_at, n.sent_at,
+                   n.delivered_at, n.last_attempt_at, n.next_attempt_at
+            FROM notification_log n
+            JOIN recipients r ON r.id = n.recipient_id
+            WHERE n.escalation_id = $1
+            ORDER BY n.level, r.external_id, n.channel
+            "#,
+        )
+        .await?;
+    let deliveries = client
+        .query(&stmt, &[&escalation_id])
+        .await?
+        .iter()
+        .map(|n| {
+            Ok(DeliveryRow {
+                id: n.get("id"),
+                recipient_id: n.get("recipient_id"),
+                channel: parse_col(n, "channel")?,
+                level: n.get("level"),
+                status: parse_col(n, "status")?,
+                suppressed_reason: n.get("suppressed_reason"),
+                attempt_count: n.get("attempt_count"),
+                provider_message_id: n.get("provider_message_id"),
+                error: n.get("error"),
+                retryable: n.get("retryable"),
+                queued_at: n.get("queued_at"),
+                sent_at: n.get("sent_at"),
+                delivered_at: n.get("delivered_at"),
+                last_attempt_at: n.get("last_attempt_at"),
+                next_attempt_at: n.get("next_attempt_at"),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let stamp = |at: &str, by: &str| {
+        e.get::<_, Option<DateTime<Utc>>>(at)
+            .map(|at| Stamp { by: e.get(by), at })
+    };
+    Ok(Some(EscalationDetail {
+        id: e.get("id"),
+        dedup_key: e.get("dedup_key"),
+        title: e.get("title"),
+        priority: parse_col(&e, "priority")?,
+        service: e.get("service"),
+        team: e.get("team"),
+        alert_count: e.get("alert_count"),
+        dashboard_url: e.get("dashboard_url"),
+        status: parse_col(&e, "status")?,
+        triggered_at: e.get("triggered_at"),
+        created_at: e.get("created_at"),
+        acknowledged: stamp("acknowledged_at", "acknowledged_by"),
+        resolved: stamp("resolved_at", "resolved_by"),
+        deliveries,
+    }))
+}

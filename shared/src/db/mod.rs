@@ -1,0 +1,54 @@
+//! The PostgreSQL store. All SQL lives in this module's children, parameterised; one
+//! async function per query.
+
+pub mod escalations;
+pub mod events;
+pub mod notifications;
+pub mod tenants;
+pub mod tokens;
+
+mod pool;
+
+pub use deadpool_postgres::{Client, Pool, Transaction};
+pub use pool::{connect_pool, migrate, migrate_down, migrations_dir};
+
+/// Who changed something, for `event_log` and the escalation's "acknowledged by".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The API key id, the recipient's caller-side id, or the function name.
+    pub id: String,
+    /// What a human reads: "Alice Martin" or "API key hk_3f9a…".
+    pub display: String,
+    pub recipient_id: Option<uuid::Uuid>,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    ApiKey,
+    Recipient,
+    System,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::ApiKey => "api_key",
+            ActorKind::Recipient => "recipient",
+            ActorKind::System => "system",
+        }
+    }
+}
+
+/// Reads a text column that holds one of our enums.
+pub(crate) fn parse_col<T>(row: &tokio_postgres::Row, col: &str) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw: &str = row.try_get(col)?;
+    raw.parse::<T>()
+        .map_err(|e| anyhow::anyhow!("column {col}: {e}"))
+}

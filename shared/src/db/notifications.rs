@@ -1,0 +1,239 @@
+//! Claiming and recording deliveries: set-based, one statement each per SQS batch.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Client, parse_col};
+use crate::domain::{Action, Channel, NotificationStatus, Priority};
+use crate::magic_link::TokenHash;
+
+/// A notification this dispatcher now owns (`sending`, under a lease), with everything
+/// needed to render and send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub escalation_id: Uuid,
+    pub recipient_id: Uuid,
+    pub channel: Channel,
+    /// Including this one.
+    pub attempt_count: i32,
+    pub title: String,
+    pub body: String,
+    pub priority: Priority,
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub alert_count: i32,
+    pub dashboard_url: Option<String>,
+    pub triggered_at: DateTime<Utc>,
+    pub recipient_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub slack_user_id: Option<String>,
+    pub push_endpoint_arn: Option<String>,
+}
+
+/// A token to store for a notification, if that notification is claimed.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenToStore<'a> {
+    pub notification_id: Uuid,
+    pub hash: &'a TokenHash,
+    pub action: Action,
+}
+
+/// Claims the given notifications in ONE statement: only rows of `channel` that are
+/// `queued`, or `failed` with a retry that is due, and whose escalation is still
+/// `triggered`, move to `sending` with a lease and a counted attempt. The magic-link
+/// token hashes of the claimed rows are stored by the same statement, so a link in a
+/// sent message always exists. Rows already sent, being sent by someone else,
+/// suppressed, or of an acknowledged escalation are skipped: a redelivered SQS message
+/// never sends twice.
+#[tracing::instrument(name = "claim batch", skip_all, fields(requested = ids.len()))]
+pub async fn claim(
+    client: &Client,
+    channel: Channel,
+    ids: &[Uuid],
+    tokens: &[TokenToStore<'_>],
+    token_ttl: Duration,
+    lease: Duration,
+) -> anyhow::Result<Vec<Claimed>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            WITH claimed AS (
+                UPDATE notification_log AS n SET
+                    status = 'sending',
+                    attempt_count = n.attempt_count + 1,
+                    last_attempt_at = now(),
+                    lease_expires_at = now() + make_interval(secs => $3),
+                    next_attempt_at = NULL
+                FROM escalations AS e
+                WHERE n.id = ANY($1::uuid[])
+                  AND n.channel = $2
+                  AND e.id = n.escalation_id
+                  AND e.status = 'triggered'
+                  AND (n.status = 'queued' OR (n.status = 'failed' AND n.next_attempt_at <= now()))
+                RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.attempt_count,
+                          e.title, e.body, e.priority, e.service, e.team, e.alert_count, e.dashboard_url,
+                          e.triggered_at
+            ), tokens AS (
+                INSERT INTO magic_link_tokens
+                    (tenant_id, escalation_id, recipient_id, notification_id, token_hash, action, expires_at)
+                SELECT c.tenant_id, c.escalation_id, c.recipient_id, c.id, t.hash, t.action,
+                       now() + make_interval(secs => $7)
+                FROM unnest($4::uuid[], $5::bytea[], $6::text[]) AS t(notification_id, hash, action)
+                JOIN claimed c ON c.id = t.notification_id
+            )
+            SELECT c.*, r.name AS recipient_name, r.email, r.phone, r.slack_user_id, r.push_endpoint_arn
+            FROM claimed c
+            JOIN recipients r ON r.id = c.recipient_id
+            "#,
+        )
+        .await?;
+    let token_ids: Vec<Uuid> = tokens.iter().map(|t| t.notification_id).collect();
+    let token_hashes: Vec<&[u8]> = tokens.iter().map(|t| t.hash.as_slice()).collect();
+    let token_actions: Vec<&str> = tokens.iter().map(|t| t.action.as_str()).collect();
+    let rows = client
+        .query(
+            &stmt,
+            &[
+                &ids,
+                &channel.as_str(),
+                &lease.as_secs_f64(),
+                &token_ids,
+                &token_hashes,
+                &token_actions,
+                &token_ttl.as_secs_f64(),
+            ],
+        )
+        .await
+        .context("claiming notifications")?;
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.get("id"),
+                tenant_id: r.get("tenant_id"),
+                escalation_id: r.get("escalation_id"),
+                recipient_id: r.get("recipient_id"),
+                channel: parse_col(r, "channel")?,
+                attempt_count: r.get("attempt_count"),
+                title: r.get("title"),
+                body: r.get("body"),
+                priority: parse_col(r, "priority")?,
+                service: r.get("service"),
+                team: r.get("team"),
+                alert_count: r.get("alert_count"),
+                dashboard_url: r.get("dashboard_url"),
+                triggered_at: r.get("triggered_at"),
+                recipient_name: r.get("recipient_name"),
+                email: r.get("email"),
+                phone: r.get("phone"),
+                slack_user_id: r.get("slack_user_id"),
+                push_endpoint_arn: r.get("push_endpoint_arn"),
+            })
+        })
+        .collect()
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptResult {
+    pub id: Uuid,
+    pub outcome: AttemptOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Sent {
+        provider_message_id: String,
+    },
+    /// `next_attempt_at: None` means final: permanent, or out of attempts.
+    Failed {
+        error: String,
+        retryable: bool,
+        next_attempt_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Records every result of a batch in ONE statement, with one `event_log` row per
+/// attempt. Only rows still `sending` are touched.
+#[tracing::instrument(name = "record batch", skip_all, fields(results = results.len()))]
+pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<u64> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            WITH r AS (
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[])
+                    AS r(id, status, provider_message_id, error, retryable, next_attempt_at)
+            ), updated AS (
+                UPDATE notification_log AS n SET
+                    status = r.status,
+                    provider_message_id = COALESCE(r.provider_message_id, n.provider_message_id),
+                    error = r.error,
+                    retryable = r.retryable,
+                    next_attempt_at = r.next_attempt_at,
+                    sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE n.sent_at END,
+                    lease_expires_at = NULL
+                FROM r
+                WHERE n.id = r.id AND n.status = 'sending'
+                RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
+                          n.provider_message_id, n.error, n.retryable
+            )
+            INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
+            SELECT tenant_id, escalation_id, id, 'notification.' || status, 'system', 'dispatch-' || channel,
+                   jsonb_strip_nulls(jsonb_build_object(
+                       'attempt', attempt_count, 'provider_message_id', provider_message_id,
+                       'error', error, 'retryable', retryable))
+            FROM updated
+            "#,
+        )
+        .await?;
+    let mut ids = Vec::with_capacity(results.len());
+    let mut statuses = Vec::with_capacity(results.len());
+    let mut message_ids = Vec::with_capacity(results.len());
+    let mut errors = Vec::with_capacity(results.len());
+    let mut retryables = Vec::with_capacity(results.len());
+    let mut next_attempts = Vec::with_capacity(results.len());
+    for r in results {
+        ids.push(r.id);
+        match &r.outcome {
+            AttemptOutcome::Sent {
+                provider_message_id,
+            } => {
+                statuses.push(NotificationStatus::Sent.as_str());
+                message_ids.push(Some(provider_message_id.as_str()));
+                errors.push(None);
+                retryables.push(None);
+                next_attempts.push(None);
+            }
+            AttemptOutcome::Failed {
+                error,
+                retryable,
+                next_attempt_at,
+            } => {
+                statuses.push(NotificationStatus::Failed.as_str());
+                message_ids.push(None);
+                errors.push(Some(error.as_str()));
+                retryables.push(Some(*retryable));
+                next_attempts.push(*next_attempt_at);
+            }
+        }
+    }
+    client
+        .execute(
+            &stmt,
+            &[
+                &ids,
+                &statuses,
+                &message_ids,
+                &errors,
+                &retryables,
+                &next_attempts,
+            ],
+        )
+        .await
+        .context("recording delivery results")
+}

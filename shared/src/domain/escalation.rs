@@ -1,0 +1,590 @@
+//! The ingest request, parsed into a [`NewEscalation`] that can only hold valid data.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::policy::Reachable;
+use super::{Channel, ChannelPolicy, EmailAddress, PhoneE164, Priority};
+
+pub const MAX_TITLE_CHARS: usize = 255;
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_RECIPIENTS: usize = 100;
+const MAX_SHORT_TEXT: usize = 128;
+const MAX_DEDUP_KEY: usize = 255;
+const MAX_URL: usize = 2048;
+
+/// A client error tied to one field of the request, by its JSON path
+/// (`recipients[0].email`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The JSON body of `POST /v1/escalations`, as sent. Every field is optional here so that
+/// a missing field is reported by name, with the others, by [`NewEscalation::try_from`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestRequest {
+    pub dedup_key: Option<String>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub priority: Option<String>,
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub alert_count: Option<i64>,
+    pub dashboard_url: Option<String>,
+    pub triggered_at: Option<String>,
+    pub recipients: Option<Vec<RecipientRequest>>,
+    pub channels: Option<ChannelsRequest>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientRequest {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub slack_user_id: Option<String>,
+    pub push_endpoint_arn: Option<String>,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsRequest {
+    pub primary: Option<Vec<String>>,
+    pub secondary: Option<Vec<String>>,
+    pub fallback: Option<Vec<String>>,
+}
+
+impl IngestRequest {
+    /// Parses the raw body; a type error or an unknown field names its JSON path.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, FieldError> {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.to_string();
+            if let Some(name) = unknown_field_name(&message) {
+                // The path already ends with the unknown key.
+                let field = if path == "." { name.to_owned() } else { path };
+                return FieldError::new("unknown_field", field, format!("unknown field `{name}`"));
+            }
+            if inner.is_syntax() || inner.is_eof() {
+                return FieldError::new(
+                    "invalid_json",
+                    "",
+                    format!("request body is not valid JSON: {message}"),
+                );
+            }
+            let field = if path == "." { String::new() } else { path };
+            FieldError::new("invalid_type", field, message)
+        })
+    }
+}
+
+fn unknown_field_name(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// A validated escalation, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEscalation {
+    pub dedup_key: Option<String>,
+    pub title: String,
+    pub body: String,
+    pub priority: Priority,
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub alert_count: i32,
+    pub dashboard_url: Option<String>,
+    pub triggered_at: Option<DateTime<Utc>>,
+    pub recipients: Vec<NewRecipient>,
+    pub channels: ChannelPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecipient {
+    pub external_id: String,
+    pub name: Option<String>,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<PhoneE164>,
+    pub slack_user_id: Option<String>,
+    pub push_endpoint_arn: Option<String>,
+    pub timezone: Option<String>,
+}
+
+impl Reachable for NewRecipient {
+    fn has_address(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.email.is_some(),
+            Channel::Sms | Channel::Voice => self.phone.is_some(),
+            Channel::Push => self.push_endpoint_arn.is_some(),
+            Channel::Slack => self.slack_user_id.is_some(),
+            // Teams addresses arrive with the Teams channel; in-app needs only the id.
+            Channel::Teams => false,
+            Channel::InApp => true,
+        }
+    }
+}
+
+impl TryFrom<IngestRequest> for NewEscalation {
+    type Error = Vec<FieldError>;
+
+    fn try_from(req: IngestRequest) -> Result<Self, Self::Error> {
+        let mut errors = Vec::new();
+        fn keep<T>(errors: &mut Vec<FieldError>, r: Result<T, FieldError>) -> Option<T> {
+            r.map_err(|e| errors.push(e)).ok()
+        }
+        macro_rules! check {
+            ($e:expr) => {
+                keep(&mut errors, $e)
+            };
+        }
+
+        let dedup_key = check!(optional_text(req.dedup_key, "dedup_key", MAX_DEDUP_KEY)).flatten();
+        let title = check!(required(req.title, "title").and_then(title));
+        let body = check!(body(req.body.unwrap_or_default()));
+        let priority = check!(required(req.priority, "priority").and_then(|p| {
+            p.parse::<Priority>()
+                .map_err(|e| FieldError::new("invalid", "priority", e.to_string()))
+        }));
+        let service = check!(optional_text(req.service, "service", MAX_SHORT_TEXT)).flatten();
+        let team = check!(optional_text(req.team, "team", MAX_SHORT_TEXT)).flatten();
+        let alert_count = check!(alert_count(req.alert_count));
+        let dashboard_url = check!(req.dashboard_url.map(dashboard_url).transpose())
+            .flatten()
+            .flatten();
+        let triggered_at = check!(req.triggered_at.map(triggered_at).transpose())
+            .flatten()
+            .flatten();
+        let recipients = check!(recipients(req.recipients));
+        let channels = check!(channels(req.channels));
+
+        match (title, body, priority, alert_count, recipients, channels) {
+            (
+                Some(title),
+                Some(body),
+                Some(priority),
+                Some(alert_count),
+                Some(recipients),
+                Some(channels),
+            ) if errors.is_empty() => Ok(NewEscalation {
+                dedup_key,
+                title,
+                body,
+                priority,
+                service,
+                team,
+                alert_count,
+                dashboard_url,
+                triggered_at,
+                recipients,
+                channels,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, FieldError> {
+    value.ok_or_else(|| FieldError::new("required", field, format!("`{field}` is required")))
+}
+
+fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+fn optional_text(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max {
+        return Err(FieldError::new(
+            "too_long",
+            field,
+            format!("`{field}` is longer than {max} characters"),
+        ));
+    }
+    if has_control_chars(value) {
+        return Err(FieldError::new(
+            "invalid",
+            field,
+            format!("`{field}` must not contain control characters"),
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn title(value: String) -> Result<String, FieldError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(FieldError::new(
+            "required",
+            "title",
+            "`title` must not be empty",
+        ));
+    }
+    if value.chars().count() > MAX_TITLE_CHARS {
+        return Err(FieldError::new(
+            "too_long",
+            "title",
+            format!("`title` is longer than {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    if has_control_chars(value) {
+        return Err(FieldError::new(
+            "invalid",
+            "title",
+            "`title` must be one line without control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn body(value: String) -> Result<String, FieldError> {
+    if value.len() > MAX_BODY_BYTES {
+        return Err(FieldError::new(
+            "too_long",
+            "body",
+            format!("`body` is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        ));
+    }
+    Ok(value)
+}
+
+fn alert_count(value: Option<i64>) -> Result<i32, FieldError> {
+    match value {
+        None => Ok(1),
+        Some(n) => i32::try_from(n).ok().filter(|n| *n >= 0).ok_or_else(|| {
+            FieldError::new(
+                "invalid",
+                "alert_count",
+                "`alert_count` must be between 0 and 2147483647",
+            )
+        }),
+    }
+}
+
+fn dashboard_url(value: String) -> Result<Option<String>, FieldError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let invalid =
+        |why: &str| FieldError::new("invalid", "dashboard_url", format!("`dashboard_url` {why}"));
+    if value.len() > MAX_URL {
+        return Err(invalid("is longer than 2048 characters"));
+    }
+    let url = url::Url::parse(value).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(invalid("must be an http or https URL"));
+    }
+    Ok(Some(url.to_string()))
+}
+
+fn triggered_at(value: String) -> Result<Option<DateTime<Utc>>, FieldError> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| {
+            FieldError::new(
+                "invalid",
+                "triggered_at",
+                format!("`triggered_at` must be an RFC 3339 timestamp: {e}"),
+            )
+        })
+}
+
+fn recipients(value: Option<Vec<RecipientRequest>>) -> Result<Vec<NewRecipient>, FieldError> {
+    let list = value
+        .ok_or_else(|| FieldError::new("required", "recipients", "`recipients` is required"))?;
+    if list.is_empty() {
+        return Err(FieldError::new(
+            "empty",
+            "recipients",
+            "`recipients` must name at least one person",
+        ));
+    }
+    if list.len() > MAX_RECIPIENTS {
+        return Err(FieldError::new(
+            "too_long",
+            "recipients",
+            format!("at most {MAX_RECIPIENTS} recipients per escalation"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(list.len());
+    for (i, r) in list.into_iter().enumerate() {
+        let at = |field: &str| format!("recipients[{i}].{field}");
+        let external_id = optional_text(r.id, &at("id"), MAX_SHORT_TEXT)?.ok_or_else(|| {
+            FieldError::new("required", at("id"), "every recipient needs an `id`")
+        })?;
+        if !seen.insert(external_id.clone()) {
+            return Err(FieldError::new(
+                "duplicate",
+                at("id"),
+                format!("recipient `{external_id}` is listed twice"),
+            ));
+        }
+        let name = optional_text(r.name, &at("name"), 200)?;
+        let email = optional_text(r.email, &at("email"), 254)?
+            .map(|e| {
+                EmailAddress::parse(&e).map_err(|why| FieldError::new("invalid", at("email"), why))
+            })
+            .transpose()?;
+        let phone = optional_text(r.phone, &at("phone"), 32)?
+            .map(|p| {
+                PhoneE164::parse(&p).map_err(|why| FieldError::new("invalid", at("phone"), why))
+            })
+            .transpose()?;
+        let slack_user_id = optional_text(r.slack_user_id, &at("slack_user_id"), 32)?;
+        if let Some(id) = &slack_user_id
+            && !(id.starts_with(['U', 'W'])
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        {
+            return Err(FieldError::new(
+                "invalid",
+                at("slack_user_id"),
+                "a Slack user id looks like U024BE7LH",
+            ));
+        }
+        let push_endpoint_arn = optional_text(r.push_endpoint_arn, &at("push_endpoint_arn"), 1600)?;
+        if let Some(arn) = &push_endpoint_arn
+            && !arn.starts_with("arn:")
+        {
+            return Err(FieldError::new(
+                "invalid",
+                at("push_endpoint_arn"),
+                "must be an SNS endpoint ARN",
+            ));
+        }
+        let timezone = optional_text(r.timezone, &at("timezone"), 64)?;
+        if let Some(tz) = &timezone
+            && !tz
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b))
+        {
+            return Err(FieldError::new(
+                "invalid",
+                at("timezone"),
+                "must be an IANA zone name like Europe/Paris",
+            ));
+        }
+        out.push(NewRecipient {
+            external_id,
+            name,
+            email,
+            phone,
+            slack_user_id,
+            push_endpoint_arn,
+            timezone,
+        });
+    }
+    Ok(out)
+}
+
+fn channels(value: Option<ChannelsRequest>) -> Result<ChannelPolicy, FieldError> {
+    let Some(req) = value else {
+        return Ok(ChannelPolicy::default());
+    };
+    let mut seen = HashSet::new();
+    let mut tier = |list: Option<Vec<String>>, name: &str| -> Result<Vec<Channel>, FieldError> {
+        let mut out = Vec::new();
+        for (i, raw) in list.unwrap_or_default().into_iter().enumerate() {
+            let field = format!("channels.{name}[{i}]");
+            let channel: Channel = raw.parse().map_err(|e: super::channel::UnknownChannel| {
+                FieldError::new("invalid", field.clone(), e.to_string())
+            })?;
+            if !seen.insert(channel) {
+                return Err(FieldError::new(
+                    "duplicate",
+                    field,
+                    format!("channel `{channel}` is listed twice"),
+                ));
+            }
+            out.push(channel);
+        }
+        Ok(out)
+    };
+    let policy = ChannelPolicy {
+        primary: tier(req.primary, "primary")?,
+        secondary: tier(req.secondary, "secondary")?,
+        fallback: tier(req.fallback, "fallback")?,
+    };
+    if policy.primary.is_empty() {
+        return Err(FieldError::new(
+            "empty",
+            "channels.primary",
+            "`channels.primary` must name at least one channel",
+        ));
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<NewEscalation, Vec<FieldError>> {
+        let req = IngestRequest::from_json(v.to_string().as_bytes()).map_err(|e| vec![e])?;
+        NewEscalation::try_from(req)
+    }
+
+    fn first_field(v: serde_json::Value) -> String {
+        parse(v).expect_err("should be rejected")[0].field.clone()
+    }
+
+    fn valid() -> serde_json::Value {
+        json!({
+            "title": "DB down", "priority": "critical",
+            "recipients": [{"id": "u1", "email": "a@example.com"}]
+        })
+    }
+
+    #[test]
+    fn minimal_request_gets_defaults() {
+        let e = parse(valid()).expect("valid");
+        assert_eq!(e.alert_count, 1);
+        assert_eq!(e.channels, ChannelPolicy::default());
+        assert_eq!(e.body, "");
+    }
+
+    #[test]
+    fn missing_title_is_named() {
+        let mut v = valid();
+        v.as_object_mut().map(|o| o.remove("title"));
+        assert_eq!(first_field(v), "title");
+    }
+
+    #[test]
+    fn overlong_title_is_rejected() {
+        let mut v = valid();
+        v["title"] = json!("x".repeat(MAX_TITLE_CHARS + 1));
+        assert_eq!(first_field(v), "title");
+    }
+
+    #[test]
+    fn body_over_64_kib_is_rejected() {
+        let mut v = valid();
+        v["body"] = json!("x".repeat(MAX_BODY_BYTES + 1));
+        assert_eq!(first_field(v), "body");
+    }
+
+    #[test]
+    fn bad_email_names_its_recipient() {
+        let mut v = valid();
+        v["recipients"][0]["email"] = json!("not-an-email");
+        assert_eq!(first_field(v), "recipients[0].email");
+    }
+
+    #[test]
+    fn non_e164_phone_is_rejected() {
+        let mut v = valid();
+        v["recipients"][0]["phone"] = json!("415-555-0101");
+        assert_eq!(first_field(v), "recipients[0].phone");
+    }
+
+    #[test]
+    fn unknown_channel_names_its_position() {
+        let mut v = valid();
+        v["channels"] = json!({"primary": ["email", "pager"]});
+        assert_eq!(first_field(v), "channels.primary[1]");
+    }
+
+    #[test]
+    fn empty_recipients_are_rejected() {
+        let mut v = valid();
+        v["recipients"] = json!([]);
+        assert_eq!(first_field(v), "recipients");
+    }
+
+    #[test]
+    fn duplicate_recipient_ids_are_rejected() {
+        let mut v = valid();
+        v["recipients"] = json!([{"id": "u1"}, {"id": "u1"}]);
+        assert_eq!(first_field(v), "recipients[1].id");
+    }
+
+    #[test]
+    fn unknown_field_is_named_with_its_path() {
+        let mut v = valid();
+        v["dedupe_key"] = json!("typo");
+        assert_eq!(first_field(v), "dedupe_key");
+        let mut v = valid();
+        v["recipients"][0]["mail"] = json!("a@example.com");
+        assert_eq!(first_field(v), "recipients[0].mail");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_path() {
+        let mut v = valid();
+        v["alert_count"] = json!("three");
+        assert_eq!(first_field(v), "alert_count");
+    }
+
+    #[test]
+    fn unknown_priority_is_rejected() {
+        let mut v = valid();
+        v["priority"] = json!("urgent");
+        assert_eq!(first_field(v), "priority");
+    }
+
+    #[test]
+    fn triggered_at_must_be_rfc3339() {
+        let mut v = valid();
+        v["triggered_at"] = json!("yesterday");
+        assert_eq!(first_field(v), "triggered_at");
+        let mut v = valid();
+        v["triggered_at"] = json!("2026-11-22T03:12:00+01:00");
+        assert!(parse(v).is_ok());
+    }
+
+    #[test]
+    fn javascript_dashboard_url_is_rejected() {
+        let mut v = valid();
+        v["dashboard_url"] = json!("javascript:alert(1)");
+        assert_eq!(first_field(v), "dashboard_url");
+    }
+
+    #[test]
+    fn all_field_errors_are_collected() {
+        let errors = parse(json!({"priority": "nope"})).expect_err("invalid");
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["title", "priority", "recipients"]);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(req) = IngestRequest::from_json(&bytes) {
+                let _ = NewEscalation::try_from(req);
+            }
+        }
+    }
+}

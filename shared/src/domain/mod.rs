@@ -1,0 +1,20 @@
+//! Plain types and rules. No I/O here: everything is a value or a pure function, so it is
+//! unit-tested beside the code.
+
+pub mod backoff;
+pub mod channel;
+pub mod email;
+pub mod escalation;
+pub mod phone;
+pub mod policy;
+pub mod priority;
+pub mod status;
+
+pub use backoff::RetryPolicy;
+pub use channel::Channel;
+pub use email::EmailAddress;
+pub use escalation::{FieldError, IngestRequest, NewEscalation, NewRecipient};
+pub use phone::PhoneE164;
+pub use policy::{ChannelPolicy, PlannedNotification};
+pub use priority::Priority;
+pub use status::{Action, EscalationStatus, NotificationStatus};

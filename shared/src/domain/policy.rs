@@ -1,0 +1,133 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Channel, NotificationStatus};
+
+/// Which channels to use, in escalating tiers. Primary channels go out at once, in
+/// parallel; secondary and fallback are used when the tier before them did not reach
+/// anyone in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelPolicy {
+    pub primary: Vec<Channel>,
+    pub secondary: Vec<Channel>,
+    pub fallback: Vec<Channel>,
+}
+
+impl Default for ChannelPolicy {
+    fn default() -> Self {
+        Self {
+            primary: vec![Channel::Email, Channel::Slack, Channel::Push],
+            secondary: vec![Channel::Sms],
+            fallback: vec![Channel::Voice],
+        }
+    }
+}
+
+/// Why a notification was recorded but not sent.
+pub mod reason {
+    pub const CHANNEL_NOT_ENABLED: &str = "channel_not_enabled";
+    pub const NO_ADDRESS: &str = "no_address_for_channel";
+    pub const ESCALATION_ACKNOWLEDGED: &str = "escalation_acknowledged";
+    pub const ESCALATION_RESOLVED: &str = "escalation_resolved";
+}
+
+/// One row ingest will write for a recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedNotification {
+    /// Index into the request's recipients.
+    pub recipient: usize,
+    pub channel: Channel,
+    pub status: NotificationStatus,
+    pub suppressed_reason: Option<&'static str>,
+}
+
+/// What a recipient can be reached on.
+pub trait Reachable {
+    fn has_address(&self, channel: Channel) -> bool;
+}
+
+/// Plans the first wave: every primary channel for every recipient. A channel this
+/// build cannot deliver, or one the recipient has no address for, is recorded as
+/// suppressed with its reason so the delivery log shows why nothing went out.
+pub fn plan_primary<R: Reachable>(
+    policy: &ChannelPolicy,
+    recipients: &[R],
+) -> Vec<PlannedNotification> {
+    let mut planned = Vec::with_capacity(recipients.len() * policy.primary.len());
+    for (index, recipient) in recipients.iter().enumerate() {
+        for &channel in &policy.primary {
+            let suppressed_reason = if !channel.is_enabled() {
+                Some(reason::CHANNEL_NOT_ENABLED)
+            } else if !recipient.has_address(channel) {
+                Some(reason::NO_ADDRESS)
+            } else {
+                None
+            };
+            planned.push(PlannedNotification {
+                recipient: index,
+                channel,
+                status: if suppressed_reason.is_some() {
+                    NotificationStatus::Suppressed
+                } else {
+                    NotificationStatus::Queued
+                },
+                suppressed_reason,
+            });
+        }
+    }
+    planned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct R(&'static [Channel]);
+    impl Reachable for R {
+        fn has_address(&self, channel: Channel) -> bool {
+            self.0.contains(&channel)
+        }
+    }
+
+    #[test]
+    fn enabled_channel_with_address_is_queued() {
+        let plan = plan_primary(
+            &ChannelPolicy::default(),
+            &[R(&[Channel::Email, Channel::Slack])],
+        );
+        assert_eq!(plan.len(), 3);
+        assert_eq!(plan[0].channel, Channel::Email);
+        assert_eq!(plan[0].status, NotificationStatus::Queued);
+    }
+
+    #[test]
+    fn disabled_channels_are_suppressed_not_dropped() {
+        let plan = plan_primary(
+            &ChannelPolicy::default(),
+            &[R(&[Channel::Email, Channel::Slack])],
+        );
+        let slack = plan
+            .iter()
+            .find(|p| p.channel == Channel::Slack)
+            .expect("slack row");
+        assert_eq!(slack.status, NotificationStatus::Suppressed);
+        assert_eq!(slack.suppressed_reason, Some(reason::CHANNEL_NOT_ENABLED));
+    }
+
+    #[test]
+    fn missing_address_is_suppressed_with_its_reason() {
+        let plan = plan_primary(&ChannelPolicy::default(), &[R(&[])]);
+        assert_eq!(plan[0].suppressed_reason, Some(reason::NO_ADDRESS));
+    }
+
+    #[test]
+    fn secondary_and_fallback_are_not_planned_at_ingest() {
+        let plan = plan_primary(
+            &ChannelPolicy::default(),
+            &[R(&[Channel::Sms, Channel::Voice])],
+        );
+        assert!(
+            plan.iter()
+                .all(|p| p.channel != Channel::Sms && p.channel != Channel::Voice)
+        );
+    }
+}

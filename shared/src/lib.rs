@@ -1,0 +1,23 @@
+//! Herald's shared library: everything the Lambda functions have in common.
+//!
+//! - [`domain`]: plain types and rules (parsing, policies, backoff), no I/O.
+//! - [`db`]: the PostgreSQL store; all SQL lives there.
+//! - [`channels`]: one provider adapter per channel behind the [`channels::Channel`] trait.
+//! - [`queue`]: the SQS envelope and batched enqueue.
+//! - [`magic_link`]: token minting and hashing.
+
+pub mod api_key;
+pub mod channels;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod magic_link;
+pub mod queue;
+pub mod telemetry;
+
+pub use config::Config;
+
+// The SDK crates, re-exported so every function uses the exact same (trimmed) build.
+pub use aws_config;
+pub use aws_sdk_sesv2;
+pub use aws_sdk_sqs;

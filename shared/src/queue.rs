@@ -1,0 +1,167 @@
+//! The SQS envelope and batched enqueue. A message carries only a notification id and a
+//! trace id; the dispatcher reads everything else from PostgreSQL, so a lost message is
+//! never a lost notification (the retry sweep re-enqueues rows left `queued`).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// SQS accepts at most ten entries per `SendMessageBatch`.
+pub const SQS_BATCH_LIMIT: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub notification_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+impl Envelope {
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+/// What an enqueue call achieved. Ids in `failed` stay `queued` in PostgreSQL; the outbox
+/// sweep sends them later.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EnqueueReport {
+    pub sent: usize,
+    pub failed: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Enqueuer {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl Enqueuer {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Sends the envelopes in `SendMessageBatch` calls of ten, concurrently. Entries SQS
+    /// rejects are retried briefly; what still fails is reported, not raised, because the
+    /// rows are already safely stored.
+    #[tracing::instrument(name = "enqueue", skip_all, fields(count = envelopes.len()))]
+    pub async fn enqueue(&self, envelopes: &[Envelope]) -> EnqueueReport {
+        let chunks = envelopes
+            .chunks(SQS_BATCH_LIMIT)
+            .map(|chunk| self.send_chunk(chunk));
+        let failed: Vec<Uuid> = futures::future::join_all(chunks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        EnqueueReport {
+            sent: envelopes.len() - failed.len(),
+            failed,
+        }
+    }
+
+    /// Returns the ids SQS still had not accepted after a few quick retries.
+    async fn send_chunk(&self, chunk: &[Envelope]) -> Vec<Uuid> {
+        let mut pending: Vec<&Envelope> = chunk.iter().collect();
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_times(2)
+            .with_jitter()
+            .build();
+        loop {
+            match self.send_once(&pending).await {
+                Ok(rejected) if rejected.is_empty() => return Vec::new(),
+                Ok(rejected) => {
+                    tracing::warn!(rejected = rejected.len(), "SQS rejected some entries");
+                    pending = rejected;
+                }
+                Err(e) => {
+                    tracing::warn!(error.message = %e, error.chain = ?e, "SendMessageBatch failed")
+                }
+            }
+            match delays.next() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    tracing::warn!(
+                        count = pending.len(),
+                        "left queued in PostgreSQL; the outbox sweep will enqueue them"
+                    );
+                    return pending.iter().map(|e| e.notification_id).collect();
+                }
+            }
+        }
+    }
+
+    /// One `SendMessageBatch`; returns the entries SQS rejected.
+    async fn send_once<'a>(&self, batch: &[&'a Envelope]) -> anyhow::Result<Vec<&'a Envelope>> {
+        let entries = batch
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(serde_json::to_string(e).context("serializing an envelope")?)
+                    .build()
+                    .context("building a batch entry")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .context("SendMessageBatch")?;
+        Ok(out
+            .failed()
+            .iter()
+            .filter_map(|f| {
+                f.id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| batch.get(i).copied())
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_carries_only_ids() {
+        let id = Uuid::nil();
+        let body = serde_json::to_string(&Envelope {
+            notification_id: id,
+            trace_id: Some("t1".into()),
+        })
+        .expect("serializes");
+        assert_eq!(
+            body,
+            r#"{"notification_id":"00000000-0000-0000-0000-000000000000","trace_id":"t1"}"#
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_do_not_parse() {
+        assert!(Envelope::parse("not json").is_err());
+        assert!(Envelope::parse(r#"{"notification_id":"nope"}"#).is_err());
+        assert!(
+            Envelope::parse(r#"{"notification_id":"00000000-0000-0000-0000-000000000000"}"#)
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,236 @@
+use std::time::Duration;
+
+use herald::channels::email::SesEmail;
+use herald::queue::Envelope;
+use serde_json::json;
+
+use crate::helpers::{SENDER, TestApp, config_for, escalation_for, sdk_config, unique_email};
+
+#[tokio::test]
+async fn queued_email_is_sent_once_with_both_links_and_recorded() {
+    let app = TestApp::spawn().await;
+    let to = unique_email("alice");
+    let created = app.post_escalation(&escalation_for(&to)).await.json();
+    let id = created["id"].as_str().expect("id");
+
+    assert_eq!(app.dispatch_all().await, 1);
+
+    let emails = app.emails_to(&to).await;
+    assert_eq!(emails.len(), 1);
+    let email = &emails[0];
+    assert_eq!(
+        email.subject,
+        "[CRITICAL] Primary database CPU above 95% — orders-db"
+    );
+    for needle in [
+        "orders-db",
+        "platform",
+        "https://grafana.example.com/d/orders-db",
+        "Acknowledge",
+        "Resolve",
+    ] {
+        assert!(email.body.contains(needle), "email shows {needle}");
+    }
+    assert_eq!(email.links().len(), 2, "an Acknowledge and a Resolve link");
+
+    let detail = app
+        .api("GET", &format!("/v1/escalations/{id}"), None)
+        .await
+        .json();
+    let row = detail["deliveries"]
+        .as_array()
+        .expect("d")
+        .iter()
+        .find(|d| d["channel"] == "email")
+        .cloned()
+        .expect("row");
+    assert_eq!(row["status"], "sent");
+    assert_eq!(row["attempt_count"], 1);
+    assert!(
+        row["provider_message_id"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert!(row["sent_at"].is_string());
+    // Only hashes are stored: the links' tokens are nowhere in the database.
+    for token in email.links() {
+        let found = app
+            .scalar_i64(&format!(
+                "SELECT count(*) FROM magic_link_tokens WHERE token_hash = decode('{}', 'hex')",
+                hex(&herald::magic_link::hash(&token))
+            ))
+            .await;
+        assert_eq!(found, 1);
+    }
+    let plaintext = app
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM magic_link_tokens t WHERE position('{}' in t::text) > 0",
+            email.links()[0]
+        ))
+        .await;
+    assert_eq!(plaintext, 0);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn redelivered_message_sends_no_second_email() {
+    let app = TestApp::spawn().await;
+    let to = unique_email("alice");
+    let created = app.post_escalation(&escalation_for(&to)).await.json();
+    let notification_id = created["notifications"]
+        .as_array()
+        .expect("n")
+        .iter()
+        .find(|n| n["channel"] == "email")
+        .and_then(|n| n["id"].as_str())
+        .expect("email notification")
+        .parse()
+        .expect("uuid");
+    app.dispatch_all().await;
+
+    // SQS is at-least-once: the same envelope arrives again, twice.
+    let body = serde_json::to_string(&Envelope {
+        notification_id,
+        trace_id: None,
+    })
+    .expect("json");
+    for _ in 0..2 {
+        app.sqs
+            .send_message()
+            .queue_url(&app.queue.url)
+            .message_body(&body)
+            .send()
+            .await
+            .expect("send");
+    }
+    assert_eq!(app.dispatch_all().await, 2);
+
+    assert_eq!(app.emails_to(&to).await.len(), 1);
+    assert_eq!(
+        app.queue_depth().await,
+        0,
+        "redelivered messages are acknowledged, not retried"
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT attempt_count::bigint FROM notification_log WHERE channel = 'email'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn malformed_body_is_acknowledged_and_does_not_poison_the_batch() {
+    let app = TestApp::spawn().await;
+    let to = unique_email("alice");
+    app.sqs
+        .send_message()
+        .queue_url(&app.queue.url)
+        .message_body("not json")
+        .send()
+        .await
+        .expect("send");
+    app.post_escalation(&escalation_for(&to)).await;
+
+    let handled = app.dispatch_all().await;
+
+    assert_eq!(handled, 2);
+    assert_eq!(app.emails_to(&to).await.len(), 1);
+    assert_eq!(app.queue_depth().await, 0);
+}
+
+#[tokio::test]
+async fn database_outage_returns_the_batch_to_sqs_and_nothing_is_lost() {
+    let app = TestApp::spawn().await;
+    let to = unique_email("alice");
+    app.post_escalation(&escalation_for(&to)).await;
+
+    // The same dispatcher, but its database is unreachable.
+    let sdk = sdk_config().await;
+    let config = config_for("postgres://postgres@127.0.0.1:1/nowhere", &app.queue.url);
+    let broken = herald_dispatch::Deps::from_config(
+        &config,
+        SesEmail::new(herald::aws_sdk_sesv2::Client::new(&sdk), SENDER, None),
+    )
+    .await
+    .expect("pool builds lazily");
+    let stats = app
+        .poller
+        .poll_once(|event| herald_dispatch::function_handler(&broken, event))
+        .await
+        .expect("poll");
+    assert_eq!(
+        (stats.received, stats.returned),
+        (1, 1),
+        "reported in batchItemFailures"
+    );
+    assert_eq!(app.emails_to(&to).await.len(), 0);
+
+    // After the visibility timeout the message is back, and a healthy dispatcher sends it.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    assert_eq!(app.dispatch_all().await, 1);
+    assert_eq!(app.emails_to(&to).await.len(), 1);
+}
+
+#[tokio::test]
+async fn acknowledged_escalation_is_never_sent() {
+    let app = TestApp::spawn().await;
+    let to = unique_email("alice");
+    let created = app.post_escalation(&escalation_for(&to)).await.json();
+    let id = created["id"].as_str().expect("id");
+    app.api("POST", &format!("/v1/escalations/{id}/acknowledge"), None)
+        .await;
+
+    app.dispatch_all().await;
+
+    assert_eq!(app.emails_to(&to).await.len(), 0);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM magic_link_tokens")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn unverified_sender_is_a_permanent_failure_recorded_on_the_row() {
+    let app = TestApp::spawn().await;
+    let to = unique_email("alice");
+    app.post_escalation(&escalation_for(&to)).await;
+    let sdk = sdk_config().await;
+    let config = config_for(&app.db_url, &app.queue.url);
+    let unverified = herald_dispatch::Deps::from_config(
+        &config,
+        SesEmail::new(
+            herald::aws_sdk_sesv2::Client::new(&sdk),
+            "nobody@unverified.example.org",
+            None,
+        ),
+    )
+    .await
+    .expect("deps");
+
+    let stats = app
+        .poller
+        .poll_once(|event| herald_dispatch::function_handler(&unverified, event))
+        .await
+        .expect("poll");
+
+    assert_eq!(
+        stats.deleted, 1,
+        "a provider failure is recorded, not redelivered"
+    );
+    let client = app.pool.get().await.expect("conn");
+    let row = client
+        .query_one("SELECT status, error, retryable, next_attempt_at IS NULL AS final FROM notification_log WHERE channel = 'email'", &[])
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, &str>("status"), "failed");
+    assert!(row.get::<_, &str>("error").starts_with("MessageRejected"));
+    assert_eq!(row.get::<_, Option<bool>>("retryable"), Some(false));
+    assert!(row.get::<_, bool>("final"));
+    let _ = json!(null);
+}

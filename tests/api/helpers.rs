@@ -1,0 +1,395 @@
+//! The test context: a fresh database per test (migrations applied), a fresh queue pair
+//! in the emulator, the real handlers wired as on Lambda, and ways to drive them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use herald::channels::email::SesEmail;
+use herald::config::{Config, DatabaseConfig, DatabaseSource};
+use herald::db::{self, Pool};
+use herald::domain::RetryPolicy;
+use herald_local::gateway::{self, Target};
+use herald_local::poller::{PollStats, QueuePoller};
+use herald_local::stack::{self, QueuePair};
+use lambda_http::Body;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub const SENDER: &str = "herald@alerts.example.com";
+pub const PUBLIC_BASE_URL: &str = "https://herald.test";
+
+pub fn admin_url() -> String {
+    std::env::var("HERALD_PG_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
+}
+
+pub fn moto_url() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        herald::telemetry::init();
+    }
+}
+
+pub async fn sdk_config() -> herald::aws_config::SdkConfig {
+    herald::aws_config::defaults(herald::aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(herald::aws_config::Region::new("us-east-1"))
+        .credentials_provider(herald::aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A fresh, migrated database; returns its name and URL.
+pub async fn fresh_database() -> (String, String) {
+    let name = format!("herald_test_{}", Uuid::new_v4().simple());
+    let (admin, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL (is the local stack up? run infra/local/test.sh)");
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!(r#"CREATE DATABASE "{name}""#))
+        .await
+        .expect("create database");
+    (name.clone(), database_url(&name))
+}
+
+/// The admin URL pointed at another database, keeping its options. Local servers often
+/// offer TLS with a self-signed certificate, so TLS is off unless the URL says otherwise.
+pub fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let (base, rest) = admin.rsplit_once('/').expect("url with a database");
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("sslmode=disable");
+    format!("{base}/{name}?{query}")
+}
+
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+pub fn config_for(db_url: &str, queue_url: &str) -> Config {
+    Config {
+        database: DatabaseConfig {
+            source: DatabaseSource::Url(SecretString::from(db_url.to_owned())),
+            pool_size: 10,
+            ca_file: None,
+        },
+        public_base_url: Some(PUBLIC_BASE_URL.into()),
+        magic_link_ttl: Duration::from_secs(24 * 3600),
+        email_queue_url: Some(queue_url.into()),
+        ses_from: Some(SENDER.into()),
+        ses_configuration_set: None,
+        retry: RetryPolicy::default(),
+        sending_lease: Duration::from_secs(300),
+    }
+}
+
+pub struct TestApp {
+    pub db_url: String,
+    pub pool: Pool,
+    pub ingest: herald_ingest::Deps,
+    pub dispatch: herald_dispatch::Deps<SesEmail>,
+    pub magic: herald_magic_link::Deps,
+    pub queue: QueuePair,
+    pub poller: QueuePoller,
+    pub sqs: herald::aws_sdk_sqs::Client,
+    pub tenant_id: Uuid,
+    pub api_key: SecretString,
+    http: reqwest::Client,
+}
+
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub text: String,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+/// One email as SES (the emulator) received it.
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    pub subject: String,
+    pub body: String,
+}
+
+impl SentEmail {
+    /// The magic links in the email, in order: Acknowledge, then Resolve.
+    pub fn links(&self) -> Vec<String> {
+        let mut links = Vec::new();
+        let mut rest = self.body.as_str();
+        let prefix = format!("{PUBLIC_BASE_URL}/l/");
+        while let Some(i) = rest.find(&prefix) {
+            let token: String = rest[i + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            if !links.contains(&token) {
+                links.push(token);
+            }
+            rest = &rest[i + prefix.len()..];
+        }
+        links
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        init_logs();
+        let (_, db_url) = fresh_database().await;
+        let mut client = connect(&db_url).await;
+        db::migrate(&mut client, &db::migrations_dir())
+            .await
+            .expect("migrations apply");
+
+        let sdk = sdk_config().await;
+        let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
+        let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
+        stack::ensure_sender_identity(&ses, SENDER)
+            .await
+            .expect("SES identity");
+        let queue = stack::ensure_queue(
+            &sqs,
+            &format!("herald-email-{}", Uuid::new_v4().simple()),
+            2,
+            3,
+        )
+        .await
+        .expect("queues");
+
+        let config = config_for(&db_url, &queue.url);
+        let ingest = herald_ingest::Deps::from_config(&config, &sdk)
+            .await
+            .expect("ingest deps");
+        let dispatch =
+            herald_dispatch::Deps::from_config(&config, SesEmail::new(ses, SENDER, None))
+                .await
+                .expect("dispatch deps");
+        let magic = herald_magic_link::Deps::from_config(&config)
+            .await
+            .expect("magic-link deps");
+        let pool = ingest.pool.clone();
+        let (tenant_id, api_key) = stack::create_tenant(&pool.get().await.expect("conn"), "Acme")
+            .await
+            .expect("tenant");
+        let poller = QueuePoller {
+            sqs: sqs.clone(),
+            queue_url: queue.url.clone(),
+            queue_arn: queue.arn.clone(),
+            wait_seconds: 0,
+        };
+        TestApp {
+            db_url,
+            pool,
+            ingest,
+            dispatch,
+            magic,
+            queue,
+            poller,
+            sqs,
+            tenant_id,
+            api_key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends a request through the API Gateway v2 event shape into the right handler.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> TestResponse {
+        let route = gateway::match_route(method, path).expect("a route of the HTTP API");
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let req = gateway::to_lambda_request(
+            &route,
+            method,
+            path,
+            "",
+            &headers,
+            body,
+            "198.51.100.7".parse().expect("ip"),
+        )
+        .expect("event");
+        let response = match route.target {
+            Target::Ingest => herald_ingest::function_handler(&self.ingest, req).await,
+            Target::MagicLink => herald_magic_link::function_handler(&self.magic, req).await,
+        }
+        .expect("handlers answer, they do not fail");
+        let (parts, body) = response.into_parts();
+        let text = match body {
+            Body::Empty => String::new(),
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => String::new(),
+        };
+        TestResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            text,
+        }
+    }
+
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.api_key.expose_secret())
+    }
+
+    pub async fn api(&self, method: &str, path: &str, body: Option<&Value>) -> TestResponse {
+        let auth = self.bearer();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.request(
+            method,
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    pub async fn post_escalation(&self, body: &Value) -> TestResponse {
+        self.api("POST", "/v1/escalations", Some(body)).await
+    }
+
+    pub async fn poll_once(&self) -> PollStats {
+        self.poller
+            .poll_once(|event| herald_dispatch::function_handler(&self.dispatch, event))
+            .await
+            .expect("poll")
+    }
+
+    /// Runs the email dispatcher until the queue is empty; returns messages handled.
+    pub async fn dispatch_all(&self) -> usize {
+        let mut handled = 0;
+        loop {
+            let stats = self.poll_once().await;
+            if stats.received == 0 {
+                return handled;
+            }
+            handled += stats.received;
+        }
+    }
+
+    /// Every email the emulator's SES accepted for `to`.
+    pub async fn emails_to(&self, to: &str) -> Vec<SentEmail> {
+        let data: Value = self
+            .http
+            .get(format!("{}/moto-api/data.json", moto_url()))
+            .send()
+            .await
+            .expect("moto data")
+            .json()
+            .await
+            .expect("moto json");
+        data["ses"]["Message"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m.to_string().contains(to))
+            .map(|m| SentEmail {
+                subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+                body: m["body"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect()
+    }
+
+    pub async fn magic(&self, method: &str, token: &str) -> TestResponse {
+        let path = format!("/l/{token}");
+        let headers: &[(&str, &str)] = if method == "POST" {
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("user-agent", "Mozilla/5.0 (test)"),
+            ]
+        } else {
+            &[("user-agent", "Mozilla/5.0 (test)")]
+        };
+        let body: &[u8] = if method == "POST" { b"confirm=1" } else { b"" };
+        self.request(method, &path, headers, body).await
+    }
+
+    /// Row counts of every table, to prove a request wrote nothing.
+    pub async fn row_counts(&self) -> HashMap<&'static str, i64> {
+        let client = self.pool.get().await.expect("conn");
+        let mut counts = HashMap::new();
+        for table in [
+            "tenants",
+            "api_keys",
+            "recipients",
+            "escalations",
+            "notification_log",
+            "magic_link_tokens",
+            "event_log",
+        ] {
+            let row = client
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .expect("count");
+            counts.insert(table, row.get::<_, i64>(0));
+        }
+        counts
+    }
+
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        let client = self.pool.get().await.expect("conn");
+        client.query_one(sql, &[]).await.expect("query").get(0)
+    }
+
+    /// Messages still in the email queue (visible or in flight).
+    pub async fn queue_depth(&self) -> i64 {
+        use herald::aws_sdk_sqs::types::QueueAttributeName;
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .unwrap_or_default();
+        attrs.values().filter_map(|v| v.parse::<i64>().ok()).sum()
+    }
+}
+
+/// A valid escalation for one recipient whose address is unique to this test.
+pub fn escalation_for(email: &str) -> Value {
+    serde_json::json!({
+        "dedup_key": format!("dk-{}", Uuid::new_v4()),
+        "title": "Primary database CPU above 95%",
+        "body": "p99 latency 2.3 s; connections saturating.",
+        "priority": "critical",
+        "service": "orders-db",
+        "team": "platform",
+        "alert_count": 3,
+        "dashboard_url": "https://grafana.example.com/d/orders-db",
+        "recipients": [{ "id": "u-alice", "name": "Alice Martin", "email": email, "phone": "+14155550101" }]
+    })
+}
+
+pub fn unique_email(who: &str) -> String {
+    format!("{who}-{}@example.com", Uuid::new_v4().simple())
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real PostgreSQL (a fresh database per test) and the AWS emulator
+//! (a fresh queue per test), through the same handlers Lambda runs.
+
+mod dispatch;
+mod events;
+mod helpers;
+mod ingest;
+mod magic_link;
+mod migrations;
+mod robustness;
