@@ -7,6 +7,8 @@
 //! - [`stack`]: creates the queues and the SES sender identity in the emulator, and
 //!   tenants with API keys.
 
+pub mod demo;
 pub mod gateway;
 pub mod poller;
+pub mod serve;
 pub mod stack;

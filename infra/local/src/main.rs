@@ -1,1 +1,70 @@
-fn main() {}
+//! `herald-local`: run Herald on one machine.
+//!
+//! ```text
+//! herald-local migrate [--down]        apply (or revert all) migrations to HERALD_DATABASE_URL
+//! herald-local tenant create <name>    create a tenant and print its API key (shown once)
+//! herald-local serve [--addr ADDR]     serve the HTTP API and poll the queues (default 127.0.0.1:3000)
+//! herald-local demo [--base-url URL]   run the main flow against a running `serve`
+//! ```
+
+use std::net::SocketAddr;
+
+use anyhow::{Context as _, bail};
+use herald_local::{demo, serve, stack};
+use secrecy::ExposeSecret;
+
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | serve [--addr ADDR] | demo [--base-url URL]>";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    herald::telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| *a == name)
+            .and_then(|i| args.get(i + 1))
+            .copied()
+    };
+    match args.as_slice() {
+        ["migrate", rest @ ..] => {
+            let config = herald::Config::from_env()?;
+            let url = match &config.database.source {
+                herald::config::DatabaseSource::Url(u) => u.expose_secret().to_owned(),
+                _ => bail!("migrate needs HERALD_DATABASE_URL"),
+            };
+            let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .context("connecting to HERALD_DATABASE_URL")?;
+            tokio::spawn(conn);
+            let dir = herald::db::migrations_dir();
+            if rest.contains(&"--down") {
+                herald::db::migrate_down(&mut client, &dir, 0).await?;
+                println!("reverted every migration in {}", dir.display());
+            } else {
+                herald::db::migrate(&mut client, &dir).await?;
+                println!("applied migrations from {}", dir.display());
+            }
+        }
+        ["tenant", "create", name] => {
+            let config = herald::Config::from_env()?;
+            let pool = herald::db::connect_pool(&config.database).await?;
+            let (tenant_id, key) = stack::create_tenant(&pool.get().await?, name).await?;
+            println!("tenant_id={tenant_id}");
+            println!("api_key={}", key.expose_secret());
+            eprintln!("(the key is shown once; Herald stores only its SHA-256)");
+        }
+        ["serve", ..] => {
+            let addr: SocketAddr = flag("--addr").unwrap_or("127.0.0.1:3000").parse()?;
+            serve::run(herald::Config::from_env()?, addr).await?;
+        }
+        ["demo", ..] => {
+            let base = flag("--base-url").unwrap_or("http://127.0.0.1:3000");
+            let moto = std::env::var("AWS_ENDPOINT_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:5055".into());
+            demo::run(&herald::Config::from_env()?, base, &moto).await?;
+        }
+        _ => bail!(USAGE),
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Starts Herald on this machine (PostgreSQL, the AWS emulator, the functions behind a
+# local API Gateway and SQS poller) and runs a live demo of the main flow. Then keeps
+# serving on http://127.0.0.1:3000 until Ctrl-C (pass --demo-only to stop after the demo).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$HERALD_ROOT"
+
+DEMO_ONLY=""
+[ "${1:-}" = "--demo-only" ] && DEMO_ONLY=1
+ADDR="${HERALD_LOCAL_ADDR:-127.0.0.1:3000}"
+
+if ! psql "$HERALD_PG_ADMIN_URL" -Atqc "SELECT 1 FROM pg_database WHERE datname = 'herald'" | grep -q 1; then
+  log "creating database herald"
+  psql "$HERALD_PG_ADMIN_URL" -qc 'CREATE DATABASE herald'
+fi
+export HERALD_DATABASE_URL="${HERALD_PG_ADMIN_URL/\/postgres\?/\/herald?}"
+export HERALD_PUBLIC_BASE_URL="http://${ADDR}"
+export HERALD_SES_FROM="${HERALD_SES_FROM:-herald@alerts.example.com}"
+export RUST_LOG="${RUST_LOG:-warn}"
+
+log "building herald-local"
+cargo build --quiet --bin herald-local
+BIN="$HERALD_ROOT/target/debug/herald-local"
+
+log "applying migrations"
+"$BIN" migrate
+
+log "starting the functions on http://${ADDR}"
+"$BIN" serve --addr "$ADDR" &
+SERVE_PID=$!
+cleanup() { kill "$SERVE_PID" 2>/dev/null || true; stop_started_services; }
+trap cleanup EXIT
+tries=0
+until curl -s -o /dev/null "http://${ADDR}/"; do
+  tries=$((tries + 1)); [ "$tries" -gt 300 ] && { log "serve did not start"; exit 1; }
+  sleep 0.1
+done
+
+"$BIN" demo --base-url "http://${ADDR}"
+
+if [ -z "$DEMO_ONLY" ]; then
+  log "Herald is running on http://${ADDR} (emulator ${AWS_ENDPOINT_URL}). Ctrl-C to stop."
+  log "create your own key: HERALD_DATABASE_URL=$HERALD_DATABASE_URL $BIN tenant create \"My team\""
+  wait "$SERVE_PID"
+fi

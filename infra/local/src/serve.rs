@@ -1,0 +1,194 @@
+//! `herald-local serve`: the HTTP API on 127.0.0.1 and the email queue's poller, with the
+//! same handlers as on Lambda.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use herald::channels::email::SesEmail;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use tokio::net::TcpListener;
+
+use crate::gateway::{self, Target};
+use crate::poller::QueuePoller;
+use crate::stack;
+
+/// API Gateway's payload limit.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub struct Functions {
+    pub ingest: herald_ingest::Deps,
+    pub magic_link: herald_magic_link::Deps,
+    pub dispatch_email: herald_dispatch::Deps<SesEmail>,
+}
+
+/// Creates the queues and sender identity, then serves HTTP and polls until stopped.
+pub async fn run(mut config: herald::Config, addr: SocketAddr) -> anyhow::Result<()> {
+    let sdk = herald::config::aws_sdk_config().await;
+    let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
+    let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
+    let from = config.require_ses_from()?.to_owned();
+    stack::ensure_sender_identity(&ses, &from).await?;
+    let queue = stack::ensure_queue(&sqs, "herald-email", 30, 5).await?;
+    config.email_queue_url = Some(queue.url.clone());
+    println!(
+        "queue     {} (DLQ {}, maxReceiveCount 5, visibility 30 s)",
+        queue.url, queue.dlq_url
+    );
+    println!("sender    {from} (verified in the emulator's SES)");
+
+    let functions = Arc::new(Functions {
+        ingest: herald_ingest::Deps::from_config(&config, &sdk).await?,
+        magic_link: herald_magic_link::Deps::from_config(&config).await?,
+        dispatch_email: herald_dispatch::Deps::from_config(
+            &config,
+            SesEmail::new(ses, from, config.ses_configuration_set.clone()),
+        )
+        .await?,
+    });
+    let poller = QueuePoller {
+        sqs,
+        queue_url: queue.url.clone(),
+        queue_arn: queue.arn,
+        wait_seconds: 1,
+    };
+    tokio::spawn(poll_forever(poller, functions.clone()));
+
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    println!(
+        "http      http://{addr}  (POST /v1/escalations, GET /v1/escalations/{{id}}, GET|POST /l/{{token}})"
+    );
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let functions = functions.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let functions = functions.clone();
+                async move { Ok::<_, Infallible>(serve_one(&functions, peer, req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error.message = %e, "connection closed");
+            }
+        });
+    }
+}
+
+async fn poll_forever(poller: QueuePoller, functions: Arc<Functions>) {
+    loop {
+        let started = Instant::now();
+        match poller
+            .poll_once(|event| herald_dispatch::function_handler(&functions.dispatch_email, event))
+            .await
+        {
+            Ok(stats) if stats.received > 0 => println!(
+                "sqs       herald-email -> dispatch-email: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
+                stats.received,
+                stats.deleted,
+                stats.returned,
+                started.elapsed().as_millis()
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("sqs       poll failed: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn serve_one(
+    functions: &Functions,
+    peer: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    // Magic-link paths carry secrets: never print them.
+    let shown_path = if path.starts_with("/l/") {
+        "/l/<token>".to_owned()
+    } else {
+        path.clone()
+    };
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return plain(413, "payload too large"),
+    };
+    let Some(route) = gateway::match_route(&method, &path) else {
+        println!("http      {method} {shown_path} -> no route -> 404");
+        return convert(gateway::not_found());
+    };
+    let request = match gateway::to_lambda_request(
+        &route,
+        &method,
+        &path,
+        &query,
+        &headers,
+        &body,
+        peer.ip(),
+    ) {
+        Ok(r) => r,
+        Err(e) => return plain(400, &format!("bad request: {e}")),
+    };
+    let (function, result) = match route.target {
+        Target::Ingest => (
+            "ingest",
+            herald_ingest::function_handler(&functions.ingest, request).await,
+        ),
+        Target::MagicLink => (
+            "magic-link",
+            herald_magic_link::function_handler(&functions.magic_link, request).await,
+        ),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("http      {function} failed: {e}");
+            return plain(502, "Internal Server Error");
+        }
+    };
+    println!(
+        "http      {method} {shown_path} -> {function} -> {} ({} ms)",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    convert(response)
+}
+
+fn convert(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+fn plain(status: u16, text: &str) -> hyper::Response<Full<Bytes>> {
+    hyper::Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from(text.to_owned())))
+        .expect("static response")
+}
