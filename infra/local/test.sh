@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo test (PostgreSQL: ${HERALD_PG_ADMIN_URL}, emulator: ${AWS_ENDPOINT_URL})"
 cargo test --workspace
 
+log "every function binary under cargo lambda watch, fed the samples in events/"
+"$HERALD_ROOT/infra/local/lambda-smoke.sh"
+
 log "SAM template: cfn-lint and essentials"
 "$VENV/bin/python" infra/tests/test_template.py
 

@@ -3,6 +3,7 @@
 //! ```text
 //! herald-local migrate [--down]        apply (or revert all) migrations to HERALD_DATABASE_URL
 //! herald-local tenant create <name>    create a tenant and print its API key (shown once)
+//! herald-local queues                create the email queue + DLQ and SES identity; print the queue URL
 //! herald-local serve [--addr ADDR]     serve the HTTP API and poll the queues (default 127.0.0.1:3000)
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
 //! ```
@@ -13,7 +14,7 @@ use anyhow::{Context as _, bail};
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | serve [--addr ADDR] | demo [--base-url URL]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] | demo [--base-url URL]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -53,6 +54,27 @@ async fn main() -> anyhow::Result<()> {
             println!("tenant_id={tenant_id}");
             println!("api_key={}", key.expose_secret());
             eprintln!("(the key is shown once; Herald stores only its SHA-256)");
+        }
+        ["queues"] => {
+            // Creates the email queue, its DLQ and the SES sender identity; prints the URL.
+            let config = herald::Config::from_env()?;
+            let sdk = herald::config::aws_sdk_config().await;
+            let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
+            stack::ensure_sender_identity(
+                &ses,
+                config
+                    .require_ses_from()
+                    .unwrap_or("herald@alerts.example.com"),
+            )
+            .await?;
+            let queue = stack::ensure_queue(
+                &herald::aws_sdk_sqs::Client::new(&sdk),
+                "herald-email",
+                30,
+                5,
+            )
+            .await?;
+            println!("{}", queue.url);
         }
         ["serve", ..] => {
             let addr: SocketAddr = flag("--addr").unwrap_or("127.0.0.1:3000").parse()?;

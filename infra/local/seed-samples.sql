@@ -1,0 +1,18 @@
+-- Rows that make the sample events in events/ meaningful: the demo API key, the
+-- escalation the GET/acknowledge/resolve samples name, and the magic-link token the
+-- magic-link samples carry (stored, as always, only as its SHA-256).
+INSERT INTO tenants (id, name) VALUES ('00000000-0000-4000-8000-000000000001', 'Samples');
+INSERT INTO api_keys (tenant_id, key_hash, prefix, name)
+VALUES ('00000000-0000-4000-8000-000000000001',
+        sha256('hk_demo_0123456789abcdef0123456789abcdef'::bytea), 'hk_demo', 'sample events');
+INSERT INTO recipients (id, tenant_id, external_id, name, email)
+VALUES ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001',
+        'u-alice', 'Alice Martin', 'alice@example.com');
+INSERT INTO escalations (id, tenant_id, dedup_key, title, body, priority, service, team, channel_policy)
+VALUES ('0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6d9c10', '00000000-0000-4000-8000-000000000001', 'sample',
+        'Sample escalation', '', 'high', 'orders-db', 'platform',
+        '{"primary":["email"],"secondary":[],"fallback":[]}');
+INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, token_hash, action, expires_at)
+VALUES ('00000000-0000-4000-8000-000000000001', '0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6d9c10',
+        '00000000-0000-4000-8000-000000000002',
+        sha256('Qm9ndXNUb2tlbkZvclNhbXBsZUV2ZW50c09ubHkxMjM'::bytea), 'acknowledge', now() + interval '1 day');
