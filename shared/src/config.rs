@@ -117,6 +117,14 @@ impl Config {
         })
     }
 
+    /// The SQS queue of a channel (`HERALD_QUEUE_URL_<CHANNEL>`).
+    pub fn queue_url(&self, channel: crate::domain::Channel) -> anyhow::Result<&str> {
+        match channel {
+            crate::domain::Channel::Email => self.require_email_queue_url(),
+            other => bail!("no queue is configured for channel {other}"),
+        }
+    }
+
     pub fn require_email_queue_url(&self) -> anyhow::Result<&str> {
         self.email_queue_url
             .as_deref()

@@ -11,6 +11,8 @@ pub mod channels;
 pub mod config;
 pub mod db;
 pub mod domain;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod magic_link;
 pub mod queue;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 //! trace id; the dispatcher reads everything else from PostgreSQL, so a lost message is
 //! never a lost notification (the retry sweep re-enqueues rows left `queued`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,8 +11,50 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::Channel;
+
 /// SQS accepts at most ten entries per `SendMessageBatch`.
 pub const SQS_BATCH_LIMIT: usize = 10;
+
+/// One queue per deliverable channel: what ingest (and the retry sweep) enqueue to.
+#[derive(Debug, Clone, Default)]
+pub struct Queues(HashMap<Channel, Enqueuer>);
+
+impl Queues {
+    /// A queue for every channel this build delivers; a missing URL is a start-up error.
+    pub fn from_config(config: &crate::Config, sqs: &aws_sdk_sqs::Client) -> anyhow::Result<Self> {
+        let mut queues = HashMap::new();
+        for channel in Channel::ALL.into_iter().filter(|c| c.is_enabled()) {
+            let url = config.queue_url(channel)?;
+            queues.insert(channel, Enqueuer::new(sqs.clone(), url));
+        }
+        Ok(Self(queues))
+    }
+
+    /// Enqueues each envelope on its channel's queue. Envelopes for a channel without a
+    /// queue are reported as failed (they stay `queued` for the sweep).
+    pub async fn enqueue(&self, items: &[(Channel, Envelope)]) -> EnqueueReport {
+        let mut by_channel: HashMap<Channel, Vec<Envelope>> = HashMap::new();
+        for (channel, envelope) in items {
+            by_channel.entry(*channel).or_default().push(envelope.clone());
+        }
+        let mut report = EnqueueReport::default();
+        let sends = by_channel.into_iter().map(|(channel, envelopes)| async move {
+            match self.0.get(&channel) {
+                Some(queue) => queue.enqueue(&envelopes).await,
+                None => {
+                    tracing::error!(%channel, "no queue configured for this channel");
+                    EnqueueReport { sent: 0, failed: envelopes.iter().map(|e| e.notification_id).collect() }
+                }
+            }
+        });
+        for part in futures::future::join_all(sends).await {
+            report.sent += part.sent;
+            report.failed.extend(part.failed);
+        }
+        report
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -87,7 +130,7 @@ impl Enqueuer {
                     pending = rejected;
                 }
                 Err(e) => {
-                    tracing::warn!(error.message = %e, error.chain = ?e, "SendMessageBatch failed")
+                    tracing::warn!(error.message = %crate::telemetry::describe(e.as_ref()), "SendMessageBatch failed")
                 }
             }
             match delays.next() {

@@ -154,7 +154,7 @@ async fn database_outage_returns_the_batch_to_sqs_and_nothing_is_lost() {
     let config = config_for("postgres://postgres@127.0.0.1:1/nowhere", &app.queue.url);
     let broken = herald_dispatch::Deps::from_config(
         &config,
-        SesEmail::new(herald::aws_sdk_sesv2::Client::new(&sdk), SENDER, None),
+        SesEmail::from_sdk(&sdk, SENDER, None),
     )
     .await
     .expect("pool builds lazily");
@@ -204,8 +204,7 @@ async fn unverified_sender_is_a_permanent_failure_recorded_on_the_row() {
     let config = config_for(&app.db_url, &app.queue.url);
     let unverified = herald_dispatch::Deps::from_config(
         &config,
-        SesEmail::new(
-            herald::aws_sdk_sesv2::Client::new(&sdk),
+        SesEmail::from_sdk(&sdk,
             "nobody@unverified.example.org",
             None,
         ),

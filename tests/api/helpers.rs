@@ -178,7 +178,7 @@ impl TestApp {
             .await
             .expect("ingest deps");
         let dispatch =
-            herald_dispatch::Deps::from_config(&config, SesEmail::new(ses, SENDER, None))
+            herald_dispatch::Deps::from_config(&config, SesEmail::from_sdk(&sdk, SENDER, None))
                 .await
                 .expect("dispatch deps");
         let magic = herald_magic_link::Deps::from_config(&config)

@@ -32,12 +32,15 @@ fn json_value() -> impl Strategy<Value = Value> {
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(|f| json!(f)),
         "\\PC{0,40}".prop_map(Value::String),
+        // Control characters (NUL included) inside otherwise plain text.
+        "\\PC{0,8}\\p{Cc}\\PC{0,8}".prop_map(Value::String),
         prop_oneof![
             Just("critical"),
             Just("email"),
             Just("a@b.co"),
             Just("+14155550101"),
-            Just("2026-11-22T03:12:00Z")
+            Just("2026-11-22T03:12:00Z"),
+            Just("nul \u{0} inside"),
         ]
         .prop_map(|s| Value::String(s.to_owned())),
     ];

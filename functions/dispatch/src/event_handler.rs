@@ -46,7 +46,7 @@ pub async fn function_handler<C: Channel>(
             // The store is unreachable: hand every message back to SQS. Nothing was sent
             // for rows we could not claim; rows we claimed but could not record stay
             // `sending` and the retry sweep reclaims them when their lease expires.
-            tracing::error!(error.message = %e, error.chain = ?e, "batch failed; SQS will redeliver");
+            tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "batch failed; SQS will redeliver");
             for item in &items {
                 response.add_failure(item.message_id.clone());
             }
@@ -69,7 +69,14 @@ fn parse_records(event: SqsEvent) -> Vec<Item> {
                     Some(Item { message_id, notification_id: envelope.notification_id })
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(message_id, error.message = %e, "malformed SQS body acknowledged and dropped");
+                    // The error's category and position only: its message may quote the body.
+                    tracing::warn!(
+                        message_id,
+                        error.kind = ?e.classify(),
+                        error.line = e.line(),
+                        error.column = e.column(),
+                        "malformed SQS body acknowledged and dropped"
+                    );
                     None
                 }
                 None => {
@@ -117,16 +124,12 @@ async fn dispatch<C: Channel>(deps: &Deps<C>, items: &[Item]) -> anyhow::Result<
         })
         .collect();
 
-    let client = deps.pool.get().await?;
-    let claimed = notifications::claim(
-        &client,
-        deps.channel.kind(),
-        &ids,
-        &to_store,
-        deps.token_ttl,
-        deps.lease,
-    )
-    .await?;
+    // The connection goes back to the pool before any provider call: sends can take
+    // seconds, and recording takes a fresh connection in case this one died meanwhile.
+    let claimed = {
+        let client = deps.pool.get().await?;
+        notifications::claim(&client, deps.channel.kind(), &ids, &to_store, deps.token_ttl, deps.lease).await?
+    };
     if claimed.is_empty() {
         return Ok(Summary::default());
     }
@@ -153,14 +156,16 @@ async fn dispatch<C: Channel>(deps: &Deps<C>, items: &[Item]) -> anyhow::Result<
     }
 
     // The messages are out: recording must not give up at the first hiccup.
-    (|| async { notifications::record(&client, &results).await })
+    (|| async { notifications::record(&deps.pool.get().await?, &results).await })
         .retry(
             ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(100))
                 .with_max_times(3)
                 .with_jitter(),
         )
-        .notify(|e, after| tracing::warn!(error.message = %e, ?after, "recording failed; retrying"))
+        .notify(|e, after| {
+            tracing::warn!(error.message = %herald::telemetry::describe(e.as_ref()), ?after, "recording failed; retrying")
+        })
         .await?;
     Ok(summary)
 }
@@ -183,7 +188,7 @@ async fn send_one<C: Channel>(
         },
         Err(e) => failed(deps, n, e),
     };
-    AttemptResult { id: n.id, outcome }
+    AttemptResult { id: n.id, attempt: n.attempt_count, outcome }
 }
 
 fn failed<C>(deps: &Deps<C>, n: &Claimed, e: DeliveryError) -> AttemptOutcome {

@@ -28,15 +28,11 @@ pub enum ApiError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// The error and its causes, with database details redacted (see
+/// [`herald::telemetry::describe`]).
 impl std::fmt::Debug for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{self}")?;
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            writeln!(f, "Caused by: {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
+        f.write_str(&herald::telemetry::describe(self))
     }
 }
 
@@ -73,7 +69,7 @@ impl ApiError {
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error.message = %self, error.chain = ?self, request_id, "request failed");
+            tracing::error!(error.message = ?self, request_id, "request failed");
         }
         let field = match &self {
             ApiError::Validation(e) => Some(e.field.clone()),

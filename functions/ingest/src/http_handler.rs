@@ -1,11 +1,11 @@
 use herald::db::escalations::{self, Created, Transition};
 use herald::db::tenants::{self, Principal};
 use herald::db::{Actor, ActorKind};
-use herald::domain::{Action, IngestRequest, NewEscalation, NotificationStatus, policy};
+use herald::domain::{Action, Channel, IngestRequest, NewEscalation, NotificationStatus, policy};
 use herald::queue::Envelope;
+use herald::http::Caller;
 use herald::{api_key, db};
 use lambda_http::http::{Method, StatusCode, header};
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Serialize;
 use uuid::Uuid;
@@ -61,17 +61,17 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
 
 #[tracing::instrument(name = "ingest request", skip_all, fields(method = %req.method(), request_id))]
 pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let request_id = request_id(&req);
-    tracing::Span::current().record("request_id", request_id.as_str());
-    let response = match handle(deps, &req, &request_id).await {
+    let caller = herald::http::caller(&req);
+    tracing::Span::current().record("request_id", caller.request_id.as_str());
+    let response = match handle(deps, &req, &caller).await {
         Ok(response) => response,
-        Err(e) => e.into_response(&request_id),
+        Err(e) => e.into_response(&caller.request_id),
     };
     tracing::info!(status = response.status().as_u16(), "answered");
     Ok(response)
 }
 
-async fn handle(deps: &Deps, req: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
+async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<Body>, ApiError> {
     let route = route(req.method(), req.raw_http_path())?;
     let client = deps
         .pool
@@ -80,14 +80,14 @@ async fn handle(deps: &Deps, req: &Request, request_id: &str) -> Result<Response
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     let principal = authenticate(&client, req).await?;
     match route {
-        Route::Create => create(deps, &client, &principal, req, request_id).await,
+        Route::Create => create(deps, &client, &principal, req, caller).await,
         Route::Get(id) => {
             let detail = escalations::detail(&client, principal.tenant_id, id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             Ok(json(StatusCode::OK, &EscalationView::from(&detail)))
         }
-        Route::Transition(id, action) => transition(client, &principal, req, id, action).await,
+        Route::Transition(id, action) => transition(client, &principal, caller, id, action).await,
     }
 }
 
@@ -109,7 +109,7 @@ async fn create(
     client: &db::Client,
     principal: &Principal,
     req: &Request,
-    request_id: &str,
+    caller: &Caller,
 ) -> Result<Response<Body>, ApiError> {
     let body = json_body(req)?;
     let request = IngestRequest::from_json(body).map_err(ApiError::Validation)?;
@@ -117,27 +117,31 @@ async fn create(
         ApiError::Validation(errors.into_iter().next().expect("at least one error"))
     })?;
     let planned = policy::plan_primary(&escalation.channels, &escalation.recipients);
-    let actor = api_actor(principal, req);
+    let actor = api_actor(principal, caller);
 
     match escalations::create(client, principal.tenant_id, &escalation, &planned, &actor).await? {
         Created::New(summary) => {
-            let envelopes: Vec<Envelope> = summary
+            let envelopes: Vec<(Channel, Envelope)> = summary
                 .notifications
                 .iter()
                 .filter(|n| n.status == NotificationStatus::Queued)
-                .map(|n| Envelope {
-                    notification_id: n.id,
-                    trace_id: Some(request_id.to_owned()),
+                .map(|n| {
+                    let envelope = Envelope { notification_id: n.id, trace_id: Some(caller.request_id.clone()) };
+                    (n.channel, envelope)
                 })
                 .collect();
-            let report = deps.email_queue.enqueue(&envelopes).await;
-            tracing::info!(
-                escalation_id = %summary.id,
-                queued = envelopes.len(),
-                enqueued = report.sent,
-                left_for_sweep = report.failed.len(),
-                "escalation created"
-            );
+            let report = deps.queues.enqueue(&envelopes).await;
+            if report.failed.is_empty() {
+                tracing::info!(escalation_id = %summary.id, enqueued = report.sent, "escalation created");
+            } else {
+                // Stored, not lost: the rows stay `queued` and the outbox sweep sends them.
+                tracing::error!(
+                    escalation_id = %summary.id,
+                    enqueued = report.sent,
+                    not_enqueued = report.failed.len(),
+                    "escalation created but some notifications could not be enqueued"
+                );
+            }
             let mut response = json(StatusCode::ACCEPTED, &EscalationCreated::from(&summary));
             if let Ok(location) = format!("/v1/escalations/{}", summary.id).parse() {
                 response.headers_mut().insert(header::LOCATION, location);
@@ -154,11 +158,11 @@ async fn create(
 async fn transition(
     mut client: db::Client,
     principal: &Principal,
-    req: &Request,
+    caller: &Caller,
     id: Uuid,
     action: Action,
 ) -> Result<Response<Body>, ApiError> {
-    let actor = api_actor(principal, req);
+    let actor = api_actor(principal, caller);
     let tx = client.transaction().await.map_err(anyhow::Error::from)?;
     let outcome = escalations::transition(&tx, principal.tenant_id, id, action, &actor).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
@@ -201,38 +205,15 @@ fn json_body(req: &Request) -> Result<&[u8], ApiError> {
     Ok(body)
 }
 
-fn api_actor(principal: &Principal, req: &Request) -> Actor {
-    let (ip, user_agent) = client_of(req);
+fn api_actor(principal: &Principal, caller: &Caller) -> Actor {
     Actor {
         kind: ActorKind::ApiKey,
         id: principal.api_key_id.to_string(),
         display: format!("API key {}…", principal.api_key_prefix),
         recipient_id: None,
-        ip,
-        user_agent,
+        ip: caller.ip,
+        user_agent: caller.user_agent.clone(),
     }
-}
-
-/// Source IP and user agent as API Gateway saw them.
-pub fn client_of(req: &Request) -> (Option<std::net::IpAddr>, Option<String>) {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => (
-            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-            ctx.http
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(512).collect()),
-        ),
-        _ => (None, None),
-    }
-}
-
-fn request_id(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    }
-    .unwrap_or_else(|| Uuid::new_v4().to_string())
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {

@@ -8,7 +8,7 @@ pub mod http_handler;
 
 use herald::Config;
 use herald::db::Pool;
-use herald::queue::Enqueuer;
+use herald::queue::Queues;
 
 pub use http_handler::function_handler;
 
@@ -16,7 +16,8 @@ pub use http_handler::function_handler;
 #[derive(Clone)]
 pub struct Deps {
     pub pool: Pool,
-    pub email_queue: Enqueuer,
+    /// One queue per deliverable channel.
+    pub queues: Queues,
 }
 
 impl Deps {
@@ -26,10 +27,7 @@ impl Deps {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool: herald::db::connect_pool(&config.database).await?,
-            email_queue: Enqueuer::new(
-                herald::aws_sdk_sqs::Client::new(sdk),
-                config.require_email_queue_url()?,
-            ),
+            queues: Queues::from_config(config, &herald::aws_sdk_sqs::Client::new(sdk))?,
         })
     }
 }

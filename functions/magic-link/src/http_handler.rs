@@ -3,7 +3,6 @@ use herald::db::tokens;
 use herald::db::{Actor, ActorKind};
 use herald::magic_link;
 use lambda_http::http::Method;
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 use crate::Deps;
@@ -23,7 +22,7 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
     let page = match handle(deps, &req).await {
         Ok(page) => page,
         Err(e) => {
-            tracing::error!(error.message = %e, error.chain = ?e, "magic link failed");
+            tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "magic link failed");
             Page::unavailable()
         }
     };
@@ -63,7 +62,7 @@ async fn show(client: &herald::db::Client, hash: &magic_link::TokenHash) -> anyh
 /// already past the action (someone else acknowledged first), the transaction is rolled
 /// back: the token stays unused and the page says who got there first.
 async fn consume(deps: &Deps, req: &Request, hash: &magic_link::TokenHash) -> anyhow::Result<Page> {
-    let (ip, user_agent) = client_of(req);
+    let herald::http::Caller { ip, user_agent, .. } = herald::http::caller(req);
     let mut client = deps.pool.get().await?;
     let tx = client.transaction().await?;
     let Some(token) = tokens::consume(&tx, hash, ip, user_agent.as_deref()).await? else {
@@ -106,18 +105,5 @@ async fn consume(deps: &Deps, req: &Request, hash: &magic_link::TokenHash) -> an
             tx.rollback().await?;
             Ok(Page::not_found())
         }
-    }
-}
-
-fn client_of(req: &Request) -> (Option<std::net::IpAddr>, Option<String>) {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => (
-            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-            ctx.http
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(512).collect()),
-        ),
-        _ => (None, None),
     }
 }

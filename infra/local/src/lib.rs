@@ -7,6 +7,7 @@
 //! - [`stack`]: creates the queues and the SES sender identity in the emulator, and
 //!   tenants with API keys.
 
+pub mod bench;
 pub mod demo;
 pub mod gateway;
 pub mod poller;

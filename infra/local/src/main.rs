@@ -6,6 +6,7 @@
 //! herald-local queues                create the email queue + DLQ and SES identity; print the queue URL
 //! herald-local serve [--addr ADDR]     serve the HTTP API and poll the queues (default 127.0.0.1:3000)
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
+//! herald-local bench [--seconds N]     print the performance figures (see infra/local/bench.sh)
 //! ```
 
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use anyhow::{Context as _, bail};
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] | demo [--base-url URL]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] | demo [--base-url URL] | bench [--seconds N]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -85,6 +86,17 @@ async fn main() -> anyhow::Result<()> {
             let moto = std::env::var("AWS_ENDPOINT_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:5055".into());
             demo::run(&herald::Config::from_env()?, base, &moto).await?;
+        }
+        ["bench", ..] => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            herald_local::bench::run(herald_local::bench::BenchArgs {
+                admin_url: std::env::var("HERALD_PG_ADMIN_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into()),
+                seconds: flag("--seconds").unwrap_or("5").parse()?,
+                release_dir: root.join("target/release"),
+                lambda_dir: root.join("target/lambda"),
+            })
+            .await?;
         }
         _ => bail!(USAGE),
     }

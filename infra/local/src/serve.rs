@@ -47,7 +47,7 @@ pub async fn run(mut config: herald::Config, addr: SocketAddr) -> anyhow::Result
         magic_link: herald_magic_link::Deps::from_config(&config).await?,
         dispatch_email: herald_dispatch::Deps::from_config(
             &config,
-            SesEmail::new(ses, from, config.ses_configuration_set.clone()),
+            SesEmail::from_sdk(&sdk, from, config.ses_configuration_set.clone()),
         )
         .await?,
     });

@@ -31,6 +31,20 @@ impl SesEmail {
             configuration_set,
         }
     }
+
+    /// An SES client whose SDK-level retries are off: a send that timed out may have
+    /// been accepted, and retrying it inside the SDK would email twice. Herald's own
+    /// backoff (recorded on the row) is the only retry layer.
+    pub fn from_sdk(
+        sdk: &aws_config::SdkConfig,
+        from: impl Into<String>,
+        configuration_set: Option<String>,
+    ) -> Self {
+        let config = aws_sdk_sesv2::config::Builder::from(sdk)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        Self::new(aws_sdk_sesv2::Client::from_conf(config), from, configuration_set)
+    }
 }
 
 /// The rendered message. Public so the rendering can be tested without sending.

@@ -39,22 +39,42 @@ pub struct DeliveryError {
 }
 
 impl DeliveryError {
-    pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn transient(code: impl Into<String>, message: impl AsRef<str>) -> Self {
         Self {
             code: code.into(),
-            message: message.into(),
+            message: redact(message.as_ref()),
             retryable: true,
             retry_after: None,
         }
     }
 
-    pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn permanent(code: impl Into<String>, message: impl AsRef<str>) -> Self {
         Self {
             code: code.into(),
-            message: message.into(),
+            message: redact(message.as_ref()),
             retryable: false,
             retry_after: None,
         }
+    }
+}
+
+/// Provider messages are stored and logged, so they lose anything that looks like an
+/// address (SES quotes the rejected recipient) and are kept short.
+pub fn redact(message: &str) -> String {
+    let words: Vec<&str> = message
+        .split_whitespace()
+        .map(|w| {
+            if w.contains('@') || (w.starts_with('+') && w.len() > 6) {
+                "<address>"
+            } else {
+                w
+            }
+        })
+        .collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
     }
 }
 
@@ -65,4 +85,20 @@ pub trait Channel: Send + Sync {
         &self,
         delivery: &Delivery<'_>,
     ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_redacted_from_provider_messages() {
+        let e = DeliveryError::permanent("MessageRejected", "Email address is not verified: alice@example.com, +14155550101");
+        assert_eq!(e.message, "Email address is not verified: <address> <address>");
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        assert!(redact(&"x ".repeat(400)).chars().count() <= 301);
+    }
 }

@@ -100,9 +100,12 @@ pub async fn create(
         )
         .await?;
 
-    let rs = &escalation.recipients;
+    // Upserted in id order: two ingests sharing recipients lock them in the same order,
+    // so they queue behind each other instead of deadlocking.
+    let mut rs: Vec<&crate::domain::NewRecipient> = escalation.recipients.iter().collect();
+    rs.sort_by(|a, b| a.external_id.cmp(&b.external_id));
     let texts = |f: fn(&crate::domain::NewRecipient) -> Option<String>| {
-        rs.iter().map(f).collect::<Vec<_>>()
+        rs.iter().map(|r| f(r)).collect::<Vec<_>>()
     };
     let external_ids: Vec<&str> = rs.iter().map(|r| r.external_id.as_str()).collect();
     let names = texts(|r| r.name.clone());
@@ -114,7 +117,7 @@ pub async fn create(
 
     let n_recipient: Vec<&str> = planned
         .iter()
-        .map(|p| rs[p.recipient].external_id.as_str())
+        .map(|p| escalation.recipients[p.recipient].external_id.as_str())
         .collect();
     let n_channel: Vec<&str> = planned.iter().map(|p| p.channel.as_str()).collect();
     let n_status: Vec<&str> = planned.iter().map(|p| p.status.as_str()).collect();

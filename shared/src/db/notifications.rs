@@ -11,8 +11,8 @@ use crate::domain::{Action, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
 
 /// A notification this dispatcher now owns (`sending`, under a lease), with everything
-/// needed to render and send it.
-#[derive(Debug, Clone, PartialEq)]
+/// needed to render and send it. Its `Debug` shows ids only: never the body or addresses.
+#[derive(Clone, PartialEq)]
 pub struct Claimed {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -34,6 +34,17 @@ pub struct Claimed {
     pub phone: Option<String>,
     pub slack_user_id: Option<String>,
     pub push_endpoint_arn: Option<String>,
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("escalation_id", &self.escalation_id)
+            .field("channel", &self.channel)
+            .field("attempt_count", &self.attempt_count)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A token to store for a notification, if that notification is claimed.
@@ -71,7 +82,15 @@ pub async fn claim(
                     lease_expires_at = now() + make_interval(secs => $3),
                     next_attempt_at = NULL
                 FROM escalations AS e
-                WHERE n.id = ANY($1::uuid[])
+                WHERE n.id IN (
+                        -- Lock in id order and skip rows someone else holds (a concurrent
+                        -- claim of a duplicate message, or an acknowledgement suppressing
+                        -- them): a claim never waits, so it can never deadlock.
+                        SELECT id FROM notification_log
+                        WHERE id = ANY($1::uuid[])
+                        ORDER BY id
+                        FOR UPDATE SKIP LOCKED
+                      )
                   AND n.channel = $2
                   AND e.id = n.escalation_id
                   AND e.status = 'triggered'
@@ -142,6 +161,8 @@ pub async fn claim(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptResult {
     pub id: Uuid,
+    /// The claim's `attempt_count`: a result only lands on the attempt it belongs to.
+    pub attempt: i32,
     pub outcome: AttemptOutcome,
 }
 
@@ -159,26 +180,34 @@ pub enum AttemptOutcome {
 }
 
 /// Records every result of a batch in ONE statement, with one `event_log` row per
-/// attempt. Only rows still `sending` are touched.
+/// attempt. Only the attempt that was claimed is touched (`sending`, same
+/// `attempt_count`): a dispatcher that stalled past its lease cannot overwrite the row a
+/// later attempt now owns. A failure on an escalation acknowledged or resolved
+/// meanwhile becomes `suppressed`, not a retry.
 #[tracing::instrument(name = "record batch", skip_all, fields(results = results.len()))]
 pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<u64> {
     let stmt = client
         .prepare_cached(
             r#"
             WITH r AS (
-                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[])
-                    AS r(id, status, provider_message_id, error, retryable, next_attempt_at)
+                SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[],
+                                     $7::timestamptz[])
+                    AS r(id, attempt, status, provider_message_id, error, retryable, next_attempt_at)
             ), updated AS (
                 UPDATE notification_log AS n SET
-                    status = r.status,
+                    status = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
+                                  THEN 'suppressed' ELSE r.status END,
+                    suppressed_reason = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
+                                             THEN 'escalation_' || e.status END,
                     provider_message_id = COALESCE(r.provider_message_id, n.provider_message_id),
                     error = r.error,
                     retryable = r.retryable,
-                    next_attempt_at = r.next_attempt_at,
+                    next_attempt_at = CASE WHEN e.status = 'triggered' THEN r.next_attempt_at END,
                     sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE n.sent_at END,
                     lease_expires_at = NULL
-                FROM r
-                WHERE n.id = r.id AND n.status = 'sending'
+                FROM r, escalations AS e
+                WHERE n.id = r.id AND n.status = 'sending' AND n.attempt_count = r.attempt
+                  AND e.id = n.escalation_id
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
                           n.provider_message_id, n.error, n.retryable
             )
@@ -192,6 +221,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
         )
         .await?;
     let mut ids = Vec::with_capacity(results.len());
+    let attempts: Vec<i32> = results.iter().map(|r| r.attempt).collect();
     let mut statuses = Vec::with_capacity(results.len());
     let mut message_ids = Vec::with_capacity(results.len());
     let mut errors = Vec::with_capacity(results.len());
@@ -227,6 +257,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             &stmt,
             &[
                 &ids,
+                &attempts,
                 &statuses,
                 &message_ids,
                 &errors,

@@ -272,6 +272,15 @@ fn body(value: String) -> Result<String, FieldError> {
             format!("`body` is larger than {} KiB", MAX_BODY_BYTES / 1024),
         ));
     }
+    // Line breaks and tabs are text; NUL and other control characters are not (and
+    // PostgreSQL refuses NUL in text).
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(FieldError::new(
+            "invalid",
+            "body",
+            "`body` must not contain control characters other than line breaks and tabs",
+        ));
+    }
     Ok(value)
 }
 
@@ -494,6 +503,16 @@ mod tests {
         let mut v = valid();
         v["body"] = json!("x".repeat(MAX_BODY_BYTES + 1));
         assert_eq!(first_field(v), "body");
+    }
+
+    #[test]
+    fn nul_in_body_is_rejected_but_line_breaks_are_kept() {
+        let mut v = valid();
+        v["body"] = json!("a\u{0}b");
+        assert_eq!(first_field(v), "body");
+        let mut v = valid();
+        v["body"] = json!("line 1\nline 2\ttabbed");
+        assert_eq!(parse(v).expect("valid").body, "line 1\nline 2\ttabbed");
     }
 
     #[test]

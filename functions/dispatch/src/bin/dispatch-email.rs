@@ -7,8 +7,7 @@ async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;
     let sdk = herald::config::aws_sdk_config().await;
-    let email = SesEmail::new(
-        herald::aws_sdk_sesv2::Client::new(&sdk),
+    let email = SesEmail::from_sdk(&sdk,
         config.require_ses_from()?,
         config.ses_configuration_set.clone(),
     );
