@@ -20,9 +20,20 @@ pub fn caller(req: &Request) -> Caller {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => Caller {
             ip: ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-            user_agent: ctx.http.user_agent.as_ref().map(|ua| ua.chars().take(512).collect()),
-            request_id: ctx.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            user_agent: ctx
+                .http
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(512).collect()),
+            request_id: ctx
+                .request_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         },
-        _ => Caller { ip: None, user_agent: None, request_id: uuid::Uuid::new_v4().to_string() },
+        _ => Caller {
+            ip: None,
+            user_agent: None,
+            request_id: uuid::Uuid::new_v4().to_string(),
+        },
     }
 }

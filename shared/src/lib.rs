@@ -6,6 +6,7 @@
 //! - [`queue`]: the SQS envelope and batched enqueue.
 //! - [`magic_link`]: token minting and hashing.
 
+pub mod actions;
 pub mod api_key;
 pub mod channels;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod magic_link;
 pub mod queue;
 pub mod telemetry;
+pub mod warm;
 
 pub use config::Config;
 

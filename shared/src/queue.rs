@@ -31,23 +31,39 @@ impl Queues {
         Ok(Self(queues))
     }
 
+    /// Fails when a deliverable channel has no queue URL configured.
+    pub fn check_config(config: &crate::Config) -> anyhow::Result<()> {
+        for channel in Channel::ALL.into_iter().filter(|c| c.is_enabled()) {
+            config.queue_url(channel)?;
+        }
+        Ok(())
+    }
+
     /// Enqueues each envelope on its channel's queue. Envelopes for a channel without a
     /// queue are reported as failed (they stay `queued` for the sweep).
     pub async fn enqueue(&self, items: &[(Channel, Envelope)]) -> EnqueueReport {
         let mut by_channel: HashMap<Channel, Vec<Envelope>> = HashMap::new();
         for (channel, envelope) in items {
-            by_channel.entry(*channel).or_default().push(envelope.clone());
+            by_channel
+                .entry(*channel)
+                .or_default()
+                .push(envelope.clone());
         }
         let mut report = EnqueueReport::default();
-        let sends = by_channel.into_iter().map(|(channel, envelopes)| async move {
-            match self.0.get(&channel) {
-                Some(queue) => queue.enqueue(&envelopes).await,
-                None => {
-                    tracing::error!(%channel, "no queue configured for this channel");
-                    EnqueueReport { sent: 0, failed: envelopes.iter().map(|e| e.notification_id).collect() }
+        let sends = by_channel
+            .into_iter()
+            .map(|(channel, envelopes)| async move {
+                match self.0.get(&channel) {
+                    Some(queue) => queue.enqueue(&envelopes).await,
+                    None => {
+                        tracing::error!(%channel, "no queue configured for this channel");
+                        EnqueueReport {
+                            sent: 0,
+                            failed: envelopes.iter().map(|e| e.notification_id).collect(),
+                        }
+                    }
                 }
-            }
-        });
+            });
         for part in futures::future::join_all(sends).await {
             report.sent += part.sent;
             report.failed.extend(part.failed);

@@ -7,7 +7,13 @@ pub fn init() {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // At trace level the runtime logs every raw event: API keys, link tokens, bodies.
     // Never below info for these, whatever RUST_LOG says.
-    for target in ["lambda_runtime", "lambda_runtime_api_client", "lambda_http", "hyper", "aws_smithy_runtime"] {
+    for target in [
+        "lambda_runtime",
+        "lambda_runtime_api_client",
+        "lambda_http",
+        "hyper",
+        "aws_smithy_runtime",
+    ] {
         if let Ok(directive) = format!("{target}=info").parse() {
             filter = filter.add_directive(directive);
         }
@@ -46,8 +52,12 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
                     "database error {}: {}{}{}",
                     db.code().code(),
                     db.message(),
-                    db.table().map(|t| format!(" (table {t})")).unwrap_or_default(),
-                    db.constraint().map(|c| format!(" (constraint {c})")).unwrap_or_default(),
+                    db.table()
+                        .map(|t| format!(" (table {t})"))
+                        .unwrap_or_default(),
+                    db.constraint()
+                        .map(|c| format!(" (constraint {c})"))
+                        .unwrap_or_default(),
                 ),
                 None if pg.is_closed() => "database connection closed".to_owned(),
                 None => "database error (no server detail)".to_owned(),
@@ -55,7 +65,11 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
             break;
         }
         if let Some(db) = e.downcast_ref::<tokio_postgres::error::DbError>() {
-            parts.push(format!("database error {}: {}", db.code().code(), db.message()));
+            parts.push(format!(
+                "database error {}: {}",
+                db.code().code(),
+                db.message()
+            ));
             break;
         }
         // First line only: PostgreSQL's DETAIL and HINT follow a line break even when
@@ -73,8 +87,13 @@ mod tests {
 
     #[test]
     fn multi_line_messages_keep_their_first_line() {
-        let e = anyhow::anyhow!("ERROR: new row violates check constraint\nDETAIL: Failing row contains (secret)");
-        assert_eq!(describe(e.as_ref()), "ERROR: new row violates check constraint");
+        let e = anyhow::anyhow!(
+            "ERROR: new row violates check constraint\nDETAIL: Failing row contains (secret)"
+        );
+        assert_eq!(
+            describe(e.as_ref()),
+            "ERROR: new row violates check constraint"
+        );
     }
 
     #[test]

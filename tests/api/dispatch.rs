@@ -152,12 +152,10 @@ async fn database_outage_returns_the_batch_to_sqs_and_nothing_is_lost() {
     // The same dispatcher, but its database is unreachable.
     let sdk = sdk_config().await;
     let config = config_for("postgres://postgres@127.0.0.1:1/nowhere", &app.queue.url);
-    let broken = herald_dispatch::Deps::from_config(
-        &config,
-        SesEmail::from_sdk(&sdk, SENDER, None),
-    )
-    .await
-    .expect("pool builds lazily");
+    let broken =
+        herald_dispatch::Deps::from_config(&config, SesEmail::from_sdk(&sdk, SENDER, None))
+            .await
+            .expect("pool builds lazily");
     let stats = app
         .poller
         .poll_once(|event| herald_dispatch::function_handler(&broken, event))
@@ -204,10 +202,7 @@ async fn unverified_sender_is_a_permanent_failure_recorded_on_the_row() {
     let config = config_for(&app.db_url, &app.queue.url);
     let unverified = herald_dispatch::Deps::from_config(
         &config,
-        SesEmail::from_sdk(&sdk,
-            "nobody@unverified.example.org",
-            None,
-        ),
+        SesEmail::from_sdk(&sdk, "nobody@unverified.example.org", None),
     )
     .await
     .expect("deps");
@@ -232,4 +227,95 @@ async fn unverified_sender_is_a_permanent_failure_recorded_on_the_row() {
     assert_eq!(row.get::<_, Option<bool>>("retryable"), Some(false));
     assert!(row.get::<_, bool>("final"));
     let _ = json!(null);
+}
+
+#[tokio::test]
+async fn a_stale_result_never_overwrites_a_later_attempt() {
+    use herald::db::notifications::{self, AttemptOutcome, AttemptResult};
+
+    let app = TestApp::spawn().await;
+    let created = app
+        .post_escalation(&escalation_for(&unique_email("alice")))
+        .await
+        .json();
+    let id: uuid::Uuid = created["notifications"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["channel"] == "email"))
+        .and_then(|n| n["id"].as_str())
+        .expect("email row")
+        .parse()
+        .expect("uuid");
+    let client = app.pool.get().await.expect("conn");
+    let claimed = notifications::claim(
+        &client,
+        herald::domain::Channel::Email,
+        &[id],
+        &[],
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    // The lease expired and a second attempt took the row over.
+    client
+        .execute(
+            "UPDATE notification_log SET attempt_count = attempt_count + 1 WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .expect("reclaim");
+
+    let stale = AttemptResult {
+        id,
+        attempt: claimed[0].attempt_count,
+        outcome: AttemptOutcome::Sent {
+            provider_message_id: "stale".into(),
+        },
+    };
+    let written = notifications::record(&client, &[stale])
+        .await
+        .expect("record");
+
+    assert_eq!(written, 0);
+    let row = client
+        .query_one(
+            "SELECT status, provider_message_id FROM notification_log WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, &str>("status"), "sending");
+    assert_eq!(row.get::<_, Option<&str>>("provider_message_id"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledging_while_a_batch_is_claimed_neither_deadlocks_nor_fails() {
+    let app = TestApp::spawn().await;
+    for round in 0..5 {
+        let mut body = escalation_for(&unique_email("a"));
+        body["recipients"] = json!(
+            (0..6)
+                .map(|i| json!({ "id": format!("r{round}-{i}"), "email": unique_email("r") }))
+                .collect::<Vec<_>>()
+        );
+        body["channels"] = json!({ "primary": ["email"] });
+        let id = app.post_escalation(&body).await.json()["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+
+        let path = format!("/v1/escalations/{id}/acknowledge");
+        let (ack, _) = tokio::join!(app.api("POST", &path, None), app.dispatch_all());
+
+        assert_eq!(ack.status, 200, "{}", ack.text);
+    }
+    // Every row ended sent (claimed before the acknowledgement) or suppressed (after).
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT count(*) FROM notification_log WHERE status NOT IN ('sent', 'suppressed')"
+        )
+        .await,
+        0
+    );
 }

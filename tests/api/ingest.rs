@@ -137,6 +137,7 @@ async fn invalid_requests_are_rejected_naming_the_field_and_write_nothing() {
         ),
         ("alert_count", Box::new(|v| v["alert_count"] = json!(-1))),
         ("dedupe_key", Box::new(|v| v["dedupe_key"] = json!("typo"))),
+        ("body", Box::new(|v| v["body"] = json!("nul \u{0} byte"))),
     ];
     let before = app.row_counts().await;
     for (field, mutate) in cases {
@@ -343,4 +344,32 @@ async fn api_acknowledge_then_resolve_records_the_actor() {
         .find(|d| d["channel"] == "email")
         .cloned();
     assert_eq!(email.expect("email")["reason"], "escalation_acknowledged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_ingests_sharing_recipients_in_any_order_all_succeed() {
+    let app = TestApp::spawn().await;
+    let people: Vec<Value> = (0..5)
+        .map(|i| json!({ "id": format!("u-{i}"), "email": unique_email(&format!("p{i}")) }))
+        .collect();
+    let bodies: Vec<Value> = (0..16)
+        .map(|n| {
+            let mut recipients = people.clone();
+            if n % 2 == 1 {
+                recipients.reverse();
+            }
+            let mut body = escalation_for(&unique_email("x"));
+            body["recipients"] = Value::Array(recipients);
+            body
+        })
+        .collect();
+
+    let responses = futures::future::join_all(bodies.iter().map(|b| app.post_escalation(b))).await;
+
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 202),
+        "no deadlock, no 5xx: {statuses:?}"
+    );
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM recipients").await, 5);
 }

@@ -21,8 +21,8 @@ struct Item {
     notification_id: Uuid,
 }
 
-#[tracing::instrument(name = "dispatch batch", skip_all, fields(channel = %deps.channel.kind(), records = event.payload.records.len()))]
-pub async fn function_handler<C: Channel>(
+#[tracing::instrument(name = "dispatch batch", skip_all, fields(channel = %deps.kind, records = event.payload.records.len()))]
+pub async fn function_handler<C: Channel + Clone + 'static>(
     deps: &Deps<C>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
@@ -65,9 +65,10 @@ fn parse_records(event: SqsEvent) -> Vec<Item> {
         .filter_map(|record| {
             let message_id = record.message_id.unwrap_or_default();
             match record.body.as_deref().map(Envelope::parse) {
-                Some(Ok(envelope)) => {
-                    Some(Item { message_id, notification_id: envelope.notification_id })
-                }
+                Some(Ok(envelope)) => Some(Item {
+                    message_id,
+                    notification_id: envelope.notification_id,
+                }),
                 Some(Err(e)) => {
                     // The error's category and position only: its message may quote the body.
                     tracing::warn!(
@@ -80,7 +81,10 @@ fn parse_records(event: SqsEvent) -> Vec<Item> {
                     None
                 }
                 None => {
-                    tracing::warn!(message_id, "SQS record without a body acknowledged and dropped");
+                    tracing::warn!(
+                        message_id,
+                        "SQS record without a body acknowledged and dropped"
+                    );
                     None
                 }
             }
@@ -96,7 +100,10 @@ struct Summary {
     permanent: usize,
 }
 
-async fn dispatch<C: Channel>(deps: &Deps<C>, items: &[Item]) -> anyhow::Result<Summary> {
+async fn dispatch<C: Channel + Clone + 'static>(
+    deps: &Deps<C>,
+    items: &[Item],
+) -> anyhow::Result<Summary> {
     let mut ids: Vec<Uuid> = items.iter().map(|i| i.notification_id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -128,15 +135,27 @@ async fn dispatch<C: Channel>(deps: &Deps<C>, items: &[Item]) -> anyhow::Result<
     // seconds, and recording takes a fresh connection in case this one died meanwhile.
     let claimed = {
         let client = deps.pool.get().await?;
-        notifications::claim(&client, deps.channel.kind(), &ids, &to_store, deps.token_ttl, deps.lease).await?
+        notifications::claim(
+            &client,
+            deps.kind,
+            &ids,
+            &to_store,
+            deps.token_ttl,
+            deps.lease,
+        )
+        .await?
     };
     if claimed.is_empty() {
         return Ok(Summary::default());
     }
 
+    // Set up before the claim returned (warm start) or just now (cold start). Should it
+    // fail, the claimed rows stay `sending` until their lease expires and the retry sweep
+    // takes them back; the messages go back to SQS.
+    let channel = deps.channel.get().await?;
     let results: Vec<AttemptResult> = futures::future::join_all(claimed.iter().map(|n| {
         let [ack, res] = &minted[&n.id];
-        send_one(deps, n, ack, res)
+        send_one(deps, &channel, n, ack, res)
     }))
     .await;
 
@@ -171,8 +190,9 @@ async fn dispatch<C: Channel>(deps: &Deps<C>, items: &[Item]) -> anyhow::Result<
 }
 
 #[tracing::instrument(name = "deliver", skip_all, fields(notification_id = %n.id, attempt = n.attempt_count))]
-async fn send_one<C: Channel>(
+async fn send_one<C: Channel + Clone + 'static>(
     deps: &Deps<C>,
+    channel: &C,
     n: &Claimed,
     ack: &MintedToken,
     res: &MintedToken,
@@ -182,16 +202,20 @@ async fn send_one<C: Channel>(
         acknowledge_url: magic_link::url(&deps.public_base_url, &ack.token),
         resolve_url: magic_link::url(&deps.public_base_url, &res.token),
     };
-    let outcome = match deps.channel.deliver(&delivery).await {
+    let outcome = match channel.deliver(&delivery).await {
         Ok(receipt) => AttemptOutcome::Sent {
             provider_message_id: receipt.provider_message_id,
         },
         Err(e) => failed(deps, n, e),
     };
-    AttemptResult { id: n.id, attempt: n.attempt_count, outcome }
+    AttemptResult {
+        id: n.id,
+        attempt: n.attempt_count,
+        outcome,
+    }
 }
 
-fn failed<C>(deps: &Deps<C>, n: &Claimed, e: DeliveryError) -> AttemptOutcome {
+fn failed<C: Clone>(deps: &Deps<C>, n: &Claimed, e: DeliveryError) -> AttemptOutcome {
     let attempts = u32::try_from(n.attempt_count).unwrap_or(u32::MAX);
     let next_attempt_at = if e.retryable {
         match deps

@@ -2,8 +2,8 @@ use herald::db::escalations::{self, Created, Transition};
 use herald::db::tenants::{self, Principal};
 use herald::db::{Actor, ActorKind};
 use herald::domain::{Action, Channel, IngestRequest, NewEscalation, NotificationStatus, policy};
-use herald::queue::Envelope;
 use herald::http::Caller;
+use herald::queue::Envelope;
 use herald::{api_key, db};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -126,11 +126,23 @@ async fn create(
                 .iter()
                 .filter(|n| n.status == NotificationStatus::Queued)
                 .map(|n| {
-                    let envelope = Envelope { notification_id: n.id, trace_id: Some(caller.request_id.clone()) };
+                    let envelope = Envelope {
+                        notification_id: n.id,
+                        trace_id: Some(caller.request_id.clone()),
+                    };
                     (n.channel, envelope)
                 })
                 .collect();
-            let report = deps.queues.enqueue(&envelopes).await;
+            let report = match deps.queues.get().await {
+                Ok(queues) => queues.enqueue(&envelopes).await,
+                Err(e) => {
+                    tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "no SQS client");
+                    herald::queue::EnqueueReport {
+                        sent: 0,
+                        failed: envelopes.iter().map(|(_, e)| e.notification_id).collect(),
+                    }
+                }
+            };
             if report.failed.is_empty() {
                 tracing::info!(escalation_id = %summary.id, enqueued = report.sent, "escalation created");
             } else {

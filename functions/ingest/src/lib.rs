@@ -9,6 +9,7 @@ pub mod http_handler;
 use herald::Config;
 use herald::db::Pool;
 use herald::queue::Queues;
+use herald::warm::Warm;
 
 pub use http_handler::function_handler;
 
@@ -16,18 +17,36 @@ pub use http_handler::function_handler;
 #[derive(Clone)]
 pub struct Deps {
     pub pool: Pool,
-    /// One queue per deliverable channel.
-    pub queues: Queues,
+    /// One queue per deliverable channel (its SQS client may still be warming up).
+    pub queues: Warm<Queues>,
 }
 
 impl Deps {
+    /// With clients built now (tests, the local runner).
     pub async fn from_config(
         config: &Config,
         sdk: &herald::aws_config::SdkConfig,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool: herald::db::connect_pool(&config.database).await?,
-            queues: Queues::from_config(config, &herald::aws_sdk_sqs::Client::new(sdk))?,
+            queues: Warm::ready(Queues::from_config(
+                config,
+                &herald::aws_sdk_sqs::Client::new(sdk),
+            )?),
         })
+    }
+
+    /// For Lambda's cold start: configuration errors fail now, while the SDK client and
+    /// the first database connection are set up in the background.
+    pub async fn warming(config: &Config) -> anyhow::Result<Self> {
+        Queues::check_config(config)?;
+        let for_queues = config.clone();
+        let queues = Warm::spawn(async move {
+            let sdk = herald::config::aws_sdk_config().await;
+            Queues::from_config(&for_queues, &herald::aws_sdk_sqs::Client::new(&sdk))
+        });
+        let pool = herald::db::connect_pool(&config.database).await?;
+        herald::db::prewarm(&pool);
+        Ok(Self { pool, queues })
     }
 }

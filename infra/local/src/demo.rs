@@ -35,14 +35,7 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
                          "phone": "+14155550101", "slack_user_id": "U024BE7LH" }]
     });
     println!("{}", indent(&serde_json::to_string_pretty(&escalation)?));
-    let res = http
-        .post(format!("{base_url}/v1/escalations"))
-        .bearer_auth(key.expose_secret())
-        .json(&escalation)
-        .send()
-        .await?;
-    let status = res.status();
-    let created: Value = res.json().await?;
+    let (status, created) = post_escalation(&http, base_url, &key, &escalation).await?;
     println!(
         "   -> {status}\n{}",
         indent(&serde_json::to_string_pretty(&created)?)
@@ -53,17 +46,8 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
     let id = created["id"].as_str().context("no id")?.to_owned();
 
     step("3. The same dedup_key again -> 200, the same escalation, nothing sent twice");
-    let res = http
-        .post(format!("{base_url}/v1/escalations"))
-        .bearer_auth(key.expose_secret())
-        .json(&escalation)
-        .send()
-        .await?;
-    println!(
-        "   -> {} (id {})",
-        res.status(),
-        res.json::<Value>().await?["id"]
-    );
+    let (status, again) = post_escalation(&http, base_url, &key, &escalation).await?;
+    println!("   -> {status} (id {})", again["id"]);
 
     step("4. dispatch-email sends through SES; the email as the emulator received it");
     let email = wait_for_email(&http, moto_url, &recipient).await?;
@@ -131,6 +115,21 @@ fn indent(s: &str) -> String {
         .map(|l| format!("   {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+async fn post_escalation(
+    http: &reqwest::Client,
+    base_url: &str,
+    key: &secrecy::SecretString,
+    body: &Value,
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let res = http
+        .post(format!("{base_url}/v1/escalations"))
+        .bearer_auth(key.expose_secret())
+        .json(body)
+        .send()
+        .await?;
+    Ok((res.status(), res.json().await?))
 }
 
 async fn get_escalation(

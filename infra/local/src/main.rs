@@ -90,8 +90,9 @@ async fn main() -> anyhow::Result<()> {
         ["bench", ..] => {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
             herald_local::bench::run(herald_local::bench::BenchArgs {
-                admin_url: std::env::var("HERALD_PG_ADMIN_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into()),
+                admin_url: std::env::var("HERALD_PG_ADMIN_URL").unwrap_or_else(|_| {
+                    "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
+                }),
                 seconds: flag("--seconds").unwrap_or("5").parse()?,
                 release_dir: root.join("target/release"),
                 lambda_dir: root.join("target/lambda"),

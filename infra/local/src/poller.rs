@@ -26,6 +26,17 @@ pub struct PollStats {
 }
 
 impl QueuePoller {
+    /// An invocation context like Lambda's: a request id and a deadline one function
+    /// timeout (30 s, as in the template) from now.
+    fn context(&self) -> Context {
+        let mut context = Context::default();
+        context.request_id = uuid::Uuid::new_v4().to_string();
+        context.deadline =
+            u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0) + 30_000;
+        context.invoked_function_arn = self.queue_arn.replace(":sqs:", ":lambda:");
+        context
+    }
+
     /// Receives up to ten messages, invokes the handler with them as one SQS event, then
     /// deletes every message except the reported failures (all of them stay when the
     /// handler itself fails, as on Lambda). SQS moves a message to the DLQ once its
@@ -77,7 +88,7 @@ impl QueuePoller {
         let received = records.len();
         let mut event = SqsEvent::default();
         event.records = records;
-        let event = LambdaEvent::new(event, Context::default());
+        let event = LambdaEvent::new(event, self.context());
         let failures: Vec<String> = match handler(event).await {
             Ok(response) => response
                 .batch_item_failures

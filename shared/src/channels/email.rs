@@ -43,7 +43,11 @@ impl SesEmail {
         let config = aws_sdk_sesv2::config::Builder::from(sdk)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
             .build();
-        Self::new(aws_sdk_sesv2::Client::from_conf(config), from, configuration_set)
+        Self::new(
+            aws_sdk_sesv2::Client::from_conf(config),
+            from,
+            configuration_set,
+        )
     }
 }
 

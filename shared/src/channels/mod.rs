@@ -93,8 +93,14 @@ mod tests {
 
     #[test]
     fn addresses_are_redacted_from_provider_messages() {
-        let e = DeliveryError::permanent("MessageRejected", "Email address is not verified: alice@example.com, +14155550101");
-        assert_eq!(e.message, "Email address is not verified: <address> <address>");
+        let e = DeliveryError::permanent(
+            "MessageRejected",
+            "Email address is not verified: alice@example.com, +14155550101",
+        );
+        assert_eq!(
+            e.message,
+            "Email address is not verified: <address> <address>"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod tokens;
 mod pool;
 
 pub use deadpool_postgres::{Client, Pool, Transaction};
-pub use pool::{connect_pool, migrate, migrate_down, migrations_dir};
+pub use pool::{connect_pool, migrate, migrate_down, migrations_dir, prewarm};
 
 /// Who changed something, for `event_log` and the escalation's "acknowledged by".
 #[derive(Debug, Clone, PartialEq, Eq)]

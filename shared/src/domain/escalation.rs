@@ -274,7 +274,10 @@ fn body(value: String) -> Result<String, FieldError> {
     }
     // Line breaks and tabs are text; NUL and other control characters are not (and
     // PostgreSQL refuses NUL in text).
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         return Err(FieldError::new(
             "invalid",
             "body",

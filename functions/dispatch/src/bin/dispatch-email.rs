@@ -1,4 +1,6 @@
 use herald::channels::email::SesEmail;
+use herald::domain::Channel;
+use herald::warm::Warm;
 use herald_dispatch::{Deps, function_handler};
 use lambda_runtime::{Error, run, service_fn};
 
@@ -6,11 +8,13 @@ use lambda_runtime::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;
-    let sdk = herald::config::aws_sdk_config().await;
-    let email = SesEmail::from_sdk(&sdk,
-        config.require_ses_from()?,
-        config.ses_configuration_set.clone(),
-    );
-    let deps = Deps::from_config(&config, email).await?;
+    let from = config.require_ses_from()?.to_owned();
+    let configuration_set = config.ses_configuration_set.clone();
+    let email = Warm::spawn(async move {
+        let sdk = herald::config::aws_sdk_config().await;
+        Ok(SesEmail::from_sdk(&sdk, from, configuration_set))
+    });
+    let deps = Deps::warming(&config, Channel::Email, email).await?;
+    herald::db::prewarm(&deps.pool);
     run(service_fn(|event| function_handler(&deps, event))).await
 }
