@@ -1,7 +1,7 @@
-//! Start slow set-up (AWS SDK clients: loading and parsing the system's CA bundle takes
-//! milliseconds) in the background at cold start, so the function reaches the Runtime
-//! API at once and the set-up overlaps the wait for the first event. The first use
-//! awaits whatever is left.
+//! Slow set-up (an AWS SDK client: loading and parsing the system's CA bundle takes
+//! milliseconds) that a function does not pay before reaching the Runtime API. It runs
+//! once, when first awaited, and handlers await it alongside their first database round
+//! trip so the two overlap.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,22 +13,15 @@ use futures::future::{BoxFuture, Shared};
 pub struct Warm<T: Clone>(Shared<BoxFuture<'static, Result<T, Arc<anyhow::Error>>>>);
 
 impl<T: Clone + Send + Sync + 'static> Warm<T> {
-    /// Starts building the value now, on the runtime.
-    pub fn spawn<F>(build: F) -> Self
+    /// Builds the value the first time it is awaited; every later caller shares it.
+    pub fn lazy<F>(build: F) -> Self
     where
         F: Future<Output = anyhow::Result<T>> + Send + 'static,
     {
-        let task = tokio::spawn(build);
         Self(
-            async move {
-                match task.await {
-                    Ok(Ok(value)) => Ok(value),
-                    Ok(Err(e)) => Err(Arc::new(e)),
-                    Err(join) => Err(Arc::new(anyhow::Error::new(join))),
-                }
-            }
-            .boxed()
-            .shared(),
+            async move { build.await.map_err(Arc::new) }
+                .boxed()
+                .shared(),
         )
     }
 
@@ -58,14 +51,28 @@ mod tests {
 
     #[tokio::test]
     async fn spawned_value_is_shared_by_every_caller() {
-        let warm = Warm::spawn(async { Ok(42) });
+        let warm = Warm::lazy(async { Ok(42) });
         assert_eq!(warm.get().await.expect("built"), 42);
         assert_eq!(warm.clone().get().await.expect("built"), 42);
     }
 
     #[tokio::test]
+    async fn lazy_value_is_built_once_on_first_use() {
+        let builds = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let counter = builds.clone();
+        let warm = Warm::lazy(async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(7)
+        });
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(warm.get().await.expect("built"), 7);
+        assert_eq!(warm.get().await.expect("built"), 7);
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn a_failed_set_up_is_reported_to_every_caller() {
-        let warm: Warm<u8> = Warm::spawn(async { anyhow::bail!("no region") });
+        let warm: Warm<u8> = Warm::lazy(async { anyhow::bail!("no region") });
         assert!(warm.get().await.is_err());
         assert!(warm.get().await.is_err());
     }

@@ -133,7 +133,8 @@ async fn dispatch<C: Channel + Clone + 'static>(
 
     // The connection goes back to the pool before any provider call: sends can take
     // seconds, and recording takes a fresh connection in case this one died meanwhile.
-    let claimed = {
+    // The provider client (built on first use) is readied alongside the claim.
+    let claim = async {
         let client = deps.pool.get().await?;
         notifications::claim(
             &client,
@@ -143,16 +144,17 @@ async fn dispatch<C: Channel + Clone + 'static>(
             deps.token_ttl,
             deps.lease,
         )
-        .await?
+        .await
     };
+    let (claimed, channel) = tokio::join!(claim, deps.channel.get());
+    let claimed = claimed?;
     if claimed.is_empty() {
         return Ok(Summary::default());
     }
 
-    // Set up before the claim returned (warm start) or just now (cold start). Should it
-    // fail, the claimed rows stay `sending` until their lease expires and the retry sweep
-    // takes them back; the messages go back to SQS.
-    let channel = deps.channel.get().await?;
+    // Should the provider client fail to build, the claimed rows stay `sending` until
+    // their lease expires and the retry sweep takes them back; the messages go back to SQS.
+    let channel = channel?;
     let results: Vec<AttemptResult> = futures::future::join_all(claimed.iter().map(|n| {
         let [ack, res] = &minted[&n.id];
         send_one(deps, &channel, n, ack, res)

@@ -38,8 +38,8 @@ impl<C: Channel + Clone + 'static> Deps<C> {
         Self::warming(config, kind, Warm::ready(channel)).await
     }
 
-    /// For Lambda's cold start: the adapter and the first database connection are set up
-    /// in the background.
+    /// For Lambda's cold start: the adapter is built on first use, overlapping the first
+    /// batch's claim.
     pub async fn warming(
         config: &Config,
         kind: herald::domain::Channel,

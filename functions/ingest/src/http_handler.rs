@@ -114,12 +114,19 @@ async fn create(
     let body = json_body(req)?;
     let request = IngestRequest::from_json(body).map_err(ApiError::Validation)?;
     let escalation = NewEscalation::try_from(request).map_err(|errors| {
-        ApiError::Validation(errors.into_iter().next().expect("at least one error"))
+        ApiError::Validation(errors.into_iter().next().unwrap_or_else(|| {
+            herald::domain::FieldError::new("invalid", "", "the request is not a valid escalation")
+        }))
     })?;
     let planned = policy::plan_primary(&escalation.channels, &escalation.recipients);
     let actor = api_actor(principal, caller);
 
-    match escalations::create(client, principal.tenant_id, &escalation, &planned, &actor).await? {
+    // The SQS client (built on first use) is readied alongside the insert.
+    let (created, queues) = tokio::join!(
+        escalations::create(client, principal.tenant_id, &escalation, &planned, &actor),
+        deps.queues.get()
+    );
+    match created? {
         Created::New(summary) => {
             let envelopes: Vec<(Channel, Envelope)> = summary
                 .notifications
@@ -133,7 +140,7 @@ async fn create(
                     (n.channel, envelope)
                 })
                 .collect();
-            let report = match deps.queues.get().await {
+            let report = match queues {
                 Ok(queues) => queues.enqueue(&envelopes).await,
                 Err(e) => {
                     tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "no SQS client");
@@ -175,9 +182,8 @@ async fn transition(
     action: Action,
 ) -> Result<Response<Body>, ApiError> {
     let actor = api_actor(principal, caller);
-    let tx = client.transaction().await.map_err(anyhow::Error::from)?;
-    let outcome = escalations::transition(&tx, principal.tenant_id, id, action, &actor).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    let outcome =
+        herald::actions::apply(&mut client, principal.tenant_id, id, action, &actor).await?;
     match outcome {
         Transition::Applied(state) => Ok(json(StatusCode::OK, &TransitionView::new(&state, true))),
         Transition::AlreadyDone(state) => {

@@ -36,17 +36,16 @@ impl Deps {
         })
     }
 
-    /// For Lambda's cold start: configuration errors fail now, while the SDK client and
-    /// the first database connection are set up in the background.
+    /// For Lambda's cold start: configuration errors fail now; the SQS client is built on
+    /// first use, overlapping the first request's database work.
     pub async fn warming(config: &Config) -> anyhow::Result<Self> {
         Queues::check_config(config)?;
         let for_queues = config.clone();
-        let queues = Warm::spawn(async move {
+        let queues = Warm::lazy(async move {
             let sdk = herald::config::aws_sdk_config().await;
             Queues::from_config(&for_queues, &herald::aws_sdk_sqs::Client::new(&sdk))
         });
         let pool = herald::db::connect_pool(&config.database).await?;
-        herald::db::prewarm(&pool);
         Ok(Self { pool, queues })
     }
 }

@@ -6,6 +6,5 @@ async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;
     let deps = Deps::from_config(&config).await?;
-    herald::db::prewarm(&deps.pool);
     run(service_fn(|req| function_handler(&deps, req))).await
 }

@@ -146,11 +146,19 @@ impl Page {
         Self::new(StatusCode::GONE, "Nothing left to do", state_sentence(e)).about(e)
     }
 
+    pub fn error() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "We could not complete this. Reload the page to see where the escalation stands.",
+        )
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Please try again",
-            "We could not reach our database just now. Nothing was changed; the link still works.",
+            "We could not reach our database just now. Nothing was changed: the link still works, try again in a moment.",
         )
     }
 
@@ -167,6 +175,7 @@ impl Page {
             .header(header::CONTENT_SECURITY_POLICY, CSP.as_str())
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             .header(header::X_FRAME_OPTIONS, "DENY")
+            .header(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000")
             .header("x-robots-tag", "noindex, nofollow");
         if status == StatusCode::SERVICE_UNAVAILABLE {
             builder = builder.header(header::RETRY_AFTER, "2");

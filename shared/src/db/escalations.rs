@@ -241,7 +241,7 @@ pub struct EscalationState {
 }
 
 impl EscalationState {
-    fn from_row(row: &Row) -> anyhow::Result<Self> {
+    pub(crate) fn from_row(row: &Row) -> anyhow::Result<Self> {
         let stamp = |at: &str, by: &str| {
             row.get::<_, Option<DateTime<Utc>>>(at).map(|at| Stamp {
                 by: row.get(by),

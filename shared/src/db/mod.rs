@@ -2,15 +2,14 @@
 //! async function per query.
 
 pub mod escalations;
-pub mod events;
 pub mod notifications;
 pub mod tenants;
 pub mod tokens;
 
 mod pool;
 
-pub use deadpool_postgres::{Client, Pool, Transaction};
-pub use pool::{connect_pool, migrate, migrate_down, migrations_dir, prewarm};
+pub use deadpool_postgres::{Client, Pool, PoolError, Transaction};
+pub use pool::{connect_pool, migrate, migrate_down, migrations_dir};
 
 /// Who changed something, for `event_log` and the escalation's "acknowledged by".
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -71,17 +71,6 @@ pub async fn connect_pool(config: &DatabaseConfig) -> anyhow::Result<Pool> {
         .context("building the database pool")
 }
 
-/// Opens one connection in the background so the first request finds it ready; a
-/// failure is only logged (the request will retry and report it).
-pub fn prewarm(pool: &Pool) {
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        if let Err(e) = pool.get().await {
-            tracing::warn!(error.message = %crate::telemetry::describe(&e), "could not pre-open a database connection");
-        }
-    });
-}
-
 /// rustls with the same aws-lc-rs provider the AWS SDK uses; public web roots (RDS Proxy
 /// presents an Amazon Trust Services certificate) plus an optional PEM bundle.
 fn tls_connector(ca_file: Option<&str>) -> anyhow::Result<MakeRustlsConnect> {

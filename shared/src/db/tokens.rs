@@ -6,9 +6,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::escalations::{EscalationState, Stamp};
+use super::escalations::EscalationState;
 use super::{Client, Transaction, parse_col};
-use crate::domain::{Action, EscalationStatus, Priority};
+use crate::domain::Action;
 use crate::magic_link::TokenHash;
 
 /// What a token points at, read without changing anything (for `GET /l/{token}`).
@@ -40,28 +40,13 @@ pub async fn inspect(client: &Client, hash: &TokenHash) -> anyhow::Result<Option
     let Some(row) = client.query_opt(&stmt, &[&hash.as_slice()]).await? else {
         return Ok(None);
     };
-    let stamp = |at: &str, by: &str| {
-        row.get::<_, Option<DateTime<Utc>>>(at).map(|at| Stamp {
-            by: row.get(by),
-            at,
-        })
-    };
     Ok(Some(TokenView {
         action: parse_col(&row, "action")?,
         expires_at: row.get("expires_at"),
         used_at: row.get("used_at"),
         expired: row.get("expired"),
         recipient_name: row.get("recipient_name"),
-        escalation: EscalationState {
-            id: row.get("id"),
-            tenant_id: row.get("tenant_id"),
-            title: row.get("title"),
-            priority: parse_col::<Priority>(&row, "priority")?,
-            service: row.get("service"),
-            status: parse_col::<EscalationStatus>(&row, "status")?,
-            acknowledged: stamp("acknowledged_at", "acknowledged_by"),
-            resolved: stamp("resolved_at", "resolved_by"),
-        },
+        escalation: EscalationState::from_row(&row)?,
     }))
 }
 

@@ -10,11 +10,10 @@ async fn main() -> Result<(), Error> {
     let config = herald::Config::from_env()?;
     let from = config.require_ses_from()?.to_owned();
     let configuration_set = config.ses_configuration_set.clone();
-    let email = Warm::spawn(async move {
+    let email = Warm::lazy(async move {
         let sdk = herald::config::aws_sdk_config().await;
         Ok(SesEmail::from_sdk(&sdk, from, configuration_set))
     });
     let deps = Deps::warming(&config, Channel::Email, email).await?;
-    herald::db::prewarm(&deps.pool);
     run(service_fn(|event| function_handler(&deps, event))).await
 }
