@@ -51,6 +51,52 @@ pub fn from_authorization(header: &str) -> Option<&str> {
     .then_some(key)
 }
 
+/// Recently authenticated keys, by hash, so a burst of alerts does not look the same key
+/// up once per request. Only successes are kept, for `ttl`: a revoked key stops working
+/// on an instance within `ttl` (0 turns the cache off). Bounded: it empties itself
+/// rather than grow past `MAX_ENTRIES`.
+#[derive(Debug)]
+pub struct KeyCache<T: Clone> {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], (T, std::time::Instant)>>,
+}
+
+impl<T: Clone> KeyCache<T> {
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, hash: &[u8; 32]) -> Option<T> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(value, _)| value.clone())
+    }
+
+    pub fn insert(&self, hash: [u8; 32], value: T) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash, (value, std::time::Instant::now()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +108,23 @@ mod tests {
         let header = format!("Bearer {}", k.key.expose_secret());
         assert_eq!(from_authorization(&header).map(hash), Some(k.hash));
         assert!(k.key.expose_secret().starts_with(&k.display_prefix));
+    }
+
+    #[test]
+    fn cached_keys_expire_after_the_ttl() {
+        let cache = KeyCache::new(std::time::Duration::from_millis(30));
+        cache.insert([1; 32], "tenant");
+        assert_eq!(cache.get(&[1; 32]), Some("tenant"));
+        assert_eq!(cache.get(&[2; 32]), None);
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        assert_eq!(cache.get(&[1; 32]), None);
+    }
+
+    #[test]
+    fn a_zero_ttl_caches_nothing() {
+        let cache = KeyCache::new(std::time::Duration::ZERO);
+        cache.insert([1; 32], 1);
+        assert_eq!(cache.get(&[1; 32]), None);
     }
 
     #[test]

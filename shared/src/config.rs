@@ -22,6 +22,9 @@ pub struct Config {
     pub ses_configuration_set: Option<String>,
     /// `HERALD_MAX_ATTEMPTS` (default 6) with the default backoff.
     pub retry: RetryPolicy,
+    /// `HERALD_API_KEY_CACHE_SECS` (default 60; 0 turns it off): how long an instance
+    /// trusts a key it has verified, so a revoked key stops working within this.
+    pub api_key_cache_ttl: Duration,
     /// `HERALD_SENDING_LEASE_SECS` (default 300): how long a claimed row may stay
     /// `sending` before the retry sweep may take it back.
     pub sending_lease: Duration,
@@ -114,6 +117,7 @@ impl Config {
                 ..RetryPolicy::default()
             },
             sending_lease: Duration::from_secs(parsed("HERALD_SENDING_LEASE_SECS", 300)?),
+            api_key_cache_ttl: Duration::from_secs(parsed("HERALD_API_KEY_CACHE_SECS", 60)?),
         })
     }
 

@@ -93,6 +93,7 @@ pub fn config_for(db_url: &str, queue_url: &str) -> Config {
         ses_configuration_set: None,
         retry: RetryPolicy::default(),
         sending_lease: Duration::from_secs(300),
+        api_key_cache_ttl: Duration::from_secs(60),
     }
 }
 

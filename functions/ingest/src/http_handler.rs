@@ -78,7 +78,7 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
         .get()
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
-    let principal = authenticate(&client, req).await?;
+    let principal = authenticate(deps, &client, req).await?;
     match route {
         Route::Create => create(deps, &client, &principal, req, caller).await,
         Route::Get(id) => {
@@ -91,16 +91,26 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
     }
 }
 
-async fn authenticate(client: &db::Client, req: &Request) -> Result<Principal, ApiError> {
+async fn authenticate(
+    deps: &Deps,
+    client: &db::Client,
+    req: &Request,
+) -> Result<Principal, ApiError> {
     let key = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(api_key::from_authorization)
         .ok_or(ApiError::Unauthorized)?;
-    tenants::authenticate(client, &api_key::hash(key))
+    let hash = api_key::hash(key);
+    if let Some(principal) = deps.keys.get(&hash) {
+        return Ok(principal);
+    }
+    let principal = tenants::authenticate(client, &hash)
         .await?
-        .ok_or(ApiError::Unauthorized)
+        .ok_or(ApiError::Unauthorized)?;
+    deps.keys.insert(hash, principal.clone());
+    Ok(principal)
 }
 
 #[tracing::instrument(name = "create escalation", skip_all, fields(tenant_id = %principal.tenant_id))]

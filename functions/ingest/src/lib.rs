@@ -8,6 +8,10 @@ pub mod http_handler;
 
 use herald::Config;
 use herald::db::Pool;
+use std::sync::Arc;
+
+use herald::api_key::KeyCache;
+use herald::db::tenants::Principal;
 use herald::queue::Queues;
 use herald::warm::Warm;
 
@@ -17,6 +21,8 @@ pub use http_handler::function_handler;
 #[derive(Clone)]
 pub struct Deps {
     pub pool: Pool,
+    /// Keys verified recently on this instance (see [`KeyCache`]).
+    pub keys: Arc<KeyCache<Principal>>,
     /// One queue per deliverable channel (its SQS client may still be warming up).
     pub queues: Warm<Queues>,
 }
@@ -29,6 +35,7 @@ impl Deps {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool: herald::db::connect_pool(&config.database).await?,
+            keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
             queues: Warm::ready(Queues::from_config(
                 config,
                 &herald::aws_sdk_sqs::Client::new(sdk),
@@ -46,6 +53,10 @@ impl Deps {
             Queues::from_config(&for_queues, &herald::aws_sdk_sqs::Client::new(&sdk))
         });
         let pool = herald::db::connect_pool(&config.database).await?;
-        Ok(Self { pool, queues })
+        Ok(Self {
+            pool,
+            keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
+            queues,
+        })
     }
 }

@@ -63,6 +63,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ses_configuration_set: None,
         retry: herald::domain::RetryPolicy::default(),
         sending_lease: Duration::from_secs(300),
+        api_key_cache_ttl: Duration::from_secs(60),
     };
 
     println!(
