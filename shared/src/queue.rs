@@ -17,7 +17,7 @@ use crate::domain::Channel;
 pub const SQS_BATCH_LIMIT: usize = 10;
 
 /// One queue per deliverable channel: what ingest (and the retry sweep) enqueue to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Queues(HashMap<Channel, Enqueuer>);
 
 impl Queues {
@@ -105,10 +105,6 @@ impl Enqueuer {
             client,
             queue_url: queue_url.into(),
         }
-    }
-
-    pub fn queue_url(&self) -> &str {
-        &self.queue_url
     }
 
     /// Sends the envelopes in `SendMessageBatch` calls of ten, concurrently. Entries SQS

@@ -73,12 +73,20 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
 
 async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<Body>, ApiError> {
     let route = route(req.method(), req.raw_http_path())?;
+    // A missing or malformed key is refused before any database work.
+    let key_hash = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(api_key::from_authorization)
+        .map(api_key::hash)
+        .ok_or(ApiError::Unauthorized)?;
     let client = deps
         .pool
         .get()
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
-    let principal = authenticate(deps, &client, req).await?;
+    let principal = authenticate(deps, &client, key_hash).await?;
     match route {
         Route::Create => create(deps, &client, &principal, req, caller).await,
         Route::Get(id) => {
@@ -94,15 +102,8 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
 async fn authenticate(
     deps: &Deps,
     client: &db::Client,
-    req: &Request,
+    hash: [u8; 32],
 ) -> Result<Principal, ApiError> {
-    let key = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(api_key::from_authorization)
-        .ok_or(ApiError::Unauthorized)?;
-    let hash = api_key::hash(key);
     if let Some(principal) = deps.keys.get(&hash) {
         return Ok(principal);
     }

@@ -228,6 +228,25 @@ pub struct Stamp {
     pub at: DateTime<Utc>,
 }
 
+impl Stamp {
+    /// From a row selecting `acknowledged_at` and `acknowledged_by`.
+    fn acknowledged(row: &Row) -> Option<Self> {
+        Self::from_columns(row, "acknowledged_at", "acknowledged_by")
+    }
+
+    /// From a row selecting `resolved_at` and `resolved_by`.
+    fn resolved(row: &Row) -> Option<Self> {
+        Self::from_columns(row, "resolved_at", "resolved_by")
+    }
+
+    fn from_columns(row: &Row, at: &str, by: &str) -> Option<Self> {
+        row.get::<_, Option<DateTime<Utc>>>(at).map(|at| Stamp {
+            by: row.get(by),
+            at,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscalationState {
     pub id: Uuid,
@@ -242,12 +261,6 @@ pub struct EscalationState {
 
 impl EscalationState {
     pub(crate) fn from_row(row: &Row) -> anyhow::Result<Self> {
-        let stamp = |at: &str, by: &str| {
-            row.get::<_, Option<DateTime<Utc>>>(at).map(|at| Stamp {
-                by: row.get(by),
-                at,
-            })
-        };
         Ok(Self {
             id: row.get("id"),
             tenant_id: row.get("tenant_id"),
@@ -255,8 +268,8 @@ impl EscalationState {
             priority: parse_col(row, "priority")?,
             service: row.get("service"),
             status: parse_col(row, "status")?,
-            acknowledged: stamp("acknowledged_at", "acknowledged_by"),
-            resolved: stamp("resolved_at", "resolved_by"),
+            acknowledged: Stamp::acknowledged(row),
+            resolved: Stamp::resolved(row),
         })
     }
 }
@@ -466,10 +479,6 @@ pub async fn detail(
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    let stamp = |at: &str, by: &str| {
-        e.get::<_, Option<DateTime<Utc>>>(at)
-            .map(|at| Stamp { by: e.get(by), at })
-    };
     Ok(Some(EscalationDetail {
         id: e.get("id"),
         dedup_key: e.get("dedup_key"),
@@ -482,8 +491,8 @@ pub async fn detail(
         status: parse_col(&e, "status")?,
         triggered_at: e.get("triggered_at"),
         created_at: e.get("created_at"),
-        acknowledged: stamp("acknowledged_at", "acknowledged_by"),
-        resolved: stamp("resolved_at", "resolved_by"),
+        acknowledged: Stamp::acknowledged(&e),
+        resolved: Stamp::resolved(&e),
         deliveries,
     }))
 }
