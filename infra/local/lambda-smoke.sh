@@ -59,6 +59,8 @@ check magic-link events/magic-link/post-link.json '"statusCode": ?410'
 check ingest events/ingest/acknowledge-escalation.json '"changed\\?": ?false'
 check ingest events/ingest/resolve-escalation.json '"statusCode": ?200'
 check dispatch-email events/dispatch-email/sqs-batch.json '"batchItemFailures": ?\[\]'
+check retry events/retry/scheduled.json '"stopped_early": ?false'
+check retention events/retention/scheduled.json '"magic_link_tokens": ?[0-9]+'
 
 [ "$failures" -eq 0 ] || { log "$failures sample event(s) failed"; exit 1; }
 log "every function answered its sample events under cargo lambda watch"

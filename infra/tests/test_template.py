@@ -27,7 +27,7 @@ INFRA = Path(__file__).resolve().parent.parent
 TEMPLATE = INFRA / "template.yaml"
 REPO = INFRA.parent
 
-BINARIES = {"ingest", "dispatch-email", "magic-link"}
+BINARIES = {"ingest", "dispatch-email", "magic-link", "retry", "retention"}
 EXPECTED_ROUTES = {
     ("POST", "/v1/escalations"): "IngestFunction",
     ("GET", "/v1/escalations/{id}"): "IngestFunction",
@@ -54,9 +54,35 @@ FUNCTION_ENV = {
         "HERALD_PUBLIC_BASE_URL",
         "HERALD_MAGIC_LINK_TTL_SECS",
         "HERALD_MAX_ATTEMPTS",
+        "HERALD_SENDING_LEASE_SECS",
     },
     "MagicLinkFunction": set(),
+    "RetryFunction": {
+        "HERALD_QUEUE_URL_EMAIL",
+        "HERALD_MAX_ATTEMPTS",
+        "HERALD_SENDING_LEASE_SECS",
+        "HERALD_OUTBOX_GRACE_SECS",
+        "HERALD_RETRY_BATCH_SIZE",
+    },
+    "RetentionFunction": {
+        "HERALD_TOKEN_RETENTION_HOURS",
+        "HERALD_RESOLVED_RETENTION_DAYS",
+        "HERALD_EVENT_LOG_RETENTION_DAYS",
+        "HERALD_RETENTION_MAX_BATCH",
+    },
 }
+# Scheduled functions: the one schedule each must have, and the longest Timeout allowed
+# (a retry run must end before the next tick; Lambda's own maximum is 900 s).
+EXPECTED_SCHEDULES = {
+    "RetryFunction": ("rate(1 minute)", 59),
+    "RetentionFunction": ("rate(1 hour)", 900),
+}
+RETENTION_WINDOWS = (
+    "HERALD_TOKEN_RETENTION_HOURS",
+    "HERALD_RESOLVED_RETENTION_DAYS",
+    "HERALD_EVENT_LOG_RETENTION_DAYS",
+)
+LOG_LEVELS = ["trace", "debug", "info", "warn", "error"]
 
 passed: list[str] = []
 failed: list[str] = []
@@ -105,7 +131,12 @@ def as_list(value) -> list:
 
 
 def merged(globals_fn: dict, props: dict, key: str):
-    return props.get(key, globals_fn.get(key))
+    """Property as SAM sees it: maps merge key by key (the function's keys win)."""
+    local, glob = props.get(key), globals_fn.get(key)
+    if isinstance(local, dict) and isinstance(glob, dict) and not any(k.startswith("Fn::") or k == "Ref"
+                                                                      for k in (*local, *glob)):
+        return {**glob, **local}
+    return glob if local is None else local
 
 
 def merged_env(globals_fn: dict, props: dict) -> dict:
@@ -122,6 +153,28 @@ def workspace_binaries() -> set[str]:
         for b in data.get("bin", []):
             names.add(b["name"])
     return names
+
+
+def scalar_values(value, template: dict) -> list[str] | None:
+    """Every value a scalar can take: literals, Ref of a parameter (its AllowedValues, or
+    its Default), Fn::FindInMap over every value of a Ref'd key. None: cannot tell."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return [str(value)]
+    params = template.get("Parameters", {})
+    if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in params:
+        p = params[value["Ref"]]
+        return [str(v) for v in p.get("AllowedValues", [p["Default"]] if "Default" in p else [])] or None
+    if isinstance(value, dict) and list(value) == ["Fn::FindInMap"]:
+        mname, key, col = value["Fn::FindInMap"]
+        keys = scalar_values(key, template)
+        mapping = template.get("Mappings", {}).get(mname, {})
+        if keys is None or not isinstance(col, str):
+            return None
+        try:
+            return [str(mapping[k][col]) for k in keys]
+        except KeyError:
+            return None
+    return None
 
 
 def policy_statements(policies) -> list[dict]:
@@ -149,6 +202,10 @@ def main() -> int:
     functions = by_type("AWS::Serverless::Function")
     queues = by_type("AWS::SQS::Queue")
     http_apis = by_type("AWS::Serverless::HttpApi")
+
+    log_groups = by_type("AWS::Logs::LogGroup")
+    alarms = by_type("AWS::CloudWatch::Alarm")
+    metric_filters = by_type("AWS::Logs::MetricFilter")
 
     check(template.get("Transform") == "AWS::Serverless-2016-10-31", "SAM transform declared")
     check(set(functions) == set(FUNCTION_ENV), "functions are exactly " + ", ".join(sorted(FUNCTION_ENV)),
@@ -192,13 +249,30 @@ def main() -> int:
     check(set(seen_bins) == BINARIES, "every binary is deployed", f"deployed {sorted(seen_bins)}")
 
     # --- SQS: redrive for every non-DLQ queue
-    dlqs: set[str] = set()
+    redrive_targets: set[str] = set()
     for qname, q in queues.items():
         rp = q.get("Properties", {}).get("RedrivePolicy")
         if isinstance(rp, dict) and ref_target(rp.get("deadLetterTargetArn")):
-            dlqs.add(ref_target(rp["deadLetterTargetArn"]))
-    for qname in sorted(q for q in queues if q.endswith("DLQ")):
-        check(qname in dlqs, f"{qname}: is the RedrivePolicy target of some queue")
+            redrive_targets.add(ref_target(rp["deadLetterTargetArn"]))
+    event_dlq_targets: set[str] = set()
+    for fname, res in functions.items():
+        for ev in res.get("Properties", {}).get("Events", {}).values():
+            dlc = ev.get("Properties", {}).get("DeadLetterConfig")
+            if isinstance(dlc, dict) and ref_target(dlc.get("Arn")):
+                event_dlq_targets.add(ref_target(dlc["Arn"]))
+
+    def named_dlq(qname: str) -> bool:
+        qn = queues[qname].get("Properties", {}).get("QueueName")
+        qn = qn.get("Fn::Sub") if isinstance(qn, dict) else qn
+        return qname.lower().endswith("dlq") or (isinstance(qn, str) and qn.lower().endswith("dlq"))
+
+    dlqs = redrive_targets | event_dlq_targets | {q for q in queues if named_dlq(q)}
+    for qname in sorted(q for q in dlqs if q in queues):
+        check(qname in redrive_targets or qname in event_dlq_targets,
+              f"{qname}: is the RedrivePolicy or event DeadLetterConfig target of something")
+    for qname in sorted(event_dlq_targets):
+        check(qname in queues and queues[qname].get("Properties", {}).get("RedrivePolicy") is None,
+              f"{qname}: event DeadLetterConfig target is a queue of this template with no redrive of its own")
     for qname, q in sorted(queues.items()):
         props = q.get("Properties", {})
         check(props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props,
@@ -214,14 +288,27 @@ def main() -> int:
         mrc = rp.get("maxReceiveCount") if isinstance(rp, dict) else None
         check(isinstance(mrc, int) and 1 <= mrc <= 10, f"{qname}: maxReceiveCount in 1..10 ({mrc})")
 
-    alarmed = {
-        ref_target(d.get("Value"))
-        for a in by_type("AWS::CloudWatch::Alarm").values()
-        for d in a.get("Properties", {}).get("Dimensions", [])
-        if d.get("Name") == "QueueName"
-    }
+    depth_alarms: dict[str, list[str]] = {}
+    for aname, a in alarms.items():
+        ap = a.get("Properties", {})
+        if ap.get("Namespace") != "AWS/SQS" or ap.get("MetricName") != "ApproximateNumberOfMessagesVisible":
+            continue
+        for d in ap.get("Dimensions", []):
+            if d.get("Name") == "QueueName" and getatt(d.get("Value")) is not None:
+                depth_alarms.setdefault(getatt(d["Value"])[0], []).append(aname)
     for dlq in sorted(dlqs):
-        check(dlq in alarmed, f"{dlq}: has a CloudWatch alarm")
+        got = depth_alarms.get(dlq, [])
+        check(len(got) == 1, f"{dlq}: exactly one ApproximateNumberOfMessagesVisible alarm", f"got {got}")
+        for aname in got:
+            ap = alarms[aname]["Properties"]
+            check(getatt(next(d["Value"] for d in ap["Dimensions"] if d["Name"] == "QueueName"))[1] == "QueueName"
+                  and ap.get("ComparisonOperator") == "GreaterThanThreshold" and ap.get("Threshold") == 0,
+                  f"{aname}: fires on the first message in {dlq}")
+
+    # every alarm notifies the optional topic (an alarm nobody hears is no alarm)
+    for aname, a in sorted(alarms.items()):
+        actions = json.dumps(a.get("Properties", {}).get("AlarmActions"))
+        check('"AlarmTopicArn"' in actions, f"{aname}: AlarmActions go to AlarmTopicArn", actions)
 
     # --- SQS event sources
     sqs_sources = 0
@@ -311,6 +398,165 @@ def main() -> int:
     host = globals_fn.get("Environment", {}).get("Variables", {}).get("HERALD_DATABASE_HOST")
     check(getatt(host) is not None and getatt(host)[0] in proxies, "functions connect to the proxy endpoint",
           repr(host))
+
+    # --- scheduled functions: one ScheduleV2 each, no scheduler retries, a DLQ, a short run
+    for fname, res in sorted(functions.items()):
+        props = res.get("Properties", {})
+        schedules = {en: ev for en, ev in props.get("Events", {}).items()
+                     if ev.get("Type") in ("Schedule", "ScheduleV2")}
+        if fname not in EXPECTED_SCHEDULES:
+            check(not schedules, f"{fname}: no schedule", repr(sorted(schedules)))
+            continue
+        rate, max_timeout = EXPECTED_SCHEDULES[fname]
+        if not check(len(schedules) == 1 and next(iter(schedules.values())).get("Type") == "ScheduleV2",
+                     f"{fname}: exactly one ScheduleV2 event", repr(schedules)):
+            continue
+        (ename, ev), = schedules.items()
+        ep = ev.get("Properties", {})
+        where = f"{fname}.{ename}"
+        check(ep.get("ScheduleExpression") == rate, f"{where}: {rate}", repr(ep.get("ScheduleExpression")))
+        check(ep.get("State", "ENABLED") == "ENABLED", f"{where}: enabled")
+        check(ep.get("RetryPolicy", {}).get("MaximumRetryAttempts") == 0,
+              f"{where}: RetryPolicy.MaximumRetryAttempts 0 (the next tick is the retry)")
+        dlq = ref_target(ep.get("DeadLetterConfig", {}).get("Arn"))
+        check(dlq in queues and dlq in depth_alarms, f"{where}: DeadLetterConfig is an alarmed queue ({dlq})")
+        check(ep.get("OmitName") is True or "Name" in ep,
+              f"{where}: OmitName or an explicit Name (SAM's default name collides across stacks)")
+        timeout = merged(globals_fn, props, "Timeout")
+        check(isinstance(timeout, int) and timeout <= max_timeout,
+              f"{fname}: Timeout {timeout} <= {max_timeout}")
+        eic = props.get("EventInvokeConfig", {})
+        check(eic.get("MaximumRetryAttempts") == 0,
+              f"{fname}: EventInvokeConfig.MaximumRetryAttempts 0 (no async retries piling onto the next tick)",
+              repr(eic))
+
+    # --- IAM of the scheduled functions: exactly what they need
+    def actions_of(fname: str) -> list[tuple[str, dict]]:
+        stmts = policy_statements(functions.get(fname, {}).get("Properties", {}).get("Policies"))
+        return [(a, s) for s in stmts for a in as_list(s.get("Action", []))]
+
+    consumed = {ref_target(ev.get("Properties", {}).get("Queue"))
+                for res in functions.values()
+                for ev in res.get("Properties", {}).get("Events", {}).values() if ev.get("Type") == "SQS"}
+    channel_queues = {q for q in consumed if q in queues and q not in dlqs}
+    retry_actions = actions_of("RetryFunction")
+    sqs = [(a, s) for a, s in retry_actions if str(a).lower().startswith("sqs:")]
+    check(bool(sqs) and {a for a, _ in sqs} == {"sqs:SendMessage"},
+          "RetryFunction: its only SQS action is sqs:SendMessage", repr(sorted({a for a, _ in sqs})))
+    sqs_res = [r for _, s in sqs for r in as_list(s.get("Resource", []))]
+    check(bool(sqs_res) and all(getatt(r) is not None and getatt(r)[0] in channel_queues
+                                and getatt(r)[1] == "Arn" for r in sqs_res),
+          f"RetryFunction: sqs:SendMessage only on channel queues {sorted(channel_queues)}", repr(sqs_res))
+    check({a for a, _ in retry_actions} == {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+          "RetryFunction: actions are sqs:SendMessage + secretsmanager:GetSecretValue, nothing else",
+          repr(sorted({a for a, _ in retry_actions})))
+    retention_actions = {str(a) for a, _ in actions_of("RetentionFunction")}
+    check(not any(a.lower().startswith(("sqs:", "ses:", "sesv2:")) for a in retention_actions),
+          "RetentionFunction: no sqs/ses actions", repr(sorted(retention_actions)))
+    check(retention_actions == {"secretsmanager:GetSecretValue"},
+          "RetentionFunction: only reads the DB secret", repr(sorted(retention_actions)))
+    for fname in sorted(functions):
+        for a, s in actions_of(fname):
+            if a == "secretsmanager:GetSecretValue":
+                check(all(getatt(r) == ("DatabaseCluster", "MasterUserSecret.SecretArn")
+                          for r in as_list(s.get("Resource"))),
+                      f"{fname}: secretsmanager:GetSecretValue only on the DB master secret")
+
+    # --- dispatcher and retry sweep agree on attempts; the lease outlives a dispatch
+    envs = {f: merged_env(globals_fn, r.get("Properties", {})) for f, r in functions.items()}
+    dispatchers = sorted(f for f, r in functions.items()
+                         if any(ev.get("Type") == "SQS" for ev in r.get("Properties", {}).get("Events", {}).values()))
+    for dname in dispatchers:
+        for var in sorted(v for v in set(envs[dname]) | set(envs.get("RetryFunction", {}))
+                          if v == "HERALD_MAX_ATTEMPTS" or v.startswith("HERALD_MAX_ATTEMPTS_")
+                          or v == "HERALD_SENDING_LEASE_SECS"):
+            a, b = envs[dname].get(var), envs.get("RetryFunction", {}).get(var)
+            check(a is not None and a == b, f"{var} identical for {dname} and RetryFunction", f"{a!r} vs {b!r}")
+        lease = envs[dname].get("HERALD_SENDING_LEASE_SECS")
+        dtimeout = merged(globals_fn, functions[dname].get("Properties", {}), "Timeout")
+        check(isinstance(lease, str) and lease.isdigit() and isinstance(dtimeout, int)
+              and int(lease) >= 2 * dtimeout,
+              f"{dname}: HERALD_SENDING_LEASE_SECS {lease} well above (>= 2x) its Timeout {dtimeout}")
+
+    # --- retention windows are operator parameters with a floor
+    params = template.get("Parameters", {})
+    for var in RETENTION_WINDOWS:
+        value = envs.get("RetentionFunction", {}).get(var)
+        pname = value.get("Ref") if isinstance(value, dict) else None
+        p = params.get(pname, {})
+        check(p.get("Type") == "Number" and isinstance(p.get("MinValue"), int) and p["MinValue"] >= 1
+              and isinstance(p.get("Default"), int) and p["Default"] >= p["MinValue"],
+              f"RetentionFunction: {var} is a Number parameter with MinValue >= 1 ({pname})", repr(p))
+
+    # --- RetriesExhausted: one filter on the retry log, one per dispatcher log, an alarm
+    def function_log_group(fname: str) -> str | None:
+        """LogGroup resource the function writes to: LoggingConfig.LogGroup, or one named
+        /aws/lambda/${Function}."""
+        props = functions[fname].get("Properties", {})
+        target = ref_target((merged(globals_fn, props, "LoggingConfig") or {}).get("LogGroup"))
+        if target:
+            return target if target in log_groups else None
+        for lname, lg in log_groups.items():
+            if lg.get("Properties", {}).get("LogGroupName") == {"Fn::Sub": f"/aws/lambda/${{{fname}}}"}:
+                return lname
+        return None
+
+    def level_floor(fname: str, level: str) -> None:
+        """The function keeps `level` lines whatever LogLevel is (RUST_LOG and Lambda's filter)."""
+        props = functions[fname].get("Properties", {})
+        order = LOG_LEVELS
+        app = scalar_values((merged(globals_fn, props, "LoggingConfig") or {}).get("ApplicationLogLevel"), template)
+        rust = scalar_values(envs[fname].get("RUST_LOG"), template)
+        ok = (app is not None and rust is not None
+              and all(v.lower() in order and order.index(v.lower()) <= order.index(level) for v in app + rust))
+        check(ok, f"{fname}: keeps {level} lines for every LogLevel (else its metric filter goes blind)",
+              f"ApplicationLogLevel {app}, RUST_LOG {rust}")
+
+    filters_by_group: dict[str, list[dict]] = {}
+    for mf in metric_filters.values():
+        mp = mf.get("Properties", {})
+        filters_by_group.setdefault(ref_target(mp.get("LogGroupName")), []).append(mp)
+    exhausted_metrics = set()
+
+    def exhausted_filter(fname: str, pattern_parts: tuple[str, ...], value: str, level: str) -> None:
+        group = function_log_group(fname)
+        if not check(group is not None, f"{fname}: has a log group resource ({group})"):
+            return
+        days = log_groups[group].get("Properties", {}).get("RetentionInDays")
+        check(isinstance(days, int) and days > 0, f"{group}: RetentionInDays set ({days})")
+        found = [mp for mp in filters_by_group.get(group, [])
+                 for t in mp.get("MetricTransformations", [])
+                 if t.get("MetricName") == "RetriesExhausted"
+                 and all(part in mp.get("FilterPattern", "") for part in pattern_parts)
+                 and str(t.get("MetricValue")) == value]
+        if check(len(found) == 1, f"{fname}: RetriesExhausted metric filter on {group} "
+                                  f"({' && '.join(pattern_parts)} -> {value})"):
+            t = found[0]["MetricTransformations"][0]
+            exhausted_metrics.add(json.dumps(t.get("MetricNamespace"), sort_keys=True))
+            ns = t.get("MetricNamespace")
+            ns = ns.get("Fn::Sub") if isinstance(ns, dict) else ns
+            check(isinstance(ns, str) and ns.startswith("Herald"), f"{fname}: metric in a Herald namespace ({ns})")
+            check(t.get("DefaultValue") == 0, f"{fname}: RetriesExhausted DefaultValue 0")
+        level_floor(fname, level)
+
+    exhausted_filter("RetryFunction", ('$.message = "retry sweep done"', "$.exhausted > 0"), "$.exhausted", "info")
+    for dname in dispatchers:
+        exhausted_filter(dname, ("$.retries_exhausted IS TRUE",), "1", "warn")
+    check(len(exhausted_metrics) == 1, "RetriesExhausted filters share one namespace", repr(exhausted_metrics))
+    ex_alarms = [a["Properties"] for a in alarms.values()
+                 if a.get("Properties", {}).get("MetricName") == "RetriesExhausted"
+                 and json.dumps(a["Properties"].get("Namespace"), sort_keys=True) in exhausted_metrics]
+    check(len(ex_alarms) == 1 and ex_alarms[0].get("Statistic") == "Sum" and ex_alarms[0].get("Period") == 300
+          and ex_alarms[0].get("Threshold") == 0 and ex_alarms[0].get("ComparisonOperator") == "GreaterThanThreshold",
+          "RetriesExhaustedAlarm: Sum over 300 s > 0 on the filters' metric", repr(ex_alarms))
+
+    errors_alarmed = {ref_target(d.get("Value"))
+                      for a in alarms.values()
+                      if a.get("Properties", {}).get("Namespace") == "AWS/Lambda"
+                      and a["Properties"].get("MetricName") == "Errors"
+                      for d in a["Properties"].get("Dimensions", []) if d.get("Name") == "FunctionName"}
+    for fname in sorted(EXPECTED_SCHEDULES):
+        check(fname in errors_alarmed, f"{fname}: AWS/Lambda Errors alarm")
 
     # --- cfn-lint itself: any output is a failure
     exe = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))

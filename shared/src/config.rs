@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 
-use crate::domain::RetryPolicy;
+use crate::domain::{Channel, RetryPolicies, RetryPolicy};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -20,14 +20,49 @@ pub struct Config {
     pub ses_from: Option<String>,
     /// `HERALD_SES_CONFIGURATION_SET` (optional).
     pub ses_configuration_set: Option<String>,
-    /// `HERALD_MAX_ATTEMPTS` (default 6) with the default backoff.
-    pub retry: RetryPolicy,
+    /// `HERALD_MAX_ATTEMPTS` (default 6) with the default backoff; per channel
+    /// `HERALD_MAX_ATTEMPTS_<CHANNEL>` (e.g. `HERALD_MAX_ATTEMPTS_VOICE=2`).
+    pub retry: RetryPolicies,
+    /// `HERALD_OUTBOX_GRACE_SECS` (default 60): how long a `queued` row may wait for a
+    /// dispatcher before the retry sweep enqueues it again.
+    pub outbox_grace: Duration,
+    /// `HERALD_RETRY_BATCH_SIZE` (default 500): rows per retry-sweep statement.
+    pub retry_batch_size: u32,
+    pub retention: RetentionConfig,
     /// `HERALD_API_KEY_CACHE_SECS` (default 60; 0 turns it off): how long an instance
     /// trusts a key it has verified, so a revoked key stops working within this.
     pub api_key_cache_ttl: Duration,
     /// `HERALD_SENDING_LEASE_SECS` (default 300): how long a claimed row may stay
     /// `sending` before the retry sweep may take it back.
     pub sending_lease: Duration,
+}
+
+/// How long each kind of row is kept. Every window is a configuration variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// `HERALD_TOKEN_RETENTION_HOURS` (default 24): magic-link tokens are deleted this
+    /// long after they expired or were used (until then a click says "already used" or
+    /// "expired" rather than "unknown link").
+    pub tokens: Duration,
+    /// `HERALD_RESOLVED_RETENTION_DAYS` (default 90): resolved escalations, with their
+    /// delivery rows and tokens.
+    pub resolved_escalations: Duration,
+    /// `HERALD_EVENT_LOG_RETENTION_DAYS` (default 365): the audit log.
+    pub event_log: Duration,
+    /// `HERALD_RETENTION_MAX_BATCH` (default 5000): the most rows one DELETE removes; the
+    /// batch adapts below it to keep every statement short.
+    pub max_batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            tokens: Duration::from_secs(24 * 3600),
+            resolved_escalations: Duration::from_secs(90 * 86_400),
+            event_log: Duration::from_secs(365 * 86_400),
+            max_batch: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +131,31 @@ impl Config {
         if max_attempts == 0 {
             bail!("HERALD_MAX_ATTEMPTS must be at least 1");
         }
+        let mut per_channel = Vec::new();
+        for channel in Channel::ALL {
+            let name = format!("HERALD_MAX_ATTEMPTS_{}", channel.as_str().to_uppercase());
+            if var(&name).is_some() {
+                let max: u32 = parsed(&name, max_attempts)?;
+                if max == 0 {
+                    bail!("{name} must be at least 1");
+                }
+                per_channel.push((channel, max));
+            }
+        }
+        let days = |name: &str, default: u64| -> anyhow::Result<Duration> {
+            let d: u64 = parsed(name, default)?;
+            if d == 0 {
+                bail!("{name} must be at least 1");
+            }
+            Ok(Duration::from_secs(d * 86_400))
+        };
+        let token_hours: u64 = parsed("HERALD_TOKEN_RETENTION_HOURS", 24)?;
+        let retention = RetentionConfig {
+            tokens: Duration::from_secs(token_hours * 3600),
+            resolved_escalations: days("HERALD_RESOLVED_RETENTION_DAYS", 90)?,
+            event_log: days("HERALD_EVENT_LOG_RETENTION_DAYS", 365)?,
+            max_batch: parsed("HERALD_RETENTION_MAX_BATCH", 5_000u32)?.max(1),
+        };
         let ttl: u64 = parsed("HERALD_MAGIC_LINK_TTL_SECS", 24 * 60 * 60)?;
         if ttl == 0 {
             bail!("HERALD_MAGIC_LINK_TTL_SECS must be positive");
@@ -112,19 +172,25 @@ impl Config {
             email_queue_url: var("HERALD_QUEUE_URL_EMAIL"),
             ses_from: var("HERALD_SES_FROM"),
             ses_configuration_set: var("HERALD_SES_CONFIGURATION_SET"),
-            retry: RetryPolicy {
-                max_attempts,
-                ..RetryPolicy::default()
+            retry: RetryPolicies {
+                default: RetryPolicy {
+                    max_attempts,
+                    ..RetryPolicy::default()
+                },
+                max_attempts: per_channel,
             },
+            outbox_grace: Duration::from_secs(parsed("HERALD_OUTBOX_GRACE_SECS", 60)?),
+            retry_batch_size: parsed("HERALD_RETRY_BATCH_SIZE", 500u32)?.max(1),
+            retention,
             sending_lease: Duration::from_secs(parsed("HERALD_SENDING_LEASE_SECS", 300)?),
             api_key_cache_ttl: Duration::from_secs(parsed("HERALD_API_KEY_CACHE_SECS", 60)?),
         })
     }
 
     /// The SQS queue of a channel (`HERALD_QUEUE_URL_<CHANNEL>`).
-    pub fn queue_url(&self, channel: crate::domain::Channel) -> anyhow::Result<&str> {
+    pub fn queue_url(&self, channel: Channel) -> anyhow::Result<&str> {
         match channel {
-            crate::domain::Channel::Email => self.require_email_queue_url(),
+            Channel::Email => self.require_email_queue_url(),
             other => bail!("no queue is configured for channel {other}"),
         }
     }

@@ -5,6 +5,7 @@
 //! - [`channels`]: one provider adapter per channel behind the [`channels::Channel`] trait.
 //! - [`queue`]: the SQS envelope and batched enqueue.
 //! - [`magic_link`]: token minting and hashing.
+//! - [`scheduled`]: the retry sweep and retention runs.
 
 pub mod actions;
 pub mod api_key;
@@ -16,6 +17,7 @@ pub mod domain;
 pub mod http;
 pub mod magic_link;
 pub mod queue;
+pub mod scheduled;
 pub mod telemetry;
 pub mod warm;
 

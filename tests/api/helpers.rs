@@ -7,7 +7,6 @@ use std::time::Duration;
 use herald::channels::email::SesEmail;
 use herald::config::{Config, DatabaseConfig, DatabaseSource};
 use herald::db::{self, Pool};
-use herald::domain::RetryPolicy;
 use herald_local::gateway::{self, Target};
 use herald_local::poller::{PollStats, QueuePoller};
 use herald_local::stack::{self, QueuePair};
@@ -91,7 +90,10 @@ pub fn config_for(db_url: &str, queue_url: &str) -> Config {
         email_queue_url: Some(queue_url.into()),
         ses_from: Some(SENDER.into()),
         ses_configuration_set: None,
-        retry: RetryPolicy::default(),
+        retry: Default::default(),
+        outbox_grace: Duration::from_secs(60),
+        retry_batch_size: 500,
+        retention: Default::default(),
         sending_lease: Duration::from_secs(300),
         api_key_cache_ttl: Duration::from_secs(60),
     }
@@ -103,6 +105,8 @@ pub struct TestApp {
     pub ingest: herald_ingest::Deps,
     pub dispatch: herald_dispatch::Deps<SesEmail>,
     pub magic: herald_magic_link::Deps,
+    pub retry: herald_retry::Deps,
+    pub retention: herald_retention::Deps,
     pub queue: QueuePair,
     pub poller: QueuePoller,
     pub sqs: herald::aws_sdk_sqs::Client,
@@ -185,6 +189,12 @@ impl TestApp {
         let magic = herald_magic_link::Deps::from_config(&config)
             .await
             .expect("magic-link deps");
+        let retry = herald_retry::Deps::from_config(&config, &sdk)
+            .await
+            .expect("retry deps");
+        let retention = herald_retention::Deps::from_config(&config)
+            .await
+            .expect("retention deps");
         let pool = ingest.pool.clone();
         let (tenant_id, api_key) = stack::create_tenant(&pool.get().await.expect("conn"), "Acme")
             .await
@@ -201,6 +211,8 @@ impl TestApp {
             ingest,
             dispatch,
             magic,
+            retry,
+            retention,
             queue,
             poller,
             sqs,
@@ -273,6 +285,22 @@ impl TestApp {
 
     pub async fn post_escalation(&self, body: &Value) -> TestResponse {
         self.api("POST", "/v1/escalations", Some(body)).await
+    }
+
+    /// One retry sweep with a generous budget.
+    pub async fn retry_once(&self) -> herald::scheduled::RetrySummary {
+        self.retry
+            .run(herald::domain::Budget::for_duration(
+                std::time::Instant::now(),
+                Duration::from_secs(30),
+            ))
+            .await
+            .expect("retry sweep")
+    }
+
+    pub async fn execute(&self, sql: &str) -> u64 {
+        let client = self.pool.get().await.expect("conn");
+        client.execute(sql, &[]).await.expect("statement")
     }
 
     pub async fn poll_once(&self) -> PollStats {

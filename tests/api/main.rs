@@ -7,4 +7,6 @@ mod helpers;
 mod ingest;
 mod magic_link;
 mod migrations;
+mod retention;
+mod retry;
 mod robustness;

@@ -237,6 +237,8 @@ fn failed<C: Clone>(deps: &Deps<C>, n: &Claimed, e: DeliveryError) -> AttemptOut
         error.message = %e.message,
         retryable = e.retryable,
         final_failure = next_attempt_at.is_none(),
+        // A transient failure on the last attempt: the RetriesExhausted alarm counts these.
+        retries_exhausted = e.retryable && next_attempt_at.is_none(),
         "delivery failed"
     );
     AttemptOutcome::Failed {

@@ -53,7 +53,7 @@ impl<C: Channel + Clone + 'static> Deps<C> {
             public_base_url: config.require_public_base_url()?.to_owned(),
             token_ttl: config.magic_link_ttl,
             lease: config.sending_lease,
-            retry: config.retry,
+            retry: config.retry.for_channel(kind),
         })
     }
 }

@@ -60,7 +60,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         email_queue_url: Some(queue.url.clone()),
         ses_from: Some("bench@alerts.example.com".into()),
         ses_configuration_set: None,
-        retry: herald::domain::RetryPolicy::default(),
+        retry: Default::default(),
+        outbox_grace: Duration::from_secs(60),
+        retry_batch_size: 500,
+        retention: Default::default(),
         sending_lease: Duration::from_secs(300),
         api_key_cache_ttl: Duration::from_secs(60),
     };
@@ -415,8 +418,8 @@ async fn raw_rate(db_url: &str, concurrency: usize, duration: Duration) -> anyho
                 .await?;
             let ntf = client
                 .prepare(
-                    "INSERT INTO notification_log (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO notification_log (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason, next_attempt_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'queued' THEN now() END)",
                 )
                 .await?;
             let evt = client

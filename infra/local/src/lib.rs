@@ -4,6 +4,8 @@
 //!   routes it to `ingest` or `magic-link`, like the HTTP API's routes do.
 //! - [`poller`]: polls an SQS queue into a dispatcher with Lambda's batch semantics
 //!   (batches of up to 10, partial batch failures, visibility timeout, DLQ redrive).
+//! - [`schedules`]: fires the `retry` and `retention` schedules on their period or on
+//!   demand.
 //! - [`stack`]: creates the queues and the SES sender identity in the emulator, and
 //!   tenants with API keys.
 
@@ -11,5 +13,6 @@ pub mod bench;
 pub mod demo;
 pub mod gateway;
 pub mod poller;
+pub mod schedules;
 pub mod serve;
 pub mod stack;

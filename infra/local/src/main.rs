@@ -4,18 +4,24 @@
 //! herald-local migrate [--down]        apply (or revert all) migrations to HERALD_DATABASE_URL
 //! herald-local tenant create <name>    create a tenant and print its API key (shown once)
 //! herald-local queues                create the email queue + DLQ and SES identity; print the queue URL
-//! herald-local serve [--addr ADDR]     serve the HTTP API and poll the queues (default 127.0.0.1:3000)
+//! herald-local serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS]
+//!                                      serve the HTTP API, poll the queues and fire the schedules
+//!                                      (default 127.0.0.1:3000, every 60 s and 3600 s)
+//! herald-local retry                   one retry sweep now; prints its summary
+//! herald-local retention               one retention run now; prints its summary
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
 //! herald-local bench [--seconds N]     print the performance figures (see infra/local/bench.sh)
 //! ```
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] | demo [--base-url URL] | bench [--seconds N]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | demo [--base-url URL] | bench [--seconds N]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -79,7 +85,35 @@ async fn main() -> anyhow::Result<()> {
         }
         ["serve", ..] => {
             let addr: SocketAddr = flag("--addr").unwrap_or("127.0.0.1:3000").parse()?;
-            serve::run(herald::Config::from_env()?, addr).await?;
+            let defaults = serve::Periods::default();
+            let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+                Ok(flag(name)
+                    .map(str::parse::<u64>)
+                    .transpose()?
+                    .map_or(default, Duration::from_secs))
+            };
+            let periods = serve::Periods {
+                retry: secs("--retry-every", defaults.retry)?,
+                retention: secs("--retention-every", defaults.retention)?,
+            };
+            serve::run(herald::Config::from_env()?, addr, periods).await?;
+        }
+        [which @ ("retry" | "retention")] => {
+            let mut config = herald::Config::from_env()?;
+            let sdk = herald::config::aws_sdk_config().await;
+            if config.email_queue_url.is_none() {
+                // The queue `serve` uses.
+                let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
+                config.email_queue_url =
+                    Some(stack::ensure_queue(&sqs, "herald-email", 30, 5).await?.url);
+            }
+            let schedules = Schedules::from_config(&config, &sdk).await?;
+            let json = if *which == "retry" {
+                serde_json::to_string(&schedules.fire_retry().await?)?
+            } else {
+                serde_json::to_string(&schedules.fire_retention().await?)?
+            };
+            println!("{json}");
         }
         ["demo", ..] => {
             let base = flag("--base-url").unwrap_or("http://127.0.0.1:3000");

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::gateway::{self, Target};
 use crate::poller::QueuePoller;
+use crate::schedules::Schedules;
 use crate::stack;
 
 /// API Gateway's payload limit.
@@ -25,10 +26,32 @@ pub struct Functions {
     pub ingest: herald_ingest::Deps,
     pub magic_link: herald_magic_link::Deps,
     pub dispatch_email: herald_dispatch::Deps<SesEmail>,
+    pub schedules: Arc<Schedules>,
 }
 
-/// Creates the queues and sender identity, then serves HTTP and polls until stopped.
-pub async fn run(mut config: herald::Config, addr: SocketAddr) -> anyhow::Result<()> {
+/// How often the local schedules fire (EventBridge: every minute and every hour).
+#[derive(Debug, Clone, Copy)]
+pub struct Periods {
+    pub retry: Duration,
+    pub retention: Duration,
+}
+
+impl Default for Periods {
+    fn default() -> Self {
+        Self {
+            retry: Duration::from_secs(60),
+            retention: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Creates the queues and sender identity, then serves HTTP, polls the queue and fires
+/// the schedules until stopped.
+pub async fn run(
+    mut config: herald::Config,
+    addr: SocketAddr,
+    periods: Periods,
+) -> anyhow::Result<()> {
     let sdk = herald::config::aws_sdk_config().await;
     let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
     let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
@@ -50,6 +73,7 @@ pub async fn run(mut config: herald::Config, addr: SocketAddr) -> anyhow::Result
             SesEmail::from_sdk(&sdk, from, config.ses_configuration_set.clone()),
         )
         .await?,
+        schedules: Arc::new(Schedules::from_config(&config, &sdk).await?),
     });
     let poller = QueuePoller {
         sqs,
@@ -58,6 +82,17 @@ pub async fn run(mut config: herald::Config, addr: SocketAddr) -> anyhow::Result
         wait_seconds: 1,
     };
     tokio::spawn(poll_forever(poller, functions.clone()));
+    tokio::spawn(
+        functions
+            .schedules
+            .clone()
+            .run_forever(periods.retry, periods.retention),
+    );
+    println!(
+        "schedule  retry every {} s, retention every {} s (on demand: POST /_local/schedules/retry | /_local/schedules/retention)",
+        periods.retry.as_secs(),
+        periods.retention.as_secs()
+    );
 
     let listener = TcpListener::bind(addr)
         .await
@@ -134,6 +169,15 @@ async fn serve_one(
         Ok(b) => b.to_bytes(),
         Err(_) => return plain(413, "payload too large"),
     };
+    if method == "POST" {
+        match path.as_str() {
+            "/_local/schedules/retry" => return fired(functions.schedules.fire_retry().await),
+            "/_local/schedules/retention" => {
+                return fired(functions.schedules.fire_retention().await);
+            }
+            _ => {}
+        }
+    }
     let Some(route) = gateway::match_route(&method, &path) else {
         println!("http      {method} {shown_path} -> no route -> 404");
         return convert(gateway::not_found());
@@ -173,6 +217,24 @@ async fn serve_one(
         started.elapsed().as_millis()
     );
     convert(response)
+}
+
+/// The answer to an on-demand schedule: the function's summary as JSON.
+fn fired<T: serde::Serialize>(result: anyhow::Result<T>) -> hyper::Response<Full<Bytes>> {
+    match result.and_then(|s| Ok(serde_json::to_string(&s)?)) {
+        Ok(json) => {
+            println!("schedule  on demand: {json}");
+            hyper::Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(json)))
+                .expect("static response")
+        }
+        Err(e) => {
+            eprintln!("schedule  on demand failed: {e:#}");
+            plain(502, "the scheduled function failed")
+        }
+    }
 }
 
 fn convert(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {

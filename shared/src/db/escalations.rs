@@ -77,8 +77,11 @@ pub async fn create(
                     updated_at = now()
                 RETURNING id, external_id
             ), ntf AS (
-                INSERT INTO notification_log (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason)
-                SELECT $1, esc.id, rcp.id, n.channel, n.status, n.reason
+                INSERT INTO notification_log
+                    (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason, next_attempt_at)
+                -- A queued row's next_attempt_at starts the outbox sweep's clock.
+                SELECT $1, esc.id, rcp.id, n.channel, n.status, n.reason,
+                       CASE WHEN n.status = 'queued' THEN now() END
                 FROM unnest($19::text[], $20::text[], $21::text[], $22::text[])
                      AS n(recipient_external_id, channel, status, reason)
                 JOIN rcp ON rcp.external_id = n.recipient_external_id

@@ -3,6 +3,8 @@
 
 pub mod escalations;
 pub mod notifications;
+pub mod retention;
+pub mod sweep;
 pub mod tenants;
 pub mod tokens;
 

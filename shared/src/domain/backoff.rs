@@ -55,9 +55,58 @@ impl RetryPolicy {
     }
 }
 
+/// The retry policy of every channel: one default, and per-channel max attempts where
+/// configured (a voice call is costlier to repeat than an email). The dispatcher and the
+/// retry sweep read the same value, so they agree on when a row is out of attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetryPolicies {
+    pub default: RetryPolicy,
+    pub max_attempts: Vec<(super::Channel, u32)>,
+}
+
+impl RetryPolicies {
+    pub fn for_channel(&self, channel: super::Channel) -> RetryPolicy {
+        let max_attempts = self
+            .max_attempts
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .map_or(self.default.max_attempts, |(_, max)| *max);
+        RetryPolicy {
+            max_attempts,
+            ..self.default
+        }
+    }
+
+    /// Max attempts of every channel, as parallel lists for a set-based statement.
+    pub fn max_attempts_by_channel(&self) -> (Vec<&'static str>, Vec<i32>) {
+        super::Channel::ALL
+            .into_iter()
+            .map(|c| {
+                let max = self.for_channel(c).max_attempts;
+                (c.as_str(), i32::try_from(max).unwrap_or(i32::MAX))
+            })
+            .unzip()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_channel_max_attempts_override_the_default() {
+        use crate::domain::Channel;
+        let p = RetryPolicies {
+            default: RetryPolicy::default(),
+            max_attempts: vec![(Channel::Voice, 2)],
+        };
+        assert_eq!(p.for_channel(Channel::Voice).max_attempts, 2);
+        assert_eq!(p.for_channel(Channel::Email).max_attempts, 6);
+        let (channels, max) = p.max_attempts_by_channel();
+        assert_eq!(channels.len(), Channel::ALL.len());
+        let voice = channels.iter().position(|c| *c == "voice").expect("voice");
+        assert_eq!(max[voice], 2);
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -2,6 +2,7 @@
 //! unit-tested beside the code.
 
 pub mod backoff;
+pub mod budget;
 pub mod channel;
 pub mod email;
 pub mod escalation;
@@ -10,7 +11,8 @@ pub mod policy;
 pub mod priority;
 pub mod status;
 
-pub use backoff::RetryPolicy;
+pub use backoff::{RetryPolicies, RetryPolicy};
+pub use budget::{AdaptiveBatch, Budget};
 pub use channel::Channel;
 pub use email::EmailAddress;
 pub use escalation::{FieldError, IngestRequest, NewEscalation, NewRecipient};

@@ -1,0 +1,10 @@
+use herald_retention::{Deps, function_handler};
+use lambda_runtime::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    herald::telemetry::init();
+    let config = herald::Config::from_env()?;
+    let deps = Deps::from_config(&config).await?;
+    run(service_fn(|event| function_handler(&deps, event))).await
+}

@@ -1,0 +1,89 @@
+//! `retry` (EventBridge schedule, every minute): takes back expired `sending` leases,
+//! re-enqueues due failures and the outbox's forgotten `queued` rows, and finalises rows
+//! out of attempts. Overlapping runs are safe: every step skips rows another run holds.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use herald::Config;
+use herald::db::Pool;
+use herald::domain::Budget;
+use herald::queue::Queues;
+use herald::scheduled::{RetrySettings, RetrySummary};
+use lambda_runtime::{Error, LambdaEvent};
+
+/// Stop this long before the Lambda deadline: time to log and return the summary.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What the handler needs, built once per cold start.
+pub struct Deps {
+    pub pool: Pool,
+    pub queues: Queues,
+    pub settings: RetrySettings,
+}
+
+impl Deps {
+    pub async fn from_config(
+        config: &Config,
+        sdk: &herald::aws_config::SdkConfig,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: herald::db::connect_pool(&config.database).await?,
+            queues: Queues::from_config(config, &herald::aws_sdk_sqs::Client::new(sdk))?,
+            settings: RetrySettings::from_config(config),
+        })
+    }
+
+    /// One run within `budget` (the local runner and tests call this directly).
+    pub async fn run(&self, budget: Budget) -> anyhow::Result<RetrySummary> {
+        herald::scheduled::retry_sweep(&self.pool, &self.queues, &self.settings, budget).await
+    }
+}
+
+/// The budget of an invocation: until [`DEADLINE_MARGIN`] before its deadline.
+pub fn budget_of(context: &lambda_runtime::Context) -> Budget {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Budget::from_deadline(context.deadline, now_ms, Instant::now(), DEADLINE_MARGIN)
+}
+
+#[tracing::instrument(name = "retry run", skip_all, fields(scheduled_at = ?event.payload.time))]
+pub async fn function_handler(
+    deps: &Deps,
+    event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
+) -> Result<RetrySummary, Error> {
+    let budget = budget_of(&event.context);
+    deps.run(budget).await.map_err(|e| {
+        tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "retry sweep failed; the next run continues");
+        Error::from(format!("{e:#}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_event_parses() {
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(include_str!("../../../events/retry/scheduled.json"))
+                .expect("sample");
+        assert_eq!(event.detail_type, "Scheduled Event");
+    }
+
+    #[test]
+    fn budget_ends_before_the_deadline() {
+        let mut context = lambda_runtime::Context::default();
+        let now_ms = u64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("clock")
+                .as_millis(),
+        )
+        .expect("ms");
+        context.deadline = now_ms + 55_000;
+        let remaining = budget_of(&context).remaining(Instant::now());
+        assert!(remaining <= Duration::from_secs(50) && remaining > Duration::from_secs(48));
+    }
+}

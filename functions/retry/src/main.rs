@@ -1,0 +1,11 @@
+use herald_retry::{Deps, function_handler};
+use lambda_runtime::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    herald::telemetry::init();
+    let config = herald::Config::from_env()?;
+    let sdk = herald::config::aws_sdk_config().await;
+    let deps = Deps::from_config(&config, &sdk).await?;
+    run(service_fn(|event| function_handler(&deps, event))).await
+}

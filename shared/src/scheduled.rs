@@ -1,0 +1,258 @@
+//! The two scheduled runs, `retry` (every minute) and `retention` (hourly): each works
+//! in bounded steps until nothing is left or its time budget is spent, and reports
+//! counts. The next run continues where one stopped.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::RetentionConfig;
+use crate::db::retention::{self, RULES};
+use crate::db::sweep::{self, AttemptLimits, Due};
+use crate::db::{Client, Pool};
+use crate::domain::{AdaptiveBatch, Budget, RetryPolicies};
+use crate::queue::{Envelope, Queues};
+
+/// What the retry sweep needs.
+#[derive(Debug, Clone)]
+pub struct RetrySettings {
+    pub policies: RetryPolicies,
+    pub outbox_grace: Duration,
+    pub batch_size: u32,
+}
+
+impl RetrySettings {
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            policies: config.retry.clone(),
+            outbox_grace: config.outbox_grace,
+            batch_size: config.retry_batch_size,
+        }
+    }
+}
+
+/// Counts per step of one retry run; also its log line.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RetrySummary {
+    /// `failed` rows whose retry was due, handed to their queue again.
+    pub requeued_failed: u64,
+    /// `sending` rows past their lease, made due again (their attempt counted).
+    pub reclaimed_leases: u64,
+    /// `queued` rows no dispatcher claimed within the grace period, enqueued again.
+    pub requeued_outbox: u64,
+    /// Rows out of attempts, now final `failed` (recorded in `event_log`).
+    pub exhausted: u64,
+    /// Due rows of escalations acknowledged or resolved meanwhile: never sent.
+    pub suppressed: u64,
+    /// Rows SQS did not accept this time; they stay `queued` for the outbox step.
+    pub enqueue_failed: u64,
+    /// The run stopped at its time budget with work left; the next run continues.
+    pub stopped_early: bool,
+    pub elapsed_ms: u64,
+}
+
+impl RetrySummary {
+    pub fn log(&self) {
+        tracing::info!(
+            requeued_failed = self.requeued_failed,
+            reclaimed_leases = self.reclaimed_leases,
+            requeued_outbox = self.requeued_outbox,
+            exhausted = self.exhausted,
+            suppressed = self.suppressed,
+            enqueue_failed = self.enqueue_failed,
+            stopped_early = self.stopped_early,
+            elapsed_ms = self.elapsed_ms,
+            "retry sweep done"
+        );
+    }
+}
+
+/// One retry run: reclaim expired leases (they become due), then re-enqueue due
+/// failures, then sweep the outbox. Each step goes batch by batch until a batch comes
+/// back short or the budget is spent.
+///
+/// On a database error the run stops and returns it; what was already done stays done
+/// (every batch is its own transaction), and the summary so far is logged.
+pub async fn retry_sweep(
+    pool: &Pool,
+    queues: &Queues,
+    settings: &RetrySettings,
+    budget: Budget,
+) -> anyhow::Result<RetrySummary> {
+    let started = Instant::now();
+    let mut summary = RetrySummary::default();
+    let result = retry_steps(pool, queues, settings, budget, &mut summary).await;
+    summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    summary.log();
+    result.map(|()| summary)
+}
+
+async fn retry_steps(
+    pool: &Pool,
+    queues: &Queues,
+    settings: &RetrySettings,
+    budget: Budget,
+    summary: &mut RetrySummary,
+) -> anyhow::Result<()> {
+    let client = pool.get().await?;
+    let limits = AttemptLimits::new(&settings.policies);
+    let batch = settings.batch_size;
+
+    loop {
+        if !budget.allows(Instant::now()) {
+            summary.stopped_early = true;
+            return Ok(());
+        }
+        let reclaimed = sweep::reclaim_expired_leases(&client, &limits, batch).await?;
+        summary.reclaimed_leases += reclaimed.due_again;
+        summary.exhausted += reclaimed.exhausted;
+        if reclaimed.total() < u64::from(batch) {
+            break;
+        }
+    }
+
+    for due in [
+        Due::Retries,
+        Due::Outbox {
+            grace: settings.outbox_grace,
+        },
+    ] {
+        loop {
+            if !budget.allows(Instant::now()) {
+                summary.stopped_early = true;
+                return Ok(());
+            }
+            let requeued = sweep::requeue_due(&client, due, &limits, batch).await?;
+            summary.suppressed += requeued.suppressed;
+            summary.exhausted += requeued.exhausted;
+            let failed = enqueue(queues, &requeued.to_enqueue).await;
+            let sent = requeued.to_enqueue.len() as u64 - failed;
+            summary.enqueue_failed += failed;
+            match due {
+                Due::Retries => summary.requeued_failed += sent,
+                Due::Outbox { .. } => summary.requeued_outbox += sent,
+            }
+            if requeued.total() < u64::from(batch) {
+                break;
+            }
+            if failed > 0 && sent == 0 {
+                // SQS is not taking messages: the rows wait in the outbox; moving more
+                // of them would only churn.
+                tracing::warn!(failed, "SQS accepted nothing; the next run continues");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Enqueues the rows; returns how many SQS did not accept.
+async fn enqueue(queues: &Queues, rows: &[(crate::domain::Channel, uuid::Uuid)]) -> u64 {
+    if rows.is_empty() {
+        return 0;
+    }
+    let items: Vec<_> = rows
+        .iter()
+        .map(|(channel, id)| {
+            (
+                *channel,
+                Envelope {
+                    notification_id: *id,
+                    trace_id: None,
+                },
+            )
+        })
+        .collect();
+    queues.enqueue(&items).await.failed.len() as u64
+}
+
+/// Counts of one retention run; also its log line.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionSummary {
+    /// Rows deleted, per table.
+    pub deleted: BTreeMap<&'static str, u64>,
+    pub statements: u64,
+    pub longest_statement_ms: u64,
+    /// The run stopped at its time budget with rows left; the next run continues.
+    pub stopped_early: bool,
+    pub elapsed_ms: u64,
+}
+
+impl RetentionSummary {
+    pub fn total(&self) -> u64 {
+        self.deleted.values().sum()
+    }
+
+    pub fn log(&self) {
+        tracing::info!(
+            deleted = ?self.deleted,
+            deleted_total = self.total(),
+            statements = self.statements,
+            longest_statement_ms = self.longest_statement_ms,
+            stopped_early = self.stopped_early,
+            elapsed_ms = self.elapsed_ms,
+            "retention done"
+        );
+    }
+}
+
+/// Each statement aims at this duration, so none holds its locks for long.
+pub const RETENTION_STATEMENT_TARGET: Duration = Duration::from_millis(100);
+
+/// One retention run over [`RULES`], in order, each in adaptive batches.
+pub async fn retention(
+    pool: &Pool,
+    config: &RetentionConfig,
+    budget: Budget,
+) -> anyhow::Result<RetentionSummary> {
+    let started = Instant::now();
+    let mut summary = RetentionSummary::default();
+    for rule in RULES {
+        summary.deleted.entry(rule.table).or_insert(0);
+    }
+    let result = match pool.get().await {
+        Ok(client) => retention_steps(&client, config, budget, &mut summary).await,
+        Err(e) => Err(e.into()),
+    };
+    summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    summary.log();
+    result.map(|()| summary)
+}
+
+async fn retention_steps(
+    client: &Client,
+    config: &RetentionConfig,
+    budget: Budget,
+    summary: &mut RetentionSummary,
+) -> anyhow::Result<()> {
+    for rule in RULES {
+        let window = rule.window.of(config);
+        let mut batch = AdaptiveBatch::new(
+            1_000,
+            100.min(config.max_batch),
+            config.max_batch,
+            RETENTION_STATEMENT_TARGET,
+        );
+        loop {
+            if !budget.allows(Instant::now()) {
+                summary.stopped_early = true;
+                return Ok(());
+            }
+            let size = batch.size();
+            let started = Instant::now();
+            let deleted = retention::delete_batch(client, rule, window, size).await?;
+            let took = started.elapsed();
+            batch.observe(took);
+            summary.statements += 1;
+            summary.longest_statement_ms = summary
+                .longest_statement_ms
+                .max(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+            *summary.deleted.entry(rule.table).or_insert(0) += deleted;
+            if deleted < u64::from(size) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

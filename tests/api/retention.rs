@@ -1,0 +1,193 @@
+//! Retention deletes exactly what is past its window, in bounded batches, and stops at
+//! its budget.
+
+use std::time::{Duration, Instant};
+
+use herald::db::retention::{RULES, delete_batch};
+use herald::domain::Budget;
+
+use crate::helpers::TestApp;
+
+/// Expired and live rows of every kind. Rows retention must delete carry the label
+/// "gone" (escalation title, token user agent, event type), rows it must keep "keep".
+async fn seed(app: &TestApp) {
+    let t = app.tenant_id;
+    let client = app.pool.get().await.expect("conn");
+    client
+        .batch_execute(&format!(
+            r#"
+            INSERT INTO recipients (tenant_id, external_id, email) VALUES ('{t}', 'r1', 'r1@example.com');
+            -- Resolved more than 90 days ago: gone, with their delivery rows and tokens.
+            INSERT INTO escalations (tenant_id, title, body, priority, channel_policy, status, triggered_at, resolved_at)
+            SELECT '{t}', 'gone', 'b', 'high', '{{}}', 'resolved', now() - interval '120 days', now() - interval '91 days'
+            FROM generate_series(1, 5);
+            -- Resolved recently, or old but still open or acknowledged: kept.
+            INSERT INTO escalations (tenant_id, title, body, priority, channel_policy, status, triggered_at, resolved_at)
+            SELECT '{t}', 'keep', 'b', 'high', '{{}}', 'resolved', now() - interval '100 days', now() - interval '89 days'
+            FROM generate_series(1, 3);
+            INSERT INTO escalations (tenant_id, title, body, priority, channel_policy, status, triggered_at)
+            SELECT '{t}', 'keep', 'b', 'high', '{{}}', s, now() - interval '400 days'
+            FROM unnest(ARRAY['triggered', 'acknowledged']) AS s;
+            INSERT INTO notification_log (tenant_id, escalation_id, recipient_id, channel, status)
+            SELECT e.tenant_id, e.id, r.id, c, 'sent'
+            FROM escalations e CROSS JOIN recipients r CROSS JOIN unnest(ARRAY['email', 'sms', 'push']) AS c;
+            -- Two long-expired tokens per old escalation.
+            INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, token_hash, action, expires_at, used_user_agent)
+            SELECT e.tenant_id, e.id, r.id, sha256(gen_random_uuid()::text::bytea), a,
+                   now() - interval '90 days', 'gone'
+            FROM escalations e CROSS JOIN recipients r CROSS JOIN unnest(ARRAY['acknowledge', 'resolve']) AS a
+            WHERE e.title = 'gone';
+            -- Tokens of a live escalation: expired or used more than a day ago go.
+            INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, token_hash, action, expires_at, used_at, used_user_agent)
+            SELECT e.tenant_id, e.id, r.id, sha256(gen_random_uuid()::text::bytea), 'acknowledge', x.expires_at, x.used_at, x.label
+            FROM (SELECT * FROM escalations WHERE title = 'keep' LIMIT 1) e
+            CROSS JOIN recipients r
+            CROSS JOIN (VALUES
+                (now() - interval '25 hours', NULL::timestamptz, 'gone'),
+                (now() - interval '1 hour', NULL, 'keep'),
+                (now() + interval '1 hour', now() - interval '25 hours', 'gone'),
+                (now() + interval '1 hour', now() - interval '1 hour', 'keep'),
+                (now() + interval '23 hours', NULL, 'keep')
+            ) AS x(expires_at, used_at, label);
+            INSERT INTO event_log (tenant_id, event_type, actor_type, occurred_at)
+            SELECT '{t}', 'gone', 'system', now() - interval '366 days' FROM generate_series(1, 7);
+            INSERT INTO event_log (tenant_id, event_type, actor_type, occurred_at)
+            SELECT '{t}', 'keep', 'system', now() - interval '364 days' FROM generate_series(1, 4);
+            "#
+        ))
+        .await
+        .expect("seed");
+}
+
+/// (gone, kept) rows per table, by label.
+async fn census(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
+    let mut out = Vec::new();
+    for (table, labelled) in [
+        ("escalations", "SELECT title FROM escalations"),
+        (
+            "notification_log",
+            "SELECT e.title FROM notification_log n JOIN escalations e ON e.id = n.escalation_id",
+        ),
+        (
+            "magic_link_tokens",
+            "SELECT used_user_agent FROM magic_link_tokens",
+        ),
+        ("event_log", "SELECT event_type FROM event_log"),
+    ] {
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE l = 'gone'), count(*) FILTER (WHERE l = 'keep') FROM ({labelled}) AS t(l)"
+        );
+        let client = app.pool.get().await.expect("conn");
+        let row = client.query_one(&sql, &[]).await.expect("census");
+        out.push((table, row.get(0), row.get(1)));
+    }
+    out
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    app.scalar_i64(&format!("SELECT count(*) FROM {table}"))
+        .await
+}
+
+#[tokio::test]
+async fn exactly_the_expired_rows_go_batch_by_batch() {
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let before = census(&app).await;
+    assert_eq!(
+        before,
+        vec![
+            ("escalations", 5, 5),
+            ("notification_log", 15, 15),
+            ("magic_link_tokens", 12, 3),
+            ("event_log", 7, 4),
+        ]
+    );
+
+    // Rule by rule with batches of two: every statement deletes at most two rows and
+    // the table shrinks by exactly what it reports.
+    let client = app.pool.get().await.expect("conn");
+    let config = &app.retention.retention;
+    for rule in RULES {
+        loop {
+            let rows_before = count(&app, rule.table).await;
+            let deleted = delete_batch(&client, rule, rule.window.of(config), 2)
+                .await
+                .expect("batch");
+            assert!(
+                deleted <= 2,
+                "{} deleted {deleted} in one batch",
+                rule.table
+            );
+            let rows_after = count(&app, rule.table).await;
+            assert_eq!(rows_before - rows_after, i64::try_from(deleted).expect("n"));
+            if deleted < 2 {
+                break;
+            }
+        }
+    }
+    let after = census(&app).await;
+    for ((table, _, kept_before), (_, gone, kept)) in before.iter().zip(&after) {
+        assert_eq!(*gone, 0, "{table}: every expired row is gone");
+        assert_eq!(kept, kept_before, "{table}: every live row is kept");
+    }
+}
+
+#[tokio::test]
+async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
+    let mut app = TestApp::spawn().await;
+    app.retention.retention.max_batch = 3;
+    seed(&app).await;
+    let summary = app
+        .retention
+        .run(Budget::for_duration(
+            Instant::now(),
+            Duration::from_secs(30),
+        ))
+        .await
+        .expect("run");
+    assert_eq!(summary.deleted["escalations"], 5, "{summary:?}");
+    assert_eq!(summary.deleted["notification_log"], 15);
+    assert_eq!(summary.deleted["magic_link_tokens"], 12);
+    assert_eq!(summary.deleted["event_log"], 7);
+    assert!(!summary.stopped_early);
+    // 12 tokens (two rules), 15, 5 and 7 rows in batches of at most 3.
+    assert!(summary.statements >= 15, "{summary:?}");
+
+    let again = app
+        .retention
+        .run(Budget::for_duration(
+            Instant::now(),
+            Duration::from_secs(30),
+        ))
+        .await
+        .expect("run");
+    assert_eq!(again.total(), 0);
+    for (table, gone, _) in census(&app).await {
+        assert_eq!(gone, 0, "{table}");
+    }
+}
+
+#[tokio::test]
+async fn a_spent_budget_deletes_nothing_and_the_next_run_continues() {
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let stopped = app
+        .retention
+        .run(Budget::for_duration(Instant::now(), Duration::ZERO))
+        .await
+        .expect("run");
+    assert!(stopped.stopped_early);
+    assert_eq!(stopped.total(), 0);
+    assert_eq!(census(&app).await[0], ("escalations", 5, 5));
+
+    let next = app
+        .retention
+        .run(Budget::for_duration(
+            Instant::now(),
+            Duration::from_secs(30),
+        ))
+        .await
+        .expect("run");
+    assert_eq!(next.total(), 5 + 15 + 12 + 7);
+}
