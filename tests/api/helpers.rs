@@ -34,8 +34,18 @@ fn init_logs() {
 }
 
 pub async fn sdk_config() -> herald::aws_config::SdkConfig {
+    sdk_config_for(&moto_url()).await
+}
+
+/// The SDK configuration for the emulator reached at `endpoint` (the emulator itself, or
+/// a proxy in front of it), with quick SDK retries so injected faults do not slow tests.
+pub async fn sdk_config_for(endpoint: &str) -> herald::aws_config::SdkConfig {
     herald::aws_config::defaults(herald::aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_url())
+        .endpoint_url(endpoint)
+        .retry_config(
+            herald::aws_config::retry::RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(10)),
+        )
         .region(herald::aws_config::Region::new("us-east-1"))
         .credentials_provider(herald::aws_sdk_sqs::config::Credentials::new(
             "testing", "testing", None, None, "tests",
@@ -154,8 +164,27 @@ impl SentEmail {
     }
 }
 
+/// How a test wants its stack: where the AWS SDK goes, and configuration changes.
+pub struct Options {
+    pub aws_endpoint: String,
+    pub tune: Box<dyn FnOnce(&mut Config) + Send>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            aws_endpoint: moto_url(),
+            tune: Box::new(|_| {}),
+        }
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> TestApp {
         init_logs();
         let (_, db_url) = fresh_database().await;
         let mut client = connect(&db_url).await;
@@ -163,7 +192,7 @@ impl TestApp {
             .await
             .expect("migrations apply");
 
-        let sdk = sdk_config().await;
+        let sdk = sdk_config_for(&options.aws_endpoint).await;
         let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
         let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
         stack::ensure_sender_identity(&ses, SENDER)
@@ -178,7 +207,8 @@ impl TestApp {
         .await
         .expect("queues");
 
-        let config = config_for(&db_url, &queue.url);
+        let mut config = config_for(&db_url, &queue.url);
+        (options.tune)(&mut config);
         let ingest = herald_ingest::Deps::from_config(&config, &sdk)
             .await
             .expect("ingest deps");

@@ -3,6 +3,7 @@
 
 mod dispatch;
 mod events;
+mod faults;
 mod helpers;
 mod ingest;
 mod magic_link;
