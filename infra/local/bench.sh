@@ -8,9 +8,9 @@ trap stop_started_services EXIT
 cd "$HERALD_ROOT"
 
 log "release build (host): functions, hello-lambda baseline, herald-local"
-cargo build --release --quiet --bin ingest --bin dispatch-email --bin magic-link --bin hello-lambda --bin herald-local
+cargo build --release --quiet --bin ingest --bin dispatch-email --bin magic-link --bin retry --bin retention --bin hello-lambda --bin herald-local
 
 log "cargo lambda build --release --arm64 (what SAM deploys)"
-cargo lambda build --release --arm64 --quiet --bin ingest --bin dispatch-email --bin magic-link
+cargo lambda build --release --arm64 --quiet --bin ingest --bin dispatch-email --bin magic-link --bin retry --bin retention
 
 RUST_LOG="${RUST_LOG:-error}" target/release/herald-local bench "$@"

@@ -53,6 +53,15 @@ pub struct RetrySummary {
 }
 
 impl RetrySummary {
+    /// Counts an enqueue of `sent_or_failed` rows of step `due`, `failed` of them refused.
+    fn credit(&mut self, due: Due, sent_or_failed: u64, failed: u64) {
+        self.enqueue_failed += failed;
+        match due {
+            Due::Retries => self.requeued_failed += sent_or_failed - failed,
+            Due::Outbox { .. } => self.requeued_outbox += sent_or_failed - failed,
+        }
+    }
+
     pub fn log(&self) {
         tracing::info!(
             requeued_failed = self.requeued_failed,
@@ -118,31 +127,43 @@ async fn retry_steps(
             grace: settings.outbox_grace,
         },
     ] {
-        loop {
-            if !budget.allows(Instant::now()) {
+        // Pipelined: while one batch goes to SQS, the next is claimed.
+        let mut claimed: Vec<(crate::domain::Channel, uuid::Uuid)> = Vec::new();
+        let mut finished = false;
+        while !finished {
+            let may_claim = budget.allows(Instant::now());
+            if !may_claim {
                 summary.stopped_early = true;
-                return Ok(());
             }
-            let requeued = sweep::requeue_due(&client, due, &limits, batch).await?;
+            let claim = async {
+                if may_claim {
+                    Some(sweep::requeue_due(&client, due, &limits, batch).await)
+                } else {
+                    None
+                }
+            };
+            let in_flight = claimed.len() as u64;
+            let (next, failed) = tokio::join!(claim, enqueue(queues, &claimed));
+            summary.credit(due, in_flight, failed);
+            let sqs_down = in_flight > 0 && failed == in_flight;
+            let Some(requeued) = next else {
+                return Ok(());
+            };
+            let requeued = requeued?;
             summary.suppressed += requeued.suppressed;
             summary.exhausted += requeued.exhausted;
-            let failed = enqueue(queues, &requeued.to_enqueue).await;
-            let sent = requeued.to_enqueue.len() as u64 - failed;
-            summary.enqueue_failed += failed;
-            match due {
-                Due::Retries => summary.requeued_failed += sent,
-                Due::Outbox { .. } => summary.requeued_outbox += sent,
-            }
-            if requeued.total() < u64::from(batch) {
-                break;
-            }
-            if failed > 0 && sent == 0 {
-                // SQS is not taking messages: the rows wait in the outbox; moving more
-                // of them would only churn.
+            finished = requeued.total() < u64::from(batch);
+            claimed = requeued.to_enqueue;
+            if sqs_down && !finished {
+                // SQS is not taking messages: the rows wait in the outbox (their clock
+                // is set); moving more of them would only churn.
                 tracing::warn!(failed, "SQS accepted nothing; the next run continues");
-                break;
+                finished = true;
             }
         }
+        let in_flight = claimed.len() as u64;
+        let failed = enqueue(queues, &claimed).await;
+        summary.credit(due, in_flight, failed);
     }
     Ok(())
 }
@@ -248,8 +269,10 @@ async fn retention_steps(
             summary.longest_statement_ms = summary
                 .longest_statement_ms
                 .max(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
-            *summary.deleted.entry(rule.table).or_insert(0) += deleted;
-            if deleted < u64::from(size) {
+            for (table, n) in &deleted.per_table {
+                *summary.deleted.entry(table).or_insert(0) += n;
+            }
+            if deleted.rows < u64::from(size) {
                 break;
             }
         }

@@ -40,12 +40,26 @@ impl Deps {
     }
 }
 
-/// The budget of an invocation: until [`DEADLINE_MARGIN`] before its deadline.
+/// The timeout in `infra/template.yaml`, for a context without a usable deadline.
+pub const TIMEOUT: Duration = Duration::from_secs(55);
+
+/// The budget of an invocation: until [`DEADLINE_MARGIN`] before its deadline. A
+/// deadline already past when the run starts is not a real one (emulators send a
+/// duration there): the function's timeout from now is used instead.
 pub fn budget_of(context: &lambda_runtime::Context) -> Budget {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Budget::from_deadline(context.deadline, now_ms, Instant::now(), DEADLINE_MARGIN)
+    let deadline = if context.deadline > now_ms {
+        context.deadline
+    } else {
+        tracing::warn!(
+            deadline_epoch_ms = context.deadline,
+            "the invocation's deadline is already past; assuming the configured timeout"
+        );
+        now_ms + u64::try_from(TIMEOUT.as_millis()).unwrap_or(0)
+    };
+    Budget::from_deadline(deadline, now_ms, Instant::now(), DEADLINE_MARGIN)
 }
 
 #[tracing::instrument(name = "retry run", skip_all, fields(scheduled_at = ?event.payload.time))]
@@ -54,6 +68,11 @@ pub async fn function_handler(
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
 ) -> Result<RetrySummary, Error> {
     let budget = budget_of(&event.context);
+    tracing::debug!(
+        deadline_epoch_ms = event.context.deadline,
+        budget_ms = budget.remaining(Instant::now()).as_millis(),
+        "run starts"
+    );
     deps.run(budget).await.map_err(|e| {
         tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "retry sweep failed; the next run continues");
         Error::from(format!("{e:#}"))
@@ -85,5 +104,14 @@ mod tests {
         context.deadline = now_ms + 55_000;
         let remaining = budget_of(&context).remaining(Instant::now());
         assert!(remaining <= Duration::from_secs(50) && remaining > Duration::from_secs(48));
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_falls_back_to_the_timeout() {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = 600_000; // what `cargo lambda watch` sends
+        let remaining = budget_of(&context).remaining(Instant::now());
+        assert!(remaining <= TIMEOUT - DEADLINE_MARGIN);
+        assert!(remaining > TIMEOUT - DEADLINE_MARGIN - Duration::from_secs(2));
     }
 }

@@ -6,7 +6,9 @@
 //!    PostgreSQL (Execute and simple-Query messages);
 //! 3. process start -> first Runtime API poll for each function binary and for a
 //!    hello-world `lambda_runtime` binary;
-//! 4. release binary sizes.
+//! 4. release binary sizes;
+//! 5. the scheduled functions on a large table (sections 5 to 7, see
+//!    [`crate::bench_scheduled`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,8 @@ pub struct BenchArgs {
     pub seconds: u64,
     pub release_dir: PathBuf,
     pub lambda_dir: PathBuf,
+    /// Only the scheduled functions' figures (sections 5 to 7).
+    pub only_scheduled: bool,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -68,6 +72,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         api_key_cache_ttl: Duration::from_secs(60),
     };
 
+    // The same handlers with SQS answered by an instant local endpoint: the SDK's own
+    // work (serialising, signing, HTTP) stays in, the emulator's latency goes out.
+    let fast_sqs = start_instant_sqs().await?;
+    if args.only_scheduled {
+        return crate::bench_scheduled::run(&args.admin_url, config, fast_sqs, args.seconds).await;
+    }
+
     println!(
         "== 1. ingest vs raw inserts ({} s per run; 1 recipient, 3 notification rows per escalation)",
         args.seconds
@@ -77,9 +88,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let pool = ingest.pool.clone();
     let (_, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
     let key = Arc::new(key);
-    // The same handler with SQS answered by an instant local endpoint: the SDK's own
-    // work (serialising, signing, HTTP) stays in, the emulator's latency goes out.
-    let fast_sqs = start_instant_sqs().await?;
     let fast_sdk = herald::aws_config::defaults(herald::aws_config::BehaviorVersion::latest())
         .endpoint_url(format!("http://{fast_sqs}"))
         .load()
@@ -188,7 +196,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     ];
     let hello = cold_start(&args.release_dir.join("hello-lambda"), &env).await?;
     println!("{:<16} {:>8.2} ms", "hello-lambda", ms(hello));
-    for bin in ["ingest", "dispatch-email", "magic-link"] {
+    for bin in [
+        "ingest",
+        "dispatch-email",
+        "magic-link",
+        "retry",
+        "retention",
+    ] {
         let t = cold_start(&args.release_dir.join(bin), &env).await?;
         println!(
             "{:<16} {:>8.2} ms   {:.2}x hello-lambda (target <= 2x)",
@@ -199,7 +213,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     println!("\n== 4. release binary sizes (target <= 8 MB)");
-    for bin in ["ingest", "dispatch-email", "magic-link"] {
+    for bin in [
+        "ingest",
+        "dispatch-email",
+        "magic-link",
+        "retry",
+        "retention",
+    ] {
         let arm = args.lambda_dir.join(bin).join("bootstrap");
         let host = args.release_dir.join(bin);
         println!(
@@ -209,6 +229,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             size(&host)
         );
     }
+
+    crate::bench_scheduled::run(&args.admin_url, config, fast_sqs, args.seconds).await?;
     Ok(())
 }
 
@@ -236,7 +258,7 @@ async fn sqs_latency(
 }
 
 /// A local endpoint that accepts every SQS `SendMessageBatch` (AWS JSON 1.0) at once.
-async fn start_instant_sqs() -> anyhow::Result<SocketAddr> {
+pub(crate) async fn start_instant_sqs() -> anyhow::Result<SocketAddr> {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -283,7 +305,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -294,13 +316,13 @@ fn size(path: &Path) -> String {
     )
 }
 
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     Ok(client)
 }
 
-async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
     let admin = connect(admin_url).await.context("connecting as admin")?;
     admin
         .batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
@@ -324,7 +346,7 @@ fn host_port(url: &str) -> anyhow::Result<String> {
     Ok(host_port.to_owned())
 }
 
-fn escalation(n: u64) -> serde_json::Value {
+pub(crate) fn escalation(n: u64) -> serde_json::Value {
     json!({
         "dedup_key": format!("bench-{}", Uuid::new_v4()),
         "title": "Primary database CPU above 95%",
@@ -335,7 +357,7 @@ fn escalation(n: u64) -> serde_json::Value {
     })
 }
 
-async fn post(
+pub(crate) async fn post(
     ingest: &herald_ingest::Deps,
     key: &SecretString,
     body: &serde_json::Value,

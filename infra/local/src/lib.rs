@@ -10,6 +10,7 @@
 //!   tenants with API keys.
 
 pub mod bench;
+pub mod bench_scheduled;
 pub mod demo;
 pub mod gateway;
 pub mod poller;

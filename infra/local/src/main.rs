@@ -10,7 +10,8 @@
 //! herald-local retry                   one retry sweep now; prints its summary
 //! herald-local retention               one retention run now; prints its summary
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
-//! herald-local bench [--seconds N]     print the performance figures (see infra/local/bench.sh)
+//! herald-local bench [--seconds N] [--only scheduled]
+//!                                      print the performance figures (see infra/local/bench.sh)
 //! ```
 
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | demo [--base-url URL] | bench [--seconds N]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | demo [--base-url URL] | bench [--seconds N] [--only scheduled]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -130,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
                 seconds: flag("--seconds").unwrap_or("5").parse()?,
                 release_dir: root.join("target/release"),
                 lambda_dir: root.join("target/lambda"),
+                only_scheduled: flag("--only") == Some("scheduled"),
             })
             .await?;
         }

@@ -10,8 +10,8 @@ use herald::scheduled::{RetentionSummary, RetrySummary};
 use lambda_runtime::{Context, LambdaEvent};
 
 /// The functions' timeouts in `infra/template.yaml`.
-pub const RETRY_TIMEOUT: Duration = Duration::from_secs(55);
-pub const RETENTION_TIMEOUT: Duration = Duration::from_secs(300);
+pub const RETRY_TIMEOUT: Duration = herald_retry::TIMEOUT;
+pub const RETENTION_TIMEOUT: Duration = herald_retention::TIMEOUT;
 
 pub struct Schedules {
     pub retry: herald_retry::Deps,

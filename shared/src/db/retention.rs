@@ -27,24 +27,27 @@ impl Window {
 }
 
 /// One kind of row retention removes (a table may have several rules, each served by
-/// its own index). `sql` deletes at most `$2` rows older than `$1`
-/// seconds and returns how many it deleted; it locks only the rows it deletes and skips
-/// rows someone else holds.
+/// its own index). `sql` takes `$1`, the window in seconds, and `$2`, the most rows of
+/// `table` one statement may delete; it locks only what it deletes, skips rows someone
+/// else holds, and returns one row: the count deleted from `table`, then one count per
+/// table in `children` (rows that belong to those and go with them).
 #[derive(Debug)]
 pub struct Rule {
-    /// The table the counts are reported under.
     pub table: &'static str,
+    pub children: &'static [&'static str],
     pub window: Window,
     sql: &'static str,
 }
 
-/// In order: children before parents, so a parent's delete never cascades into an
-/// unbounded number of children.
+/// In order. A rule with children deletes them in the same statement as their parent,
+/// so no parent is ever left half-deleted and no batch scans past children it already
+/// deleted.
 pub const RULES: &[Rule] = &[
     Rule {
         // Expired more than a window ago. Until then a click on an old link still says
         // "expired" instead of "unknown link".
         table: "magic_link_tokens",
+        children: &[],
         window: Window::Tokens,
         sql: r#"
             WITH gone AS (
@@ -62,6 +65,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         // Used more than a window ago (a link says "already used by …" until then).
         table: "magic_link_tokens",
+        children: &[],
         window: Window::Tokens,
         sql: r#"
             WITH gone AS (
@@ -77,46 +81,38 @@ pub const RULES: &[Rule] = &[
         "#,
     },
     Rule {
-        // Delivery rows of escalations resolved longer ago than the window (their tokens
-        // follow by cascade: at most two per attempt).
-        table: "notification_log",
-        window: Window::ResolvedEscalations,
-        sql: r#"
-            WITH gone AS (
-                DELETE FROM notification_log
-                WHERE id IN (
-                    SELECT n.id
-                    FROM escalations AS e
-                    JOIN notification_log AS n ON n.escalation_id = e.id
-                    WHERE e.status = 'resolved' AND e.resolved_at < now() - make_interval(secs => $1)
-                    LIMIT $2
-                    FOR UPDATE OF n SKIP LOCKED)
-                RETURNING 1
-            )
-            SELECT count(*) FROM gone
-        "#,
-    },
-    Rule {
-        // Then the escalations themselves, once their delivery rows are gone.
+        // Escalations resolved longer ago than the window, with their delivery rows and
+        // any tokens left. The batch bounds escalations; each has a bounded number of
+        // delivery rows (recipients x channels x levels), and the adaptive batch size
+        // keeps the statement short either way.
         table: "escalations",
+        children: &["notification_log", "magic_link_tokens"],
         window: Window::ResolvedEscalations,
         sql: r#"
-            WITH gone AS (
-                DELETE FROM escalations
-                WHERE id IN (
-                    SELECT e.id FROM escalations AS e
-                    WHERE e.status = 'resolved' AND e.resolved_at < now() - make_interval(secs => $1)
-                      AND NOT EXISTS (SELECT 1 FROM notification_log AS n WHERE n.escalation_id = e.id)
-                    LIMIT $2
-                    FOR UPDATE SKIP LOCKED)
+            WITH doomed AS (
+                SELECT id FROM escalations
+                WHERE status = 'resolved' AND resolved_at < now() - make_interval(secs => $1)
+                ORDER BY resolved_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), tokens AS (
+                DELETE FROM magic_link_tokens WHERE escalation_id IN (SELECT id FROM doomed)
+                RETURNING 1
+            ), deliveries AS (
+                DELETE FROM notification_log WHERE escalation_id IN (SELECT id FROM doomed)
+                RETURNING 1
+            ), gone AS (
+                DELETE FROM escalations WHERE id IN (SELECT id FROM doomed)
                 RETURNING 1
             )
-            SELECT count(*) FROM gone
+            SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM deliveries),
+                   (SELECT count(*) FROM tokens)
         "#,
     },
     Rule {
         // The audit log outlives the escalations it describes, up to its own window.
         table: "event_log",
+        children: &[],
         window: Window::EventLog,
         sql: r#"
             WITH gone AS (
@@ -134,21 +130,37 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
-/// Deletes one batch of at most `limit` rows for `rule`; returns how many went.
+/// What one batch deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    /// Rows of the rule's own table: fewer than the limit means the rule is done.
+    pub rows: u64,
+    /// Every table's count, the rule's own first, then its children.
+    pub per_table: Vec<(&'static str, u64)>,
+}
+
+/// Deletes one batch of at most `limit` rows of `rule.table` (and their children).
 #[tracing::instrument(name = "retention batch", skip_all, fields(table = rule.table, limit = limit))]
 pub async fn delete_batch(
     client: &Client,
     rule: &Rule,
     window: Duration,
     limit: u32,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Deleted> {
     let stmt = client.prepare_cached(rule.sql).await?;
-    let deleted: i64 = client
+    let row = client
         .query_one(&stmt, &[&window.as_secs_f64(), &i64::from(limit)])
         .await
-        .with_context(|| format!("deleting expired {}", rule.table))?
-        .get(0);
-    Ok(u64::try_from(deleted).unwrap_or(0))
+        .with_context(|| format!("deleting expired {}", rule.table))?;
+    let per_table: Vec<(&'static str, u64)> = std::iter::once(rule.table)
+        .chain(rule.children.iter().copied())
+        .enumerate()
+        .map(|(i, table)| (table, u64::try_from(row.get::<_, i64>(i)).unwrap_or(0)))
+        .collect();
+    Ok(Deleted {
+        rows: per_table[0].1,
+        per_table,
+    })
 }
 
 #[cfg(test)]
@@ -169,9 +181,14 @@ mod tests {
     }
 
     #[test]
-    fn children_go_before_their_parents() {
-        let pos = |t: &str| RULES.iter().position(|r| r.table == t).expect(t);
-        assert!(pos("notification_log") < pos("escalations"));
-        assert!(pos("magic_link_tokens") < pos("notification_log"));
+    fn every_child_count_is_returned() {
+        for rule in RULES {
+            assert_eq!(
+                rule.sql.matches("count(*)").count(),
+                1 + rule.children.len(),
+                "{}",
+                rule.table
+            );
+        }
     }
 }

@@ -44,21 +44,7 @@ impl Reclaimed {
     }
 }
 
-/// Takes back up to `limit` rows left `sending` past their lease: the dispatcher died (or
-/// stalled) between claiming and recording. The claim already counted the attempt; the
-/// row becomes `failed` and due now, or final `failed` when that was its last attempt.
-/// Whether the message went out is unknown, so the next attempt may duplicate it: at
-/// least once, never lost. A stalled dispatcher that records later changes nothing (its
-/// result is for an attempt the row no longer holds).
-#[tracing::instrument(name = "reclaim leases", skip_all, fields(limit = limit))]
-pub async fn reclaim_expired_leases(
-    client: &Client,
-    limits: &AttemptLimits,
-    limit: u32,
-) -> anyhow::Result<Reclaimed> {
-    let stmt = client
-        .prepare_cached(
-            r#"
+const RECLAIM: &str = r#"
             WITH stale AS (
                 SELECT n.id, n.attempt_count >= l.max_attempts AS exhausted
                 FROM notification_log AS n
@@ -91,9 +77,21 @@ pub async fn reclaim_expired_leases(
             SELECT count(*) FILTER (WHERE NOT exhausted) AS due_again,
                    count(*) FILTER (WHERE exhausted) AS exhausted
             FROM updated
-            "#,
-        )
-        .await?;
+            "#;
+
+/// Takes back up to `limit` rows left `sending` past their lease: the dispatcher died (or
+/// stalled) between claiming and recording. The claim already counted the attempt; the
+/// row becomes `failed` and due now, or final `failed` when that was its last attempt.
+/// Whether the message went out is unknown, so the next attempt may duplicate it: at
+/// least once, never lost. A stalled dispatcher that records later changes nothing (its
+/// result is for an attempt the row no longer holds).
+#[tracing::instrument(name = "reclaim leases", skip_all, fields(limit = limit))]
+pub async fn reclaim_expired_leases(
+    client: &Client,
+    limits: &AttemptLimits,
+    limit: u32,
+) -> anyhow::Result<Reclaimed> {
+    let stmt = client.prepare_cached(RECLAIM).await?;
     let row = client
         .query_one(
             &stmt,
@@ -233,4 +231,39 @@ pub async fn requeue_due(
         }
     }
     Ok(out)
+}
+
+/// The plan of each sweep statement as the database would run it now (for the bench:
+/// with a large table, each must be an index scan of its partial index, not a
+/// sequential scan).
+pub async fn explain(
+    client: &Client,
+    limits: &AttemptLimits,
+    grace: Duration,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let limit = 500i64;
+    let grace = grace.as_secs_f64();
+    let mut plans = Vec::new();
+    for (step, sql, with_grace) in [
+        ("expired leases", RECLAIM, false),
+        ("due retries", REQUEUE_RETRIES.as_str(), true),
+        ("outbox", REQUEUE_OUTBOX.as_str(), true),
+    ] {
+        let explain = format!("EXPLAIN (COSTS OFF) {sql}");
+        let rows = if with_grace {
+            client
+                .query(
+                    &explain,
+                    &[&limit, &grace, &limits.channels, &limits.max_attempts],
+                )
+                .await?
+        } else {
+            client
+                .query(&explain, &[&limit, &limits.channels, &limits.max_attempts])
+                .await?
+        };
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        plans.push((step, plan.join("\n")));
+    }
+    Ok(plans)
 }

@@ -11,7 +11,8 @@ pub struct Budget {
 
 impl Budget {
     /// From the invocation's deadline (milliseconds since the Unix epoch, as the Lambda
-    /// Runtime API gives it) and the current wall clock in the same unit.
+    /// Runtime API gives it) and the current wall clock in the same unit. The margin is
+    /// at most a quarter of the time left, so a short timeout still gets work done.
     pub fn from_deadline(
         deadline_epoch_ms: u64,
         now_epoch_ms: u64,
@@ -20,7 +21,7 @@ impl Budget {
     ) -> Self {
         let remaining = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_epoch_ms));
         Self {
-            stop_at: now + remaining.saturating_sub(margin),
+            stop_at: now + remaining.saturating_sub(margin.min(remaining / 4)),
         }
     }
 
@@ -96,6 +97,13 @@ mod tests {
         assert_eq!(b.remaining(now), Duration::from_secs(7));
         assert!(b.allows(now + Duration::from_millis(6_999)));
         assert!(!b.allows(now + Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_short_timeout_keeps_three_quarters_of_its_time() {
+        let now = Instant::now();
+        let b = Budget::from_deadline(4_000, 0, now, Duration::from_secs(5));
+        assert_eq!(b.remaining(now), Duration::from_secs(3));
     }
 
     #[test]

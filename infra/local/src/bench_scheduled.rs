@@ -1,0 +1,332 @@
+//! `herald-local bench`, part two: the scheduled functions on a large table.
+//!
+//! 5. one retry sweep with 1,000,000 rows in `notification_log` and none due, and the
+//!    plans of its statements;
+//! 6. the claim rate of the sweep with 100,000 rows due (database alone, and with
+//!    `SendMessageBatch` to an instant local SQS endpoint);
+//! 7. retention deleting 1,000,000 expired rows while ingest keeps running, with ingest
+//!    latency beside it and without it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use herald::db::sweep::{self, AttemptLimits, Due};
+use herald::domain::{Budget, RetryPolicies};
+use herald::queue::Queues;
+use herald::scheduled::{self, RetrySettings};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::bench::{connect, escalation, fresh_database, ms, post};
+use crate::stack;
+
+/// Rows in `notification_log` for the sweep figures.
+const TABLE_ROWS: i64 = 1_000_000;
+const DUE_ROWS: i64 = 100_000;
+/// Expired rows for retention: escalations, their delivery rows, old audit rows.
+const EXPIRED_ESCALATIONS: i64 = 200_000;
+const EXPIRED_EVENTS: i64 = 200_000;
+/// Ingest load beside retention: a steady rate, as production traffic is.
+const INGEST_RATE: u32 = 100;
+
+pub async fn run(
+    admin_url: &str,
+    config: impl Fn(&str, usize) -> herald::Config,
+    instant_sqs: SocketAddr,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let db_url = fresh_database(admin_url, "herald_bench_scheduled").await?;
+    let mut client = connect(&db_url).await?;
+    herald::db::migrate(&mut client, &herald::db::migrations_dir()).await?;
+    let fast_sdk = herald::aws_config::defaults(herald::aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://{instant_sqs}"))
+        .load()
+        .await;
+    let config = config(&db_url, 8);
+    let ingest = Arc::new(herald_ingest::Deps::from_config(&config, &fast_sdk).await?);
+    let pool = ingest.pool.clone();
+    let (tenant, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
+    let key = Arc::new(key);
+
+    println!("\n== 5. retry sweep, {TABLE_ROWS} rows in notification_log, none due");
+    let started = Instant::now();
+    seed_delivered(&client, tenant, TABLE_ROWS / 3).await?;
+    client.batch_execute("ANALYZE").await?;
+    println!(
+        "(seeded {} rows in {:.1} s)",
+        count(&client, "notification_log").await?,
+        started.elapsed().as_secs_f64()
+    );
+    let queues = Queues::from_config(&config, &herald::aws_sdk_sqs::Client::new(&fast_sdk))?;
+    let settings = RetrySettings::from_config(&config);
+    let mut samples = Vec::new();
+    for _ in 0..25 {
+        let t = Instant::now();
+        let summary = scheduled::retry_sweep(&pool, &queues, &settings, long_budget()).await?;
+        samples.push(t.elapsed());
+        anyhow::ensure!(summary == quiet(&summary), "nothing is due: {summary:?}");
+    }
+    samples.sort();
+    println!(
+        "one sweep (3 statements + pool checkout): median {:.2} ms, max {:.2} ms   (target <= 5 ms)",
+        ms(samples[samples.len() / 2]),
+        ms(samples[samples.len() - 1])
+    );
+    let conn = pool.get().await?;
+    let limits = AttemptLimits::new(&RetryPolicies::default());
+    for (step, plan) in sweep::explain(&conn, &limits, settings.outbox_grace).await? {
+        // The scan that finds the due rows; any sequential scan would be a regression.
+        let scans: Vec<&str> = plan
+            .lines()
+            .map(|l| l.trim().trim_start_matches("-> ").trim())
+            .filter(|l| l.contains("Seq Scan") || l.contains("using notification_log_"))
+            .filter(|l| !l.contains("_pkey"))
+            .collect();
+        println!("plan of {step:<15} {}", scans.join(" | "));
+    }
+
+    println!("\n== 6. retry sweep claim rate, {DUE_ROWS} rows due");
+    make_due(&client).await?;
+    let t = Instant::now();
+    let mut claimed = 0u64;
+    loop {
+        let batch = sweep::requeue_due(&conn, Due::Retries, &limits, settings.batch_size).await?;
+        claimed += batch.to_enqueue.len() as u64;
+        if batch.total() < u64::from(settings.batch_size) {
+            break;
+        }
+    }
+    let db_rate = claimed as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "database only (batches of {}): {claimed} rows in {:.2} s = {db_rate:.0} rows/s",
+        settings.batch_size,
+        t.elapsed().as_secs_f64()
+    );
+    make_due(&client).await?;
+    let summary = scheduled::retry_sweep(&pool, &queues, &settings, long_budget()).await?;
+    let rate = summary.requeued_failed as f64 / (summary.elapsed_ms.max(1) as f64 / 1000.0);
+    println!(
+        "full sweep with SendMessageBatch (instant SQS endpoint): {} rows in {:.2} s = {rate:.0} rows/s   (target >= 15000)",
+        summary.requeued_failed,
+        summary.elapsed_ms as f64 / 1000.0
+    );
+    // Back to delivered, so the outbox does not see them.
+    client
+        .batch_execute(
+            "UPDATE notification_log SET status = 'sent', next_attempt_at = NULL WHERE status = 'queued'",
+        )
+        .await?;
+
+    println!(
+        "\n== 7. retention of {} expired rows while ingest runs at {INGEST_RATE}/s",
+        EXPIRED_ESCALATIONS * 4 + EXPIRED_EVENTS
+    );
+    seed_expired(&client, tenant).await?;
+    client.batch_execute("ANALYZE").await?;
+    let alone = paced_ingest(&ingest, &key, Duration::from_secs(seconds), None).await?;
+    let retention = herald_retention::Deps::from_config(&config).await?;
+    let during = paced_ingest(
+        &ingest,
+        &key,
+        Duration::from_secs(3600),
+        Some(Box::pin(async move {
+            retention
+                .run(long_budget())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:#}"))
+        })),
+    )
+    .await?;
+    let summary = during.retention.expect("retention ran");
+    let deleted = summary.total();
+    println!(
+        "retention: {deleted} rows in {:.2} s = {:.0} rows/s   (target >= 15000)",
+        summary.elapsed_ms as f64 / 1000.0,
+        deleted as f64 / (summary.elapsed_ms.max(1) as f64 / 1000.0)
+    );
+    println!(
+        "  per table {:?}; {} statements, longest {} ms   (target <= 250 ms)",
+        summary.deleted, summary.statements, summary.longest_statement_ms
+    );
+    println!(
+        "ingest alone:           {} requests, p50 {:.1} ms, p99 {:.1} ms",
+        alone.latencies.len(),
+        ms(percentile(&alone.latencies, 0.50)),
+        ms(percentile(&alone.latencies, 0.99))
+    );
+    println!(
+        "ingest beside retention: {} requests, p50 {:.1} ms, p99 {:.1} ms",
+        during.latencies.len(),
+        ms(percentile(&during.latencies, 0.50)),
+        ms(percentile(&during.latencies, 0.99))
+    );
+    Ok(())
+}
+
+fn long_budget() -> Budget {
+    Budget::for_duration(Instant::now(), Duration::from_secs(600))
+}
+
+fn quiet(s: &scheduled::RetrySummary) -> scheduled::RetrySummary {
+    scheduled::RetrySummary {
+        elapsed_ms: s.elapsed_ms,
+        ..Default::default()
+    }
+}
+
+async fn count(client: &tokio_postgres::Client, table: &str) -> anyhow::Result<i64> {
+    Ok(client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await?
+        .get(0))
+}
+
+/// `escalations` open escalations, each with a sent email and two suppressed rows:
+/// the shape ingest and dispatch leave behind.
+async fn seed_delivered(
+    client: &tokio_postgres::Client,
+    tenant: Uuid,
+    escalations: i64,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "INSERT INTO recipients (tenant_id, external_id, email) \
+             SELECT $1, 'bench-' || g, 'bench' || g || '@example.com' FROM generate_series(1, 1000) g",
+            &[&tenant],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO escalations (tenant_id, title, body, priority, channel_policy, triggered_at) \
+             SELECT $1, 'bench', 'body', 'high', '{}', now() - interval '1 hour' FROM generate_series(1, $2::bigint)",
+            &[&tenant, &escalations],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO notification_log (tenant_id, escalation_id, recipient_id, channel, status, \
+                                           suppressed_reason, attempt_count, sent_at) \
+             SELECT e.tenant_id, e.id, r.id, c.channel, c.status, c.reason, c.attempts, now() \
+             FROM (SELECT id, tenant_id, row_number() OVER () AS n FROM escalations WHERE title = 'bench') e \
+             JOIN recipients r ON r.external_id = 'bench-' || (1 + e.n % 1000) \
+             CROSS JOIN (VALUES ('email', 'sent', NULL, 1), \
+                                ('sms', 'suppressed', 'channel_not_enabled', 0), \
+                                ('push', 'suppressed', 'channel_not_enabled', 0)) \
+                  AS c(channel, status, reason, attempts) \
+             WHERE e.tenant_id = $1",
+            &[&tenant],
+        )
+        .await?;
+    Ok(())
+}
+
+/// `DUE_ROWS` delivered emails become throttled failures whose retry is due.
+async fn make_due(client: &tokio_postgres::Client) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE notification_log SET status = 'failed', retryable = true, error = 'Throttling', \
+                    next_attempt_at = now() - interval '1 minute' \
+             WHERE id IN (SELECT id FROM notification_log WHERE channel = 'email' \
+                          AND status IN ('sent', 'queued') LIMIT $1)",
+            &[&DUE_ROWS],
+        )
+        .await?;
+    client.batch_execute("ANALYZE notification_log").await?;
+    Ok(())
+}
+
+/// Escalations resolved 91 days ago with three delivery rows each, and audit rows
+/// older than a year.
+async fn seed_expired(client: &tokio_postgres::Client, tenant: Uuid) -> anyhow::Result<()> {
+    client
+        .execute(
+            "INSERT INTO escalations (tenant_id, title, body, priority, channel_policy, status, triggered_at, resolved_at) \
+             SELECT $1, 'expired', 'body', 'high', '{}', 'resolved', now() - interval '100 days', \
+                    now() - interval '91 days' FROM generate_series(1, $2::bigint)",
+            &[&tenant, &EXPIRED_ESCALATIONS],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO notification_log (tenant_id, escalation_id, recipient_id, channel, status, attempt_count, sent_at) \
+             SELECT e.tenant_id, e.id, r.id, c, 'sent', 1, now() - interval '100 days' \
+             FROM (SELECT id, tenant_id, row_number() OVER () AS n FROM escalations WHERE title = 'expired') e \
+             JOIN recipients r ON r.external_id = 'bench-' || (1 + e.n % 1000) \
+             CROSS JOIN unnest(ARRAY['email', 'slack', 'push']) AS c",
+            &[],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO event_log (tenant_id, event_type, actor_type, occurred_at) \
+             SELECT $1, 'notification.sent', 'system', now() - interval '400 days' \
+             FROM generate_series(1, $2::bigint)",
+            &[&tenant, &EXPIRED_EVENTS],
+        )
+        .await?;
+    Ok(())
+}
+
+type Side = std::pin::Pin<
+    Box<dyn std::future::Future<Output = anyhow::Result<scheduled::RetentionSummary>> + Send>,
+>;
+
+struct Load {
+    latencies: Vec<Duration>,
+    retention: Option<scheduled::RetentionSummary>,
+}
+
+/// Posts escalations at `INGEST_RATE` per second (each on its own task, so a slow one
+/// does not delay the next) for `duration`, or until `side` finishes when given.
+async fn paced_ingest(
+    ingest: &Arc<herald_ingest::Deps>,
+    key: &Arc<SecretString>,
+    duration: Duration,
+    side: Option<Side>,
+) -> anyhow::Result<Load> {
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / INGEST_RATE);
+    let mut tasks = Vec::new();
+    let mut side = side.map(tokio::spawn);
+    let mut retention = None;
+    let mut n = 0u64;
+    loop {
+        if let Some(handle) = side.as_mut() {
+            if handle.is_finished() {
+                retention = Some(handle.await??);
+                break;
+            }
+        } else if started.elapsed() >= duration {
+            break;
+        }
+        tick.tick().await;
+        n += 1;
+        let (ingest, key, latencies) = (ingest.clone(), key.clone(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let status = post(&ingest, &key, &escalation(1_000_000 + n)).await?;
+            anyhow::ensure!(status == 202, "ingest answered {status}");
+            latencies.lock().expect("lock").push(t.elapsed());
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let mut latencies = std::mem::take(&mut *latencies.lock().expect("lock"));
+    latencies.sort();
+    Ok(Load {
+        latencies,
+        retention,
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
