@@ -250,7 +250,7 @@ async fn retention_steps(
     for rule in RULES {
         let window = rule.window.of(config);
         let mut batch = AdaptiveBatch::new(
-            1_000,
+            200,
             100.min(config.max_batch),
             config.max_batch,
             RETENTION_STATEMENT_TARGET,
@@ -275,6 +275,9 @@ async fn retention_steps(
             if deleted.rows < u64::from(size) {
                 break;
             }
+            // Leave the database room for live traffic: at most two thirds of the time
+            // deleting.
+            tokio::time::sleep(took / 2).await;
         }
     }
     Ok(())

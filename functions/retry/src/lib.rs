@@ -10,6 +10,7 @@ use herald::db::Pool;
 use herald::domain::Budget;
 use herald::queue::Queues;
 use herald::scheduled::{RetrySettings, RetrySummary};
+use herald::warm::Warm;
 use lambda_runtime::{Error, LambdaEvent};
 
 /// Stop this long before the Lambda deadline: time to log and return the summary.
@@ -18,25 +19,47 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// What the handler needs, built once per cold start.
 pub struct Deps {
     pub pool: Pool,
-    pub queues: Queues,
+    /// One queue per deliverable channel (its SQS client may still be warming up).
+    pub queues: Warm<Queues>,
     pub settings: RetrySettings,
 }
 
 impl Deps {
+    /// With the SQS client built now (tests, the local runner).
     pub async fn from_config(
         config: &Config,
         sdk: &herald::aws_config::SdkConfig,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool: herald::db::connect_pool(&config.database).await?,
-            queues: Queues::from_config(config, &herald::aws_sdk_sqs::Client::new(sdk))?,
+            queues: Warm::ready(Queues::from_config(
+                config,
+                &herald::aws_sdk_sqs::Client::new(sdk),
+            )?),
+            settings: RetrySettings::from_config(config),
+        })
+    }
+
+    /// For Lambda's cold start: configuration errors fail now; the SQS client is built
+    /// on first use.
+    pub async fn warming(config: &Config) -> anyhow::Result<Self> {
+        Queues::check_config(config)?;
+        let for_queues = config.clone();
+        let queues = Warm::lazy(async move {
+            let sdk = herald::config::aws_sdk_config().await;
+            Queues::from_config(&for_queues, &herald::aws_sdk_sqs::Client::new(&sdk))
+        });
+        Ok(Self {
+            pool: herald::db::connect_pool(&config.database).await?,
+            queues,
             settings: RetrySettings::from_config(config),
         })
     }
 
     /// One run within `budget` (the local runner and tests call this directly).
     pub async fn run(&self, budget: Budget) -> anyhow::Result<RetrySummary> {
-        herald::scheduled::retry_sweep(&self.pool, &self.queues, &self.settings, budget).await
+        let queues = self.queues.get().await?;
+        herald::scheduled::retry_sweep(&self.pool, &queues, &self.settings, budget).await
     }
 }
 

@@ -5,7 +5,6 @@ use lambda_runtime::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;
-    let sdk = herald::config::aws_sdk_config().await;
-    let deps = Deps::from_config(&config, &sdk).await?;
+    let deps = Deps::warming(&config).await?;
     run(service_fn(|event| function_handler(&deps, event))).await
 }

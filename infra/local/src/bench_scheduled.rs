@@ -60,6 +60,8 @@ pub async fn run(
     );
     let queues = Queues::from_config(&config, &herald::aws_sdk_sqs::Client::new(&fast_sdk))?;
     let settings = RetrySettings::from_config(&config);
+    // One warm-up run prepares the statements, as the first run of an instance does.
+    scheduled::retry_sweep(&pool, &queues, &settings, long_budget()).await?;
     let mut samples = Vec::new();
     for _ in 0..25 {
         let t = Instant::now();
@@ -69,8 +71,9 @@ pub async fn run(
     }
     samples.sort();
     println!(
-        "one sweep (3 statements + pool checkout): median {:.2} ms, max {:.2} ms   (target <= 5 ms)",
+        "one sweep (3 statements + pool checkout), 25 runs after a warm-up: median {:.2} ms, p90 {:.2} ms, max {:.2} ms   (target <= 5 ms)",
         ms(samples[samples.len() / 2]),
+        ms(samples[samples.len() * 9 / 10]),
         ms(samples[samples.len() - 1])
     );
     let conn = pool.get().await?;

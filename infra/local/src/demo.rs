@@ -99,6 +99,22 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
             state["status"]
         );
     }
+
+    step("8. The schedules, fired on demand as EventBridge fires them every minute / hour");
+    for schedule in ["retry", "retention"] {
+        let summary: Value = http
+            .post(format!("{base_url}/_local/schedules/{schedule}"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        println!("   {schedule:<9} -> {summary}");
+    }
+    println!(
+        "   (nothing due: the email was sent and the escalation answered; nothing is old enough to delete)"
+    );
+
     println!(
         "\n\u{2713} demo complete: escalation {id} acknowledged by {}",
         state["acknowledged"]["by"]

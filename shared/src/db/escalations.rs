@@ -450,7 +450,9 @@ pub async fn detail(
             r#"
             SELECT n.id, r.external_id AS recipient_id, n.channel, n.level, n.status, n.suppressed_reason,
                    n.attempt_count, n.provider_message_id, n.error, n.retryable, n.queued_at, n.sent_at,
-                   n.delivered_at, n.last_attempt_at, n.next_attempt_at
+                   n.delivered_at, n.last_attempt_at,
+                   -- On a queued row it is the outbox clock, not a retry time.
+                   CASE WHEN n.status = 'failed' THEN n.next_attempt_at END AS next_attempt_at
             FROM notification_log n
             JOIN recipients r ON r.id = n.recipient_id
             WHERE n.escalation_id = $1
