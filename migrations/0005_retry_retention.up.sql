@@ -3,9 +3,11 @@
 -- For a `queued` row, next_attempt_at is when it was last handed to SQS: the outbox
 -- sweep re-enqueues queued rows whose next_attempt_at is older than a grace period (the
 -- SQS send after the ingest commit failed, or the message was lost). The CHECK makes
--- sure no queued row can hide from that sweep.
+-- sure no queued row can hide from that sweep; the DEFAULT keeps a writer that does not
+-- know the column (a rolled-back ingest) working.
 UPDATE notification_log SET next_attempt_at = queued_at
 WHERE status = 'queued' AND next_attempt_at IS NULL;
+ALTER TABLE notification_log ALTER COLUMN next_attempt_at SET DEFAULT now();
 ALTER TABLE notification_log
     ADD CONSTRAINT notification_log_queued_is_swept
     CHECK (status <> 'queued' OR next_attempt_at IS NOT NULL);

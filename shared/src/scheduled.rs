@@ -35,7 +35,8 @@ impl RetrySettings {
 /// Counts per step of one retry run; also its log line.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct RetrySummary {
-    /// `failed` rows whose retry was due, handed to their queue again.
+    /// `failed` rows whose retry was due, handed to their queue again (rows reclaimed
+    /// from an expired lease in the same run are counted here too).
     pub requeued_failed: u64,
     /// `sending` rows past their lease, made due again (their attempt counted).
     pub reclaimed_leases: u64,
@@ -77,8 +78,8 @@ impl RetrySummary {
     }
 }
 
-/// One retry run: reclaim expired leases (they become due), then re-enqueue due
-/// failures, then sweep the outbox. Each step goes batch by batch until a batch comes
+/// One retry run: reclaim expired leases (they become due), then sweep the outbox,
+/// then re-enqueue due failures. Each step goes batch by batch until a batch comes
 /// back short or the budget is spent.
 ///
 /// On a database error the run stops and returns it; what was already done stays done
@@ -116,16 +117,19 @@ async fn retry_steps(
         let reclaimed = sweep::reclaim_expired_leases(&client, &limits, batch).await?;
         summary.reclaimed_leases += reclaimed.due_again;
         summary.exhausted += reclaimed.exhausted;
+        summary.suppressed += reclaimed.suppressed;
         if reclaimed.total() < u64::from(batch) {
             break;
         }
     }
 
+    // The outbox first: first pages whose enqueue failed must not wait behind a retry
+    // backlog, and rows the retries step requeues in this run are not taken again.
     for due in [
-        Due::Retries,
         Due::Outbox {
             grace: settings.outbox_grace,
         },
+        Due::Retries,
     ] {
         // Pipelined: while one batch goes to SQS, the next is claimed.
         let mut claimed: Vec<(crate::domain::Channel, uuid::Uuid)> = Vec::new();
@@ -143,7 +147,7 @@ async fn retry_steps(
                 }
             };
             let in_flight = claimed.len() as u64;
-            let (next, failed) = tokio::join!(claim, enqueue(queues, &claimed));
+            let (next, failed) = tokio::join!(claim, enqueue(queues, &claimed, budget));
             summary.credit(due, in_flight, failed);
             let sqs_down = in_flight > 0 && failed == in_flight;
             let Some(requeued) = next else {
@@ -162,17 +166,24 @@ async fn retry_steps(
             }
         }
         let in_flight = claimed.len() as u64;
-        let failed = enqueue(queues, &claimed).await;
+        let failed = enqueue(queues, &claimed, budget).await;
         summary.credit(due, in_flight, failed);
     }
     Ok(())
 }
 
-/// Enqueues the rows; returns how many SQS did not accept.
-async fn enqueue(queues: &Queues, rows: &[(crate::domain::Channel, uuid::Uuid)]) -> u64 {
+/// Enqueues the rows; returns how many SQS did not accept. Bounded by what is left of
+/// the budget plus its margin (at least a second): rows not sent in time stay `queued`
+/// with their outbox clock set, so nothing is lost by giving up.
+async fn enqueue(
+    queues: &Queues,
+    rows: &[(crate::domain::Channel, uuid::Uuid)],
+    budget: Budget,
+) -> u64 {
     if rows.is_empty() {
         return 0;
     }
+    let limit = budget.remaining(Instant::now()).max(Duration::from_secs(1));
     let items: Vec<_> = rows
         .iter()
         .map(|(channel, id)| {
@@ -185,7 +196,16 @@ async fn enqueue(queues: &Queues, rows: &[(crate::domain::Channel, uuid::Uuid)])
             )
         })
         .collect();
-    queues.enqueue(&items).await.failed.len() as u64
+    match tokio::time::timeout(limit, queues.enqueue(&items)).await {
+        Ok(report) => report.failed.len() as u64,
+        Err(_) => {
+            tracing::warn!(
+                rows = rows.len(),
+                "SQS too slow for the time left; the outbox sends them later"
+            );
+            rows.len() as u64
+        }
+    }
 }
 
 /// Counts of one retention run; also its log line.
@@ -221,6 +241,9 @@ impl RetentionSummary {
 /// Each statement aims at this duration, so none holds its locks for long.
 pub const RETENTION_STATEMENT_TARGET: Duration = Duration::from_millis(100);
 
+/// The longest a retention statement waits for a lock before the run gives up.
+pub const RETENTION_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// One retention run over [`RULES`], in order, each in adaptive batches.
 pub async fn retention(
     pool: &Pool,
@@ -247,6 +270,7 @@ async fn retention_steps(
     budget: Budget,
     summary: &mut RetentionSummary,
 ) -> anyhow::Result<()> {
+    retention::bound_lock_waits(client, RETENTION_LOCK_TIMEOUT).await?;
     for rule in RULES {
         let window = rule.window.of(config);
         let mut batch = AdaptiveBatch::new(

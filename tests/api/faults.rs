@@ -811,7 +811,7 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     );
     println!(
         "  outcome: {by_status:?}; lost 0; acknowledged {} escalations (0 twice, 0 emails after an acknowledgement); \
-         duplicate emails {duplicates}, all after an injected crash-after-send ({} addresses were sent to by a dispatcher that then died)",
+         duplicate emails {duplicates}, every one to an address a dispatcher had sent to before it died ({} such addresses)",
         acked.len(),
         sent_then_crashed.len()
     );

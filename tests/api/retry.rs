@@ -288,3 +288,27 @@ async fn small_batches_drain_everything_due_in_one_run() {
         assert_eq!(status_of(&app, id).await.0, "sent");
     }
 }
+
+#[tokio::test]
+async fn an_expired_lease_of_an_answered_escalation_is_suppressed_not_failed() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .post_escalation(&escalation_for(&unique_email("answered")))
+        .await
+        .json();
+    let id = email_notification(&created);
+    let escalation_id = created["id"].as_str().expect("id").to_owned();
+    app.execute(&format!(
+        "UPDATE notification_log SET status = 'sending', attempt_count = 6, \
+         lease_expires_at = now() - interval '1 second', next_attempt_at = NULL WHERE id = '{id}'"
+    ))
+    .await;
+    app.execute(&format!(
+        "UPDATE escalations SET status = 'resolved', resolved_at = now() WHERE id = '{escalation_id}'"
+    ))
+    .await;
+    let summary = app.retry_once().await;
+    assert_eq!(summary.suppressed, 1, "{summary:?}");
+    assert_eq!(summary.exhausted, 0, "no alarm for a page nobody needs");
+    assert_eq!(status_of(&app, id).await.0, "suppressed");
+}

@@ -88,10 +88,11 @@ async fn main() -> anyhow::Result<()> {
             let addr: SocketAddr = flag("--addr").unwrap_or("127.0.0.1:3000").parse()?;
             let defaults = serve::Periods::default();
             let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
-                Ok(flag(name)
-                    .map(str::parse::<u64>)
-                    .transpose()?
-                    .map_or(default, Duration::from_secs))
+                match flag(name).map(str::parse::<u64>).transpose()? {
+                    None => Ok(default),
+                    Some(0) => bail!("{name} must be at least 1 second"),
+                    Some(n) => Ok(Duration::from_secs(n)),
+                }
             };
             let periods = serve::Periods {
                 retry: secs("--retry-every", defaults.retry)?,

@@ -130,6 +130,15 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
+/// Bounds how long any retention statement waits for a lock (a cascade or child delete
+/// may meet a row another transaction holds): it fails instead, and the next run retries.
+pub async fn bound_lock_waits(client: &Client, limit: Duration) -> anyhow::Result<()> {
+    client
+        .batch_execute(&format!("SET lock_timeout = {}", limit.as_millis().max(1)))
+        .await
+        .context("setting lock_timeout")
+}
+
 /// What one batch deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deleted {

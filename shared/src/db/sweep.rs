@@ -36,52 +36,68 @@ pub struct Reclaimed {
     pub due_again: u64,
     /// Out of attempts: final `failed`.
     pub exhausted: u64,
+    /// Their escalation was answered meanwhile: `suppressed`.
+    pub suppressed: u64,
 }
 
 impl Reclaimed {
     pub fn total(&self) -> u64 {
-        self.due_again + self.exhausted
+        self.due_again + self.exhausted + self.suppressed
     }
 }
 
 const RECLAIM: &str = r#"
             WITH stale AS (
-                SELECT n.id, n.attempt_count >= l.max_attempts AS exhausted
+                SELECT n.id, e.status AS escalation_status,
+                       e.status = 'triggered' AND n.attempt_count >= l.max_attempts AS exhausted
                 FROM notification_log AS n
+                JOIN escalations AS e ON e.id = n.escalation_id
                 JOIN unnest($2::text[], $3::int[]) AS l(channel, max_attempts) ON l.channel = n.channel
                 WHERE n.status = 'sending' AND n.lease_expires_at <= now()
                 ORDER BY n.lease_expires_at
                 LIMIT $1
                 FOR UPDATE OF n SKIP LOCKED
             ), updated AS (
+                -- Due again, final when that was the last attempt, or suppressed when the
+                -- escalation was answered meanwhile (no alarm for a page nobody needs).
                 UPDATE notification_log AS n SET
-                    status = 'failed',
+                    status = CASE WHEN s.escalation_status <> 'triggered' THEN 'suppressed'
+                                  ELSE 'failed' END,
+                    suppressed_reason = CASE WHEN s.escalation_status <> 'triggered'
+                                             THEN 'escalation_' || s.escalation_status END,
                     error = 'lease expired: attempt ' || n.attempt_count
                             || ' was claimed but its result never recorded (the dispatcher stopped)'
                             || COALESCE('; previous error: ' || n.error, ''),
                     retryable = true,
                     lease_expires_at = NULL,
-                    next_attempt_at = CASE WHEN s.exhausted THEN NULL ELSE now() END
+                    next_attempt_at = CASE WHEN s.escalation_status = 'triggered' AND NOT s.exhausted
+                                           THEN now() END
                 FROM stale AS s
                 WHERE n.id = s.id
-                RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.attempt_count, n.error, s.exhausted
+                RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
+                          n.error, n.suppressed_reason, s.exhausted
             ), evt AS (
                 INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
                 SELECT tenant_id, escalation_id, id,
-                       CASE WHEN exhausted THEN 'notification.failed' ELSE 'notification.lease_expired' END,
+                       CASE WHEN status = 'suppressed' THEN 'notification.suppressed'
+                            WHEN exhausted THEN 'notification.failed'
+                            ELSE 'notification.lease_expired' END,
                        'system', 'retry',
-                       jsonb_build_object('attempt', attempt_count, 'error', error, 'retryable', true,
-                                          'exhausted', exhausted)
+                       jsonb_strip_nulls(jsonb_build_object(
+                           'attempt', attempt_count, 'error', error, 'retryable', true,
+                           'exhausted', exhausted, 'reason', suppressed_reason))
                 FROM updated
             )
-            SELECT count(*) FILTER (WHERE NOT exhausted) AS due_again,
-                   count(*) FILTER (WHERE exhausted) AS exhausted
+            SELECT count(*) FILTER (WHERE status = 'failed' AND NOT exhausted) AS due_again,
+                   count(*) FILTER (WHERE exhausted) AS exhausted,
+                   count(*) FILTER (WHERE status = 'suppressed') AS suppressed
             FROM updated
             "#;
 
 /// Takes back up to `limit` rows left `sending` past their lease: the dispatcher died (or
 /// stalled) between claiming and recording. The claim already counted the attempt; the
-/// row becomes `failed` and due now, or final `failed` when that was its last attempt.
+/// row becomes `failed` and due now, or final `failed` when that was its last attempt,
+/// or `suppressed` when its escalation was answered meanwhile.
 /// Whether the message went out is unknown, so the next attempt may duplicate it: at
 /// least once, never lost. A stalled dispatcher that records later changes nothing (its
 /// result is for an attempt the row no longer holds).
@@ -102,6 +118,7 @@ pub async fn reclaim_expired_leases(
     Ok(Reclaimed {
         due_again: count(row.get("due_again")),
         exhausted: count(row.get("exhausted")),
+        suppressed: count(row.get("suppressed")),
     })
 }
 
