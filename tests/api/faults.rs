@@ -81,6 +81,8 @@ struct Faults {
     forwarded: Mutex<Vec<Forwarded>>,
     /// Rejections answered: (address, epoch).
     rejections: Mutex<Vec<(String, u64)>>,
+    /// Sends on their way to the emulator (a dead dispatcher's may still be).
+    sends_in_flight: AtomicU64,
     injected: Mutex<Injected>,
     /// The test database, to kill a dispatcher's connections (set once the app exists:
     /// the app's SDK needs the proxy's address first).
@@ -260,6 +262,7 @@ impl Faults {
     ) -> hyper::Response<Full<Bytes>> {
         let this = self.clone();
         let to = to.to_owned();
+        this.sends_in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let resp = this.forward(parts, body).await;
             if resp.status().is_success() {
@@ -269,6 +272,7 @@ impl Faults {
                     epoch,
                 });
             }
+            this.sends_in_flight.fetch_sub(1, Ordering::SeqCst);
             resp
         })
         .await
@@ -530,6 +534,7 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         ses_calls: Mutex::default(),
         forwarded: Mutex::default(),
         rejections: Mutex::default(),
+        sends_in_flight: AtomicU64::new(0),
         injected: Mutex::default(),
         admin: tokio::sync::OnceCell::new(),
     });
@@ -621,8 +626,11 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         rounds += 1;
         drain(&app, &faults, &mut kill_rx, &mut counters).await;
         if rounds == 1 || rounds == 4 {
-            // At a quiet point (no dispatcher running), so "sent after the
-            // acknowledgement" has no race to excuse.
+            // At a quiet point (no dispatcher running, no send on its way), so "sent
+            // after the acknowledgement" has no race to excuse.
+            while faults.sends_in_flight.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let sent = emulator_emails(&all_addresses).await;
             acknowledge_round(&app, &escalations, ack_rounds, &sent, &mut acked).await;
             ack_rounds += 1;
