@@ -312,3 +312,74 @@ async fn an_expired_lease_of_an_answered_escalation_is_suppressed_not_failed() {
     assert_eq!(summary.exhausted, 0, "no alarm for a page nobody needs");
     assert_eq!(status_of(&app, id).await.0, "suppressed");
 }
+
+/// Makes `n` sent emails look like throttled first attempts whose retry is due.
+async fn due_failures(app: &mut TestApp, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let created = app
+            .post_escalation(&escalation_for(&unique_email(&format!("o{i}"))))
+            .await
+            .json();
+        ids.push(email_notification(&created));
+    }
+    app.dispatch_all().await;
+    app.execute(
+        "UPDATE notification_log SET status = 'failed', retryable = true, error = 'Throttling', \
+         next_attempt_at = now() - interval '1 second' WHERE channel = 'email'",
+    )
+    .await;
+    ids
+}
+
+#[tokio::test]
+async fn overlapping_sweeps_enqueue_each_due_row_exactly_once() {
+    let mut app = TestApp::spawn().await;
+    app.retry.settings.batch_size = 4;
+    let ids = due_failures(&mut app, 30).await;
+    let (a, b, c) = tokio::join!(app.retry_once(), app.retry_once(), app.retry_once());
+    assert_eq!(
+        a.requeued_failed + b.requeued_failed + c.requeued_failed,
+        30,
+        "{a:?} {b:?} {c:?}"
+    );
+    assert_eq!(app.queue_depth().await, 30, "one message per row");
+    assert_eq!(app.dispatch_all().await, 30);
+    for id in ids {
+        assert_eq!(status_of(&app, id).await, ("sent".into(), 2));
+    }
+}
+
+#[tokio::test]
+async fn rows_the_sweep_could_not_enqueue_wait_in_the_outbox_and_go_out_later() {
+    let mut app = TestApp::spawn().await;
+    let ids = due_failures(&mut app, 12).await;
+    // SQS refuses everything for this run.
+    let sdk = sdk_config().await;
+    let broken = config_for(
+        &app.db_url,
+        "http://127.0.0.1:5055/000000000000/herald-no-such-queue",
+    );
+    let working_queues = std::mem::replace(
+        &mut app.retry.queues,
+        herald::warm::Warm::ready(
+            Queues::from_config(&broken, &herald::aws_sdk_sqs::Client::new(&sdk)).expect("queues"),
+        ),
+    );
+    let down = app.retry_once().await;
+    assert_eq!(down.enqueue_failed, 12, "{down:?}");
+    assert_eq!(down.requeued_failed, 0);
+    for id in &ids {
+        assert_eq!(status_of(&app, *id).await.0, "queued", "kept, not lost");
+    }
+
+    // SQS is back; once the grace has passed the outbox sends them.
+    app.retry.queues = working_queues;
+    app.retry.settings.outbox_grace = Duration::ZERO;
+    let back = app.retry_once().await;
+    assert_eq!(back.requeued_outbox, 12, "{back:?}");
+    assert_eq!(app.dispatch_all().await, 12);
+    for id in ids {
+        assert_eq!(status_of(&app, id).await, ("sent".into(), 2));
+    }
+}
