@@ -31,12 +31,17 @@ impl Queues {
         Ok(Self(queues))
     }
 
-    /// Fails when a deliverable channel has no queue URL configured.
-    pub fn check_config(config: &crate::Config) -> anyhow::Result<()> {
+    /// For a Lambda cold start: a missing queue URL fails now; the SQS client (loading
+    /// the CA bundle takes milliseconds) is built when first awaited.
+    pub fn warming(config: &crate::Config) -> anyhow::Result<crate::warm::Warm<Self>> {
         for channel in Channel::ALL.into_iter().filter(|c| c.is_enabled()) {
             config.queue_url(channel)?;
         }
-        Ok(())
+        let config = config.clone();
+        Ok(crate::warm::Warm::lazy(async move {
+            let sdk = crate::config::aws_sdk_config().await;
+            Self::from_config(&config, &aws_sdk_sqs::Client::new(&sdk))
+        }))
     }
 
     /// Enqueues each envelope on its channel's queue. Envelopes for a channel without a

@@ -14,6 +14,29 @@ use crate::db::{Client, Pool};
 use crate::domain::{AdaptiveBatch, Budget, RetryPolicies};
 use crate::queue::{Envelope, Queues};
 
+/// The budget of a scheduled invocation with this deadline (milliseconds since the
+/// epoch, from the Lambda context): until `margin` before it, or `timeout` from now when
+/// the deadline is already past (see [`Budget::for_invocation`]).
+pub fn invocation_budget(deadline_epoch_ms: u64, timeout: Duration, margin: Duration) -> Budget {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if deadline_epoch_ms <= now_ms {
+        tracing::warn!(
+            deadline_epoch_ms,
+            "the invocation's deadline is already past; assuming the configured timeout"
+        );
+    }
+    let now = Instant::now();
+    let budget = Budget::for_invocation(deadline_epoch_ms, now_ms, now, timeout, margin);
+    tracing::debug!(
+        deadline_epoch_ms,
+        budget_ms = budget.remaining(now).as_millis(),
+        "run starts"
+    );
+    budget
+}
+
 /// What the retry sweep needs.
 #[derive(Debug, Clone)]
 pub struct RetrySettings {

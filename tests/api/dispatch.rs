@@ -4,7 +4,9 @@ use herald::channels::email::SesEmail;
 use herald::queue::Envelope;
 use serde_json::json;
 
-use crate::helpers::{SENDER, TestApp, config_for, escalation_for, sdk_config, unique_email};
+use crate::helpers::{
+    SENDER, TestApp, config_for, email_notification, escalation_for, sdk_config, unique_email,
+};
 
 #[tokio::test]
 async fn queued_email_is_sent_once_with_both_links_and_recorded() {
@@ -80,15 +82,7 @@ async fn redelivered_message_sends_no_second_email() {
     let app = TestApp::spawn().await;
     let to = unique_email("alice");
     let created = app.post_escalation(&escalation_for(&to)).await.json();
-    let notification_id = created["notifications"]
-        .as_array()
-        .expect("n")
-        .iter()
-        .find(|n| n["channel"] == "email")
-        .and_then(|n| n["id"].as_str())
-        .expect("email notification")
-        .parse()
-        .expect("uuid");
+    let notification_id = email_notification(&created);
     app.dispatch_all().await;
 
     // SQS is at-least-once: the same envelope arrives again, twice.
@@ -238,13 +232,7 @@ async fn a_stale_result_never_overwrites_a_later_attempt() {
         .post_escalation(&escalation_for(&unique_email("alice")))
         .await
         .json();
-    let id: uuid::Uuid = created["notifications"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["channel"] == "email"))
-        .and_then(|n| n["id"].as_str())
-        .expect("email row")
-        .parse()
-        .expect("uuid");
+    let id = email_notification(&created);
     let client = app.pool.get().await.expect("conn");
     let claimed = notifications::claim(
         &client,

@@ -452,3 +452,16 @@ pub fn escalation_for(email: &str) -> Value {
 pub fn unique_email(who: &str) -> String {
     format!("{who}-{}@example.com", Uuid::new_v4().simple())
 }
+
+/// The id of the email notification in an ingest response.
+pub fn email_notification(created: &Value) -> Uuid {
+    created["notifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .find(|n| n["channel"] == "email")
+        .and_then(|n| n["id"].as_str())
+        .expect("email notification")
+        .parse()
+        .expect("uuid")
+}

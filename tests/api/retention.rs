@@ -84,6 +84,14 @@ async fn census(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
     out
 }
 
+/// One retention run with a budget of `budget`.
+async fn retention_run(app: &TestApp, budget: Duration) -> herald::scheduled::RetentionSummary {
+    app.retention
+        .run(Budget::for_duration(Instant::now(), budget))
+        .await
+        .expect("retention run")
+}
+
 async fn count(app: &TestApp, table: &str) -> i64 {
     app.scalar_i64(&format!("SELECT count(*) FROM {table}"))
         .await
@@ -157,14 +165,7 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     let mut app = TestApp::spawn().await;
     app.retention.retention.max_batch = 3;
     seed(&app).await;
-    let summary = app
-        .retention
-        .run(Budget::for_duration(
-            Instant::now(),
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("run");
+    let summary = retention_run(&app, Duration::from_secs(30)).await;
     assert_eq!(summary.deleted["escalations"], 5, "{summary:?}");
     assert_eq!(summary.deleted["notification_log"], 15);
     assert_eq!(summary.deleted["magic_link_tokens"], 12);
@@ -174,14 +175,7 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     // 5 escalations with their 15 delivery rows (2), 7 audit rows (3).
     assert_eq!(summary.statements, 4 + 1 + 2 + 3, "{summary:?}");
 
-    let again = app
-        .retention
-        .run(Budget::for_duration(
-            Instant::now(),
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("run");
+    let again = retention_run(&app, Duration::from_secs(30)).await;
     assert_eq!(again.total(), 0);
     for (table, gone, _) in census(&app).await {
         assert_eq!(gone, 0, "{table}");
@@ -192,22 +186,11 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
 async fn a_spent_budget_deletes_nothing_and_the_next_run_continues() {
     let app = TestApp::spawn().await;
     seed(&app).await;
-    let stopped = app
-        .retention
-        .run(Budget::for_duration(Instant::now(), Duration::ZERO))
-        .await
-        .expect("run");
+    let stopped = retention_run(&app, Duration::ZERO).await;
     assert!(stopped.stopped_early);
     assert_eq!(stopped.total(), 0);
     assert_eq!(census(&app).await[0], ("escalations", 5, 5));
 
-    let next = app
-        .retention
-        .run(Budget::for_duration(
-            Instant::now(),
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("run");
+    let next = retention_run(&app, Duration::from_secs(30)).await;
     assert_eq!(next.total(), 5 + 15 + 12 + 7);
 }

@@ -8,7 +8,9 @@ use herald::queue::Queues;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, config_for, escalation_for, sdk_config, unique_email};
+use crate::helpers::{
+    TestApp, config_for, email_notification, escalation_for, sdk_config, unique_email,
+};
 
 /// Posts an escalation through an ingest whose SQS send always fails (its queue does not
 /// exist): the rows are stored `queued` and nothing is enqueued.
@@ -33,18 +35,6 @@ async fn ingest_with_sqs_down(app: &mut TestApp, to: &str) -> (String, Uuid) {
         created["id"].as_str().expect("id").to_owned(),
         email_notification(&created),
     )
-}
-
-fn email_notification(created: &Value) -> Uuid {
-    created["notifications"]
-        .as_array()
-        .expect("n")
-        .iter()
-        .find(|n| n["channel"] == "email")
-        .and_then(|n| n["id"].as_str())
-        .expect("email notification")
-        .parse()
-        .expect("uuid")
 }
 
 async fn status_of(app: &TestApp, id: Uuid) -> (String, i32) {

@@ -46,12 +46,7 @@ impl Deps {
     /// For Lambda's cold start: configuration errors fail now; the SQS client is built on
     /// first use, overlapping the first request's database work.
     pub async fn warming(config: &Config) -> anyhow::Result<Self> {
-        Queues::check_config(config)?;
-        let for_queues = config.clone();
-        let queues = Warm::lazy(async move {
-            let sdk = herald::config::aws_sdk_config().await;
-            Queues::from_config(&for_queues, &herald::aws_sdk_sqs::Client::new(&sdk))
-        });
+        let queues = Queues::warming(config)?;
         let pool = herald::db::connect_pool(&config.database).await?;
         Ok(Self {
             pool,

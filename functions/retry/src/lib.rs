@@ -2,7 +2,7 @@
 //! re-enqueues due failures and the outbox's forgotten `queued` rows, and finalises rows
 //! out of attempts. Overlapping runs are safe: every step skips rows another run holds.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use herald::Config;
@@ -43,12 +43,7 @@ impl Deps {
     /// For Lambda's cold start: configuration errors fail now; the SQS client is built
     /// on first use.
     pub async fn warming(config: &Config) -> anyhow::Result<Self> {
-        Queues::check_config(config)?;
-        let for_queues = config.clone();
-        let queues = Warm::lazy(async move {
-            let sdk = herald::config::aws_sdk_config().await;
-            Queues::from_config(&for_queues, &herald::aws_sdk_sqs::Client::new(&sdk))
-        });
+        let queues = Queues::warming(config)?;
         Ok(Self {
             pool: herald::db::connect_pool(&config.database).await?,
             queues,
@@ -66,23 +61,10 @@ impl Deps {
 /// The timeout in `infra/template.yaml`, for a context without a usable deadline.
 pub const TIMEOUT: Duration = Duration::from_secs(55);
 
-/// The budget of an invocation: until [`DEADLINE_MARGIN`] before its deadline. A
-/// deadline already past when the run starts is not a real one (emulators send a
-/// duration there): the function's timeout from now is used instead.
+/// The budget of an invocation: until [`DEADLINE_MARGIN`] before its deadline, or
+/// [`TIMEOUT`] from now when the context's deadline is not a real one.
 pub fn budget_of(context: &lambda_runtime::Context) -> Budget {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let deadline = if context.deadline > now_ms {
-        context.deadline
-    } else {
-        tracing::warn!(
-            deadline_epoch_ms = context.deadline,
-            "the invocation's deadline is already past; assuming the configured timeout"
-        );
-        now_ms + u64::try_from(TIMEOUT.as_millis()).unwrap_or(0)
-    };
-    Budget::from_deadline(deadline, now_ms, Instant::now(), DEADLINE_MARGIN)
+    herald::scheduled::invocation_budget(context.deadline, TIMEOUT, DEADLINE_MARGIN)
 }
 
 #[tracing::instrument(name = "retry run", skip_all, fields(scheduled_at = ?event.payload.time))]
@@ -90,13 +72,7 @@ pub async fn function_handler(
     deps: &Deps,
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
 ) -> Result<RetrySummary, Error> {
-    let budget = budget_of(&event.context);
-    tracing::debug!(
-        deadline_epoch_ms = event.context.deadline,
-        budget_ms = budget.remaining(Instant::now()).as_millis(),
-        "run starts"
-    );
-    deps.run(budget).await.map_err(|e| {
+    deps.run(budget_of(&event.context)).await.map_err(|e| {
         tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "retry sweep failed; the next run continues");
         Error::from(format!("{e:#}"))
     })
@@ -105,6 +81,7 @@ pub async fn function_handler(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
     #[test]
     fn sample_event_parses() {

@@ -27,6 +27,15 @@ use uuid::Uuid;
 use crate::poller::QueuePoller;
 use crate::stack;
 
+/// Every function binary, as `infra/template.yaml` deploys them.
+const FUNCTIONS: [&str; 5] = [
+    "ingest",
+    "dispatch-email",
+    "magic-link",
+    "retry",
+    "retention",
+];
+
 pub struct BenchArgs {
     /// `postgres://…/postgres?sslmode=disable`: the bench creates its own database.
     pub admin_url: String,
@@ -196,13 +205,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     ];
     let hello = cold_start(&args.release_dir.join("hello-lambda"), &env).await?;
     println!("{:<16} {:>8.2} ms", "hello-lambda", ms(hello));
-    for bin in [
-        "ingest",
-        "dispatch-email",
-        "magic-link",
-        "retry",
-        "retention",
-    ] {
+    for bin in FUNCTIONS {
         let t = cold_start(&args.release_dir.join(bin), &env).await?;
         println!(
             "{:<16} {:>8.2} ms   {:.2}x hello-lambda (target <= 2x)",
@@ -213,13 +216,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     println!("\n== 4. release binary sizes (target <= 8 MB)");
-    for bin in [
-        "ingest",
-        "dispatch-email",
-        "magic-link",
-        "retry",
-        "retention",
-    ] {
+    for bin in FUNCTIONS {
         let arm = args.lambda_dir.join(bin).join("bootstrap");
         let host = args.release_dir.join(bin);
         println!(

@@ -75,41 +75,29 @@ impl Schedules {
     /// Fires each schedule on its period, forever (the first ticks come one period after
     /// start, as with a new EventBridge schedule).
     pub async fn run_forever(self: Arc<Self>, retry_every: Duration, retention_every: Duration) {
-        let retry = {
-            let this = self.clone();
-            async move {
-                let mut tick = tokio::time::interval_at(
-                    tokio::time::Instant::now() + retry_every,
-                    retry_every,
-                );
-                loop {
-                    tick.tick().await;
-                    match this.fire_retry().await {
-                        Ok(s) => println!(
-                            "schedule  retry: {}",
-                            serde_json::to_string(&s).unwrap_or_default()
-                        ),
-                        Err(e) => eprintln!("schedule  {e:#}"),
-                    }
-                }
-            }
-        };
-        let retention = async move {
-            let mut tick = tokio::time::interval_at(
-                tokio::time::Instant::now() + retention_every,
-                retention_every,
-            );
-            loop {
-                tick.tick().await;
-                match self.fire_retention().await {
-                    Ok(s) => println!(
-                        "schedule  retention: {}",
-                        serde_json::to_string(&s).unwrap_or_default()
-                    ),
-                    Err(e) => eprintln!("schedule  {e:#}"),
-                }
-            }
-        };
-        tokio::join!(retry, retention);
+        tokio::join!(
+            every("retry", retry_every, || self.fire_retry()),
+            every("retention", retention_every, || self.fire_retention()),
+        );
+    }
+}
+
+/// Calls `fire` every `period` and prints its summary.
+async fn every<F, Fut, T>(name: &str, period: Duration, fire: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+    T: serde::Serialize,
+{
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tick.tick().await;
+        match fire().await {
+            Ok(summary) => println!(
+                "schedule  {name}: {}",
+                serde_json::to_string(&summary).unwrap_or_default()
+            ),
+            Err(e) => eprintln!("schedule  {e:#}"),
+        }
     }
 }

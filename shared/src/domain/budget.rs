@@ -25,6 +25,24 @@ impl Budget {
         }
     }
 
+    /// An invocation's budget: as [`Budget::from_deadline`], except that a deadline
+    /// already past at start is not a real one (emulators send a duration there) and
+    /// `timeout` from now is used instead.
+    pub fn for_invocation(
+        deadline_epoch_ms: u64,
+        now_epoch_ms: u64,
+        now: Instant,
+        timeout: Duration,
+        margin: Duration,
+    ) -> Self {
+        let deadline = if deadline_epoch_ms > now_epoch_ms {
+            deadline_epoch_ms
+        } else {
+            now_epoch_ms.saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+        };
+        Self::from_deadline(deadline, now_epoch_ms, now, margin)
+    }
+
     /// A budget of `duration` from `now` (tests, the local runner's "on demand" runs).
     pub fn for_duration(now: Instant, duration: Duration) -> Self {
         Self {
@@ -104,6 +122,27 @@ mod tests {
         let now = Instant::now();
         let b = Budget::from_deadline(4_000, 0, now, Duration::from_secs(5));
         assert_eq!(b.remaining(now), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn an_invocation_deadline_already_past_means_the_timeout() {
+        let now = Instant::now();
+        let b = Budget::for_invocation(
+            600_000,
+            1_800_000_000_000,
+            now,
+            Duration::from_secs(55),
+            Duration::from_secs(5),
+        );
+        assert_eq!(b.remaining(now), Duration::from_secs(50));
+        let real = Budget::for_invocation(
+            10_000,
+            1_000,
+            now,
+            Duration::from_secs(55),
+            Duration::from_secs(2),
+        );
+        assert_eq!(real.remaining(now), Duration::from_secs(7));
     }
 
     #[test]
