@@ -13,12 +13,12 @@ export HERALD_DATABASE_URL="${HERALD_PG_ADMIN_URL/\/postgres\?/\/$DB?}"
 cargo build --quiet --bin herald-local
 target/debug/herald-local migrate >/dev/null
 psql "${HERALD_DATABASE_URL}" -q -f infra/local/seed-samples.sql
-QUEUE_URL="$(target/debug/herald-local queues)"
+QUEUE_VARS="$(target/debug/herald-local queues)"
 
 ENV_FILE="$STATE_DIR/lambda-smoke.env"
 cat >"$ENV_FILE" <<ENV
 HERALD_DATABASE_URL="$HERALD_DATABASE_URL"
-HERALD_QUEUE_URL_EMAIL="$QUEUE_URL"
+$QUEUE_VARS
 HERALD_PUBLIC_BASE_URL="http://127.0.0.1:3000"
 HERALD_SES_FROM="herald@alerts.example.com"
 AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL"
@@ -49,6 +49,16 @@ check() { # binary event-file jq-ish expectation (grep pattern on the JSON answe
     failures=$((failures + 1))
   fi
 }
+check_row() { # notification id, expected status: what a dispatcher sample did to its row
+  local id="$1" expect="$2" got
+  got="$(psql "$HERALD_DATABASE_URL" -Atqc "SELECT status FROM notification_log WHERE id = '$id'")"
+  if [ "$got" = "$expect" ]; then
+    printf 'ok   %-15s %-45s %s\n' "row" "$id" "$got"
+  else
+    printf 'FAIL %-15s %-45s expected %s, got %s\n' "row" "$id" "$expect" "${got:-nothing}"
+    failures=$((failures + 1))
+  fi
+}
 check ingest events/ingest/create-escalation.json '"statusCode": ?202'
 check ingest events/ingest/create-escalation-invalid.json '"statusCode": ?400'
 check ingest events/ingest/unauthorized.json '"statusCode": ?401'
@@ -59,6 +69,10 @@ check magic-link events/magic-link/post-link.json '"statusCode": ?410'
 check ingest events/ingest/acknowledge-escalation.json '"changed\\?": ?false'
 check ingest events/ingest/resolve-escalation.json '"statusCode": ?200'
 check dispatch-email events/dispatch-email/sqs-batch.json '"batchItemFailures": ?\[\]'
+check dispatch-sms events/dispatch-sms/sqs-batch.json '"batchItemFailures": ?\[\]'
+check_row 5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41 sent
+check dispatch-push events/dispatch-push/sqs-batch.json '"batchItemFailures": ?\[\]'
+check_row 4b9a6c0d-1928-4d3c-9b7a-8e9f0a1b2c52 failed # the sample endpoint does not exist: NotFound, for good
 check retry events/retry/scheduled.json '"stopped_early": ?false'
 check retention events/retention/scheduled.json '"magic_link_tokens": ?[0-9]+'
 

@@ -1,5 +1,6 @@
 //! Typed configuration from environment variables, read once per cold start.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,12 +15,10 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// `HERALD_MAGIC_LINK_TTL_SECS` (default 86400).
     pub magic_link_ttl: Duration,
-    /// `HERALD_QUEUE_URL_EMAIL`.
-    pub email_queue_url: Option<String>,
-    /// `HERALD_SES_FROM`.
-    pub ses_from: Option<String>,
-    /// `HERALD_SES_CONFIGURATION_SET` (optional).
-    pub ses_configuration_set: Option<String>,
+    /// Every channel's queue and provider settings, keyed by channel. A channel with a
+    /// queue here is enabled; any other is recorded as `suppressed` /
+    /// `channel_not_enabled`.
+    pub channels: BTreeMap<Channel, ChannelConfig>,
     /// `HERALD_MAX_ATTEMPTS` (default 6) with the default backoff; per channel
     /// `HERALD_MAX_ATTEMPTS_<CHANNEL>` (e.g. `HERALD_MAX_ATTEMPTS_VOICE=2`).
     pub retry: RetryPolicies,
@@ -35,6 +34,43 @@ pub struct Config {
     /// `HERALD_SENDING_LEASE_SECS` (default 300): how long a claimed row may stay
     /// `sending` before the retry sweep may take it back.
     pub sending_lease: Duration,
+}
+
+/// One channel's settings. Each comes from `HERALD_<NAME>` or `HERALD_<NAME>_<CHANNEL>`
+/// variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// `HERALD_QUEUE_URL_<CHANNEL>`: where ingest and the retry sweep enqueue its rows.
+    /// Its presence is what enables the channel.
+    pub queue_url: Option<String>,
+    /// The provider settings the channel's dispatcher reads (`HERALD_SES_FROM`...), by
+    /// variable name without the `HERALD_` prefix.
+    pub provider: BTreeMap<&'static str, String>,
+}
+
+/// The provider variables of each channel: (channel, name without the `HERALD_` prefix).
+pub const PROVIDER_VARS: &[(Channel, &str)] = &[
+    (Channel::Email, "SES_FROM"),
+    (Channel::Email, "SES_CONFIGURATION_SET"),
+    (Channel::Sms, "SMS_SENDER_ID"),
+    (Channel::Sms, "SMS_ORIGINATION_NUMBER"),
+    (Channel::Voice, "VOICE_ORIGINATION_IDENTITY"),
+    (Channel::Voice, "VOICE_ID"),
+    (Channel::Voice, "VOICE_LANGUAGE"),
+];
+
+impl ChannelConfig {
+    /// A provider setting, or an error naming the variable to set.
+    pub fn require(&self, name: &str) -> anyhow::Result<&str> {
+        self.provider
+            .get(name)
+            .map(String::as_str)
+            .with_context(|| format!("HERALD_{name} is not set"))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.provider.get(name).map(String::as_str)
+    }
 }
 
 /// How long each kind of row is kept. Every window is a configuration variable.
@@ -92,31 +128,54 @@ pub enum DatabaseSource {
     },
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
-    }
-}
-
 impl Config {
+    /// From the process environment (once per cold start).
     pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// From `(name, value)` pairs, exactly as [`Config::from_env`] reads the environment:
+    /// tests and the bench build their configuration this way, so they parse the same
+    /// variables with the same defaults as Lambda.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> anyhow::Result<Self> {
+        let vars: HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        Self::from_vars(|name| vars.get(name).cloned())
+    }
+
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        fn parse_value<T: std::str::FromStr>(
+            name: &str,
+            value: Option<String>,
+            default: T,
+        ) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match value {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
+            }
+        }
+        macro_rules! parsed {
+            ($name:expr, $default:expr) => {
+                parse_value($name, var($name), $default)
+            };
+        }
         let source = if let Some(url) = var("HERALD_DATABASE_URL") {
             DatabaseSource::Url(SecretString::from(url))
         } else if let Some(secret_arn) = var("HERALD_DATABASE_SECRET_ARN") {
             DatabaseSource::Secret {
                 host: var("HERALD_DATABASE_HOST").context("HERALD_DATABASE_HOST is not set")?,
-                port: parsed("HERALD_DATABASE_PORT", 5432)?,
+                port: parsed!("HERALD_DATABASE_PORT", 5432)?,
                 dbname: var("HERALD_DATABASE_NAME").unwrap_or_else(|| "herald".into()),
                 user: var("HERALD_DATABASE_USER").unwrap_or_else(|| "herald".into()),
                 sslmode: var("HERALD_DATABASE_SSLMODE").unwrap_or_else(|| "require".into()),
@@ -127,7 +186,8 @@ impl Config {
                 "set HERALD_DATABASE_URL, or HERALD_DATABASE_SECRET_ARN and HERALD_DATABASE_HOST"
             );
         };
-        let max_attempts: u32 = parsed("HERALD_MAX_ATTEMPTS", RetryPolicy::default().max_attempts)?;
+        let max_attempts: u32 =
+            parsed!("HERALD_MAX_ATTEMPTS", RetryPolicy::default().max_attempts)?;
         if max_attempts == 0 {
             bail!("HERALD_MAX_ATTEMPTS must be at least 1");
         }
@@ -135,7 +195,7 @@ impl Config {
         for channel in Channel::ALL {
             let name = format!("HERALD_MAX_ATTEMPTS_{}", channel.as_str().to_uppercase());
             if var(&name).is_some() {
-                let max: u32 = parsed(&name, max_attempts)?;
+                let max: u32 = parsed!(&name, max_attempts)?;
                 if max == 0 {
                     bail!("{name} must be at least 1");
                 }
@@ -143,35 +203,51 @@ impl Config {
             }
         }
         let days = |name: &str, default: u64| -> anyhow::Result<Duration> {
-            let d: u64 = parsed(name, default)?;
+            let d: u64 = parsed!(name, default)?;
             if d == 0 {
                 bail!("{name} must be at least 1");
             }
             Ok(Duration::from_secs(d * 86_400))
         };
-        let token_hours: u64 = parsed("HERALD_TOKEN_RETENTION_HOURS", 24)?;
+        let token_hours: u64 = parsed!("HERALD_TOKEN_RETENTION_HOURS", 24)?;
         let retention = RetentionConfig {
             tokens: Duration::from_secs(token_hours * 3600),
             resolved_escalations: days("HERALD_RESOLVED_RETENTION_DAYS", 90)?,
             event_log: days("HERALD_EVENT_LOG_RETENTION_DAYS", 365)?,
-            max_batch: parsed("HERALD_RETENTION_MAX_BATCH", 5_000u32)?.max(1),
+            max_batch: parsed!("HERALD_RETENTION_MAX_BATCH", 5_000u32)?.max(1),
         };
-        let ttl: u64 = parsed("HERALD_MAGIC_LINK_TTL_SECS", 24 * 60 * 60)?;
+        let ttl: u64 = parsed!("HERALD_MAGIC_LINK_TTL_SECS", 24 * 60 * 60)?;
+        let mut channels = BTreeMap::new();
+        for channel in Channel::ALL {
+            let queue_url = var(&format!("HERALD_QUEUE_URL_{}", channel.env_name()));
+            let provider: BTreeMap<&'static str, String> = PROVIDER_VARS
+                .iter()
+                .filter(|(c, _)| *c == channel)
+                .filter_map(|(_, name)| var(&format!("HERALD_{name}")).map(|v| (*name, v)))
+                .collect();
+            if queue_url.is_some() || !provider.is_empty() {
+                channels.insert(
+                    channel,
+                    ChannelConfig {
+                        queue_url,
+                        provider,
+                    },
+                );
+            }
+        }
         if ttl == 0 {
             bail!("HERALD_MAGIC_LINK_TTL_SECS must be positive");
         }
         Ok(Self {
             database: DatabaseConfig {
                 source,
-                pool_size: parsed("HERALD_DB_POOL_SIZE", 4)?,
+                pool_size: parsed!("HERALD_DB_POOL_SIZE", 4)?,
                 ca_file: var("HERALD_DATABASE_CA_FILE"),
             },
             public_base_url: var("HERALD_PUBLIC_BASE_URL")
                 .map(|u| u.trim_end_matches('/').to_owned()),
             magic_link_ttl: Duration::from_secs(ttl),
-            email_queue_url: var("HERALD_QUEUE_URL_EMAIL"),
-            ses_from: var("HERALD_SES_FROM"),
-            ses_configuration_set: var("HERALD_SES_CONFIGURATION_SET"),
+            channels,
             retry: RetryPolicies {
                 default: RetryPolicy {
                     max_attempts,
@@ -179,32 +255,38 @@ impl Config {
                 },
                 max_attempts: per_channel,
             },
-            outbox_grace: Duration::from_secs(parsed("HERALD_OUTBOX_GRACE_SECS", 60)?),
-            retry_batch_size: parsed("HERALD_RETRY_BATCH_SIZE", 500u32)?.max(1),
+            outbox_grace: Duration::from_secs(parsed!("HERALD_OUTBOX_GRACE_SECS", 60)?),
+            retry_batch_size: parsed!("HERALD_RETRY_BATCH_SIZE", 500u32)?.max(1),
             retention,
-            sending_lease: Duration::from_secs(parsed("HERALD_SENDING_LEASE_SECS", 300)?),
-            api_key_cache_ttl: Duration::from_secs(parsed("HERALD_API_KEY_CACHE_SECS", 60)?),
+            sending_lease: Duration::from_secs(parsed!("HERALD_SENDING_LEASE_SECS", 300)?),
+            api_key_cache_ttl: Duration::from_secs(parsed!("HERALD_API_KEY_CACHE_SECS", 60)?),
         })
     }
 
     /// The SQS queue of a channel (`HERALD_QUEUE_URL_<CHANNEL>`).
     pub fn queue_url(&self, channel: Channel) -> anyhow::Result<&str> {
-        match channel {
-            Channel::Email => self.require_email_queue_url(),
-            other => bail!("no queue is configured for channel {other}"),
-        }
+        self.channels
+            .get(&channel)
+            .and_then(|c| c.queue_url.as_deref())
+            .with_context(|| format!("HERALD_QUEUE_URL_{} is not set", channel.env_name()))
     }
 
-    pub fn require_email_queue_url(&self) -> anyhow::Result<&str> {
-        self.email_queue_url
-            .as_deref()
-            .context("HERALD_QUEUE_URL_EMAIL is not set")
+    /// The channels ingest may queue rows for: those with a queue. (In-app rows need
+    /// none: ingest writes the inbox itself.)
+    pub fn enabled_channels(&self) -> BTreeSet<Channel> {
+        let mut enabled: BTreeSet<Channel> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.queue_url.is_some())
+            .map(|(channel, _)| *channel)
+            .collect();
+        enabled.remove(&Channel::InApp);
+        enabled
     }
 
-    pub fn require_ses_from(&self) -> anyhow::Result<&str> {
-        self.ses_from
-            .as_deref()
-            .context("HERALD_SES_FROM is not set")
+    /// The settings of one channel (empty when nothing is configured for it).
+    pub fn channel(&self, channel: Channel) -> ChannelConfig {
+        self.channels.get(&channel).cloned().unwrap_or_default()
     }
 
     pub fn require_public_base_url(&self) -> anyhow::Result<&str> {
@@ -228,4 +310,57 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
         .timeout_config(timeouts)
         .load()
         .await
+}
+
+/// The shared SDK configuration, loaded when first awaited (Lambda's cold start reaches
+/// the Runtime API first). Tests and the local runner pass `Warm::ready(sdk)` instead.
+pub fn aws_sdk_config_warming() -> crate::warm::Warm<aws_config::SdkConfig> {
+    crate::warm::Warm::lazy(async { Ok(aws_sdk_config().await) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_url_enables_its_channel() {
+        let config = Config::from_pairs([
+            ("HERALD_DATABASE_URL", "postgres://x@127.0.0.1/db"),
+            ("HERALD_QUEUE_URL_EMAIL", "http://q/email"),
+            ("HERALD_QUEUE_URL_SMS", "http://q/sms"),
+            ("HERALD_SES_FROM", "herald@example.com"),
+            ("HERALD_VOICE_ID", "Joanna"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.enabled_channels(),
+            BTreeSet::from([Channel::Email, Channel::Sms])
+        );
+        assert_eq!(config.queue_url(Channel::Sms).ok(), Some("http://q/sms"));
+        assert!(config.queue_url(Channel::Push).is_err());
+        assert_eq!(
+            config.channel(Channel::Email).require("SES_FROM").ok(),
+            Some("herald@example.com")
+        );
+        assert_eq!(
+            config.channel(Channel::Voice).get("VOICE_ID"),
+            Some("Joanna")
+        );
+        let sms = config.channel(Channel::Sms);
+        let missing = sms.require("SMS_SENDER_ID").map_err(|e| e.to_string());
+        assert_eq!(
+            missing.err().as_deref(),
+            Some("HERALD_SMS_SENDER_ID is not set")
+        );
+    }
+
+    #[test]
+    fn a_bad_number_names_its_variable() {
+        let e = Config::from_pairs([
+            ("HERALD_DATABASE_URL", "postgres://x@127.0.0.1/db"),
+            ("HERALD_MAX_ATTEMPTS_SMS", "many"),
+        ])
+        .expect_err("invalid");
+        assert!(e.to_string().contains("HERALD_MAX_ATTEMPTS_SMS"), "{e}");
+    }
 }

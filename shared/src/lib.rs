@@ -2,7 +2,8 @@
 //!
 //! - [`domain`]: plain types and rules (parsing, policies, backoff), no I/O.
 //! - [`db`]: the PostgreSQL store; all SQL lives there.
-//! - [`channels`]: one provider adapter per channel behind the [`channels::Channel`] trait.
+//! - [`channels`]: one provider adapter per channel behind the [`channels::Adapter`] trait.
+//! - [`dispatch`]: the one claim -> send -> record pipeline, generic over the adapter.
 //! - [`queue`]: the SQS envelope and batched enqueue.
 //! - [`magic_link`]: token minting and hashing.
 //! - [`scheduled`]: the retry sweep and retention runs.
@@ -12,9 +13,11 @@ pub mod api_key;
 pub mod channels;
 pub mod config;
 pub mod db;
+pub mod dispatch;
 pub mod domain;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod ingest;
 pub mod magic_link;
 pub mod queue;
 pub mod scheduled;
@@ -26,4 +29,5 @@ pub use config::Config;
 // The SDK crates, re-exported so every function uses the exact same (trimmed) build.
 pub use aws_config;
 pub use aws_sdk_sesv2;
+pub use aws_sdk_sns;
 pub use aws_sdk_sqs;

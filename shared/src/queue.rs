@@ -21,27 +21,32 @@ pub const SQS_BATCH_LIMIT: usize = 10;
 pub struct Queues(HashMap<Channel, Enqueuer>);
 
 impl Queues {
-    /// A queue for every channel this build delivers; a missing URL is a start-up error.
-    pub fn from_config(config: &crate::Config, sqs: &aws_sdk_sqs::Client) -> anyhow::Result<Self> {
-        let mut queues = HashMap::new();
-        for channel in Channel::ALL.into_iter().filter(|c| c.is_enabled()) {
-            let url = config.queue_url(channel)?;
-            queues.insert(channel, Enqueuer::new(sqs.clone(), url));
-        }
-        Ok(Self(queues))
+    /// A queue for every channel the configuration gives a queue URL.
+    pub fn new(config: &crate::Config, sqs: &aws_sdk_sqs::Client) -> Self {
+        Self(
+            config
+                .channels
+                .iter()
+                .filter_map(|(channel, c)| {
+                    c.queue_url
+                        .as_ref()
+                        .map(|url| (*channel, Enqueuer::new(sqs.clone(), url)))
+                })
+                .collect(),
+        )
     }
 
-    /// For a Lambda cold start: a missing queue URL fails now; the SQS client (loading
-    /// the CA bundle takes milliseconds) is built when first awaited.
-    pub fn warming(config: &crate::Config) -> anyhow::Result<crate::warm::Warm<Self>> {
-        for channel in Channel::ALL.into_iter().filter(|c| c.is_enabled()) {
-            config.queue_url(channel)?;
-        }
+    /// Built when first awaited, from the SDK configuration (on Lambda, loading it and
+    /// the CA bundle takes milliseconds that the cold start does not wait for).
+    pub fn warming(
+        config: &crate::Config,
+        sdk: crate::warm::Warm<aws_config::SdkConfig>,
+    ) -> crate::warm::Warm<Self> {
         let config = config.clone();
-        Ok(crate::warm::Warm::lazy(async move {
-            let sdk = crate::config::aws_sdk_config().await;
-            Self::from_config(&config, &aws_sdk_sqs::Client::new(&sdk))
-        }))
+        crate::warm::Warm::lazy(async move {
+            let sdk = sdk.get().await?;
+            Ok(Self::new(&config, &aws_sdk_sqs::Client::new(&sdk)))
+        })
     }
 
     /// Enqueues each envelope on its channel's queue. Envelopes for a channel without a

@@ -1,11 +1,14 @@
 use std::time::Duration;
 
 use herald::channels::email::SesEmail;
+use herald::dispatch::Dispatcher;
+use herald::domain::Channel;
 use herald::queue::Envelope;
+use herald::warm::Warm;
 use serde_json::json;
 
 use crate::helpers::{
-    SENDER, TestApp, config_for, email_notification, escalation_for, sdk_config, unique_email,
+    TestApp, config_for, email_notification, escalation_for, sdk_config, unique_email,
 };
 
 #[tokio::test]
@@ -145,11 +148,10 @@ async fn database_outage_returns_the_batch_to_sqs_and_nothing_is_lost() {
 
     // The same dispatcher, but its database is unreachable.
     let sdk = sdk_config().await;
-    let config = config_for("postgres://postgres@127.0.0.1:1/nowhere", &app.queue.url);
-    let broken =
-        herald_dispatch::Deps::from_config(&config, SesEmail::from_sdk(&sdk, SENDER, None))
-            .await
-            .expect("pool builds lazily");
+    let config = config_for("postgres://postgres@127.0.0.1:1/nowhere", &app.queues);
+    let broken = Dispatcher::<SesEmail>::new(&config, Warm::ready(sdk))
+        .await
+        .expect("pool builds lazily");
     let stats = app
         .poller
         .poll_once(|event| herald_dispatch::function_handler(&broken, event))
@@ -193,13 +195,16 @@ async fn unverified_sender_is_a_permanent_failure_recorded_on_the_row() {
     let to = unique_email("alice");
     app.post_escalation(&escalation_for(&to)).await;
     let sdk = sdk_config().await;
-    let config = config_for(&app.db_url, &app.queue.url);
-    let unverified = herald_dispatch::Deps::from_config(
-        &config,
-        SesEmail::from_sdk(&sdk, "nobody@unverified.example.org", None),
-    )
-    .await
-    .expect("deps");
+    let mut config = config_for(&app.db_url, &app.queues);
+    config
+        .channels
+        .entry(Channel::Email)
+        .or_default()
+        .provider
+        .insert("SES_FROM", "nobody@unverified.example.org".into());
+    let unverified = Dispatcher::<SesEmail>::new(&config, Warm::ready(sdk))
+        .await
+        .expect("deps");
 
     let stats = app
         .poller
@@ -258,7 +263,7 @@ async fn a_stale_result_never_overwrites_a_later_attempt() {
         id,
         attempt: claimed[0].attempt_count,
         outcome: AttemptOutcome::Sent {
-            provider_message_id: "stale".into(),
+            provider_message_id: Some("stale".into()),
         },
     };
     let written = notifications::record(&client, &[stale])

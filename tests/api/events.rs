@@ -79,7 +79,7 @@ async fn dispatch_sample_acknowledges_the_malformed_record() {
     let event = serde_json::from_str(include_str!("../../events/dispatch-email/sqs-batch.json"))
         .expect("sample");
     let res = herald_dispatch::function_handler(
-        &app.dispatch,
+        app.dispatcher(herald::domain::Channel::Email),
         LambdaEvent::new(event, Context::default()),
     )
     .await

@@ -1,12 +1,15 @@
 //! The test context: a fresh database per test (migrations applied), a fresh queue pair
 //! in the emulator, the real handlers wired as on Lambda, and ways to drive them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
-use herald::channels::email::SesEmail;
-use herald::config::{Config, DatabaseConfig, DatabaseSource};
+use herald::config::Config;
 use herald::db::{self, Pool};
+use herald::dispatch::Dispatch;
+use herald::domain::Channel;
+use herald::warm::Warm;
 use herald_local::gateway::{self, Target};
 use herald_local::poller::{PollStats, QueuePoller};
 use herald_local::stack::{self, QueuePair};
@@ -88,37 +91,51 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
-pub fn config_for(db_url: &str, queue_url: &str) -> Config {
-    Config {
-        database: DatabaseConfig {
-            source: DatabaseSource::Url(SecretString::from(db_url.to_owned())),
-            pool_size: 10,
-            ca_file: None,
-        },
-        public_base_url: Some(PUBLIC_BASE_URL.into()),
-        magic_link_ttl: Duration::from_secs(24 * 3600),
-        email_queue_url: Some(queue_url.into()),
-        ses_from: Some(SENDER.into()),
-        ses_configuration_set: None,
-        retry: Default::default(),
-        outbox_grace: Duration::from_secs(60),
-        retry_batch_size: 500,
-        retention: Default::default(),
-        sending_lease: Duration::from_secs(300),
-        api_key_cache_ttl: Duration::from_secs(60),
-    }
+/// The test stack's configuration, from the same variables Lambda reads (one helper,
+/// [`stack::local_config`], for the tests and the bench).
+pub fn config_for(db_url: &str, queues: &BTreeMap<Channel, QueuePair>) -> Config {
+    stack::local_config(
+        db_url,
+        queues,
+        &[
+            ("HERALD_SES_FROM", SENDER),
+            ("HERALD_PUBLIC_BASE_URL", PUBLIC_BASE_URL),
+        ],
+    )
+    .expect("the test configuration is valid")
+}
+
+/// Every channel pointed at a queue that does not exist: SQS refuses every send.
+pub fn missing_queues() -> BTreeMap<Channel, QueuePair> {
+    stack::QUEUED_CHANNELS
+        .into_iter()
+        .map(|channel| {
+            let url = format!("{}/000000000000/herald-no-such-queue", moto_url());
+            let pair = QueuePair {
+                url,
+                arn: "arn:aws:sqs:us-east-1:000000000000:herald-no-such-queue".into(),
+                dlq_url: String::new(),
+            };
+            (channel, pair)
+        })
+        .collect()
 }
 
 pub struct TestApp {
     pub db_url: String,
     pub pool: Pool,
     pub ingest: herald_ingest::Deps,
-    pub dispatch: herald_dispatch::Deps<SesEmail>,
+    /// Every channel's dispatcher, as the local runner holds them.
+    pub dispatchers: BTreeMap<Channel, Arc<dyn Dispatch>>,
     pub magic: herald_magic_link::Deps,
     pub retry: herald_retry::Deps,
     pub retention: herald_retention::Deps,
+    /// The email queue (most tests page by email).
     pub queue: QueuePair,
+    pub queues: BTreeMap<Channel, QueuePair>,
+    /// The email queue's poller.
     pub poller: QueuePoller,
+    pub pollers: BTreeMap<Channel, QueuePoller>,
     pub sqs: herald::aws_sdk_sqs::Client,
     pub tenant_id: Uuid,
     pub api_key: SecretString,
@@ -147,21 +164,26 @@ pub struct SentEmail {
 impl SentEmail {
     /// The magic links in the email, in order: Acknowledge, then Resolve.
     pub fn links(&self) -> Vec<String> {
-        let mut links = Vec::new();
-        let mut rest = self.body.as_str();
-        let prefix = format!("{PUBLIC_BASE_URL}/l/");
-        while let Some(i) = rest.find(&prefix) {
-            let token: String = rest[i + prefix.len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect();
-            if !links.contains(&token) {
-                links.push(token);
-            }
-            rest = &rest[i + prefix.len()..];
-        }
-        links
+        magic_tokens(&self.body)
     }
+}
+
+/// The tokens of the magic links in `text`, in order of appearance, each once.
+pub fn magic_tokens(text: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    let mut rest = text;
+    let prefix = format!("{PUBLIC_BASE_URL}/l/");
+    while let Some(i) = rest.find(&prefix) {
+        let token: String = rest[i + prefix.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if !links.contains(&token) {
+            links.push(token);
+        }
+        rest = &rest[i + prefix.len()..];
+    }
+    links
 }
 
 /// How a test wants its stack: where the AWS SDK goes, and configuration changes.
@@ -198,28 +220,34 @@ impl TestApp {
         stack::ensure_sender_identity(&ses, SENDER)
             .await
             .expect("SES identity");
-        let queue = stack::ensure_queue(
+        let queues = stack::ensure_channel_queues(
             &sqs,
-            &format!("herald-email-{}", Uuid::new_v4().simple()),
+            &format!("herald-{}", Uuid::new_v4().simple()),
             2,
             3,
         )
         .await
         .expect("queues");
 
-        let mut config = config_for(&db_url, &queue.url);
+        let mut config = config_for(&db_url, &queues);
         (options.tune)(&mut config);
-        let ingest = herald_ingest::Deps::from_config(&config, &sdk)
+        // The same constructors as the Lambda binaries, with the SDK configuration ready.
+        let ready = || Warm::ready(sdk.clone());
+        let ingest = herald_ingest::Deps::new(&config, ready())
             .await
             .expect("ingest deps");
-        let dispatch =
-            herald_dispatch::Deps::from_config(&config, SesEmail::from_sdk(&sdk, SENDER, None))
+        let mut dispatchers = BTreeMap::new();
+        for channel in stack::QUEUED_CHANNELS {
+            let dispatcher = herald::dispatch::for_channel(channel, &config, ready())
                 .await
-                .expect("dispatch deps");
+                .expect("dispatcher")
+                .expect("every queued channel has a dispatcher");
+            dispatchers.insert(channel, dispatcher);
+        }
         let magic = herald_magic_link::Deps::from_config(&config)
             .await
             .expect("magic-link deps");
-        let retry = herald_retry::Deps::from_config(&config, &sdk)
+        let retry = herald_retry::Deps::new(&config, ready())
             .await
             .expect("retry deps");
         let retention = herald_retention::Deps::from_config(&config)
@@ -229,22 +257,32 @@ impl TestApp {
         let (tenant_id, api_key) = stack::create_tenant(&pool.get().await.expect("conn"), "Acme")
             .await
             .expect("tenant");
-        let poller = QueuePoller {
-            sqs: sqs.clone(),
-            queue_url: queue.url.clone(),
-            queue_arn: queue.arn.clone(),
-            wait_seconds: 0,
-        };
+        let pollers: BTreeMap<Channel, QueuePoller> = queues
+            .iter()
+            .map(|(channel, q)| {
+                let poller = QueuePoller {
+                    sqs: sqs.clone(),
+                    queue_url: q.url.clone(),
+                    queue_arn: q.arn.clone(),
+                    wait_seconds: 0,
+                };
+                (*channel, poller)
+            })
+            .collect();
+        let queue = queues[&Channel::Email].clone();
+        let poller = pollers[&Channel::Email].clone();
         TestApp {
             db_url,
             pool,
             ingest,
-            dispatch,
+            dispatchers,
             magic,
             retry,
             retention,
             queue,
+            queues,
             poller,
+            pollers,
             sqs,
             tenant_id,
             api_key,
@@ -333,23 +371,105 @@ impl TestApp {
         client.execute(sql, &[]).await.expect("statement")
     }
 
+    /// The dispatcher of `channel`.
+    pub fn dispatcher(&self, channel: Channel) -> &dyn Dispatch {
+        self.dispatchers[&channel].as_ref()
+    }
+
+    /// One poll of the email queue into the email dispatcher.
     pub async fn poll_once(&self) -> PollStats {
-        self.poller
-            .poll_once(|event| herald_dispatch::function_handler(&self.dispatch, event))
+        self.poll_channel(Channel::Email).await
+    }
+
+    /// One poll of `channel`'s queue into its dispatcher, as Lambda's event source does.
+    pub async fn poll_channel(&self, channel: Channel) -> PollStats {
+        let dispatcher = self.dispatcher(channel);
+        self.pollers[&channel]
+            .poll_once(|event| herald_dispatch::function_handler(dispatcher, event))
             .await
             .expect("poll")
     }
 
     /// Runs the email dispatcher until the queue is empty; returns messages handled.
     pub async fn dispatch_all(&self) -> usize {
+        self.dispatch_channel(Channel::Email).await
+    }
+
+    /// Runs `channel`'s dispatcher until its queue is empty; returns messages handled.
+    pub async fn dispatch_channel(&self, channel: Channel) -> usize {
         let mut handled = 0;
         loop {
-            let stats = self.poll_once().await;
+            let stats = self.poll_channel(channel).await;
             if stats.received == 0 {
                 return handled;
             }
             handled += stats.received;
         }
+    }
+
+    /// The emulator's whole state (`/moto-api/data.json`).
+    pub async fn moto_data(&self) -> Value {
+        self.http
+            .get(format!("{}/moto-api/data.json", moto_url()))
+            .send()
+            .await
+            .expect("moto data")
+            .json()
+            .await
+            .expect("moto json")
+    }
+
+    /// Every SMS the emulator's SNS accepted for `phone`, oldest first.
+    pub async fn sms_to(&self, phone: &str) -> Vec<String> {
+        self.moto_data().await["sns"]["SMS"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["phone_number"] == phone)
+            .filter_map(|m| m["message"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Every message the emulator's SNS accepted for the platform endpoint `arn`, each
+    /// the raw `Message` string.
+    pub async fn push_messages(&self, arn: &str) -> Vec<String> {
+        self.moto_data().await["sns"]["PlatformEndpoint"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["arn"] == arn)
+            .flat_map(|e| {
+                e["messages"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(_, m)| m.as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// A new SNS platform endpoint (in a new GCM application) for this test.
+    pub async fn push_endpoint(&self) -> String {
+        let sns = herald::aws_sdk_sns::Client::new(&sdk_config().await);
+        let app = sns
+            .create_platform_application()
+            .name(format!("herald-test-{}", Uuid::new_v4().simple()))
+            .platform("GCM")
+            .attributes("PlatformCredential", "test-server-key")
+            .send()
+            .await
+            .expect("platform application")
+            .platform_application_arn
+            .expect("application arn");
+        sns.create_platform_endpoint()
+            .platform_application_arn(app)
+            .token(format!("device-{}", Uuid::new_v4().simple()))
+            .send()
+            .await
+            .expect("platform endpoint")
+            .endpoint_arn
+            .expect("endpoint arn")
     }
 
     /// Every email the emulator's SES accepted for `to`.
@@ -447,6 +567,20 @@ pub fn escalation_for(email: &str) -> Value {
         "dashboard_url": "https://grafana.example.com/d/orders-db",
         "recipients": [{ "id": "u-alice", "name": "Alice Martin", "email": email, "phone": "+14155550101" }]
     })
+}
+
+/// A valid US number no other test uses. (Never ending in 99: the emulator says those
+/// opted out.)
+pub fn unique_phone() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let line = loop {
+        let line: u32 = rng.random_range(0..10_000);
+        if line % 100 != 99 {
+            break line;
+        }
+    };
+    format!("+1415{}{line:04}", rng.random_range(200..1000))
 }
 
 pub fn unique_email(who: &str) -> String {

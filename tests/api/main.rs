@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL (a fresh database per test) and the AWS emulator
 //! (a fresh queue per test), through the same handlers Lambda runs.
 
+mod channels;
 mod dispatch;
 mod events;
 mod faults;

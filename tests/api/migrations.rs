@@ -96,6 +96,15 @@ async fn event_log_is_append_only() {
         .expect("insert");
     let err = client
         .batch_execute("UPDATE event_log SET event_type = 'y'")
-        .await;
-    assert!(err.is_err(), "updates are refused");
+        .await
+        .expect_err("updates are refused");
+    // Refused by the append-only trigger, not by anything else that could go wrong.
+    let db = err.as_db_error().expect("a database error");
+    assert_eq!(db.code(), &tokio_postgres::error::SqlState::RAISE_EXCEPTION);
+    assert_eq!(db.message(), "event_log is append-only");
+    let unchanged = client
+        .query_one("SELECT count(*) FROM event_log WHERE event_type = 'x'", &[])
+        .await
+        .expect("count");
+    assert_eq!(unchanged.get::<_, i64>(0), 1);
 }

@@ -9,19 +9,16 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::{
-    TestApp, config_for, email_notification, escalation_for, sdk_config, unique_email,
+    TestApp, config_for, email_notification, escalation_for, missing_queues, sdk_config,
+    unique_email,
 };
 
 /// Posts an escalation through an ingest whose SQS send always fails (its queue does not
 /// exist): the rows are stored `queued` and nothing is enqueued.
 async fn ingest_with_sqs_down(app: &mut TestApp, to: &str) -> (String, Uuid) {
     let sdk = sdk_config().await;
-    let broken = config_for(
-        &app.db_url,
-        "http://127.0.0.1:5055/000000000000/herald-no-such-queue",
-    );
-    let queues =
-        Queues::from_config(&broken, &herald::aws_sdk_sqs::Client::new(&sdk)).expect("queues");
+    let broken = config_for(&app.db_url, &missing_queues());
+    let queues = Queues::new(&broken, &herald::aws_sdk_sqs::Client::new(&sdk));
     let broken = herald_ingest::Deps {
         queues: herald::warm::Warm::ready(queues),
         ..app.ingest.clone()
@@ -346,15 +343,13 @@ async fn rows_the_sweep_could_not_enqueue_wait_in_the_outbox_and_go_out_later() 
     let ids = due_failures(&mut app, 12).await;
     // SQS refuses everything for this run.
     let sdk = sdk_config().await;
-    let broken = config_for(
-        &app.db_url,
-        "http://127.0.0.1:5055/000000000000/herald-no-such-queue",
-    );
+    let broken = config_for(&app.db_url, &missing_queues());
     let working_queues = std::mem::replace(
         &mut app.retry.queues,
-        herald::warm::Warm::ready(
-            Queues::from_config(&broken, &herald::aws_sdk_sqs::Client::new(&sdk)).expect("queues"),
-        ),
+        herald::warm::Warm::ready(Queues::new(
+            &broken,
+            &herald::aws_sdk_sqs::Client::new(&sdk),
+        )),
     );
     let down = app.retry_once().await;
     assert_eq!(down.enqueue_failed, 12, "{down:?}");

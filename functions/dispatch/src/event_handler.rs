@@ -1,19 +1,8 @@
-use std::collections::HashMap;
-use std::time::Duration;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use backon::{ExponentialBuilder, Retryable};
-use chrono::Utc;
-use herald::channels::{Channel, Delivery, DeliveryError};
-use herald::db::notifications::{self, AttemptOutcome, AttemptResult, Claimed, TokenToStore};
-use herald::domain::Action;
-use herald::domain::backoff::RetryDecision;
-use herald::magic_link::{self, MintedToken};
+use herald::dispatch::Dispatch;
 use herald::queue::Envelope;
 use lambda_runtime::{Error, LambdaEvent};
 use uuid::Uuid;
-
-use crate::Deps;
 
 /// One valid message of the batch.
 struct Item {
@@ -21,9 +10,9 @@ struct Item {
     notification_id: Uuid,
 }
 
-#[tracing::instrument(name = "dispatch batch", skip_all, fields(channel = %deps.kind, records = event.payload.records.len()))]
-pub async fn function_handler<C: Channel + Clone + 'static>(
-    deps: &Deps<C>,
+#[tracing::instrument(name = "dispatch batch", skip_all, fields(channel = %dispatcher.channel(), records = event.payload.records.len()))]
+pub async fn function_handler<D: Dispatch + ?Sized>(
+    dispatcher: &D,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let items = parse_records(event.payload);
@@ -31,14 +20,16 @@ pub async fn function_handler<C: Channel + Clone + 'static>(
     if items.is_empty() {
         return Ok(response);
     }
-    match dispatch(deps, &items).await {
+    let ids: Vec<Uuid> = items.iter().map(|i| i.notification_id).collect();
+    match dispatcher.dispatch(&ids).await {
         Ok(summary) => {
             tracing::info!(
                 claimed = summary.claimed,
                 sent = summary.sent,
                 failed_transient = summary.transient,
                 failed_permanent = summary.permanent,
-                skipped = items.len() - summary.claimed,
+                suppressed = summary.suppressed,
+                skipped = items.len().saturating_sub(summary.claimed),
                 "batch done"
             );
         }
@@ -92,162 +83,6 @@ fn parse_records(event: SqsEvent) -> Vec<Item> {
         .collect()
 }
 
-#[derive(Debug, Default)]
-struct Summary {
-    claimed: usize,
-    sent: usize,
-    transient: usize,
-    permanent: usize,
-}
-
-async fn dispatch<C: Channel + Clone + 'static>(
-    deps: &Deps<C>,
-    items: &[Item],
-) -> anyhow::Result<Summary> {
-    let mut ids: Vec<Uuid> = items.iter().map(|i| i.notification_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-
-    // Two fresh tokens per notification; only those of claimed rows get stored.
-    let minted: HashMap<Uuid, [MintedToken; 2]> = ids
-        .iter()
-        .map(|id| (*id, [magic_link::mint(), magic_link::mint()]))
-        .collect();
-    let to_store: Vec<TokenToStore<'_>> = minted
-        .iter()
-        .flat_map(|(id, [ack, res])| {
-            [
-                TokenToStore {
-                    notification_id: *id,
-                    hash: &ack.hash,
-                    action: Action::Acknowledge,
-                },
-                TokenToStore {
-                    notification_id: *id,
-                    hash: &res.hash,
-                    action: Action::Resolve,
-                },
-            ]
-        })
-        .collect();
-
-    // The connection goes back to the pool before any provider call: sends can take
-    // seconds, and recording takes a fresh connection in case this one died meanwhile.
-    // The provider client (built on first use) is readied alongside the claim.
-    let claim = async {
-        let client = deps.pool.get().await?;
-        notifications::claim(
-            &client,
-            deps.kind,
-            &ids,
-            &to_store,
-            deps.token_ttl,
-            deps.lease,
-        )
-        .await
-    };
-    let (claimed, channel) = tokio::join!(claim, deps.channel.get());
-    let claimed = claimed?;
-    if claimed.is_empty() {
-        return Ok(Summary::default());
-    }
-
-    // Should the provider client fail to build, the claimed rows stay `sending` until
-    // their lease expires and the retry sweep takes them back; the messages go back to SQS.
-    let channel = channel?;
-    let results: Vec<AttemptResult> = futures::future::join_all(claimed.iter().map(|n| {
-        let [ack, res] = &minted[&n.id];
-        send_one(deps, &channel, n, ack, res)
-    }))
-    .await;
-
-    let mut summary = Summary {
-        claimed: claimed.len(),
-        ..Summary::default()
-    };
-    for r in &results {
-        match &r.outcome {
-            AttemptOutcome::Sent { .. } => summary.sent += 1,
-            AttemptOutcome::Failed {
-                next_attempt_at: Some(_),
-                ..
-            } => summary.transient += 1,
-            AttemptOutcome::Failed { .. } => summary.permanent += 1,
-        }
-    }
-
-    // The messages are out: recording must not give up at the first hiccup.
-    (|| async { notifications::record(&deps.pool.get().await?, &results).await })
-        .retry(
-            ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(100))
-                .with_max_times(3)
-                .with_jitter(),
-        )
-        .notify(|e, after| {
-            tracing::warn!(error.message = %herald::telemetry::describe(e.as_ref()), ?after, "recording failed; retrying")
-        })
-        .await?;
-    Ok(summary)
-}
-
-#[tracing::instrument(name = "deliver", skip_all, fields(notification_id = %n.id, attempt = n.attempt_count))]
-async fn send_one<C: Channel + Clone + 'static>(
-    deps: &Deps<C>,
-    channel: &C,
-    n: &Claimed,
-    ack: &MintedToken,
-    res: &MintedToken,
-) -> AttemptResult {
-    let delivery = Delivery {
-        notification: n,
-        acknowledge_url: magic_link::url(&deps.public_base_url, &ack.token),
-        resolve_url: magic_link::url(&deps.public_base_url, &res.token),
-    };
-    let outcome = match channel.deliver(&delivery).await {
-        Ok(receipt) => AttemptOutcome::Sent {
-            provider_message_id: receipt.provider_message_id,
-        },
-        Err(e) => failed(deps, n, e),
-    };
-    AttemptResult {
-        id: n.id,
-        attempt: n.attempt_count,
-        outcome,
-    }
-}
-
-fn failed<C: Clone>(deps: &Deps<C>, n: &Claimed, e: DeliveryError) -> AttemptOutcome {
-    let attempts = u32::try_from(n.attempt_count).unwrap_or(u32::MAX);
-    let next_attempt_at = if e.retryable {
-        match deps
-            .retry
-            .decide(attempts, rand::random::<f64>(), e.retry_after)
-        {
-            RetryDecision::RetryAfter(delay) => chrono::Duration::from_std(delay)
-                .ok()
-                .map(|d| Utc::now() + d),
-            RetryDecision::GiveUp => None,
-        }
-    } else {
-        None
-    };
-    tracing::warn!(
-        error.code = %e.code,
-        error.message = %e.message,
-        retryable = e.retryable,
-        final_failure = next_attempt_at.is_none(),
-        // A transient failure on the last attempt: the RetriesExhausted alarm counts these.
-        retries_exhausted = e.retryable && next_attempt_at.is_none(),
-        "delivery failed"
-    );
-    AttemptOutcome::Failed {
-        error: e.to_string(),
-        retryable: e.retryable,
-        next_attempt_at,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,12 +112,15 @@ mod tests {
     }
 
     #[test]
-    fn sample_event_parses_two_of_three_records() {
-        let event: SqsEvent = serde_json::from_str(include_str!(
-            "../../../events/dispatch-email/sqs-batch.json"
-        ))
-        .expect("sample");
-        assert_eq!(event.records.len(), 3);
-        assert_eq!(parse_records(event).len(), 2);
+    fn every_sample_event_parses_two_of_three_records() {
+        for sample in [
+            include_str!("../../../events/dispatch-email/sqs-batch.json"),
+            include_str!("../../../events/dispatch-sms/sqs-batch.json"),
+            include_str!("../../../events/dispatch-push/sqs-batch.json"),
+        ] {
+            let event: SqsEvent = serde_json::from_str(sample).expect("sample");
+            assert_eq!(event.records.len(), 3);
+            assert_eq!(parse_records(event).len(), 2);
+        }
     }
 }

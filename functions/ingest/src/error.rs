@@ -36,6 +36,15 @@ impl std::fmt::Debug for ApiError {
     }
 }
 
+impl From<herald::ingest::IngestError> for ApiError {
+    fn from(e: herald::ingest::IngestError) -> Self {
+        match e {
+            herald::ingest::IngestError::Invalid(field) => ApiError::Validation(field),
+            herald::ingest::IngestError::Unexpected(e) => ApiError::Unexpected(e),
+        }
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {

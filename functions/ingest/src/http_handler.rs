@@ -1,9 +1,8 @@
 use herald::db::escalations::{self, Created, Transition};
 use herald::db::tenants::{self, Principal};
 use herald::db::{Actor, ActorKind};
-use herald::domain::{Action, Channel, IngestRequest, NewEscalation, NotificationStatus, policy};
+use herald::domain::Action;
 use herald::http::Caller;
-use herald::queue::Envelope;
 use herald::{api_key, db};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -114,7 +113,6 @@ async fn authenticate(
     Ok(principal)
 }
 
-#[tracing::instrument(name = "create escalation", skip_all, fields(tenant_id = %principal.tenant_id))]
 async fn create(
     deps: &Deps,
     client: &db::Client,
@@ -123,65 +121,26 @@ async fn create(
     caller: &Caller,
 ) -> Result<Response<Body>, ApiError> {
     let body = json_body(req)?;
-    let request = IngestRequest::from_json(body).map_err(ApiError::Validation)?;
-    let escalation = NewEscalation::try_from(request).map_err(|errors| {
-        ApiError::Validation(errors.into_iter().next().unwrap_or_else(|| {
-            herald::domain::FieldError::new("invalid", "", "the request is not a valid escalation")
-        }))
-    })?;
-    let planned = policy::plan_primary(&escalation.channels, &escalation.recipients);
     let actor = api_actor(principal, caller);
-
-    // The SQS client (built on first use) is readied alongside the insert.
-    let (created, queues) = tokio::join!(
-        escalations::create(client, principal.tenant_id, &escalation, &planned, &actor),
-        deps.queues.get()
-    );
-    match created? {
+    let created = herald::ingest::create_escalation(
+        client,
+        &deps.queues,
+        &deps.enabled,
+        principal.tenant_id,
+        body,
+        &actor,
+        &caller.request_id,
+    )
+    .await?;
+    match created {
         Created::New(summary) => {
-            let envelopes: Vec<(Channel, Envelope)> = summary
-                .notifications
-                .iter()
-                .filter(|n| n.status == NotificationStatus::Queued)
-                .map(|n| {
-                    let envelope = Envelope {
-                        notification_id: n.id,
-                        trace_id: Some(caller.request_id.clone()),
-                    };
-                    (n.channel, envelope)
-                })
-                .collect();
-            let report = match queues {
-                Ok(queues) => queues.enqueue(&envelopes).await,
-                Err(e) => {
-                    tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "no SQS client");
-                    herald::queue::EnqueueReport {
-                        sent: 0,
-                        failed: envelopes.iter().map(|(_, e)| e.notification_id).collect(),
-                    }
-                }
-            };
-            if report.failed.is_empty() {
-                tracing::info!(escalation_id = %summary.id, enqueued = report.sent, "escalation created");
-            } else {
-                // Stored, not lost: the rows stay `queued` and the outbox sweep sends them.
-                tracing::error!(
-                    escalation_id = %summary.id,
-                    enqueued = report.sent,
-                    not_enqueued = report.failed.len(),
-                    "escalation created but some notifications could not be enqueued"
-                );
-            }
             let mut response = json(StatusCode::ACCEPTED, &EscalationCreated::from(&summary));
             if let Ok(location) = format!("/v1/escalations/{}", summary.id).parse() {
                 response.headers_mut().insert(header::LOCATION, location);
             }
             Ok(response)
         }
-        Created::Duplicate(summary) => {
-            tracing::info!(escalation_id = %summary.id, "duplicate dedup_key; nothing written");
-            Ok(json(StatusCode::OK, &EscalationCreated::from(&summary)))
-        }
+        Created::Duplicate(summary) => Ok(json(StatusCode::OK, &EscalationCreated::from(&summary))),
     }
 }
 

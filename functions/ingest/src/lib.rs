@@ -6,12 +6,14 @@ pub mod api;
 pub mod error;
 pub mod http_handler;
 
-use herald::Config;
-use herald::db::Pool;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use herald::Config;
 use herald::api_key::KeyCache;
+use herald::db::Pool;
 use herald::db::tenants::Principal;
+use herald::domain::Channel;
 use herald::queue::Queues;
 use herald::warm::Warm;
 
@@ -23,35 +25,26 @@ pub struct Deps {
     pub pool: Pool,
     /// Keys verified recently on this instance (see [`KeyCache`]).
     pub keys: Arc<KeyCache<Principal>>,
-    /// One queue per deliverable channel (its SQS client may still be warming up).
+    /// One queue per enabled channel (its SQS client may still be warming up).
     pub queues: Warm<Queues>,
+    /// The channels with a queue: rows for any other are `channel_not_enabled`.
+    pub enabled: BTreeSet<Channel>,
 }
 
 impl Deps {
-    /// With clients built now (tests, the local runner).
-    pub async fn from_config(
+    /// The one way to build it, on Lambda as in tests: configuration errors fail now;
+    /// the SQS client is built from `sdk` on first use, overlapping the first request's
+    /// database work (Lambda passes [`herald::config::aws_sdk_config_warming`]).
+    pub async fn new(
         config: &Config,
-        sdk: &herald::aws_config::SdkConfig,
+        sdk: Warm<herald::aws_config::SdkConfig>,
     ) -> anyhow::Result<Self> {
-        Ok(Self {
-            pool: herald::db::connect_pool(&config.database).await?,
-            keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
-            queues: Warm::ready(Queues::from_config(
-                config,
-                &herald::aws_sdk_sqs::Client::new(sdk),
-            )?),
-        })
-    }
-
-    /// For Lambda's cold start: configuration errors fail now; the SQS client is built on
-    /// first use, overlapping the first request's database work.
-    pub async fn warming(config: &Config) -> anyhow::Result<Self> {
-        let queues = Queues::warming(config)?;
         let pool = herald::db::connect_pool(&config.database).await?;
         Ok(Self {
             pool,
             keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
-            queues,
+            queues: Queues::warming(config, sdk),
+            enabled: config.enabled_channels(),
         })
     }
 }

@@ -51,7 +51,9 @@ pub async fn function_handler(
 ) -> Result<RetentionSummary, Error> {
     deps.run(budget_of(&event.context)).await.map_err(|e| {
         tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "retention failed; the next run continues");
-        Error::from(format!("{e:#}"))
+        // The runtime's error payload is visible to whoever reads invocation results:
+        // the same redacted description as the log line, never PostgreSQL's DETAIL.
+        Error::from(herald::telemetry::describe(e.as_ref()))
     })
 }
 

@@ -19,34 +19,21 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// What the handler needs, built once per cold start.
 pub struct Deps {
     pub pool: Pool,
-    /// One queue per deliverable channel (its SQS client may still be warming up).
+    /// One queue per enabled channel (its SQS client may still be warming up).
     pub queues: Warm<Queues>,
     pub settings: RetrySettings,
 }
 
 impl Deps {
-    /// With the SQS client built now (tests, the local runner).
-    pub async fn from_config(
+    /// The one way to build it, on Lambda as in tests: the SQS client is built from
+    /// `sdk` on first use (Lambda passes [`herald::config::aws_sdk_config_warming`]).
+    pub async fn new(
         config: &Config,
-        sdk: &herald::aws_config::SdkConfig,
+        sdk: Warm<herald::aws_config::SdkConfig>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool: herald::db::connect_pool(&config.database).await?,
-            queues: Warm::ready(Queues::from_config(
-                config,
-                &herald::aws_sdk_sqs::Client::new(sdk),
-            )?),
-            settings: RetrySettings::from_config(config),
-        })
-    }
-
-    /// For Lambda's cold start: configuration errors fail now; the SQS client is built
-    /// on first use.
-    pub async fn warming(config: &Config) -> anyhow::Result<Self> {
-        let queues = Queues::warming(config)?;
-        Ok(Self {
-            pool: herald::db::connect_pool(&config.database).await?,
-            queues,
+            queues: Queues::warming(config, sdk),
             settings: RetrySettings::from_config(config),
         })
     }
@@ -74,7 +61,9 @@ pub async fn function_handler(
 ) -> Result<RetrySummary, Error> {
     deps.run(budget_of(&event.context)).await.map_err(|e| {
         tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "retry sweep failed; the next run continues");
-        Error::from(format!("{e:#}"))
+        // The runtime's error payload is visible to whoever reads invocation results:
+        // the same redacted description as the log line, never PostgreSQL's DETAIL.
+        Error::from(herald::telemetry::describe(e.as_ref()))
     })
 }
 

@@ -5,6 +5,6 @@ use lambda_runtime::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;
-    let deps = Deps::warming(&config).await?;
+    let deps = Deps::new(&config, herald::config::aws_sdk_config_warming()).await?;
     run(service_fn(|event| function_handler(&deps, event))).await
 }

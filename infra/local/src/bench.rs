@@ -10,6 +10,7 @@
 //! 5. the scheduled functions on a large table (sections 5 to 7, see
 //!    [`crate::bench_scheduled`]).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use herald::channels::email::SesEmail;
+use herald::dispatch::Dispatcher;
+use herald::domain::Channel;
+use herald::warm::Warm;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,23 +66,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         5,
     )
     .await?;
-    let config = |url: &str, pool_size| herald::Config {
-        database: herald::config::DatabaseConfig {
-            source: herald::config::DatabaseSource::Url(SecretString::from(url.to_owned())),
-            pool_size,
-            ca_file: None,
-        },
-        public_base_url: Some("https://herald.bench".into()),
-        magic_link_ttl: Duration::from_secs(86_400),
-        email_queue_url: Some(queue.url.clone()),
-        ses_from: Some("bench@alerts.example.com".into()),
-        ses_configuration_set: None,
-        retry: Default::default(),
-        outbox_grace: Duration::from_secs(60),
-        retry_batch_size: 500,
-        retention: Default::default(),
-        sending_lease: Duration::from_secs(300),
-        api_key_cache_ttl: Duration::from_secs(60),
+    let queues = BTreeMap::from([(Channel::Email, queue.clone())]);
+    let config = |url: &str, pool_size: usize| {
+        stack::local_config(
+            url,
+            &queues,
+            &[
+                ("HERALD_DB_POOL_SIZE", &pool_size.to_string()),
+                ("HERALD_SES_FROM", "bench@alerts.example.com"),
+                ("HERALD_PUBLIC_BASE_URL", "https://herald.bench"),
+            ],
+        )
+        .expect("the bench's configuration is valid")
     };
 
     // The same handlers with SQS answered by an instant local endpoint: the SDK's own
@@ -93,7 +92,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.seconds
     );
     let duration = Duration::from_secs(args.seconds);
-    let ingest = herald_ingest::Deps::from_config(&config(&db_url, 8), &sdk).await?;
+    let ingest = herald_ingest::Deps::new(&config(&db_url, 8), Warm::ready(sdk.clone())).await?;
     let pool = ingest.pool.clone();
     let (_, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
     let key = Arc::new(key);
@@ -101,8 +100,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .endpoint_url(format!("http://{fast_sqs}"))
         .load()
         .await;
-    let ingest_fast =
-        Arc::new(herald_ingest::Deps::from_config(&config(&db_url, 8), &fast_sdk).await?);
+    let ingest_fast = Arc::new(
+        herald_ingest::Deps::new(&config(&db_url, 8), Warm::ready(fast_sdk.clone())).await?,
+    );
     let ingest = Arc::new(ingest);
     let moto_batch = sqs_latency(&sqs, &queue.url).await?;
     println!(
@@ -144,11 +144,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let counter = Arc::new(WireCounter::default());
     let proxy = start_counting_proxy(&db_url, counter.clone()).await?;
     let proxied_url = db_url.replacen(&host_port(&db_url)?, &proxy.to_string(), 1);
-    let dispatch = herald_dispatch::Deps::from_config(
-        &config(&proxied_url, 1),
-        SesEmail::from_sdk(&sdk, "bench@alerts.example.com", None),
-    )
-    .await?;
+    let dispatch =
+        Dispatcher::<SesEmail>::new(&config(&proxied_url, 1), Warm::ready(sdk.clone())).await?;
     let poller = QueuePoller {
         sqs: sqs.clone(),
         queue_url: queue.url.clone(),
@@ -467,10 +464,7 @@ async fn raw_rate(db_url: &str, concurrency: usize, duration: Duration) -> anyho
     Ok(counter.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn drain(
-    poller: &QueuePoller,
-    dispatch: &herald_dispatch::Deps<SesEmail>,
-) -> anyhow::Result<()> {
+async fn drain(poller: &QueuePoller, dispatch: &Dispatcher<SesEmail>) -> anyhow::Result<()> {
     let drain = QueuePoller {
         wait_seconds: 0,
         ..poller.clone()

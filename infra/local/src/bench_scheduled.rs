@@ -44,7 +44,9 @@ pub async fn run(
         .load()
         .await;
     let config = config(&db_url, 8);
-    let ingest = Arc::new(herald_ingest::Deps::from_config(&config, &fast_sdk).await?);
+    let ingest = Arc::new(
+        herald_ingest::Deps::new(&config, herald::warm::Warm::ready(fast_sdk.clone())).await?,
+    );
     let pool = ingest.pool.clone();
     let (tenant, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
     let key = Arc::new(key);
@@ -58,7 +60,7 @@ pub async fn run(
         count(&client, "notification_log").await?,
         started.elapsed().as_secs_f64()
     );
-    let queues = Queues::from_config(&config, &herald::aws_sdk_sqs::Client::new(&fast_sdk))?;
+    let queues = Queues::new(&config, &herald::aws_sdk_sqs::Client::new(&fast_sdk));
     let settings = RetrySettings::from_config(&config);
     // One warm-up run prepares the statements, as the first run of an instance does.
     scheduled::retry_sweep(&pool, &queues, &settings, long_budget()).await?;

@@ -61,7 +61,8 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         email["subject"].as_str().unwrap_or_default()
     );
     let html = email["body"].as_str().unwrap_or_default();
-    println!("{}", indent(&html_to_text(html)));
+    // The links are live one-time tokens: shown as `/l/<token>`, as `serve` logs them.
+    println!("{}", indent(&mask_tokens(&html_to_text(html))));
     let links = links_in(html, &config.public_base_url.clone().unwrap_or_default());
     let ack = links.first().context("no Acknowledge link in the email")?;
 
@@ -192,6 +193,28 @@ async fn wait_for_email(http: &reqwest::Client, moto_url: &str, to: &str) -> any
 }
 
 /// The `/l/{token}` URLs in a message, in order, without repeats.
+/// `text` with every magic-link token replaced by `<token>`.
+pub fn mask_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("/l/") {
+        out.push_str(&rest[..i + 3]);
+        let after = &rest[i + 3..];
+        let token_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            .count();
+        if token_len == herald::magic_link::TOKEN_CHARS {
+            out.push_str("<token>");
+        } else {
+            out.push_str(&after[..token_len]);
+        }
+        rest = &after[token_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn links_in(html: &str, base: &str) -> Vec<String> {
     let prefix = format!("{base}/l/");
     let mut links: Vec<String> = Vec::new();
@@ -273,4 +296,19 @@ fn paragraph(html: &str) -> String {
         heading(html),
         texts.last().copied().unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_masked_and_other_paths_kept() {
+        let token = "a".repeat(herald::magic_link::TOKEN_CHARS);
+        let text = format!("Ack: http://h/l/{token}\nDocs: http://h/l/short and /l/{token}.");
+        assert_eq!(
+            mask_tokens(&text),
+            "Ack: http://h/l/<token>\nDocs: http://h/l/short and /l/<token>."
+        );
+    }
 }

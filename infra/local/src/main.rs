@@ -3,7 +3,7 @@
 //! ```text
 //! herald-local migrate [--down]        apply (or revert all) migrations to HERALD_DATABASE_URL
 //! herald-local tenant create <name>    create a tenant and print its API key (shown once)
-//! herald-local queues                create the email queue + DLQ and SES identity; print the queue URL
+//! herald-local queues                  create every channel's queue + DLQ and the SES identity; print their URLs
 //! herald-local serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS]
 //!                                      serve the HTTP API, poll the queues and fire the schedules
 //!                                      (default 127.0.0.1:3000, every 60 s and 3600 s)
@@ -64,25 +64,29 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("(the key is shown once; Herald stores only its SHA-256)");
         }
         ["queues"] => {
-            // Creates the email queue, its DLQ and the SES sender identity; prints the URL.
+            // Creates every channel's queue and DLQ and the SES sender identity; prints
+            // the variables that point Herald at them.
             let config = herald::Config::from_env()?;
             let sdk = herald::config::aws_sdk_config().await;
             let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
             stack::ensure_sender_identity(
                 &ses,
                 config
-                    .require_ses_from()
+                    .channel(herald::domain::Channel::Email)
+                    .get("SES_FROM")
                     .unwrap_or("herald@alerts.example.com"),
             )
             .await?;
-            let queue = stack::ensure_queue(
+            let queues = stack::ensure_channel_queues(
                 &herald::aws_sdk_sqs::Client::new(&sdk),
-                "herald-email",
+                "herald",
                 30,
                 5,
             )
             .await?;
-            println!("{}", queue.url);
+            for (channel, queue) in queues {
+                println!("HERALD_QUEUE_URL_{}={}", channel.env_name(), queue.url);
+            }
         }
         ["serve", ..] => {
             let addr: SocketAddr = flag("--addr").unwrap_or("127.0.0.1:3000").parse()?;
@@ -103,13 +107,13 @@ async fn main() -> anyhow::Result<()> {
         [which @ ("retry" | "retention")] => {
             let mut config = herald::Config::from_env()?;
             let sdk = herald::config::aws_sdk_config().await;
-            if config.email_queue_url.is_none() {
-                // The queue `serve` uses.
+            if config.enabled_channels().is_empty() {
+                // The queues `serve` uses.
                 let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
-                config.email_queue_url =
-                    Some(stack::ensure_queue(&sqs, "herald-email", 30, 5).await?.url);
+                let queues = stack::ensure_channel_queues(&sqs, "herald", 30, 5).await?;
+                stack::use_queues(&mut config, &queues);
             }
-            let schedules = Schedules::from_config(&config, &sdk).await?;
+            let schedules = Schedules::new(&config, &sdk).await?;
             let json = if *which == "retry" {
                 serde_json::to_string(&schedules.fire_retry().await?)?
             } else {

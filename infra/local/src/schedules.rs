@@ -45,12 +45,12 @@ pub fn scheduled_event(function: &str, timeout: Duration) -> LambdaEvent<EventBr
 }
 
 impl Schedules {
-    pub async fn from_config(
+    pub async fn new(
         config: &herald::Config,
         sdk: &herald::aws_config::SdkConfig,
     ) -> anyhow::Result<Self> {
         Ok(Self {
-            retry: herald_retry::Deps::from_config(config, sdk).await?,
+            retry: herald_retry::Deps::new(config, herald::warm::Warm::ready(sdk.clone())).await?,
             retention: herald_retention::Deps::from_config(config).await?,
         })
     }

@@ -1,13 +1,17 @@
-//! `herald-local serve`: the HTTP API on 127.0.0.1 and the email queue's poller, with the
-//! same handlers as on Lambda.
+//! `herald-local serve`: the HTTP API on 127.0.0.1 and a poller per channel queue, with
+//! the same handlers and wiring as on Lambda.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
-use herald::channels::email::SesEmail;
+use herald::dispatch::Dispatch;
+use herald::domain::Channel;
+use herald::warm::Warm;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
@@ -25,8 +29,32 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 pub struct Functions {
     pub ingest: herald_ingest::Deps,
     pub magic_link: herald_magic_link::Deps,
-    pub dispatch_email: herald_dispatch::Deps<SesEmail>,
+    /// Every channel's dispatcher, polled from its own queue.
+    pub dispatchers: BTreeMap<Channel, Arc<dyn Dispatch>>,
     pub schedules: Arc<Schedules>,
+}
+
+impl Functions {
+    /// Every function, wired exactly as on Lambda (with a ready SDK configuration).
+    pub async fn new(
+        config: &herald::Config,
+        sdk: &herald::aws_config::SdkConfig,
+    ) -> anyhow::Result<Self> {
+        let mut dispatchers = BTreeMap::new();
+        for channel in stack::QUEUED_CHANNELS {
+            if let Some(d) =
+                herald::dispatch::for_channel(channel, config, Warm::ready(sdk.clone())).await?
+            {
+                dispatchers.insert(channel, d);
+            }
+        }
+        Ok(Self {
+            ingest: herald_ingest::Deps::new(config, Warm::ready(sdk.clone())).await?,
+            magic_link: herald_magic_link::Deps::from_config(config).await?,
+            dispatchers,
+            schedules: Arc::new(Schedules::new(config, sdk).await?),
+        })
+    }
 }
 
 /// How often the local schedules fire (EventBridge: every minute and every hour).
@@ -45,8 +73,8 @@ impl Default for Periods {
     }
 }
 
-/// Creates the queues and sender identity, then serves HTTP, polls the queue and fires
-/// the schedules until stopped.
+/// Creates the queues and sender identity, then serves HTTP, polls every channel's
+/// queue and fires the schedules until stopped.
 pub async fn run(
     mut config: herald::Config,
     addr: SocketAddr,
@@ -55,33 +83,31 @@ pub async fn run(
     let sdk = herald::config::aws_sdk_config().await;
     let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
     let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
-    let from = config.require_ses_from()?.to_owned();
+    let from = config
+        .channel(Channel::Email)
+        .require("SES_FROM")?
+        .to_owned();
     stack::ensure_sender_identity(&ses, &from).await?;
-    let queue = stack::ensure_queue(&sqs, "herald-email", 30, 5).await?;
-    config.email_queue_url = Some(queue.url.clone());
-    println!(
-        "queue     {} (DLQ {}, maxReceiveCount 5, visibility 30 s)",
-        queue.url, queue.dlq_url
-    );
+    let queues = stack::ensure_channel_queues(&sqs, "herald", 30, 5).await?;
+    stack::use_queues(&mut config, &queues);
+    for (channel, queue) in &queues {
+        println!(
+            "queue     {channel:<6} {} (DLQ {}, maxReceiveCount 5, visibility 30 s)",
+            queue.url, queue.dlq_url
+        );
+    }
     println!("sender    {from} (verified in the emulator's SES)");
 
-    let functions = Arc::new(Functions {
-        ingest: herald_ingest::Deps::from_config(&config, &sdk).await?,
-        magic_link: herald_magic_link::Deps::from_config(&config).await?,
-        dispatch_email: herald_dispatch::Deps::from_config(
-            &config,
-            SesEmail::from_sdk(&sdk, from, config.ses_configuration_set.clone()),
-        )
-        .await?,
-        schedules: Arc::new(Schedules::from_config(&config, &sdk).await?),
-    });
-    let poller = QueuePoller {
-        sqs,
-        queue_url: queue.url.clone(),
-        queue_arn: queue.arn,
-        wait_seconds: 1,
-    };
-    tokio::spawn(poll_forever(poller, functions.clone()));
+    let functions = Arc::new(Functions::new(&config, &sdk).await?);
+    for (channel, queue) in queues {
+        let poller = QueuePoller {
+            sqs: sqs.clone(),
+            queue_url: queue.url.clone(),
+            queue_arn: queue.arn,
+            wait_seconds: 1,
+        };
+        tokio::spawn(poll_forever(channel, poller, functions.clone()));
+    }
     tokio::spawn(
         functions
             .schedules
@@ -118,15 +144,18 @@ pub async fn run(
     }
 }
 
-async fn poll_forever(poller: QueuePoller, functions: Arc<Functions>) {
+async fn poll_forever(channel: Channel, poller: QueuePoller, functions: Arc<Functions>) {
+    let Some(dispatcher) = functions.dispatchers.get(&channel).cloned() else {
+        return;
+    };
     loop {
         let started = Instant::now();
         match poller
-            .poll_once(|event| herald_dispatch::function_handler(&functions.dispatch_email, event))
+            .poll_once(|event| herald_dispatch::function_handler(dispatcher.as_ref(), event))
             .await
         {
             Ok(stats) if stats.received > 0 => println!(
-                "sqs       herald-email -> dispatch-email: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
+                "sqs       herald-{channel} -> dispatch-{channel}: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
                 stats.received,
                 stats.deleted,
                 stats.returned,

@@ -1,6 +1,9 @@
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
 use aws_sdk_sqs::types::QueueAttributeName;
 use herald::db;
+use herald::domain::Channel;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -46,6 +49,65 @@ pub async fn ensure_queue(
         .context("no queue url")?;
     let arn = queue_arn(sqs, &url).await?;
     Ok(QueuePair { url, arn, dlq_url })
+}
+
+/// The channels that have a dispatcher (and so an SQS queue); in-app rows need none.
+pub const QUEUED_CHANNELS: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
+
+/// A queue and DLQ per dispatched channel: `{prefix}-{channel}` (`herald-sms`...).
+pub async fn ensure_channel_queues(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    visibility_timeout_secs: u32,
+    max_receive_count: u32,
+) -> anyhow::Result<BTreeMap<Channel, QueuePair>> {
+    let mut queues = BTreeMap::new();
+    for channel in QUEUED_CHANNELS {
+        let name = format!("{prefix}-{}", channel.as_str().replace('_', "-"));
+        let pair = ensure_queue(sqs, &name, visibility_timeout_secs, max_receive_count).await?;
+        queues.insert(channel, pair);
+    }
+    Ok(queues)
+}
+
+/// A local stack's configuration, parsed from the same variables Lambda reads (so with
+/// the same defaults and checks): the database, a queue per channel, a verified sender
+/// and a public base URL, then `extra` (which wins). Tests and the bench build theirs
+/// here.
+pub fn local_config(
+    db_url: &str,
+    queues: &BTreeMap<Channel, QueuePair>,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<herald::Config> {
+    let mut vars: BTreeMap<String, String> = BTreeMap::from([
+        ("HERALD_DATABASE_URL".to_owned(), db_url.to_owned()),
+        ("HERALD_DB_POOL_SIZE".to_owned(), "10".to_owned()),
+        ("HERALD_SES_FROM".to_owned(), LOCAL_SENDER.to_owned()),
+        (
+            "HERALD_PUBLIC_BASE_URL".to_owned(),
+            "http://127.0.0.1:3000".to_owned(),
+        ),
+    ]);
+    for (channel, pair) in queues {
+        vars.insert(
+            format!("HERALD_QUEUE_URL_{}", channel.env_name()),
+            pair.url.clone(),
+        );
+    }
+    for (name, value) in extra {
+        vars.insert((*name).to_owned(), (*value).to_owned());
+    }
+    herald::Config::from_pairs(vars)
+}
+
+/// The sender `serve`, the tests and the bench verify in the emulator's SES.
+pub const LOCAL_SENDER: &str = "herald@alerts.example.com";
+
+/// Points the configuration at the queues, as `HERALD_QUEUE_URL_<CHANNEL>` would.
+pub fn use_queues(config: &mut herald::Config, queues: &BTreeMap<Channel, QueuePair>) {
+    for (channel, pair) in queues {
+        config.channels.entry(*channel).or_default().queue_url = Some(pair.url.clone());
+    }
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {

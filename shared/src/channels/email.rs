@@ -6,11 +6,10 @@ use askama::Template;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
-use secrecy::ExposeSecret;
 
-use super::{Channel, Delivery, DeliveryError, Receipt};
+use super::{Adapter, Delivery, DeliveryError, FailureKind, Receipt};
 use crate::db::notifications::Claimed;
-use crate::domain;
+use crate::domain::{self, Action, Address, Channel};
 
 #[derive(Debug, Clone)]
 pub struct SesEmail {
@@ -51,6 +50,13 @@ impl SesEmail {
     }
 }
 
+/// `HERALD_SES_FROM` (required) and `HERALD_SES_CONFIGURATION_SET`.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub from: String,
+    pub configuration_set: Option<String>,
+}
+
 /// The rendered message. Public so the rendering can be tested without sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedEmail {
@@ -89,8 +95,12 @@ pub fn subject(n: &Claimed) -> String {
     subject
 }
 
-pub fn render(delivery: &Delivery<'_>) -> Result<RenderedEmail, askama::Error> {
+pub fn render(delivery: &Delivery<'_>) -> Result<RenderedEmail, DeliveryError> {
     let n = delivery.notification;
+    let acknowledge_url = delivery.link(Action::Acknowledge)?;
+    let resolve_url = delivery.link(Action::Resolve)?;
+    let template_error =
+        |e: askama::Error| DeliveryError::permanent("TemplateError", e.to_string());
     let triggered_at = n.triggered_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let priority_color = match n.priority {
         domain::Priority::Critical => "#b91c1c",
@@ -103,19 +113,21 @@ pub fn render(delivery: &Delivery<'_>) -> Result<RenderedEmail, askama::Error> {
         n,
         priority_label: n.priority.label(),
         priority_color,
-        acknowledge_url: delivery.acknowledge_url.expose_secret(),
-        resolve_url: delivery.resolve_url.expose_secret(),
+        acknowledge_url,
+        resolve_url,
         triggered_at: triggered_at.clone(),
     }
-    .render()?;
+    .render()
+    .map_err(template_error)?;
     let text = TextEmail {
         n,
         priority_label: n.priority.label(),
-        acknowledge_url: delivery.acknowledge_url.expose_secret(),
-        resolve_url: delivery.resolve_url.expose_secret(),
+        acknowledge_url,
+        resolve_url,
         triggered_at,
     }
-    .render()?;
+    .render()
+    .map_err(template_error)?;
     Ok(RenderedEmail {
         subject: subject(n),
         html,
@@ -139,19 +151,39 @@ fn header(name: &str, value: &str) -> Result<MessageHeader, DeliveryError> {
         .map_err(|e| DeliveryError::permanent("BuildError", e.to_string()))
 }
 
-impl Channel for SesEmail {
-    fn kind(&self) -> domain::Channel {
-        domain::Channel::Email
+impl Adapter for SesEmail {
+    const CHANNEL: Channel = Channel::Email;
+    const ACTIONS: &'static [Action] = &[Action::Acknowledge, Action::Resolve];
+    type Settings = EmailSettings;
+
+    fn settings(config: &crate::Config) -> anyhow::Result<EmailSettings> {
+        let channel = config.channel(Channel::Email);
+        Ok(EmailSettings {
+            from: channel.require("SES_FROM")?.to_owned(),
+            configuration_set: channel.get("SES_CONFIGURATION_SET").map(str::to_owned),
+        })
+    }
+
+    fn build(settings: EmailSettings, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
+        Ok(Self::from_sdk(
+            sdk,
+            settings.from,
+            settings.configuration_set,
+        ))
     }
 
     #[tracing::instrument(name = "send email", skip_all, fields(notification_id = %delivery.notification.id))]
     async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
         let n = delivery.notification;
-        let to = n.email.as_deref().ok_or_else(|| {
-            DeliveryError::permanent("NoAddress", "the recipient has no email address")
-        })?;
-        let rendered = render(delivery)
-            .map_err(|e| DeliveryError::permanent("TemplateError", e.to_string()))?;
+        let Some(Address::Email(to)) = &n.address else {
+            return Err(DeliveryError::new(
+                FailureKind::AddressInvalid,
+                "NoAddress",
+                "the recipient has no email address",
+            ));
+        };
+        let to = to.as_str();
+        let rendered = render(delivery)?;
         let message = Message::builder()
             .subject(content(rendered.subject)?)
             .body(
@@ -178,14 +210,8 @@ impl Channel for SesEmail {
             .send()
             .await
             .map_err(classify)?;
-        let provider_message_id = output
-            .message_id()
-            .ok_or_else(|| {
-                DeliveryError::transient("NoMessageId", "SES answered without a message id")
-            })?
-            .to_owned();
         Ok(Receipt {
-            provider_message_id,
+            provider_message_id: output.message_id().map(str::to_owned),
         })
     }
 }
@@ -200,8 +226,10 @@ fn classify<R>(err: SdkError<SendEmailError, R>) -> DeliveryError {
             let message = e.message().unwrap_or("").to_owned();
             match e {
                 SendEmailError::TooManyRequestsException(_)
-                | SendEmailError::LimitExceededException(_)
-                | SendEmailError::SendingPausedException(_) => {
+                | SendEmailError::LimitExceededException(_) => {
+                    DeliveryError::rate_limited(code, message, None)
+                }
+                SendEmailError::SendingPausedException(_) => {
                     DeliveryError::transient(code, message)
                 }
                 SendEmailError::MessageRejected(_)
@@ -210,6 +238,9 @@ fn classify<R>(err: SdkError<SendEmailError, R>) -> DeliveryError {
                 | SendEmailError::BadRequestException(_)
                 | SendEmailError::AccountSuspendedException(_) => {
                     DeliveryError::permanent(code, message)
+                }
+                _ if code == "Throttling" || code == "ThrottlingException" => {
+                    DeliveryError::rate_limited(code, message, None)
                 }
                 _ if is_transient_code(&code) => DeliveryError::transient(code, message),
                 _ => DeliveryError::permanent(code, message),
@@ -246,6 +277,7 @@ fn is_transient_code(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::Links;
     use chrono::TimeZone;
     use secrecy::SecretString;
     use uuid::Uuid;
@@ -256,7 +288,7 @@ mod tests {
             tenant_id: Uuid::nil(),
             escalation_id: Uuid::nil(),
             recipient_id: Uuid::nil(),
-            channel: domain::Channel::Email,
+            channel: Channel::Email,
             attempt_count: 1,
             title: "Primary database <CPU> above 95%".into(),
             body: "p99 latency 2.3 s".into(),
@@ -270,25 +302,36 @@ mod tests {
                 .single()
                 .expect("valid"),
             recipient_name: Some("Alice".into()),
-            email: Some("alice@example.com".into()),
-            phone: None,
-            slack_user_id: None,
-            push_endpoint_arn: None,
+            address: Address::parse(Channel::Email, Some("alice@example.com")),
         }
     }
 
-    fn delivery(n: &Claimed) -> Delivery<'_> {
+    fn links() -> Links {
+        Links::new(vec![
+            (
+                Action::Acknowledge,
+                SecretString::from("https://h.example/l/ACK".to_owned()),
+            ),
+            (
+                Action::Resolve,
+                SecretString::from("https://h.example/l/RES".to_owned()),
+            ),
+        ])
+    }
+
+    fn delivery<'a>(n: &'a Claimed, links: &'a Links) -> Delivery<'a> {
         Delivery {
             notification: n,
-            acknowledge_url: SecretString::from("https://h.example/l/ACK".to_owned()),
-            resolve_url: SecretString::from("https://h.example/l/RES".to_owned()),
+            links,
+            credential: None,
         }
     }
 
     #[test]
     fn email_shows_every_field_and_both_links() {
         let n = claimed();
-        let email = render(&delivery(&n)).expect("renders");
+        let links = links();
+        let email = render(&delivery(&n, &links)).expect("renders");
         assert_eq!(
             email.subject,
             "[CRITICAL] Primary database <CPU> above 95% — orders-db"
@@ -311,7 +354,8 @@ mod tests {
     #[test]
     fn html_escapes_the_title() {
         let n = claimed();
-        let email = render(&delivery(&n)).expect("renders");
+        let links = links();
+        let email = render(&delivery(&n, &links)).expect("renders");
         assert!(
             email.html.contains("Primary database &#60;CPU&#62;")
                 || email.html.contains("&lt;CPU&gt;")

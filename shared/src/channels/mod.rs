@@ -1,90 +1,230 @@
-//! One provider adapter per channel behind one [`Channel`] trait. Each adapter renders
-//! its own format from the claimed notification and classifies provider failures as
-//! transient (retry later) or permanent (give up), so the dispatcher stays generic.
+//! One provider adapter per channel behind one [`Adapter`] trait. Each adapter owns
+//! three things: rendering its message, calling its provider, and classifying the
+//! answer. Claiming, recording, backoff and token minting stay in the one dispatcher
+//! ([`crate::dispatch`]), generic over the adapter.
 
 pub mod email;
+pub mod push;
+pub mod sms;
+pub mod sns;
 
 use std::future::Future;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
+use crate::Config;
 use crate::db::notifications::Claimed;
-use crate::domain;
+use crate::domain::{Action, Channel};
+
+/// A provider adapter: the one thing a channel has to write.
+pub trait Adapter: Clone + Send + Sync + Sized + 'static {
+    /// The channel it delivers.
+    const CHANNEL: Channel;
+    /// What a recipient can do from this channel's message (links, buttons). The
+    /// dispatcher mints a one-time token for each of these, and only these.
+    const ACTIONS: &'static [Action];
+
+    /// The adapter's settings, read and checked at cold start (a missing variable fails
+    /// the start, not the first page).
+    type Settings: Clone + Send + Sync + 'static;
+    fn settings(config: &Config) -> anyhow::Result<Self::Settings>;
+
+    /// The adapter with its provider client; built on first use.
+    fn build(settings: Self::Settings, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self>;
+
+    fn deliver(
+        &self,
+        delivery: &Delivery<'_>,
+    ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+}
 
 /// Everything an adapter needs to send one notification.
 #[derive(Debug)]
 pub struct Delivery<'a> {
     pub notification: &'a Claimed,
-    /// One-time links; secrets (never logged).
-    pub acknowledge_url: SecretString,
-    pub resolve_url: SecretString,
+    /// One-time links for the adapter's [`Adapter::ACTIONS`]; secrets (never logged).
+    pub links: &'a Links,
+    /// The channel's credential for this recipient or tenant (a Teams webhook URL),
+    /// decrypted for this send only.
+    pub credential: Option<&'a SecretString>,
+}
+
+impl Delivery<'_> {
+    /// The link for `action`; an adapter only asks for actions it declared.
+    pub fn link(&self, action: Action) -> Result<&str, DeliveryError> {
+        self.links.get(action).ok_or_else(|| {
+            DeliveryError::permanent("NoLink", format!("no {} link was minted", action.as_str()))
+        })
+    }
+}
+
+/// The magic links of one delivery, by action.
+#[derive(Debug, Default)]
+pub struct Links(Vec<(Action, SecretString)>);
+
+impl Links {
+    pub fn new(links: Vec<(Action, SecretString)>) -> Self {
+        Self(links)
+    }
+
+    pub fn get(&self, action: Action) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map(|(_, url)| url.expose_secret())
+    }
 }
 
 /// The provider accepted the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {
-    pub provider_message_id: String,
+    /// The provider's id for it, when it gives one (a Teams webhook does not).
+    pub provider_message_id: Option<String>,
 }
 
-/// The provider did not accept the message. `message` is safe to store and log: it never
-/// contains the message body, addresses or links.
+/// What kind of "no" the provider said. Only [`FailureKind::Transient`] and
+/// [`FailureKind::RateLimited`] are retried; [`FailureKind::OptedOut`] is not a failure
+/// at all: the row is `suppressed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Throttling, outages, timeouts: try again later.
+    Transient,
+    /// The provider asked us to slow down (often with a Retry-After).
+    RateLimited,
+    /// The message itself will never be accepted.
+    Permanent,
+    /// The address does not exist or cannot receive this channel.
+    AddressInvalid,
+    /// The credential was revoked or the webhook deleted.
+    CredentialRevoked,
+    /// The person opted out at the provider (STOP at the carrier).
+    OptedOut,
+}
+
+impl FailureKind {
+    pub fn is_retryable(self) -> bool {
+        matches!(self, FailureKind::Transient | FailureKind::RateLimited)
+    }
+}
+
+/// The provider did not accept the message. `message` is safe to store and log: it
+/// passed through [`redact`], so it never holds addresses, tokens or URLs with secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct DeliveryError {
+    pub kind: FailureKind,
     pub code: String,
     pub message: String,
-    pub retryable: bool,
     pub retry_after: Option<Duration>,
 }
 
 impl DeliveryError {
-    pub fn transient(code: impl Into<String>, message: impl AsRef<str>) -> Self {
+    pub fn new(kind: FailureKind, code: impl Into<String>, message: impl AsRef<str>) -> Self {
         Self {
-            code: code.into(),
+            kind,
+            code: redact(&code.into()),
             message: redact(message.as_ref()),
-            retryable: true,
             retry_after: None,
         }
+    }
+
+    pub fn transient(code: impl Into<String>, message: impl AsRef<str>) -> Self {
+        Self::new(FailureKind::Transient, code, message)
     }
 
     pub fn permanent(code: impl Into<String>, message: impl AsRef<str>) -> Self {
+        Self::new(FailureKind::Permanent, code, message)
+    }
+
+    pub fn rate_limited(
+        code: impl Into<String>,
+        message: impl AsRef<str>,
+        retry_after: Option<Duration>,
+    ) -> Self {
         Self {
-            code: code.into(),
-            message: redact(message.as_ref()),
-            retryable: false,
-            retry_after: None,
+            retry_after,
+            ..Self::new(FailureKind::RateLimited, code, message)
         }
+    }
+
+    pub fn retryable(&self) -> bool {
+        self.kind.is_retryable()
     }
 }
 
-/// Provider messages are stored and logged, so they lose anything that looks like an
-/// address (SES quotes the rejected recipient) and are kept short.
+/// Makes a provider's message safe to store and log. Providers quote what they
+/// rejected, and HTTP clients print the URL they called, so this removes:
+/// - anything that looks like an address (`@`, `+` and digits) -> `<address>`;
+/// - Slack tokens (`xoxb-`, `xoxp-`, `xapp-`...), Herald API keys (`hk_`), the word after
+///   `Bearer`, and `key=value` pairs whose key names a secret -> `<secret>`;
+/// - URLs, whose path and query may carry a signature (a Teams webhook is a bearer
+///   secret) -> `scheme://host/…`.
+///
+/// and keeps the result short.
 pub fn redact(message: &str) -> String {
-    let words: Vec<&str> = message
-        .split_whitespace()
-        .map(|w| {
-            if w.contains('@') || (w.starts_with('+') && w.len() > 6) {
-                "<address>"
-            } else {
-                w
-            }
-        })
-        .collect();
-    let joined = words.join(" ");
+    let mut out: Vec<String> = Vec::new();
+    let mut after_bearer = false;
+    for word in message.split_whitespace() {
+        let bare = word.trim_matches(|c: char| "\"'()[]{}<>,;".contains(c));
+        let lower = bare.to_ascii_lowercase();
+        let masked = if after_bearer {
+            Some("<secret>".to_owned())
+        } else if let Some(i) = lower.find("://") {
+            let scheme = &bare[..i];
+            let rest = &bare[i + 3..];
+            let host = rest
+                .split(['/', '?', '#'])
+                .next()
+                .unwrap_or("")
+                .rsplit('@')
+                .next()
+                .unwrap_or("");
+            Some(format!("{scheme}://{host}/…"))
+        } else if is_secret_token(&lower) || has_secret_pair(&lower) {
+            Some("<secret>".to_owned())
+        } else if bare.contains('@') || (bare.starts_with('+') && bare.len() > 6) {
+            Some("<address>".to_owned())
+        } else {
+            None
+        };
+        after_bearer = lower == "bearer";
+        out.push(masked.unwrap_or_else(|| word.to_owned()));
+    }
+    let joined = out.join(" ");
     match joined.char_indices().nth(300) {
         Some((cut, _)) => format!("{}…", &joined[..cut]),
         None => joined,
     }
 }
 
-pub trait Channel: Send + Sync {
-    fn kind(&self) -> domain::Channel;
+fn is_secret_token(lower: &str) -> bool {
+    [
+        "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-", "xapp-", "hk_",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+}
 
-    fn deliver(
-        &self,
-        delivery: &Delivery<'_>,
-    ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+fn has_secret_pair(lower: &str) -> bool {
+    lower.split(['&', '?']).any(|pair| {
+        pair.split_once(['=', ':']).is_some_and(|(k, v)| {
+            !v.is_empty()
+                && matches!(
+                    k.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()),
+                    "sig"
+                        | "signature"
+                        | "token"
+                        | "access_token"
+                        | "key"
+                        | "secret"
+                        | "code"
+                        | "password"
+                        | "sv"
+                        | "se"
+                )
+        })
+    })
 }
 
 #[cfg(test)]
@@ -104,7 +244,66 @@ mod tests {
     }
 
     #[test]
+    fn slack_tokens_and_api_keys_are_redacted() {
+        for secret in [
+            "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+            "xoxp-2-3-abcdef",
+            "xapp-1-A0-123-abc",
+            "hk_3f9a1b2c3d4e5f",
+        ] {
+            let out = redact(&format!("invalid_auth: token {secret} was revoked"));
+            assert!(!out.contains(secret), "{out}");
+            assert!(out.contains("<secret>"), "{out}");
+        }
+        let out = redact("Authorization: Bearer abc.def.ghi failed");
+        assert!(!out.contains("abc.def.ghi"), "{out}");
+    }
+
+    #[test]
+    fn webhook_urls_keep_only_their_host() {
+        let url = "https://prod-12.westus.logic.azure.com:443/workflows/8a1b/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers&sv=1.0&sig=Xyz123SecretSig";
+        let out = redact(&format!(
+            "error sending request for url ({url}): connection refused"
+        ));
+        assert!(!out.contains("Xyz123SecretSig"), "{out}");
+        assert!(!out.contains("workflows"), "{out}");
+        assert!(
+            out.contains("https://prod-12.westus.logic.azure.com:443/…"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn secret_query_pairs_outside_urls_are_redacted() {
+        let out = redact("retry with sig=abcdef&sv=1.0 failed; token=s3cr3t");
+        assert!(!out.contains("abcdef"), "{out}");
+        assert!(!out.contains("s3cr3t"), "{out}");
+    }
+
+    #[test]
+    fn ordinary_provider_messages_are_kept() {
+        assert_eq!(
+            redact("Rate exceeded: try again in 2 seconds"),
+            "Rate exceeded: try again in 2 seconds"
+        );
+    }
+
+    #[test]
     fn long_messages_are_cut() {
         assert!(redact(&"x ".repeat(400)).chars().count() <= 301);
+    }
+
+    #[test]
+    fn only_transient_kinds_are_retried() {
+        assert!(FailureKind::Transient.is_retryable());
+        assert!(FailureKind::RateLimited.is_retryable());
+        for kind in [
+            FailureKind::Permanent,
+            FailureKind::AddressInvalid,
+            FailureKind::CredentialRevoked,
+            FailureKind::OptedOut,
+        ] {
+            assert!(!kind.is_retryable(), "{kind:?}");
+        }
     }
 }

@@ -114,8 +114,8 @@ pub async fn create(
     let names = texts(|r| r.name.clone());
     let emails = texts(|r| r.email.as_ref().map(|e| e.as_str().to_owned()));
     let phones = texts(|r| r.phone.as_ref().map(|p| p.as_str().to_owned()));
-    let slack_ids = texts(|r| r.slack_user_id.clone());
-    let push_arns = texts(|r| r.push_endpoint_arn.clone());
+    let slack_ids = texts(|r| r.slack_user_id.as_ref().map(|s| s.as_str().to_owned()));
+    let push_arns = texts(|r| r.push_endpoint_arn.as_ref().map(|a| a.as_str().to_owned()));
     let timezones = texts(|r| r.timezone.clone());
 
     let n_recipient: Vec<&str> = planned

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Client, parse_col};
-use crate::domain::{Action, Channel, NotificationStatus, Priority};
+use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
 
 /// A notification this dispatcher now owns (`sending`, under a lease), with everything
@@ -30,10 +30,9 @@ pub struct Claimed {
     pub dashboard_url: Option<String>,
     pub triggered_at: DateTime<Utc>,
     pub recipient_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub slack_user_id: Option<String>,
-    pub push_endpoint_arn: Option<String>,
+    /// The recipient's address for this row's channel; `None` when they have none (any
+    /// more): the delivery fails for good without calling the provider.
+    pub address: Option<Address>,
 }
 
 impl std::fmt::Debug for Claimed {
@@ -106,7 +105,15 @@ pub async fn claim(
                 FROM unnest($4::uuid[], $5::bytea[], $6::text[]) AS t(notification_id, hash, action)
                 JOIN claimed c ON c.id = t.notification_id
             )
-            SELECT c.*, r.name AS recipient_name, r.email, r.phone, r.slack_user_id, r.push_endpoint_arn
+            SELECT c.*, r.name AS recipient_name,
+                   -- The one address this row's channel needs.
+                   CASE c.channel
+                       WHEN 'email' THEN r.email
+                       WHEN 'sms' THEN r.phone
+                       WHEN 'voice' THEN r.phone
+                       WHEN 'push' THEN r.push_endpoint_arn
+                       WHEN 'slack' THEN r.slack_user_id
+                   END AS address
             FROM claimed c
             JOIN recipients r ON r.id = c.recipient_id
             "#,
@@ -132,12 +139,13 @@ pub async fn claim(
         .context("claiming notifications")?;
     rows.iter()
         .map(|r| {
+            let channel: Channel = parse_col(r, "channel")?;
             Ok(Claimed {
                 id: r.get("id"),
                 tenant_id: r.get("tenant_id"),
                 escalation_id: r.get("escalation_id"),
                 recipient_id: r.get("recipient_id"),
-                channel: parse_col(r, "channel")?,
+                channel,
                 attempt_count: r.get("attempt_count"),
                 title: r.get("title"),
                 body: r.get("body"),
@@ -148,10 +156,7 @@ pub async fn claim(
                 dashboard_url: r.get("dashboard_url"),
                 triggered_at: r.get("triggered_at"),
                 recipient_name: r.get("recipient_name"),
-                email: r.get("email"),
-                phone: r.get("phone"),
-                slack_user_id: r.get("slack_user_id"),
-                push_endpoint_arn: r.get("push_endpoint_arn"),
+                address: Address::parse(channel, r.get("address")),
             })
         })
         .collect()
@@ -169,7 +174,11 @@ pub struct AttemptResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
     Sent {
-        provider_message_id: String,
+        provider_message_id: Option<String>,
+    },
+    /// Not sent, by rule rather than by failure (the number opted out at the carrier).
+    Suppressed {
+        reason: &'static str,
     },
     /// `next_attempt_at: None` means final: permanent, or out of attempts.
     Failed {
@@ -191,14 +200,14 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             r#"
             WITH r AS (
                 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[],
-                                     $7::timestamptz[])
-                    AS r(id, attempt, status, provider_message_id, error, retryable, next_attempt_at)
+                                     $7::timestamptz[], $8::text[])
+                    AS r(id, attempt, status, provider_message_id, error, retryable, next_attempt_at, reason)
             ), updated AS (
                 UPDATE notification_log AS n SET
                     status = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
                                   THEN 'suppressed' ELSE r.status END,
                     suppressed_reason = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
-                                             THEN 'escalation_' || e.status END,
+                                             THEN 'escalation_' || e.status ELSE r.reason END,
                     provider_message_id = COALESCE(r.provider_message_id, n.provider_message_id),
                     error = r.error,
                     retryable = r.retryable,
@@ -209,13 +218,13 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 WHERE n.id = r.id AND n.status = 'sending' AND n.attempt_count = r.attempt
                   AND e.id = n.escalation_id
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
-                          n.provider_message_id, n.error, n.retryable
+                          n.provider_message_id, n.error, n.retryable, n.suppressed_reason
             )
             INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
             SELECT tenant_id, escalation_id, id, 'notification.' || status, 'system', 'dispatch-' || channel,
                    jsonb_strip_nulls(jsonb_build_object(
                        'attempt', attempt_count, 'provider_message_id', provider_message_id,
-                       'error', error, 'retryable', retryable))
+                       'error', error, 'retryable', retryable, 'reason', suppressed_reason))
             FROM updated
             "#,
         )
@@ -227,6 +236,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
     let mut errors = Vec::with_capacity(results.len());
     let mut retryables = Vec::with_capacity(results.len());
     let mut next_attempts = Vec::with_capacity(results.len());
+    let mut reasons: Vec<Option<&str>> = Vec::with_capacity(results.len());
     for r in results {
         ids.push(r.id);
         match &r.outcome {
@@ -234,10 +244,19 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 provider_message_id,
             } => {
                 statuses.push(NotificationStatus::Sent.as_str());
-                message_ids.push(Some(provider_message_id.as_str()));
+                message_ids.push(provider_message_id.as_deref());
                 errors.push(None);
                 retryables.push(None);
                 next_attempts.push(None);
+                reasons.push(None);
+            }
+            AttemptOutcome::Suppressed { reason } => {
+                statuses.push(NotificationStatus::Suppressed.as_str());
+                message_ids.push(None);
+                errors.push(None);
+                retryables.push(None);
+                next_attempts.push(None);
+                reasons.push(Some(reason));
             }
             AttemptOutcome::Failed {
                 error,
@@ -249,6 +268,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 errors.push(Some(error.as_str()));
                 retryables.push(Some(*retryable));
                 next_attempts.push(*next_attempt_at);
+                reasons.push(None);
             }
         }
     }
@@ -263,6 +283,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &errors,
                 &retryables,
                 &next_attempts,
+                &reasons,
             ],
         )
         .await

@@ -39,10 +39,9 @@ impl Channel {
         }
     }
 
-    /// Channels this build can deliver. A notification on any other channel is recorded
-    /// as `suppressed` with reason `channel_not_enabled`, never dropped.
-    pub fn is_enabled(self) -> bool {
-        matches!(self, Channel::Email)
+    /// The name in environment variables: `HERALD_QUEUE_URL_IN_APP`.
+    pub fn env_name(self) -> String {
+        self.as_str().to_ascii_uppercase()
     }
 }
 
@@ -82,14 +81,5 @@ mod tests {
     fn unknown_channel_is_rejected() {
         assert!("pager".parse::<Channel>().is_err());
         assert!("Email".parse::<Channel>().is_err());
-    }
-
-    #[test]
-    fn only_email_is_enabled_in_this_build() {
-        let enabled: Vec<_> = Channel::ALL
-            .into_iter()
-            .filter(|c| c.is_enabled())
-            .collect();
-        assert_eq!(enabled, vec![Channel::Email]);
     }
 }

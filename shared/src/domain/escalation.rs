@@ -2,11 +2,16 @@
 
 use std::collections::HashSet;
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::policy::Reachable;
-use super::{Channel, ChannelPolicy, EmailAddress, PhoneE164, Priority};
+use super::{
+    Channel, ChannelPolicy, EmailAddress, PhoneE164, Priority, PushEndpointArn, SlackUserId,
+};
 
 pub const MAX_TITLE_CHARS: usize = 255;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,6 +39,30 @@ impl FieldError {
     }
 }
 
+/// A value that must be a JSON object. serde's derived `Deserialize` also fills a struct
+/// from an array, field by position, so `["t","b",null,"low"]` would pass as an
+/// escalation: this wrapper accepts only a map and answers `invalid_type` otherwise.
+#[derive(Debug, Default)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OnlyMaps<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OnlyMaps<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(OnlyMaps(PhantomData))
+            .map(Object)
+    }
+}
+
 /// The JSON body of `POST /v1/escalations`, as sent. Every field is optional here so that
 /// a missing field is reported by name, with the others, by [`NewEscalation::try_from`].
 #[derive(Debug, Default, Deserialize)]
@@ -48,8 +77,8 @@ pub struct IngestRequest {
     pub alert_count: Option<i64>,
     pub dashboard_url: Option<String>,
     pub triggered_at: Option<String>,
-    pub recipients: Option<Vec<RecipientRequest>>,
-    pub channels: Option<ChannelsRequest>,
+    pub recipients: Option<Vec<Object<RecipientRequest>>>,
+    pub channels: Option<Object<ChannelsRequest>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,25 +105,31 @@ impl IngestRequest {
     /// Parses the raw body; a type error or an unknown field names its JSON path.
     pub fn from_json(bytes: &[u8]) -> Result<Self, FieldError> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let message = inner.to_string();
-            if let Some(name) = unknown_field_name(&message) {
-                // The path already ends with the unknown key.
-                let field = if path == "." { name.to_owned() } else { path };
-                return FieldError::new("unknown_field", field, format!("unknown field `{name}`"));
-            }
-            if inner.is_syntax() || inner.is_eof() {
-                return FieldError::new(
-                    "invalid_json",
-                    "",
-                    format!("request body is not valid JSON: {message}"),
-                );
-            }
-            let field = if path == "." { String::new() } else { path };
-            FieldError::new("invalid_type", field, message)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(|Object(req)| req)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let message = inner.to_string();
+                if let Some(name) = unknown_field_name(&message) {
+                    // The path already ends with the unknown key.
+                    let field = if path == "." { name.to_owned() } else { path };
+                    return FieldError::new(
+                        "unknown_field",
+                        field,
+                        format!("unknown field `{name}`"),
+                    );
+                }
+                if inner.is_syntax() || inner.is_eof() {
+                    return FieldError::new(
+                        "invalid_json",
+                        "",
+                        format!("request body is not valid JSON: {message}"),
+                    );
+                }
+                let field = if path == "." { String::new() } else { path };
+                FieldError::new("invalid_type", field, message)
+            })
     }
 }
 
@@ -125,8 +160,9 @@ pub struct NewRecipient {
     pub name: Option<String>,
     pub email: Option<EmailAddress>,
     pub phone: Option<PhoneE164>,
-    pub slack_user_id: Option<String>,
-    pub push_endpoint_arn: Option<String>,
+    pub slack_user_id: Option<SlackUserId>,
+    pub push_endpoint_arn: Option<PushEndpointArn>,
+    /// An IANA zone name (`Europe/Paris`).
     pub timezone: Option<String>,
 }
 
@@ -158,7 +194,7 @@ impl TryFrom<IngestRequest> for NewEscalation {
             };
         }
 
-        let dedup_key = check!(optional_text(req.dedup_key, "dedup_key", MAX_DEDUP_KEY)).flatten();
+        let dedup_key = check!(dedup_key(req.dedup_key)).flatten();
         let title = check!(required(req.title, "title").and_then(title));
         let body = check!(body(req.body.unwrap_or_default()));
         let priority = check!(required(req.priority, "priority").and_then(|p| {
@@ -236,6 +272,18 @@ fn optional_text(
         ));
     }
     Ok(Some(value.to_owned()))
+}
+
+/// A blank key would silently turn deduplication off: it is refused, not ignored.
+fn dedup_key(value: Option<String>) -> Result<Option<String>, FieldError> {
+    if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        return Err(FieldError::new(
+            "empty",
+            "dedup_key",
+            "`dedup_key` must not be blank; leave it out to turn deduplication off",
+        ));
+    }
+    optional_text(value, "dedup_key", MAX_DEDUP_KEY)
 }
 
 fn title(value: String) -> Result<String, FieldError> {
@@ -329,7 +377,9 @@ fn triggered_at(value: String) -> Result<Option<DateTime<Utc>>, FieldError> {
         })
 }
 
-fn recipients(value: Option<Vec<RecipientRequest>>) -> Result<Vec<NewRecipient>, FieldError> {
+fn recipients(
+    value: Option<Vec<Object<RecipientRequest>>>,
+) -> Result<Vec<NewRecipient>, FieldError> {
     let list = value
         .ok_or_else(|| FieldError::new("required", "recipients", "`recipients` is required"))?;
     if list.is_empty() {
@@ -348,7 +398,7 @@ fn recipients(value: Option<Vec<RecipientRequest>>) -> Result<Vec<NewRecipient>,
     }
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(list.len());
-    for (i, r) in list.into_iter().enumerate() {
+    for (i, Object(r)) in list.into_iter().enumerate() {
         let at = |field: &str| format!("recipients[{i}].{field}");
         let external_id = optional_text(r.id, &at("id"), MAX_SHORT_TEXT)?.ok_or_else(|| {
             FieldError::new("required", at("id"), "every recipient needs an `id`")
@@ -371,39 +421,30 @@ fn recipients(value: Option<Vec<RecipientRequest>>) -> Result<Vec<NewRecipient>,
                 PhoneE164::parse(&p).map_err(|why| FieldError::new("invalid", at("phone"), why))
             })
             .transpose()?;
-        let slack_user_id = optional_text(r.slack_user_id, &at("slack_user_id"), 32)?;
-        if let Some(id) = &slack_user_id
-            && !(id.starts_with(['U', 'W'])
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
-        {
-            return Err(FieldError::new(
-                "invalid",
-                at("slack_user_id"),
-                "a Slack user id looks like U024BE7LH",
-            ));
-        }
-        let push_endpoint_arn = optional_text(r.push_endpoint_arn, &at("push_endpoint_arn"), 1600)?;
-        if let Some(arn) = &push_endpoint_arn
-            && !arn.starts_with("arn:")
-        {
-            return Err(FieldError::new(
-                "invalid",
-                at("push_endpoint_arn"),
-                "must be an SNS endpoint ARN",
-            ));
-        }
+        let slack_user_id = optional_text(r.slack_user_id, &at("slack_user_id"), 32)?
+            .map(|id| {
+                SlackUserId::parse(&id)
+                    .map_err(|why| FieldError::new("invalid", at("slack_user_id"), why))
+            })
+            .transpose()?;
+        let push_endpoint_arn = optional_text(
+            r.push_endpoint_arn,
+            &at("push_endpoint_arn"),
+            PushEndpointArn::MAX_LEN,
+        )?
+        .map(|arn| {
+            PushEndpointArn::parse(&arn)
+                .map_err(|why| FieldError::new("invalid", at("push_endpoint_arn"), why))
+        })
+        .transpose()?;
         let timezone = optional_text(r.timezone, &at("timezone"), 64)?;
         if let Some(tz) = &timezone
-            && !tz
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b))
+            && tz.parse::<chrono_tz::Tz>().is_err()
         {
             return Err(FieldError::new(
                 "invalid",
                 at("timezone"),
-                "must be an IANA zone name like Europe/Paris",
+                "must be an IANA time zone name like Europe/Paris",
             ));
         }
         out.push(NewRecipient {
@@ -419,8 +460,8 @@ fn recipients(value: Option<Vec<RecipientRequest>>) -> Result<Vec<NewRecipient>,
     Ok(out)
 }
 
-fn channels(value: Option<ChannelsRequest>) -> Result<ChannelPolicy, FieldError> {
-    let Some(req) = value else {
+fn channels(value: Option<Object<ChannelsRequest>>) -> Result<ChannelPolicy, FieldError> {
+    let Some(Object(req)) = value else {
         return Ok(ChannelPolicy::default());
     };
     let mut seen = HashSet::new();
@@ -599,6 +640,53 @@ mod tests {
         let errors = parse(json!({"priority": "nope"})).expect_err("invalid");
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["title", "priority", "recipients"]);
+    }
+
+    #[test]
+    fn arrays_are_not_objects() {
+        let e = IngestRequest::from_json(br#"["t","b",null,"low"]"#).expect_err("array");
+        assert_eq!((e.code, e.field.as_str()), ("invalid_type", ""));
+        let mut v = valid();
+        v["recipients"] = json!([["u1", "Alice", "a@example.com"]]);
+        assert_eq!(first_field(v.clone()), "recipients[0]");
+        let mut v = valid();
+        v["channels"] = json!([["email"]]);
+        let e = parse(v).expect_err("array");
+        assert_eq!(
+            (e[0].code, e[0].field.as_str()),
+            ("invalid_type", "channels")
+        );
+    }
+
+    #[test]
+    fn blank_dedup_key_is_rejected() {
+        let mut v = valid();
+        v["dedup_key"] = json!("   ");
+        let e = parse(v).expect_err("blank");
+        assert_eq!((e[0].code, e[0].field.as_str()), ("empty", "dedup_key"));
+    }
+
+    #[test]
+    fn timezone_must_be_an_iana_name() {
+        let mut v = valid();
+        v["recipients"][0]["timezone"] = json!("Europe/Paris");
+        assert!(parse(v).is_ok());
+        for bad in ["Mars/Olympus_Mons", "CEST+1", "europe/paris"] {
+            let mut v = valid();
+            v["recipients"][0]["timezone"] = json!(bad);
+            assert_eq!(first_field(v), "recipients[0].timezone", "{bad}");
+        }
+    }
+
+    #[test]
+    fn push_endpoint_and_slack_id_are_checked() {
+        let mut v = valid();
+        v["recipients"][0]["push_endpoint_arn"] =
+            json!("arn:aws:sns:us-east-1:123456789012:my-topic");
+        assert_eq!(first_field(v), "recipients[0].push_endpoint_arn");
+        let mut v = valid();
+        v["recipients"][0]["slack_user_id"] = json!("alice");
+        assert_eq!(first_field(v), "recipients[0].slack_user_id");
     }
 
     proptest! {

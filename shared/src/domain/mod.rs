@@ -1,6 +1,7 @@
 //! Plain types and rules. No I/O here: everything is a value or a pure function, so it is
 //! unit-tested beside the code.
 
+pub mod address;
 pub mod backoff;
 pub mod budget;
 pub mod channel;
@@ -9,8 +10,10 @@ pub mod escalation;
 pub mod phone;
 pub mod policy;
 pub mod priority;
+pub mod sms;
 pub mod status;
 
+pub use address::{Address, PushEndpointArn, SlackUserId};
 pub use backoff::{RetryPolicies, RetryPolicy};
 pub use budget::{AdaptiveBatch, Budget};
 pub use channel::Channel;

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Channel, NotificationStatus};
@@ -28,6 +30,8 @@ pub mod reason {
     pub const NO_ADDRESS: &str = "no_address_for_channel";
     pub const ESCALATION_ACKNOWLEDGED: &str = "escalation_acknowledged";
     pub const ESCALATION_RESOLVED: &str = "escalation_resolved";
+    /// The carrier says the number opted out of SMS (replied STOP).
+    pub const OPTED_OUT_AT_CARRIER: &str = "opted_out_at_carrier";
 }
 
 /// One row ingest will write for a recipient.
@@ -45,17 +49,19 @@ pub trait Reachable {
     fn has_address(&self, channel: Channel) -> bool;
 }
 
-/// Plans the first wave: every primary channel for every recipient. A channel this
-/// build cannot deliver, or one the recipient has no address for, is recorded as
-/// suppressed with its reason so the delivery log shows why nothing went out.
+/// Plans the first wave: every primary channel for every recipient. A channel that is
+/// not `enabled` (no queue configured for it), or one the recipient has no address for,
+/// is recorded as suppressed with its reason so the delivery log shows why nothing went
+/// out.
 pub fn plan_primary<R: Reachable>(
     policy: &ChannelPolicy,
     recipients: &[R],
+    enabled: &BTreeSet<Channel>,
 ) -> Vec<PlannedNotification> {
     let mut planned = Vec::with_capacity(recipients.len() * policy.primary.len());
     for (index, recipient) in recipients.iter().enumerate() {
         for &channel in &policy.primary {
-            let suppressed_reason = if !channel.is_enabled() {
+            let suppressed_reason = if !enabled.contains(&channel) {
                 Some(reason::CHANNEL_NOT_ENABLED)
             } else if !recipient.has_address(channel) {
                 Some(reason::NO_ADDRESS)
@@ -88,11 +94,16 @@ mod tests {
         }
     }
 
+    fn email_only() -> BTreeSet<Channel> {
+        BTreeSet::from([Channel::Email])
+    }
+
     #[test]
     fn enabled_channel_with_address_is_queued() {
         let plan = plan_primary(
             &ChannelPolicy::default(),
             &[R(&[Channel::Email, Channel::Slack])],
+            &email_only(),
         );
         assert_eq!(plan.len(), 3);
         assert_eq!(plan[0].channel, Channel::Email);
@@ -104,6 +115,7 @@ mod tests {
         let plan = plan_primary(
             &ChannelPolicy::default(),
             &[R(&[Channel::Email, Channel::Slack])],
+            &email_only(),
         );
         let slack = plan
             .iter()
@@ -115,7 +127,7 @@ mod tests {
 
     #[test]
     fn missing_address_is_suppressed_with_its_reason() {
-        let plan = plan_primary(&ChannelPolicy::default(), &[R(&[])]);
+        let plan = plan_primary(&ChannelPolicy::default(), &[R(&[])], &email_only());
         assert_eq!(plan[0].suppressed_reason, Some(reason::NO_ADDRESS));
     }
 
@@ -124,6 +136,7 @@ mod tests {
         let plan = plan_primary(
             &ChannelPolicy::default(),
             &[R(&[Channel::Sms, Channel::Voice])],
+            &BTreeSet::from(Channel::ALL),
         );
         assert!(
             plan.iter()

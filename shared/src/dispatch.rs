@@ -1,0 +1,277 @@
+//! The one dispatch pipeline, generic over the channel's [`Adapter`]: claim a batch of
+//! rows in ONE statement (storing the magic-link token hashes of exactly the actions the
+//! adapter offers), send concurrently, record every result in ONE statement. Every
+//! `dispatch-*` binary, the local runner and the tests run this same code; handlers only
+//! turn an SQS event into notification ids and the outcome into a batch response.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::Utc;
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::Config;
+use crate::channels::{Adapter, Delivery, DeliveryError, FailureKind, Links};
+use crate::db::Pool;
+use crate::db::notifications::{self, AttemptOutcome, AttemptResult, Claimed, TokenToStore};
+use crate::domain::backoff::RetryDecision;
+use crate::domain::policy::reason;
+use crate::domain::{Channel, RetryPolicy};
+use crate::magic_link::{self, MintedToken};
+use crate::warm::Warm;
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Rows this batch owned (the others were sent, suppressed or taken already).
+    pub claimed: usize,
+    pub sent: usize,
+    /// Failed; a retry is scheduled.
+    pub transient: usize,
+    /// Failed for good.
+    pub permanent: usize,
+    /// Not sent by rule (opted out at the carrier).
+    pub suppressed: usize,
+}
+
+/// A channel's dispatcher, whatever its adapter: what the local runner and the test app
+/// hold one of per channel.
+pub trait Dispatch: Send + Sync {
+    fn channel(&self) -> Channel;
+
+    /// Claims, sends and records the given notifications. An `Err` means the store could
+    /// not be reached: nothing was sent for rows not claimed, and claimed rows come back
+    /// through the retry sweep when their lease expires. The caller hands the messages
+    /// back to SQS.
+    fn dispatch<'a>(&'a self, ids: &'a [Uuid]) -> BoxFuture<'a, anyhow::Result<Summary>>;
+}
+
+/// What the pipeline needs, built once per cold start.
+pub struct Dispatcher<A: Adapter> {
+    pool: Pool,
+    /// The provider adapter (its SDK client may still be warming up).
+    adapter: Warm<A>,
+    /// Where `/l/{token}` is served.
+    public_base_url: String,
+    token_ttl: Duration,
+    lease: Duration,
+    retry: RetryPolicy,
+}
+
+impl<A: Adapter> Dispatcher<A> {
+    /// The one way to build a dispatcher, on Lambda as in tests: configuration errors fail
+    /// now; the adapter is built from `sdk` on first use, overlapping the first batch's
+    /// claim (Lambda passes [`crate::config::aws_sdk_config_warming`], tests a ready one).
+    pub async fn new(config: &Config, sdk: Warm<aws_config::SdkConfig>) -> anyhow::Result<Self> {
+        let settings = A::settings(config)?;
+        let public_base_url = config.require_public_base_url()?.to_owned();
+        let adapter = Warm::lazy(async move {
+            let sdk = sdk.get().await?;
+            A::build(settings, &sdk)
+        });
+        Ok(Self {
+            pool: crate::db::connect_pool(&config.database).await?,
+            adapter,
+            public_base_url,
+            token_ttl: config.magic_link_ttl,
+            lease: config.sending_lease,
+            retry: config.retry.for_channel(A::CHANNEL),
+        })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    #[tracing::instrument(name = "dispatch", skip_all, fields(channel = %A::CHANNEL, requested = ids.len()))]
+    pub async fn run(&self, ids: &[Uuid]) -> anyhow::Result<Summary> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+
+        // Fresh tokens for the actions this channel's message offers; only those of
+        // claimed rows get stored.
+        let minted: HashMap<Uuid, Vec<MintedToken>> = ids
+            .iter()
+            .map(|id| (*id, A::ACTIONS.iter().map(|_| magic_link::mint()).collect()))
+            .collect();
+        let to_store: Vec<TokenToStore<'_>> = minted
+            .iter()
+            .flat_map(|(id, tokens)| {
+                A::ACTIONS
+                    .iter()
+                    .zip(tokens)
+                    .map(|(action, token)| TokenToStore {
+                        notification_id: *id,
+                        hash: &token.hash,
+                        action: *action,
+                    })
+            })
+            .collect();
+
+        // The connection goes back to the pool before any provider call: sends can take
+        // seconds, and recording takes a fresh connection in case this one died meanwhile.
+        let claim = async {
+            let client = self.pool.get().await?;
+            notifications::claim(
+                &client,
+                A::CHANNEL,
+                &ids,
+                &to_store,
+                self.token_ttl,
+                self.lease,
+            )
+            .await
+        };
+        let (claimed, adapter) = tokio::join!(claim, self.adapter.get());
+        let claimed = claimed?;
+        if claimed.is_empty() {
+            return Ok(Summary::default());
+        }
+
+        // Should the adapter fail to build, the claimed rows stay `sending` until their
+        // lease expires and the retry sweep takes them back; the messages go back to SQS.
+        let adapter = adapter?;
+        let results: Vec<AttemptResult> = futures::future::join_all(
+            claimed
+                .iter()
+                .map(|n| self.send_one(&adapter, n, &minted[&n.id])),
+        )
+        .await;
+
+        let mut summary = Summary {
+            claimed: claimed.len(),
+            ..Summary::default()
+        };
+        for r in &results {
+            match &r.outcome {
+                AttemptOutcome::Sent { .. } => summary.sent += 1,
+                AttemptOutcome::Suppressed { .. } => summary.suppressed += 1,
+                AttemptOutcome::Failed {
+                    next_attempt_at: Some(_),
+                    ..
+                } => summary.transient += 1,
+                AttemptOutcome::Failed { .. } => summary.permanent += 1,
+            }
+        }
+
+        // The messages are out: recording must not give up at the first hiccup.
+        (|| async { notifications::record(&self.pool.get().await?, &results).await })
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_times(3)
+                    .with_jitter(),
+            )
+            .notify(|e, after| {
+                tracing::warn!(error.message = %crate::telemetry::describe(e.as_ref()), ?after, "recording failed; retrying")
+            })
+            .await?;
+        Ok(summary)
+    }
+
+    #[tracing::instrument(name = "deliver", skip_all, fields(notification_id = %n.id, attempt = n.attempt_count))]
+    async fn send_one(&self, adapter: &A, n: &Claimed, tokens: &[MintedToken]) -> AttemptResult {
+        let links = Links::new(
+            A::ACTIONS
+                .iter()
+                .zip(tokens)
+                .map(|(action, t)| (*action, magic_link::url(&self.public_base_url, &t.token)))
+                .collect(),
+        );
+        let delivery = Delivery {
+            notification: n,
+            links: &links,
+            credential: None,
+        };
+        let sent = match &n.address {
+            None => Err(DeliveryError::new(
+                FailureKind::AddressInvalid,
+                "NoAddress",
+                format!("the recipient has no valid {} address", A::CHANNEL),
+            )),
+            Some(_) => adapter.deliver(&delivery).await,
+        };
+        let outcome = match sent {
+            Ok(receipt) => AttemptOutcome::Sent {
+                provider_message_id: receipt.provider_message_id,
+            },
+            Err(e) => self.failed(n, e),
+        };
+        AttemptResult {
+            id: n.id,
+            attempt: n.attempt_count,
+            outcome,
+        }
+    }
+
+    /// The one place a provider's "no" becomes the row's next state.
+    fn failed(&self, n: &Claimed, e: DeliveryError) -> AttemptOutcome {
+        if e.kind == FailureKind::OptedOut {
+            tracing::info!(error.code = %e.code, "recipient opted out at the provider; suppressed");
+            return AttemptOutcome::Suppressed {
+                reason: reason::OPTED_OUT_AT_CARRIER,
+            };
+        }
+        let attempts = u32::try_from(n.attempt_count).unwrap_or(u32::MAX);
+        let next_attempt_at = if e.retryable() {
+            match self
+                .retry
+                .decide(attempts, rand::random::<f64>(), e.retry_after)
+            {
+                RetryDecision::RetryAfter(delay) => chrono::Duration::from_std(delay)
+                    .ok()
+                    .map(|d| Utc::now() + d),
+                RetryDecision::GiveUp => None,
+            }
+        } else {
+            None
+        };
+        tracing::warn!(
+            error.code = %e.code,
+            error.message = %e.message,
+            error.kind = ?e.kind,
+            retryable = e.retryable(),
+            final_failure = next_attempt_at.is_none(),
+            // A transient failure on the last attempt: the RetriesExhausted alarm counts these.
+            retries_exhausted = e.retryable() && next_attempt_at.is_none(),
+            "delivery failed"
+        );
+        AttemptOutcome::Failed {
+            error: e.to_string(),
+            retryable: e.retryable(),
+            next_attempt_at,
+        }
+    }
+}
+
+impl<A: Adapter> Dispatch for Dispatcher<A> {
+    fn channel(&self) -> Channel {
+        A::CHANNEL
+    }
+
+    fn dispatch<'a>(&'a self, ids: &'a [Uuid]) -> BoxFuture<'a, anyhow::Result<Summary>> {
+        Box::pin(self.run(ids))
+    }
+}
+
+/// The dispatcher of `channel`, whatever its adapter: the one list of adapters, for the
+/// local runner and the tests, which hold every channel's. (Each Lambda binary names its
+/// own adapter instead, so it links only that provider's SDK.) `None` for a channel
+/// Herald has no dispatcher for.
+pub async fn for_channel(
+    channel: Channel,
+    config: &Config,
+    sdk: Warm<aws_config::SdkConfig>,
+) -> anyhow::Result<Option<std::sync::Arc<dyn Dispatch>>> {
+    use crate::channels::{email::SesEmail, push::SnsPush, sms::SnsSms};
+    use std::sync::Arc;
+    Ok(match channel {
+        Channel::Email => Some(Arc::new(Dispatcher::<SesEmail>::new(config, sdk).await?)),
+        Channel::Sms => Some(Arc::new(Dispatcher::<SnsSms>::new(config, sdk).await?)),
+        Channel::Push => Some(Arc::new(Dispatcher::<SnsPush>::new(config, sdk).await?)),
+        Channel::Slack | Channel::Teams | Channel::Voice | Channel::InApp => None,
+    })
+}

@@ -1,0 +1,88 @@
+//! The ingest use case: parse and validate an escalation, plan its first wave, store it
+//! all in ONE statement, then enqueue each queued row on its channel's queue. The HTTP
+//! handler only authenticates, calls this, and turns the outcome into a response.
+
+use std::collections::BTreeSet;
+
+use crate::db::escalations::{self, Created};
+use crate::db::{Actor, Client};
+use crate::domain::{
+    Channel, FieldError, IngestRequest, NewEscalation, NotificationStatus, policy,
+};
+use crate::queue::{EnqueueReport, Envelope, Queues};
+use crate::warm::Warm;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The request is not a valid escalation; nothing was written.
+    #[error("{}", .0.message)]
+    Invalid(FieldError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Creates the escalation in `body` for `tenant_id`. A row SQS would not take stays
+/// `queued` in PostgreSQL and the outbox sweep sends it: the answer is the same.
+#[tracing::instrument(name = "create escalation", skip_all, fields(tenant_id = %tenant_id))]
+pub async fn create_escalation(
+    client: &Client,
+    queues: &Warm<Queues>,
+    enabled: &BTreeSet<Channel>,
+    tenant_id: uuid::Uuid,
+    body: &[u8],
+    actor: &Actor,
+    trace_id: &str,
+) -> Result<Created, IngestError> {
+    let request = IngestRequest::from_json(body).map_err(IngestError::Invalid)?;
+    let escalation = NewEscalation::try_from(request).map_err(|errors| {
+        IngestError::Invalid(errors.into_iter().next().unwrap_or_else(|| {
+            FieldError::new("invalid", "", "the request is not a valid escalation")
+        }))
+    })?;
+    let planned = policy::plan_primary(&escalation.channels, &escalation.recipients, enabled);
+
+    // The SQS client (built on first use) is readied alongside the insert.
+    let (created, queues) = tokio::join!(
+        escalations::create(client, tenant_id, &escalation, &planned, actor),
+        queues.get()
+    );
+    let created = created?;
+    if let Created::New(summary) = &created {
+        let envelopes: Vec<(Channel, Envelope)> = summary
+            .notifications
+            .iter()
+            .filter(|n| n.status == NotificationStatus::Queued)
+            .map(|n| {
+                let envelope = Envelope {
+                    notification_id: n.id,
+                    trace_id: Some(trace_id.to_owned()),
+                };
+                (n.channel, envelope)
+            })
+            .collect();
+        let report = match queues {
+            Ok(queues) => queues.enqueue(&envelopes).await,
+            Err(e) => {
+                tracing::error!(error.message = %crate::telemetry::describe(e.as_ref()), "no SQS client");
+                EnqueueReport {
+                    sent: 0,
+                    failed: envelopes.iter().map(|(_, e)| e.notification_id).collect(),
+                }
+            }
+        };
+        if report.failed.is_empty() {
+            tracing::info!(escalation_id = %summary.id, enqueued = report.sent, "escalation created");
+        } else {
+            // Stored, not lost: the rows stay `queued` and the outbox sweep sends them.
+            tracing::error!(
+                escalation_id = %summary.id,
+                enqueued = report.sent,
+                not_enqueued = report.failed.len(),
+                "escalation created but some notifications could not be enqueued"
+            );
+        }
+    } else {
+        tracing::info!("duplicate dedup_key; nothing written");
+    }
+    Ok(created)
+}
