@@ -14,6 +14,14 @@ cargo build --quiet --bin herald-local
 target/debug/herald-local migrate >/dev/null
 psql "${HERALD_DATABASE_URL}" -q -f infra/local/seed-samples.sql
 QUEUE_VARS="$(target/debug/herald-local queues)"
+# Teams and End User Messaging voice are not in the emulator: local fakes on fixed ports
+# (the put-teams-webhook sample points at 9012). The voice client finds its fake through
+# AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2 alone, as on a real deployment's override.
+FAKES_TEAMS_PORT=9012
+FAKES_VOICE_PORT=9013
+target/debug/herald-local fakes --teams-port "$FAKES_TEAMS_PORT" --voice-port "$FAKES_VOICE_PORT" \
+  >"$STATE_DIR/fakes.log" 2>&1 &
+FAKES_PID=$!
 
 ENV_FILE="$STATE_DIR/lambda-smoke.env"
 cat >"$ENV_FILE" <<ENV
@@ -21,6 +29,10 @@ HERALD_DATABASE_URL="$HERALD_DATABASE_URL"
 $QUEUE_VARS
 HERALD_PUBLIC_BASE_URL="http://127.0.0.1:3000"
 HERALD_SES_FROM="herald@alerts.example.com"
+HERALD_SECRET_KEYS="local-1=bG9jYWwtb25seS1rZXktbmV2ZXItZGVwbG95LWl0ISE="
+HERALD_TEAMS_WEBHOOK_HOSTS="127.0.0.1"
+HERALD_VOICE_ORIGINATION_IDENTITY="+12065550100"
+AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2="http://127.0.0.1:$FAKES_VOICE_PORT"
 AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL"
 AWS_ACCESS_KEY_ID="testing"
 AWS_SECRET_ACCESS_KEY="testing"
@@ -32,7 +44,7 @@ log "cargo lambda watch on 127.0.0.1:$PORT"
 cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$PORT" \
   --env-file "$ENV_FILE" >"$STATE_DIR/lambda-watch.log" 2>&1 &
 WATCH_PID=$!
-trap 'kill $WATCH_PID 2>/dev/null || true; stop_started_services' EXIT
+trap 'kill $WATCH_PID $FAKES_PID 2>/dev/null || true; stop_started_services' EXIT
 until curl -s -o /dev/null "http://127.0.0.1:$PORT/"; do
   kill -0 "$WATCH_PID" 2>/dev/null || { cat "$STATE_DIR/lambda-watch.log"; exit 1; }
   sleep 0.2
@@ -63,6 +75,8 @@ check ingest events/ingest/create-escalation.json '"statusCode": ?202'
 check ingest events/ingest/create-escalation-invalid.json '"statusCode": ?400'
 check ingest events/ingest/unauthorized.json '"statusCode": ?401'
 check ingest events/ingest/get-escalation.json '"statusCode": ?200'
+check ingest events/ingest/list-notifications.json 'Sample escalation on every channel'
+check ingest events/ingest/put-teams-webhook.json '"statusCode": ?200'
 check magic-link events/magic-link/get-link.json '"statusCode": ?200'
 check magic-link events/magic-link/post-link.json '"statusCode": ?200'
 check magic-link events/magic-link/post-link.json '"statusCode": ?410'
@@ -73,6 +87,10 @@ check dispatch-sms events/dispatch-sms/sqs-batch.json '"batchItemFailures": ?\[\
 check_row 5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41 sent
 check dispatch-push events/dispatch-push/sqs-batch.json '"batchItemFailures": ?\[\]'
 check_row 4b9a6c0d-1928-4d3c-9b7a-8e9f0a1b2c52 failed # the sample endpoint does not exist: NotFound, for good
+check dispatch-teams events/dispatch-teams/sqs-batch.json '"batchItemFailures": ?\[\]'
+check_row 3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63 sent # to the webhook the put-teams-webhook sample registered
+check dispatch-voice events/dispatch-voice/sqs-batch.json '"batchItemFailures": ?\[\]'
+check_row 29784aeb-f706-4b1a-9958-6c7d8e9f0a74 sent # to the voice fake
 check retry events/retry/scheduled.json '"stopped_early": ?false'
 check retention events/retention/scheduled.json '"magic_link_tokens": ?[0-9]+'
 

@@ -17,6 +17,11 @@ fi
 export HERALD_DATABASE_URL="${HERALD_PG_ADMIN_URL/\/postgres\?/\/herald?}"
 export HERALD_PUBLIC_BASE_URL="http://${ADDR}"
 export HERALD_SES_FROM="${HERALD_SES_FROM:-herald@alerts.example.com}"
+# Local-only values: a fixed sealing key (never deploy it), the loopback fake Teams
+# provider, and the number local calls come from.
+export HERALD_SECRET_KEYS="${HERALD_SECRET_KEYS:-local-1=bG9jYWwtb25seS1rZXktbmV2ZXItZGVwbG95LWl0ISE=}"
+export HERALD_TEAMS_WEBHOOK_HOSTS="${HERALD_TEAMS_WEBHOOK_HOSTS:-127.0.0.1}"
+export HERALD_VOICE_ORIGINATION_IDENTITY="${HERALD_VOICE_ORIGINATION_IDENTITY:-+12065550100}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 log "building herald-local"

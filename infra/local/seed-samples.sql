@@ -30,3 +30,12 @@ VALUES ('5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41', '00000000-0000-4000-8000-0000000
         '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'sms'),
        ('4b9a6c0d-1928-4d3c-9b7a-8e9f0a1b2c52', '00000000-0000-4000-8000-000000000001',
         '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'push');
+INSERT INTO notification_log (id, tenant_id, escalation_id, recipient_id, channel)
+VALUES ('3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63', '00000000-0000-4000-8000-000000000001',
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'teams'),
+       ('29784aeb-f706-4b1a-9958-6c7d8e9f0a74', '00000000-0000-4000-8000-000000000001',
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'voice');
+-- Alice's inbox (the list-notifications sample reads it).
+INSERT INTO notifications (tenant_id, recipient_id, escalation_id, title, message, priority)
+VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002',
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', 'Sample escalation on every channel', '', 'critical');

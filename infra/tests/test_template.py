@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,12 +28,31 @@ INFRA = Path(__file__).resolve().parent.parent
 TEMPLATE = INFRA / "template.yaml"
 REPO = INFRA.parent
 
-BINARIES = {"ingest", "dispatch-email", "magic-link", "retry", "retention"}
+BINARIES = {
+    "ingest",
+    "dispatch-email",
+    "dispatch-sms",
+    "dispatch-push",
+    "dispatch-teams",
+    "dispatch-voice",
+    "magic-link",
+    "retry",
+    "retention",
+}
 EXPECTED_ROUTES = {
     ("POST", "/v1/escalations"): "IngestFunction",
     ("GET", "/v1/escalations/{id}"): "IngestFunction",
     ("POST", "/v1/escalations/{id}/acknowledge"): "IngestFunction",
     ("POST", "/v1/escalations/{id}/resolve"): "IngestFunction",
+    ("GET", "/v1/recipients/{id}/notifications"): "IngestFunction",
+    ("GET", "/v1/recipients/{id}/notifications/unread-count"): "IngestFunction",
+    ("POST", "/v1/recipients/{id}/notifications/read-all"): "IngestFunction",
+    ("POST", "/v1/recipients/{id}/notifications/{nid}/read"): "IngestFunction",
+    ("DELETE", "/v1/recipients/{id}/notifications/{nid}"): "IngestFunction",
+    ("PUT", "/v1/recipients/{id}/teams-webhook"): "IngestFunction",
+    ("DELETE", "/v1/recipients/{id}/teams-webhook"): "IngestFunction",
+    ("PUT", "/v1/teams/{team}/teams-webhook"): "IngestFunction",
+    ("DELETE", "/v1/teams/{team}/teams-webhook"): "IngestFunction",
     ("GET", "/l/{token}"): "MagicLinkFunction",
     ("POST", "/l/{token}"): "MagicLinkFunction",
 }
@@ -47,18 +67,30 @@ DB_ENV = {
     "HERALD_DB_POOL_SIZE",
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
 }
+# Channel -> (its queue, that queue's DLQ, the dispatcher consuming it, its binary). Each
+# dispatcher consumes its own queue only; ingest and retry enqueue to exactly these.
+CHANNELS = {
+    "email": ("EmailQueue", "EmailDLQ", "DispatchEmailFunction", "dispatch-email"),
+    "sms": ("SmsQueue", "SmsDLQ", "DispatchSmsFunction", "dispatch-sms"),
+    "push": ("PushQueue", "PushDLQ", "DispatchPushFunction", "dispatch-push"),
+    "teams": ("TeamsQueue", "TeamsDLQ", "DispatchTeamsFunction", "dispatch-teams"),
+    "voice": ("VoiceQueue", "VoiceDLQ", "DispatchVoiceFunction", "dispatch-voice"),
+}
+REFERENCE_CHANNEL = "email"  # the other channels copy its queue / event source settings
+ENQUEUERS = ("IngestFunction", "RetryFunction")
+QUEUE_URL_ENV = {f"HERALD_QUEUE_URL_{ch.upper()}" for ch in CHANNELS}
+DISPATCH_ENV = {"HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS", "HERALD_MAX_ATTEMPTS",
+                "HERALD_SENDING_LEASE_SECS"}
 FUNCTION_ENV = {
-    "IngestFunction": {"HERALD_QUEUE_URL_EMAIL"},
-    "DispatchEmailFunction": {
-        "HERALD_SES_FROM",
-        "HERALD_PUBLIC_BASE_URL",
-        "HERALD_MAGIC_LINK_TTL_SECS",
-        "HERALD_MAX_ATTEMPTS",
-        "HERALD_SENDING_LEASE_SECS",
-    },
+    "IngestFunction": QUEUE_URL_ENV | {"HERALD_SECRET_KEYS_ARN"},
+    "DispatchEmailFunction": DISPATCH_ENV | {"HERALD_SES_FROM"},
+    "DispatchSmsFunction": DISPATCH_ENV | {"HERALD_SMS_SENDER_ID", "HERALD_SMS_ORIGINATION_NUMBER"},
+    "DispatchPushFunction": set(DISPATCH_ENV),
+    "DispatchTeamsFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN"},
+    "DispatchVoiceFunction": DISPATCH_ENV | {"HERALD_VOICE_ORIGINATION_IDENTITY", "HERALD_VOICE_ID",
+                                             "HERALD_VOICE_CONFIGURATION_SET"},
     "MagicLinkFunction": set(),
-    "RetryFunction": {
-        "HERALD_QUEUE_URL_EMAIL",
+    "RetryFunction": QUEUE_URL_ENV | {
         "HERALD_MAX_ATTEMPTS",
         "HERALD_SENDING_LEASE_SECS",
         "HERALD_OUTBOX_GRACE_SECS",
@@ -68,8 +100,66 @@ FUNCTION_ENV = {
         "HERALD_TOKEN_RETENTION_HOURS",
         "HERALD_RESOLVED_RETENTION_DAYS",
         "HERALD_EVENT_LOG_RETENTION_DAYS",
+        "HERALD_INBOX_RETENTION_DAYS",
         "HERALD_RETENTION_MAX_BATCH",
     },
+}
+# Environment variables that are a Ref of one parameter, and which parameter.
+ENV_FROM_PARAMETER = {
+    ("IngestFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
+    ("DispatchTeamsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
+    ("DispatchSmsFunction", "HERALD_SMS_SENDER_ID"): "SmsSenderId",
+    ("DispatchSmsFunction", "HERALD_SMS_ORIGINATION_NUMBER"): "SmsOriginationNumber",
+    ("DispatchVoiceFunction", "HERALD_VOICE_ORIGINATION_IDENTITY"): "VoiceOriginationIdentityArn",
+    ("DispatchVoiceFunction", "HERALD_VOICE_ID"): "VoiceId",
+    ("DispatchVoiceFunction", "HERALD_VOICE_CONFIGURATION_SET"): "VoiceConfigurationSet",
+    ("RetentionFunction", "HERALD_INBOX_RETENTION_DAYS"): "InboxRetentionDays",
+}
+# Every action a function's role allows (the DB secret is everyone's). Nothing more.
+FUNCTION_ACTIONS = {
+    "IngestFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+    "DispatchEmailFunction": {"ses:SendEmail", "secretsmanager:GetSecretValue"},
+    "DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut", "secretsmanager:GetSecretValue"},
+    "DispatchPushFunction": {"sns:Publish", "secretsmanager:GetSecretValue"},
+    "DispatchTeamsFunction": {"secretsmanager:GetSecretValue"},
+    "DispatchVoiceFunction": {"sms-voice:SendVoiceMessage", "secretsmanager:GetSecretValue"},
+    "MagicLinkFunction": {"secretsmanager:GetSecretValue"},
+    "RetryFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+    "RetentionFunction": {"secretsmanager:GetSecretValue"},
+}
+# The only Allow statement that may say Resource "*", and its exact actions: SMS to a phone
+# number and the opt-out check have no resource ARN to scope to.
+STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}}
+# Read the Teams webhook key secret: ingest encrypts, dispatch-teams decrypts.
+SECRET_KEYS_READERS = {"IngestFunction", "DispatchTeamsFunction"}
+# Run in EgressSubnetIds (a NAT route to the internet); every other function stays in
+# PrivateSubnetIds, which need no internet route.
+EGRESS_FUNCTIONS = {"DispatchTeamsFunction"}
+# Interface endpoints for every AWS API the functions (or the secrets extension) call.
+ENDPOINT_SERVICES = {"sqs", "email", "secretsmanager", "logs", "sns", "sms-voice"}
+# Parameters that must stay optional (deployable without a value), with their defaults.
+PARAMETER_DEFAULTS = {
+    "PublicSubnetId": "",
+    "EgressRouteTableId": "",
+    "SmsSenderId": "",
+    "SmsOriginationNumber": "",
+    "VoiceOriginationIdentityArn": "",
+    "VoiceId": "JOANNA",  # End User Messaging v2 voice ids are upper case
+    "VoiceConfigurationSet": "",
+    "InboxRetentionDays": 30,
+}
+PARAMETER_TYPES = {
+    "EgressSubnetIds": "List<AWS::EC2::Subnet::Id>",
+    "PublicSubnetId": "String",
+    "EgressRouteTableId": "String",
+    "SecretKeysSecretArn": "String",
+}
+# Environment variables no function may set any more.
+REMOVED_ENV = {"HERALD_VOICE_LANGUAGE": "the End User Messaging v2 API has no language parameter"}
+# Parameters that must be gone (replaced, or no longer meaningful).
+REMOVED_PARAMETERS = {
+    "EgressRouteTableIds": "replaced by the single EgressRouteTableId",
+    "VoiceLanguage": "the End User Messaging v2 API has no language parameter",
 }
 # Scheduled functions: the one schedule each must have, and the longest Timeout allowed
 # (a retry run must end before the next tick; Lambda's own maximum is 900 s).
@@ -81,6 +171,7 @@ RETENTION_WINDOWS = (
     "HERALD_TOKEN_RETENTION_HOURS",
     "HERALD_RESOLVED_RETENTION_DAYS",
     "HERALD_EVENT_LOG_RETENTION_DAYS",
+    "HERALD_INBOX_RETENTION_DAYS",
 )
 LOG_LEVELS = ["trace", "debug", "info", "warn", "error"]
 
@@ -130,13 +221,26 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def is_intrinsic(value) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and (next(iter(value)).startswith("Fn::")
+                                                            or next(iter(value)) in ("Ref", "Condition"))
+
+
+def sam_merge(glob, local):
+    """SAM's Globals rules: maps merge recursively (the function's keys win), lists are the
+    Globals' entries followed by the function's, scalars and intrinsics: the function's."""
+    if local is None:
+        return glob
+    if isinstance(glob, dict) and isinstance(local, dict) and not (is_intrinsic(glob) or is_intrinsic(local)):
+        return {**glob, **{k: sam_merge(glob.get(k), v) for k, v in local.items()}}
+    if isinstance(glob, list) and isinstance(local, list):
+        return glob + local
+    return local
+
+
 def merged(globals_fn: dict, props: dict, key: str):
-    """Property as SAM sees it: maps merge key by key (the function's keys win)."""
-    local, glob = props.get(key), globals_fn.get(key)
-    if isinstance(local, dict) and isinstance(glob, dict) and not any(k.startswith("Fn::") or k == "Ref"
-                                                                      for k in (*local, *glob)):
-        return {**glob, **local}
-    return glob if local is None else local
+    """Property as SAM sees it (see sam_merge)."""
+    return sam_merge(globals_fn.get(key), props.get(key))
 
 
 def merged_env(globals_fn: dict, props: dict) -> dict:
@@ -369,7 +473,17 @@ def main() -> int:
         bad = [a for a in actions if a == "*" or (isinstance(a, str) and a.endswith(":*"))]
         check(actions and not bad, f"{rname}: no '*' actions ({len(actions)} actions)", repr(bad))
         star_res = [s for s in stmts if "*" in as_list(s.get("Resource", []))]
-        check(not star_res, f"{rname}: no Resource '*'", repr(star_res))
+        allowed = STAR_RESOURCE_ALLOWED.get(rname)
+        if allowed is None:
+            check(not star_res, f"{rname}: no Resource '*'", repr(star_res))
+        else:
+            check(len(star_res) == 1 and star_res[0].get("Effect") == "Allow"
+                  and as_list(star_res[0].get("Resource")) == ["*"]
+                  and set(as_list(star_res[0].get("Action", []))) == allowed
+                  and len(as_list(star_res[0].get("Action", []))) == len(allowed),
+                  f"{rname}: its one Resource '*' statement allows exactly {sorted(allowed)}", repr(star_res))
+        not_res = [s for s in stmts if "NotResource" in s or "NotAction" in s]
+        check(not not_res, f"{rname}: no NotResource / NotAction", repr(not_res))
 
     # --- SES send is pinned to the configured sender
     dispatch_stmts = policy_statements(functions.get("DispatchEmailFunction", {})
@@ -439,28 +553,56 @@ def main() -> int:
                 for res in functions.values()
                 for ev in res.get("Properties", {}).get("Events", {}).values() if ev.get("Type") == "SQS"}
     channel_queues = {q for q in consumed if q in queues and q not in dlqs}
+    expected_queues = {q for q, _, _, _ in CHANNELS.values()}
+    check(channel_queues == expected_queues, f"the consumed channel queues are exactly {sorted(expected_queues)}",
+          repr(sorted(channel_queues)))
+    for fname in ENQUEUERS:
+        sqs = [(a, s) for a, s in actions_of(fname) if str(a).lower().startswith("sqs:")]
+        check(bool(sqs) and {a for a, _ in sqs} == {"sqs:SendMessage"},
+              f"{fname}: its only SQS action is sqs:SendMessage", repr(sorted({a for a, _ in sqs})))
+        sqs_res = [r for _, s in sqs for r in as_list(s.get("Resource", []))]
+        check(bool(sqs_res) and all(getatt(r) is not None and getatt(r)[0] in channel_queues
+                                    and getatt(r)[1] == "Arn" for r in sqs_res)
+              and {getatt(r)[0] for r in sqs_res} == expected_queues and len(sqs_res) == len(expected_queues),
+              f"{fname}: sqs:SendMessage on exactly the {len(expected_queues)} channel queues "
+              f"{sorted(expected_queues)} (no DLQ)", repr(sqs_res))
+        check(all(s.get("Effect") == "Allow" for _, s in sqs),
+              f"{fname}: sqs:SendMessage statements are Allows", repr([s for _, s in sqs]))
     retry_actions = actions_of("RetryFunction")
-    sqs = [(a, s) for a, s in retry_actions if str(a).lower().startswith("sqs:")]
-    check(bool(sqs) and {a for a, _ in sqs} == {"sqs:SendMessage"},
-          "RetryFunction: its only SQS action is sqs:SendMessage", repr(sorted({a for a, _ in sqs})))
-    sqs_res = [r for _, s in sqs for r in as_list(s.get("Resource", []))]
-    check(bool(sqs_res) and all(getatt(r) is not None and getatt(r)[0] in channel_queues
-                                and getatt(r)[1] == "Arn" for r in sqs_res),
-          f"RetryFunction: sqs:SendMessage only on channel queues {sorted(channel_queues)}", repr(sqs_res))
     check({a for a, _ in retry_actions} == {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
           "RetryFunction: actions are sqs:SendMessage + secretsmanager:GetSecretValue, nothing else",
           repr(sorted({a for a, _ in retry_actions})))
     retention_actions = {str(a) for a, _ in actions_of("RetentionFunction")}
-    check(not any(a.lower().startswith(("sqs:", "ses:", "sesv2:")) for a in retention_actions),
-          "RetentionFunction: no sqs/ses actions", repr(sorted(retention_actions)))
+    check(not any(a.lower().startswith(("sqs:", "ses:", "sesv2:", "sns:", "sms-voice:")) for a in retention_actions),
+          "RetentionFunction: no sqs/ses/sns/sms-voice actions", repr(sorted(retention_actions)))
     check(retention_actions == {"secretsmanager:GetSecretValue"},
           "RetentionFunction: only reads the DB secret", repr(sorted(retention_actions)))
+
+    # --- IAM of every function: exactly the actions it needs; the secrets it may read
+    db_secret = {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
+    keys_secret = {"Ref": "SecretKeysSecretArn"}
     for fname in sorted(functions):
-        for a, s in actions_of(fname):
-            if a == "secretsmanager:GetSecretValue":
-                check(all(getatt(r) == ("DatabaseCluster", "MasterUserSecret.SecretArn")
-                          for r in as_list(s.get("Resource"))),
-                      f"{fname}: secretsmanager:GetSecretValue only on the DB master secret")
+        allow = {str(a) for a, s in actions_of(fname) if s.get("Effect") == "Allow"}
+        expected = FUNCTION_ACTIONS.get(fname, set())
+        check(allow == expected, f"{fname}: allowed actions are exactly {sorted(expected)}", repr(sorted(allow)))
+        secret_res = [r for a, s in actions_of(fname) if a == "secretsmanager:GetSecretValue"
+                      for r in as_list(s.get("Resource"))]
+        norm = [{"Fn::GetAtt": list(getatt(r))} if getatt(r) else r for r in secret_res]
+        may_read = [db_secret] + ([keys_secret] if fname in SECRET_KEYS_READERS else [])
+        check(bool(norm) and all(r in may_read for r in norm),
+              f"{fname}: secretsmanager:GetSecretValue only on "
+              + ("the DB master secret and SecretKeysSecretArn" if fname in SECRET_KEYS_READERS
+                 else "the DB master secret"), repr(secret_res))
+        check(db_secret in norm, f"{fname}: reads the DB master secret (ReadDatabaseSecret)")
+        if fname in SECRET_KEYS_READERS:
+            check(keys_secret in norm, f"{fname}: reads SecretKeysSecretArn")
+    keys_param = template.get("Parameters", {}).get("SecretKeysSecretArn", {})
+    pattern = keys_param.get("AllowedPattern", "")
+    check("Default" not in keys_param and bool(pattern)
+          and bool(re.fullmatch(pattern, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:herald/keys-AbC123"))
+          and not re.fullmatch(pattern, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:herald/keys"),
+          "SecretKeysSecretArn: required, a full secret ARN (with the suffix the exact-ARN grant needs)",
+          repr(keys_param))
 
     # --- dispatcher and retry sweep agree on attempts; the lease outlives a dispatch
     envs = {f: merged_env(globals_fn, r.get("Properties", {})) for f, r in functions.items()}
@@ -557,6 +699,261 @@ def main() -> int:
                       for d in a["Properties"].get("Dimensions", []) if d.get("Name") == "FunctionName"}
     for fname in sorted(EXPECTED_SCHEDULES):
         check(fname in errors_alarmed, f"{fname}: AWS/Lambda Errors alarm")
+
+    # --- channels: each dispatcher consumes its own queue, each queue has its own DLQ +
+    #     alarm, settings copied from the reference channel
+    check(set(dispatchers) == {d for _, _, d, _ in CHANNELS.values()},
+          "the SQS-triggered functions are exactly the channel dispatchers", repr(dispatchers))
+    consumers: dict[str, list[str]] = {}
+    for fname, res in functions.items():
+        for ev in res.get("Properties", {}).get("Events", {}).values():
+            if ev.get("Type") == "SQS":
+                consumers.setdefault(ref_target(ev.get("Properties", {}).get("Queue")), []).append(fname)
+    redrive_of = {qn: getatt((q.get("Properties", {}).get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
+                  for qn, q in queues.items()}
+    ref_q, ref_dlq, ref_fn, _ = CHANNELS[REFERENCE_CHANNEL]
+    ref_qp = queues.get(ref_q, {}).get("Properties", {})
+    ref_dlqp = queues.get(ref_dlq, {}).get("Properties", {})
+    ref_ev = next((ev.get("Properties", {}) for ev in functions.get(ref_fn, {}).get("Properties", {})
+                   .get("Events", {}).values() if ev.get("Type") == "SQS"), {})
+    same_queue_keys = ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled", "DelaySeconds")
+
+    def queue_settings(qp: dict) -> dict:
+        return {**{k: qp.get(k) for k in same_queue_keys},
+                "maxReceiveCount": (qp.get("RedrivePolicy") or {}).get("maxReceiveCount")}
+    ref_settings = queue_settings(ref_qp)
+    same_event_keys = ("BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "ScalingConfig")
+    outputs = template.get("Outputs", {})
+    output_refs = {ref_target(o.get("Value")) for o in outputs.values() if isinstance(o.get("Value"), dict)
+                   and list(o["Value"]) == ["Ref"]}
+    log_groups_seen: dict[str, str] = {}
+    for ch, (qname, dlq, dname, binary) in sorted(CHANNELS.items()):
+        if not check(qname in queues and dlq in queues and dname in functions,
+                     f"{ch}: {qname}, {dlq} and {dname} exist"):
+            continue
+        qp, dp = queues[qname].get("Properties", {}), queues[dlq].get("Properties", {})
+        check(qp.get("QueueName") == {"Fn::Sub": f"${{AWS::StackName}}-{ch}"},
+              f"{qname}: named ${{AWS::StackName}}-{ch}", repr(qp.get("QueueName")))
+        check(dp.get("QueueName") == {"Fn::Sub": f"${{AWS::StackName}}-{ch}-dlq"},
+              f"{dlq}: named ${{AWS::StackName}}-{ch}-dlq", repr(dp.get("QueueName")))
+        check(redrive_of.get(qname) == (dlq, "Arn"), f"{qname}: redrives to its own {dlq}",
+              repr(redrive_of.get(qname)))
+        others = sorted(q for q, t in redrive_of.items() if t and t[0] == dlq and q != qname)
+        check(not others, f"{dlq}: no other queue redrives into it", repr(others))
+        check(dlq in depth_alarms, f"{dlq}: has a depth alarm", repr(depth_alarms.get(dlq)))
+        diff = {k: (v, ref_settings[k]) for k, v in queue_settings(qp).items() if v != ref_settings[k]}
+        check(not diff, f"{qname}: same settings as {ref_q}", repr(diff))
+        check(dp.get("MessageRetentionPeriod") == ref_dlqp.get("MessageRetentionPeriod")
+              and dp.get("SqsManagedSseEnabled") == ref_dlqp.get("SqsManagedSseEnabled"),
+              f"{dlq}: same settings as {ref_dlq}")
+        check(consumers.get(qname) == [dname], f"{qname}: consumed by {dname} only", repr(consumers.get(qname)))
+        check(not consumers.get(dlq), f"{dlq}: consumed by nothing (inspect, then redrive)",
+              repr(consumers.get(dlq)))
+        props = functions[dname].get("Properties", {})
+        sqs_events = [ev.get("Properties", {}) for ev in props.get("Events", {}).values() if ev.get("Type") == "SQS"]
+        check(len(sqs_events) == 1 and getatt(sqs_events[0].get("Queue")) == (qname, "Arn"),
+              f"{dname}: exactly one SQS event source, on {qname}.Arn", repr(sqs_events))
+        if sqs_events:
+            diff = {k: (sqs_events[0].get(k), ref_ev.get(k)) for k in same_event_keys
+                    if sqs_events[0].get(k) != ref_ev.get(k)}
+            check(not diff, f"{dname}: event source settings as {ref_fn}'s", repr(diff))
+        check(functions[dname].get("Metadata", {}).get("BuildProperties", {}).get("Binary") == binary,
+              f"{dname}: Binary {binary}")
+        check(merged(globals_fn, props, "Timeout") == merged(globals_fn, functions[ref_fn].get("Properties", {}),
+                                                              "Timeout"), f"{dname}: Timeout as {ref_fn}'s")
+        group = function_log_group(dname)
+        if group:
+            check(group not in log_groups_seen, f"{dname}: log group {group} is its own",
+                  f"shared with {log_groups_seen.get(group)}")
+            log_groups_seen[group] = dname
+            check(log_groups[group].get("Properties", {}).get("LogGroupName")
+                  == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{binary}"},
+                  f"{group}: named /aws/lambda/${{AWS::StackName}}/{binary}")
+        env_var = f"HERALD_QUEUE_URL_{ch.upper()}"
+        for fname in ENQUEUERS:
+            value = envs.get(fname, {}).get(env_var)
+            check(value == {"Ref": qname}, f"{fname}: {env_var} is Ref {qname}", repr(value))
+        check(qname in output_refs and dlq in output_refs, f"{ch}: outputs give the URLs of {qname} and {dlq}")
+        if ch != REFERENCE_CHANNEL:
+            for var in ("HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS"):
+                check(envs[dname].get(var) == envs.get(ref_fn, {}).get(var), f"{dname}: {var} as {ref_fn}'s")
+    extra_q = sorted(set(queues) - {q for q, _, _, _ in CHANNELS.values()} - {d for _, d, _, _ in CHANNELS.values()}
+                     - event_dlq_targets)
+    check(not extra_q, "no queues besides the channel queues, their DLQs and the schedule DLQ", repr(extra_q))
+
+    for var, why in sorted(REMOVED_ENV.items()):
+        users = sorted(f for f, e in envs.items() if var in e)
+        check(not users, f"no function sets {var} ({why})", repr(users))
+    for (fname, var), pname in sorted(ENV_FROM_PARAMETER.items()):
+        value = envs.get(fname, {}).get(var)
+        check(value == {"Ref": pname}, f"{fname}: {var} is Ref {pname}", repr(value))
+
+    # --- provider permissions, one channel each
+    def statements_of(fname: str) -> list[dict]:
+        return policy_statements(functions.get(fname, {}).get("Properties", {}).get("Policies"))
+
+    sns_users = sorted(f for f in functions for a, _ in actions_of(f) if str(a).startswith("sns:"))
+    check(set(sns_users) == {"DispatchSmsFunction", "DispatchPushFunction"},
+          "only the SMS and push dispatchers have sns actions", repr(sns_users))
+    sms_deny = [s for s in statements_of("DispatchSmsFunction") if s.get("Effect") == "Deny"]
+    check(len(sms_deny) == 1 and as_list(sms_deny[0].get("Action")) == ["sns:Publish"]
+          and as_list(sms_deny[0].get("Resource")) == [{"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"}],
+          "DispatchSmsFunction: sns:Publish to any SNS ARN (topics, endpoints) denied; phone numbers only",
+          repr(sms_deny))
+    push = [s for s in statements_of("DispatchPushFunction") if "sns:Publish" in as_list(s.get("Action", []))]
+    check(bool(push) and all(as_list(s.get("Resource")) == [
+        {"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:endpoint/*"}] for s in push),
+          "DispatchPushFunction: sns:Publish only on platform endpoints of this account and region", repr(push))
+    voice = [s for s in statements_of("DispatchVoiceFunction")
+             if "sms-voice:SendVoiceMessage" in as_list(s.get("Action", []))]
+    vres = [r for s in voice for r in as_list(s.get("Resource"))]
+    cond = vres[0].get("Fn::If") if len(vres) == 1 and isinstance(vres[0], dict) else None
+    ok = (isinstance(cond, list) and len(cond) == 3 and cond[1] == {"Ref": "VoiceOriginationIdentityArn"}
+          and json.dumps(template.get("Conditions", {}).get(cond[0])) == json.dumps(
+              {"Fn::Not": [{"Fn::Equals": [{"Ref": "VoiceOriginationIdentityArn"}, ""]}]})
+          and isinstance(cond[2], dict) and ":sms-voice:" in json.dumps(cond[2]) and "*" not in json.dumps(cond[2]))
+    check(ok, "DispatchVoiceFunction: sms-voice:SendVoiceMessage only from VoiceOriginationIdentityArn "
+              "(a non-matching placeholder when empty)", repr(vres))
+    voice_pattern = template.get("Parameters", {}).get("VoiceOriginationIdentityArn", {}).get("AllowedPattern", "")
+    check(bool(voice_pattern)
+          and bool(re.fullmatch(voice_pattern, "arn:aws:sms-voice:us-east-1:123456789012:pool/pool-0123abcd"))
+          and not any(re.fullmatch(voice_pattern, v) for v in (
+              "*", "arn:aws:sms-voice:us-east-1:123456789012:phone-number/*", "arn:aws:sms-voice:*:*:*")),
+          "VoiceOriginationIdentityArn: AllowedPattern admits one identity ARN, no wildcard", voice_pattern)
+
+    # --- network: only the internet-calling functions sit in the egress subnets, with the
+    #     only security group that reaches 0.0.0.0/0 (HTTPS only)
+    sgs = by_type("AWS::EC2::SecurityGroup")
+    internet_sgs = {n for n, g in sgs.items() for e in g.get("Properties", {}).get("SecurityGroupEgress", [])
+                    if e.get("CidrIp") == "0.0.0.0/0" or e.get("CidrIpv6") == "::/0"}
+    for n in sorted(internet_sgs):
+        wide = [e for e in sgs[n]["Properties"]["SecurityGroupEgress"]
+                if e.get("CidrIp") == "0.0.0.0/0" or e.get("CidrIpv6") == "::/0"]
+        check(all(str(e.get("IpProtocol")) == "tcp" and e.get("FromPort") == 443 and e.get("ToPort") == 443
+                  for e in wide), f"{n}: internet egress is HTTPS (tcp 443) only", repr(wide))
+    egress_rules = by_type("AWS::EC2::SecurityGroupEgress")
+    check(not any(r.get("Properties", {}).get("CidrIp") == "0.0.0.0/0" for r in egress_rules.values()),
+          "no separate 0.0.0.0/0 egress rules")
+    ingress = [r.get("Properties", {}) for r in by_type("AWS::EC2::SecurityGroupIngress").values()]
+
+    def allows(into: str, source: str, port: int) -> bool:
+        return any(ref_target(i.get("GroupId")) == into and ref_target(i.get("SourceSecurityGroupId")) == source
+                   and i.get("FromPort", -1) <= port <= i.get("ToPort", -1) for i in ingress)
+
+    for fname, res in sorted(functions.items()):
+        vpc = merged(globals_fn, res.get("Properties", {}), "VpcConfig") or {}
+        subnets = vpc.get("SubnetIds")
+        fn_sgs = {ref_target(g) for g in as_list(vpc.get("SecurityGroupIds") or [])}
+        if fname in EGRESS_FUNCTIONS:
+            check(subnets == {"Ref": "EgressSubnetIds"}, f"{fname}: runs in EgressSubnetIds", repr(subnets))
+            check(bool(fn_sgs & internet_sgs), f"{fname}: security group with HTTPS egress to the internet",
+                  repr(sorted(fn_sgs)))
+        else:
+            check(subnets == {"Ref": "PrivateSubnetIds"}, f"{fname}: runs in PrivateSubnetIds (no internet route)",
+                  repr(subnets))
+            check(not fn_sgs & internet_sgs, f"{fname}: no security group with internet egress",
+                  repr(sorted(fn_sgs & internet_sgs)))
+        for sg in sorted(fn_sgs):
+            check(allows("EndpointSecurityGroup", sg, 443), f"{fname}: {sg} may reach the interface endpoints (443)")
+            check(allows("DatabaseProxySecurityGroup", sg, 5432), f"{fname}: {sg} may reach RDS Proxy (5432)")
+
+    endpoints = by_type("AWS::EC2::VPCEndpoint")
+    services = {}
+    for ename, e in endpoints.items():
+        ep = e.get("Properties", {})
+        sn = ep.get("ServiceName")
+        sn = sn.get("Fn::Sub") if isinstance(sn, dict) else sn
+        if isinstance(sn, str) and sn.startswith("com.amazonaws.${AWS::Region}."):
+            services[sn.split("}.", 1)[1]] = (ename, ep)
+    for svc in sorted(ENDPOINT_SERVICES):
+        if not check(svc in services, f"interface endpoint for {svc}", repr(sorted(services))):
+            continue
+        ename, ep = services[svc]
+        check(ep.get("VpcEndpointType") == "Interface" and ep.get("PrivateDnsEnabled") is True
+              and ep.get("SubnetIds") == {"Ref": "PrivateSubnetIds"}
+              and [ref_target(g) for g in ep.get("SecurityGroupIds", [])] == ["EndpointSecurityGroup"],
+              f"{ename}: interface, private DNS, PrivateSubnetIds, EndpointSecurityGroup")
+
+    # --- the optional NAT path: everything behind CreateNatGateway (PublicSubnetId +
+    #     EgressRouteTableId), one 0.0.0.0/0 route in that route table -> the NAT gateway
+    conditions = template.get("Conditions", {})
+    nat_cond = {"Fn::And": [{"Fn::Not": [{"Fn::Equals": [{"Ref": "PublicSubnetId"}, ""]}]},
+                            {"Fn::Not": [{"Fn::Equals": [{"Ref": "EgressRouteTableId"}, ""]}]}]}
+    check(json.dumps(conditions.get("CreateNatGateway"), sort_keys=True) == json.dumps(nat_cond, sort_keys=True),
+          "CreateNatGateway: PublicSubnetId and EgressRouteTableId both set", repr(conditions.get("CreateNatGateway")))
+    nat_types = ("AWS::EC2::EIP", "AWS::EC2::NatGateway", "AWS::EC2::Route", "AWS::EC2::InternetGateway",
+                 "AWS::EC2::RouteTable", "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::Subnet")
+    nat_res = {n: r for n, r in resources.items() if r.get("Type") in nat_types}
+    for n, r in sorted(nat_res.items()):
+        check(r.get("Condition") == "CreateNatGateway",
+              f"{n}: only created when PublicSubnetId and EgressRouteTableId are given", repr(r.get("Condition")))
+    counts = {t: sorted(n for n, r in nat_res.items() if r["Type"] == t) for t in nat_types}
+    check(all(len(counts[t]) == (1 if t in ("AWS::EC2::EIP", "AWS::EC2::NatGateway", "AWS::EC2::Route") else 0)
+              for t in nat_types),
+          "NAT path is one Elastic IP, one NAT gateway, one route (no subnets, route tables, internet gateways)",
+          repr({t: c for t, c in counts.items() if c}))
+    nats = set(counts["AWS::EC2::NatGateway"])
+    for n in sorted(nats):
+        np_ = nat_res[n]["Properties"]
+        check(np_.get("SubnetId") == {"Ref": "PublicSubnetId"}, f"{n}: in PublicSubnetId", repr(np_.get("SubnetId")))
+        alloc = getatt(np_.get("AllocationId"))
+        check(alloc is not None and alloc[1] == "AllocationId" and resources.get(alloc[0], {}).get("Type") == "AWS::EC2::EIP"
+              and resources[alloc[0]].get("Condition") == nat_res[n].get("Condition"),
+              f"{n}: public, with an Elastic IP of the same condition")
+    for n in counts["AWS::EC2::Route"]:
+        rp = nat_res[n].get("Properties", {})
+        check(rp.get("DestinationCidrBlock") == "0.0.0.0/0" and ref_target(rp.get("NatGatewayId")) in nats,
+              f"{n}: 0.0.0.0/0 -> the NAT gateway")
+        check(rp.get("RouteTableId") == {"Ref": "EgressRouteTableId"}, f"{n}: in the EgressRouteTableId route table",
+              repr(rp.get("RouteTableId")))
+    leftovers = sorted(n for n, r in resources.items()
+                       if r.get("Type") in ("AWS::CloudFormation::WaitCondition", "AWS::CloudFormation::WaitConditionHandle"))
+    check(not leftovers, "no wait conditions (nothing left of the route-slot guard)", repr(leftovers))
+    slot_conds = sorted(c for c in conditions if c != "CreateNatGateway" and "EgressRouteTable" in json.dumps(conditions[c]))
+    check(not slot_conds, "EgressRouteTableId is used by CreateNatGateway only (no route-slot conditions)",
+          repr(slot_conds))
+    cond_users = {r.get("Condition") for r in resources.values()} | {
+        o.get("Condition") for o in template.get("Outputs", {}).values()}
+    cond_text = json.dumps([resources, template.get("Outputs", {}), conditions])
+    unused = sorted(c for c in conditions if c not in cond_users and f'"Condition": "{c}"' not in cond_text
+                    and f'"Fn::If": ["{c}"' not in cond_text)
+    check(not unused, "every condition is used", repr(unused))
+    rules = template.get("Rules", {})
+    is_set = lambda p: {"Fn::Not": [{"Fn::Equals": [{"Ref": p}, ""]}]}  # noqa: E731
+
+    def rule_pairs() -> set[tuple[str, str]]:
+        out = set()
+        for r in rules.values():
+            for a, b in (("PublicSubnetId", "EgressRouteTableId"), ("EgressRouteTableId", "PublicSubnetId")):
+                if r.get("RuleCondition") == is_set(a) and any(x.get("Assert") == is_set(b)
+                                                               for x in r.get("Assertions", [])):
+                    out.add((a, b))
+        return out
+    check(rule_pairs() == {("PublicSubnetId", "EgressRouteTableId"), ("EgressRouteTableId", "PublicSubnetId")},
+          "Rules: PublicSubnetId and EgressRouteTableId are given together or not at all", repr(sorted(rule_pairs())))
+    rtb_pattern = params.get("EgressRouteTableId", {}).get("AllowedPattern", "")
+    check(rtb_pattern == "^(rtb-[0-9a-f]+)?$", "parameter EgressRouteTableId: AllowedPattern ^(rtb-[0-9a-f]+)?$",
+          repr(rtb_pattern))
+    nat_doc = " ".join(str(params.get(p, {}).get("Description", "")) for p in ("PublicSubnetId", "EgressRouteTableId"))
+    check("0.045" in nat_doc and "interface endpoints" in nat_doc and "AZ" in nat_doc,
+          "PublicSubnetId / EgressRouteTableId: describe the NAT cost, the endpoints and the single AZ", nat_doc)
+
+    # --- parameters: optional ones stay optional, types, defaults match their patterns
+    for pname, default in sorted(PARAMETER_DEFAULTS.items()):
+        got = params.get(pname, {}).get("Default", "<none>")
+        check(got == default, f"parameter {pname}: Default {default!r}", repr(got))
+    for pname, why in sorted(REMOVED_PARAMETERS.items()):
+        check(pname not in params, f"parameter {pname}: removed ({why})")
+    for pname, ptype in sorted(PARAMETER_TYPES.items()):
+        check(params.get(pname, {}).get("Type") == ptype, f"parameter {pname}: Type {ptype}",
+              repr(params.get(pname, {}).get("Type")))
+    for pname, pdef in sorted(params.items()):
+        if "AllowedPattern" in pdef and "Default" in pdef:
+            values = (str(pdef["Default"]).split(",") if pdef.get("Type") == "CommaDelimitedList"
+                      else [str(pdef["Default"])])
+            check(all(re.fullmatch(pdef["AllowedPattern"], v) for v in values),
+                  f"parameter {pname}: Default matches its AllowedPattern", repr(pdef["Default"]))
+        check(bool(pdef.get("Description")), f"parameter {pname}: has a Description")
 
     # --- cfn-lint itself: any output is a failure
     exe = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))

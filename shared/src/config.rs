@@ -19,6 +19,12 @@ pub struct Config {
     /// queue here is enabled; any other is recorded as `suppressed` /
     /// `channel_not_enabled`.
     pub channels: BTreeMap<Channel, ChannelConfig>,
+    /// `HERALD_SECRET_KEYS` or `HERALD_SECRET_KEYS_ARN`: the keys provider secrets are
+    /// sealed with (see [`crate::secrets`]).
+    pub secret_keys: Option<SecretKeys>,
+    /// `HERALD_TEAMS_WEBHOOK_HOSTS` (comma-separated host suffixes; default the Power
+    /// Automate Workflows hosts): the only hosts a Teams webhook may point at.
+    pub teams_webhook_hosts: Vec<String>,
     /// `HERALD_MAX_ATTEMPTS` (default 6) with the default backoff; per channel
     /// `HERALD_MAX_ATTEMPTS_<CHANNEL>` (e.g. `HERALD_MAX_ATTEMPTS_VOICE=2`).
     pub retry: RetryPolicies,
@@ -34,6 +40,15 @@ pub struct Config {
     /// `HERALD_SENDING_LEASE_SECS` (default 300): how long a claimed row may stay
     /// `sending` before the retry sweep may take it back.
     pub sending_lease: Duration,
+}
+
+/// Where the secret-sealing keys come from.
+#[derive(Debug, Clone)]
+pub enum SecretKeys {
+    /// `HERALD_SECRET_KEYS=id=<base64 32 bytes>[,older=...]` (local runs, tests).
+    Inline(SecretString),
+    /// `HERALD_SECRET_KEYS_ARN`: a Secrets Manager secret holding the same text.
+    SecretArn(String),
 }
 
 /// One channel's settings. Each comes from `HERALD_<NAME>` or `HERALD_<NAME>_<CHANNEL>`
@@ -56,7 +71,7 @@ pub const PROVIDER_VARS: &[(Channel, &str)] = &[
     (Channel::Sms, "SMS_ORIGINATION_NUMBER"),
     (Channel::Voice, "VOICE_ORIGINATION_IDENTITY"),
     (Channel::Voice, "VOICE_ID"),
-    (Channel::Voice, "VOICE_LANGUAGE"),
+    (Channel::Voice, "VOICE_CONFIGURATION_SET"),
 ];
 
 impl ChannelConfig {
@@ -85,6 +100,9 @@ pub struct RetentionConfig {
     pub resolved_escalations: Duration,
     /// `HERALD_EVENT_LOG_RETENTION_DAYS` (default 365): the audit log.
     pub event_log: Duration,
+    /// `HERALD_INBOX_RETENTION_DAYS` (default 30): in-app rows are deleted this long after
+    /// they were created (rows with an `expires_at` go once it passes).
+    pub inbox: Duration,
     /// `HERALD_RETENTION_MAX_BATCH` (default 5000): the most rows one DELETE removes; the
     /// batch adapts below it to keep every statement short.
     pub max_batch: u32,
@@ -96,6 +114,7 @@ impl Default for RetentionConfig {
             tokens: Duration::from_secs(24 * 3600),
             resolved_escalations: Duration::from_secs(90 * 86_400),
             event_log: Duration::from_secs(365 * 86_400),
+            inbox: Duration::from_secs(30 * 86_400),
             max_batch: 5_000,
         }
     }
@@ -214,6 +233,7 @@ impl Config {
             tokens: Duration::from_secs(token_hours * 3600),
             resolved_escalations: days("HERALD_RESOLVED_RETENTION_DAYS", 90)?,
             event_log: days("HERALD_EVENT_LOG_RETENTION_DAYS", 365)?,
+            inbox: days("HERALD_INBOX_RETENTION_DAYS", 30)?,
             max_batch: parsed!("HERALD_RETENTION_MAX_BATCH", 5_000u32)?.max(1),
         };
         let ttl: u64 = parsed!("HERALD_MAGIC_LINK_TTL_SECS", 24 * 60 * 60)?;
@@ -248,6 +268,22 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_owned()),
             magic_link_ttl: Duration::from_secs(ttl),
             channels,
+            teams_webhook_hosts: match var("HERALD_TEAMS_WEBHOOK_HOSTS") {
+                Some(list) => list
+                    .split(',')
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .collect(),
+                None => crate::domain::webhook::DEFAULT_TEAMS_HOSTS
+                    .iter()
+                    .map(|h| (*h).to_owned())
+                    .collect(),
+            },
+            secret_keys: match (var("HERALD_SECRET_KEYS"), var("HERALD_SECRET_KEYS_ARN")) {
+                (Some(keys), _) => Some(SecretKeys::Inline(SecretString::from(keys))),
+                (None, Some(arn)) => Some(SecretKeys::SecretArn(arn)),
+                (None, None) => None,
+            },
             retry: RetryPolicies {
                 default: RetryPolicy {
                     max_attempts,
@@ -271,8 +307,8 @@ impl Config {
             .with_context(|| format!("HERALD_QUEUE_URL_{} is not set", channel.env_name()))
     }
 
-    /// The channels ingest may queue rows for: those with a queue. (In-app rows need
-    /// none: ingest writes the inbox itself.)
+    /// The channels ingest may plan rows for: those with a queue, and the in-app inbox,
+    /// which needs none (ingest writes it itself).
     pub fn enabled_channels(&self) -> BTreeSet<Channel> {
         let mut enabled: BTreeSet<Channel> = self
             .channels
@@ -280,13 +316,19 @@ impl Config {
             .filter(|(_, c)| c.queue_url.is_some())
             .map(|(channel, _)| *channel)
             .collect();
-        enabled.remove(&Channel::InApp);
+        enabled.insert(Channel::InApp);
         enabled
     }
 
     /// The settings of one channel (empty when nothing is configured for it).
     pub fn channel(&self, channel: Channel) -> ChannelConfig {
         self.channels.get(&channel).cloned().unwrap_or_default()
+    }
+
+    pub fn require_secret_keys(&self) -> anyhow::Result<&SecretKeys> {
+        self.secret_keys
+            .as_ref()
+            .context("set HERALD_SECRET_KEYS or HERALD_SECRET_KEYS_ARN")
     }
 
     pub fn require_public_base_url(&self) -> anyhow::Result<&str> {
@@ -301,15 +343,22 @@ impl Config {
 /// locally), and a bounded operation timeout so a hung provider cannot eat the Lambda
 /// deadline.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    sdk_loader().load().await
+}
+
+/// The same configuration with every service at `endpoint` (a local fake for a service
+/// the emulator lacks). Set in code, it wins over `AWS_ENDPOINT_URL*` in the environment.
+pub async fn aws_sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_loader().endpoint_url(endpoint).load().await
+}
+
+fn sdk_loader() -> aws_config::ConfigLoader {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(5))
         .operation_timeout(Duration::from_secs(12))
         .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts)
 }
 
 /// The shared SDK configuration, loaded when first awaited (Lambda's cold start reaches
@@ -334,7 +383,7 @@ mod tests {
         .expect("valid");
         assert_eq!(
             config.enabled_channels(),
-            BTreeSet::from([Channel::Email, Channel::Sms])
+            BTreeSet::from([Channel::Email, Channel::Sms, Channel::InApp])
         );
         assert_eq!(config.queue_url(Channel::Sms).ok(), Some("http://q/sms"));
         assert!(config.queue_url(Channel::Push).is_err());

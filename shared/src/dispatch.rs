@@ -20,7 +20,9 @@ use crate::domain::backoff::RetryDecision;
 use crate::domain::policy::reason;
 use crate::domain::{Channel, RetryPolicy};
 use crate::magic_link::{self, MintedToken};
+use crate::secrets::Keyring;
 use crate::warm::Warm;
+use secrecy::SecretString;
 
 /// What one batch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,8 @@ pub struct Dispatcher<A: Adapter> {
     token_ttl: Duration,
     lease: Duration,
     retry: RetryPolicy,
+    /// The keys credentials are sealed with, for adapters that send with one.
+    keyring: Option<Warm<Keyring>>,
 }
 
 impl<A: Adapter> Dispatcher<A> {
@@ -71,6 +75,12 @@ impl<A: Adapter> Dispatcher<A> {
             let sdk = sdk.get().await?;
             A::build(settings, &sdk)
         });
+        let keyring = if A::CREDENTIAL {
+            let keys = config.require_secret_keys()?.clone();
+            Some(Warm::lazy(async move { Keyring::from_config(&keys).await }))
+        } else {
+            None
+        };
         Ok(Self {
             pool: crate::db::connect_pool(&config.database).await?,
             adapter,
@@ -78,6 +88,7 @@ impl<A: Adapter> Dispatcher<A> {
             token_ttl: config.magic_link_ttl,
             lease: config.sending_lease,
             retry: config.retry.for_channel(A::CHANNEL),
+            keyring,
         })
     }
 
@@ -125,19 +136,27 @@ impl<A: Adapter> Dispatcher<A> {
             )
             .await
         };
-        let (claimed, adapter) = tokio::join!(claim, self.adapter.get());
+        let keyring = async {
+            match &self.keyring {
+                Some(k) => k.get().await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (claimed, adapter, keyring) = tokio::join!(claim, self.adapter.get(), keyring);
         let claimed = claimed?;
         if claimed.is_empty() {
             return Ok(Summary::default());
         }
 
-        // Should the adapter fail to build, the claimed rows stay `sending` until their
-        // lease expires and the retry sweep takes them back; the messages go back to SQS.
+        // Should the adapter or the keyring fail to build, the claimed rows stay
+        // `sending` until their lease expires and the retry sweep takes them back; the
+        // messages go back to SQS.
         let adapter = adapter?;
+        let keyring = keyring?;
         let results: Vec<AttemptResult> = futures::future::join_all(
             claimed
                 .iter()
-                .map(|n| self.send_one(&adapter, n, &minted[&n.id])),
+                .map(|n| self.send_one(&adapter, keyring.as_ref(), n, &minted[&n.id])),
         )
         .await;
 
@@ -173,7 +192,13 @@ impl<A: Adapter> Dispatcher<A> {
     }
 
     #[tracing::instrument(name = "deliver", skip_all, fields(notification_id = %n.id, attempt = n.attempt_count))]
-    async fn send_one(&self, adapter: &A, n: &Claimed, tokens: &[MintedToken]) -> AttemptResult {
+    async fn send_one(
+        &self,
+        adapter: &A,
+        keyring: Option<&Keyring>,
+        n: &Claimed,
+        tokens: &[MintedToken],
+    ) -> AttemptResult {
         let links = Links::new(
             A::ACTIONS
                 .iter()
@@ -181,18 +206,21 @@ impl<A: Adapter> Dispatcher<A> {
                 .map(|(action, t)| (*action, magic_link::url(&self.public_base_url, &t.token)))
                 .collect(),
         );
-        let delivery = Delivery {
-            notification: n,
-            links: &links,
-            credential: None,
-        };
-        let sent = match &n.address {
-            None => Err(DeliveryError::new(
+        let sent = match (&n.address, open_credential::<A>(keyring, n)) {
+            (None, _) => Err(DeliveryError::new(
                 FailureKind::AddressInvalid,
                 "NoAddress",
                 format!("the recipient has no valid {} address", A::CHANNEL),
             )),
-            Some(_) => adapter.deliver(&delivery).await,
+            (Some(_), Err(e)) => Err(e),
+            (Some(_), Ok(credential)) => {
+                let delivery = Delivery {
+                    notification: n,
+                    links: &links,
+                    credential: credential.as_ref(),
+                };
+                adapter.deliver(&delivery).await
+            }
         };
         let outcome = match sent {
             Ok(receipt) => AttemptOutcome::Sent {
@@ -247,6 +275,33 @@ impl<A: Adapter> Dispatcher<A> {
     }
 }
 
+/// The row's credential, opened, for an adapter that sends with one.
+fn open_credential<A: Adapter>(
+    keyring: Option<&Keyring>,
+    n: &Claimed,
+) -> Result<Option<SecretString>, DeliveryError> {
+    if !A::CREDENTIAL {
+        return Ok(None);
+    }
+    let Some(credential) = &n.credential else {
+        return Err(DeliveryError::new(
+            FailureKind::AddressInvalid,
+            "NoWebhook",
+            format!(
+                "no {} webhook is registered for the recipient or their team",
+                A::CHANNEL
+            ),
+        ));
+    };
+    let keyring = keyring.ok_or_else(|| {
+        DeliveryError::permanent("NoKeys", "the dispatcher has no keys to open credentials")
+    })?;
+    keyring
+        .open(&credential.sealed, &credential.owner)
+        .map(Some)
+        .map_err(|e| DeliveryError::permanent("CredentialUnreadable", e.to_string()))
+}
+
 impl<A: Adapter> Dispatch for Dispatcher<A> {
     fn channel(&self) -> Channel {
         A::CHANNEL
@@ -266,12 +321,21 @@ pub async fn for_channel(
     config: &Config,
     sdk: Warm<aws_config::SdkConfig>,
 ) -> anyhow::Result<Option<std::sync::Arc<dyn Dispatch>>> {
-    use crate::channels::{email::SesEmail, push::SnsPush, sms::SnsSms};
+    use crate::channels::email::SesEmail;
+    use crate::channels::{
+        push::SnsPush, sms::SnsSms, teams::TeamsWebhook, voice::EndUserMessagingVoice,
+    };
     use std::sync::Arc;
     Ok(match channel {
         Channel::Email => Some(Arc::new(Dispatcher::<SesEmail>::new(config, sdk).await?)),
         Channel::Sms => Some(Arc::new(Dispatcher::<SnsSms>::new(config, sdk).await?)),
         Channel::Push => Some(Arc::new(Dispatcher::<SnsPush>::new(config, sdk).await?)),
-        Channel::Slack | Channel::Teams | Channel::Voice | Channel::InApp => None,
+        Channel::Teams => Some(Arc::new(
+            Dispatcher::<TeamsWebhook>::new(config, sdk).await?,
+        )),
+        Channel::Voice => Some(Arc::new(
+            Dispatcher::<EndUserMessagingVoice>::new(config, sdk).await?,
+        )),
+        Channel::Slack | Channel::InApp => None,
     })
 }

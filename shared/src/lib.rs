@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod magic_link;
 pub mod queue;
 pub mod scheduled;
+pub mod secrets;
 pub mod telemetry;
 pub mod warm;
 
@@ -28,6 +29,7 @@ pub use config::Config;
 
 // The SDK crates, re-exported so every function uses the exact same (trimmed) build.
 pub use aws_config;
+pub use aws_sdk_pinpointsmsvoicev2;
 pub use aws_sdk_sesv2;
 pub use aws_sdk_sns;
 pub use aws_sdk_sqs;

@@ -239,20 +239,164 @@ async fn a_disabled_or_deleted_push_endpoint_fails_for_good() {
 #[tokio::test]
 async fn a_channel_without_a_queue_is_recorded_as_not_enabled() {
     let app = TestApp::spawn().await;
+    // Slack has no dispatcher yet, so no queue.
     let created = app
         .post_escalation(&escalation_on(
-            &["email", "voice"],
-            json!({ "id": "u-erin", "email": "erin@example.com", "phone": unique_phone() }),
+            &["email", "slack"],
+            json!({ "id": "u-erin", "email": "erin@example.com", "slack_user_id": "U024BE7LH" }),
         ))
         .await
         .json();
-    let voice = created["notifications"]
+    let slack = created["notifications"]
         .as_array()
         .expect("notifications")
         .iter()
-        .find(|n| n["channel"] == "voice")
+        .find(|n| n["channel"] == "slack")
         .cloned()
-        .expect("voice row");
-    assert_eq!(voice["status"], "suppressed");
-    assert_eq!(voice["reason"], "channel_not_enabled");
+        .expect("slack row");
+    assert_eq!(slack["status"], "suppressed");
+    assert_eq!(slack["reason"], "channel_not_enabled");
+}
+
+#[tokio::test]
+async fn a_voice_call_reads_an_escaped_script_through_end_user_messaging() {
+    let app = TestApp::spawn().await;
+    let phone = unique_phone();
+    let created = app
+        .post_escalation(&escalation_on(
+            &["voice"],
+            json!({ "id": "u-vic", "phone": phone }),
+        ))
+        .await
+        .json();
+    let id = notification_of(&created, Channel::Voice);
+    assert_eq!(app.dispatch_channel(Channel::Voice).await, 1);
+
+    let calls: Vec<_> = app
+        .fakes
+        .voice_calls()
+        .await
+        .into_iter()
+        .filter(|c| c.body["DestinationPhoneNumber"] == phone.as_str())
+        .collect();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(
+        call.header("content-type"),
+        Some("application/x-amz-json-1.0")
+    );
+    assert_eq!(
+        call.header("x-amz-target"),
+        Some("PinpointSMSVoiceV2.SendVoiceMessage")
+    );
+    assert!(
+        call.header("authorization")
+            .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
+    );
+    assert_eq!(call.body["MessageBodyTextType"], "SSML");
+    assert_eq!(call.body["VoiceId"], "JOANNA");
+    assert_eq!(
+        call.body["OriginationIdentity"],
+        herald_local::stack::LOCAL_VOICE_NUMBER
+    );
+    let ssml = call.body["MessageBody"].as_str().expect("script");
+    let escaped = "DB &lt;primary&gt; &amp; &quot;replica&quot; &apos;down&apos; ]]&gt; \\ é";
+    assert_eq!(ssml.matches(escaped).count(), 2, "{ssml}");
+    assert!(ssml.starts_with("<speak>") && ssml.ends_with("</speak>"));
+    let r = row(&app, id).await;
+    assert_eq!(r["status"], "sent", "{r}");
+    assert!(r["provider_message_id"].as_str().is_some());
+    assert_eq!(
+        app.scalar_i64(&format!(
+            "SELECT count(*) FROM magic_link_tokens WHERE notification_id = '{id}'"
+        ))
+        .await,
+        0,
+        "a call offers no link, so no token is minted"
+    );
+    redeliver_twice(&app, Channel::Voice, id).await;
+    let again = app.fakes.voice_calls().await;
+    assert_eq!(
+        again
+            .iter()
+            .filter(|c| c.body["DestinationPhoneNumber"] == phone.as_str())
+            .count(),
+        1,
+        "one call"
+    );
+}
+
+#[tokio::test]
+async fn voice_provider_errors_are_classified() {
+    use wiremock::matchers::{body_partial_json, header};
+    use wiremock::{Mock, ResponseTemplate};
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("ThrottlingException", "Rate exceeded", "failed", Some(true)),
+        (
+            "ConflictException",
+            "Reason: DESTINATION_PHONE_NUMBER_OPTED_OUT",
+            "suppressed",
+            None,
+        ),
+        (
+            "ValidationException",
+            "Invalid destination phone number",
+            "failed",
+            Some(false),
+        ),
+        (
+            "AccessDeniedException",
+            "not allowed to use this identity",
+            "failed",
+            Some(false),
+        ),
+    ];
+    let mut recipients = Vec::new();
+    let mut phones = Vec::new();
+    for (code, message, _, _) in cases {
+        let phone = unique_phone();
+        Mock::given(header(
+            "x-amz-target",
+            "PinpointSMSVoiceV2.SendVoiceMessage",
+        ))
+        .and(body_partial_json(
+            json!({ "DestinationPhoneNumber": phone }),
+        ))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("content-type", "application/x-amz-json-1.0")
+                .insert_header("x-amzn-errortype", code)
+                .set_body_json(json!({ "__type": code, "message": message })),
+        )
+        .mount(&app.fakes.voice)
+        .await;
+        recipients.push(json!({ "id": format!("u-{code}"), "phone": phone }));
+        phones.push(phone);
+    }
+    let mut body = escalation_on(&["voice"], recipients[0].clone());
+    body["recipients"] = json!(recipients);
+    app.post_escalation(&body).await;
+    app.dispatch_channel(Channel::Voice).await;
+
+    let client = app.pool.get().await.expect("conn");
+    for ((code, _, status, retryable), phone) in cases.iter().zip(&phones) {
+        let r = client
+            .query_one(
+                "SELECT n.status, n.retryable, n.error, n.suppressed_reason                  FROM notification_log n JOIN recipients r ON r.id = n.recipient_id                  WHERE r.phone = $1",
+                &[phone],
+            )
+            .await
+            .expect("row");
+        assert_eq!(r.get::<_, String>("status"), *status, "{code}");
+        assert_eq!(r.get::<_, Option<bool>>("retryable"), *retryable, "{code}");
+        if *status == "suppressed" {
+            assert_eq!(
+                r.get::<_, Option<String>>("suppressed_reason").as_deref(),
+                Some("opted_out_at_carrier")
+            );
+        } else {
+            assert!(r.get::<_, String>("error").starts_with(code), "{code}");
+        }
+    }
 }

@@ -482,7 +482,10 @@ fn first_link(body: &str) -> Option<String> {
 
 /// Every email the emulator accepted for these addresses: address -> bodies.
 async fn emulator_emails(addresses: &HashSet<String>) -> HashMap<String, Vec<String>> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto_url()))
+    let data: Value = herald::channels::https_client()
+        .expect("an HTTP client")
+        .get(format!("{}/moto-api/data.json", moto_url()))
+        .send()
         .await
         .expect("moto data")
         .json()
@@ -526,7 +529,7 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let faults = Arc::new(Faults {
         seed,
         upstream: moto_url(),
-        http: reqwest::Client::new(),
+        http: herald::channels::https_client().expect("an HTTP client"),
         sqs_faults: AtomicBool::new(true),
         epoch: AtomicU64::new(0),
         killed_epochs: Mutex::default(),

@@ -10,6 +10,7 @@ use herald::db::{self, Pool};
 use herald::dispatch::Dispatch;
 use herald::domain::Channel;
 use herald::warm::Warm;
+use herald_local::fakes::FakeProviders;
 use herald_local::gateway::{self, Target};
 use herald_local::poller::{PollStats, QueuePoller};
 use herald_local::stack::{self, QueuePair};
@@ -139,6 +140,9 @@ pub struct TestApp {
     pub sqs: herald::aws_sdk_sqs::Client,
     pub tenant_id: Uuid,
     pub api_key: SecretString,
+    /// The fake Teams and voice providers this test's dispatchers talk to.
+    pub fakes: FakeProviders,
+    pub config: Config,
     http: reqwest::Client,
 }
 
@@ -231,14 +235,22 @@ impl TestApp {
 
         let mut config = config_for(&db_url, &queues);
         (options.tune)(&mut config);
+        let fakes = FakeProviders::start().await;
         // The same constructors as the Lambda binaries, with the SDK configuration ready.
         let ready = || Warm::ready(sdk.clone());
+        // The emulator has no End User Messaging: that one client goes to the fake.
+        let voice_sdk = sdk_config_for(&fakes.voice_endpoint()).await;
         let ingest = herald_ingest::Deps::new(&config, ready())
             .await
             .expect("ingest deps");
         let mut dispatchers = BTreeMap::new();
         for channel in stack::QUEUED_CHANNELS {
-            let dispatcher = herald::dispatch::for_channel(channel, &config, ready())
+            let sdk = if channel == Channel::Voice {
+                Warm::ready(voice_sdk.clone())
+            } else {
+                ready()
+            };
+            let dispatcher = herald::dispatch::for_channel(channel, &config, sdk)
                 .await
                 .expect("dispatcher")
                 .expect("every queued channel has a dispatcher");
@@ -286,7 +298,9 @@ impl TestApp {
             sqs,
             tenant_id,
             api_key,
-            http: reqwest::Client::new(),
+            fakes,
+            config,
+            http: herald::channels::https_client().expect("an HTTP client"),
         }
     }
 
@@ -298,6 +312,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> TestResponse {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let route = gateway::match_route(method, path).expect("a route of the HTTP API");
         let headers: Vec<(String, String)> = headers
             .iter()
@@ -307,7 +322,7 @@ impl TestApp {
             &route,
             method,
             path,
-            "",
+            query,
             &headers,
             body,
             "198.51.100.7".parse().expect("ip"),

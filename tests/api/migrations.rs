@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 9] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -10,6 +10,8 @@ const TABLES: [&str; 7] = [
     "notification_log",
     "magic_link_tokens",
     "event_log",
+    "teams_webhooks",
+    "notifications",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -172,8 +172,8 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     assert_eq!(summary.deleted["event_log"], 7);
     assert!(!summary.stopped_early);
     // In batches of at most 3: 10 expired tokens (4 statements), 2 used ones (1),
-    // 5 escalations with their 15 delivery rows (2), 7 audit rows (3).
-    assert_eq!(summary.statements, 4 + 1 + 2 + 3, "{summary:?}");
+    // 5 escalations with their 15 delivery rows (2), 7 audit rows (3), no inbox rows (1).
+    assert_eq!(summary.statements, 4 + 1 + 2 + 3 + 1, "{summary:?}");
 
     let again = retention_run(&app, Duration::from_secs(30)).await;
     assert_eq!(again.total(), 0);

@@ -117,6 +117,8 @@ mod tests {
             include_str!("../../../events/dispatch-email/sqs-batch.json"),
             include_str!("../../../events/dispatch-sms/sqs-batch.json"),
             include_str!("../../../events/dispatch-push/sqs-batch.json"),
+            include_str!("../../../events/dispatch-teams/sqs-batch.json"),
+            include_str!("../../../events/dispatch-voice/sqs-batch.json"),
         ] {
             let event: SqsEvent = serde_json::from_str(sample).expect("sample");
             assert_eq!(event.records.len(), 3);

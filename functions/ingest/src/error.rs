@@ -11,8 +11,9 @@ pub enum ApiError {
     Validation(FieldError),
     #[error("missing or unknown API key")]
     Unauthorized,
-    #[error("no such escalation")]
-    NotFound,
+    /// The thing asked for does not exist in the caller's tenant.
+    #[error("no such {0}")]
+    NotFound(&'static str),
     #[error("no such route")]
     NoRoute,
     #[error("method not allowed")]
@@ -50,7 +51,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -63,7 +64,7 @@ impl ApiError {
         match self {
             ApiError::Validation(e) => e.code,
             ApiError::Unauthorized => "unauthorized",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound(_) => "not_found",
             ApiError::NoRoute => "no_route",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::UnsupportedMediaType => "unsupported_media_type",

@@ -12,6 +12,8 @@ use uuid::Uuid;
 use crate::Deps;
 use crate::api::{EscalationCreated, EscalationView, TransitionView};
 use crate::error::ApiError;
+use crate::recipients::InboxRoute;
+use herald::db::teams::WebhookOwner;
 
 /// Largest request body accepted (413 above). The escalation `body` field itself is
 /// limited to 64 KiB (400 above).
@@ -21,16 +23,74 @@ enum Route {
     Create,
     Get(Uuid),
     Transition(Uuid, Action),
+    /// The caller's id for a recipient, and what to do with their inbox.
+    Inbox(String, InboxRoute),
+    PutWebhook(WebhookOwner),
+    DeleteWebhook(WebhookOwner),
 }
 
-/// Routes `POST /v1/escalations`, `GET /v1/escalations/{id}` and
-/// `POST /v1/escalations/{id}/{acknowledge|resolve}`. Works with or without a stage or
-/// custom-domain prefix in front of `/v1`.
+/// A path segment, percent-decoded (recipient ids and team names are the caller's).
+fn segment(raw: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::NoRoute)
+}
+
+/// Routes the API (see the README). Works with or without a stage or custom-domain
+/// prefix in front of `/v1`.
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let path = path.find("/v1/").map_or(path, |i| &path[i..]);
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let id = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound);
+    let id = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound("escalation"));
+    let nid = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound("notification"));
     match (segments.as_slice(), method) {
+        (["v1", "recipients", r, "notifications"], &Method::GET) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::List))
+        }
+        (["v1", "recipients", r, "notifications", "unread-count"], &Method::GET) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::UnreadCount))
+        }
+        (["v1", "recipients", r, "notifications", "read-all"], &Method::POST) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::ReadAll))
+        }
+        (["v1", "recipients", r, "notifications", n, "read"], &Method::POST) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::Read(nid(n)?)))
+        }
+        (["v1", "recipients", r, "notifications", n], &Method::DELETE) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::Delete(nid(n)?)))
+        }
+        (["v1", "recipients", _, "notifications"], _)
+        | (["v1", "recipients", _, "notifications", "unread-count"], _) => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
+        (["v1", "recipients", _, "notifications", "read-all"], _)
+        | (["v1", "recipients", _, "notifications", _, "read"], _) => {
+            Err(ApiError::MethodNotAllowed("POST"))
+        }
+        (["v1", "recipients", _, "notifications", _], _) => {
+            Err(ApiError::MethodNotAllowed("DELETE"))
+        }
+        (
+            [
+                "v1",
+                kind @ ("recipients" | "teams"),
+                owner,
+                "teams-webhook",
+            ],
+            m,
+        ) => {
+            let owner = if *kind == "recipients" {
+                WebhookOwner::Recipient(segment(owner)?)
+            } else {
+                WebhookOwner::Team(segment(owner)?)
+            };
+            match *m {
+                Method::PUT => Ok(Route::PutWebhook(owner)),
+                Method::DELETE => Ok(Route::DeleteWebhook(owner)),
+                _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+            }
+        }
         (["v1", "escalations"], &Method::POST) => Ok(Route::Create),
         (["v1", "escalations"], _) => Err(ApiError::MethodNotAllowed("POST")),
         (["v1", "escalations", raw], &Method::GET) => Ok(Route::Get(id(raw)?)),
@@ -91,10 +151,19 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
         Route::Get(id) => {
             let detail = escalations::detail(&client, principal.tenant_id, id)
                 .await?
-                .ok_or(ApiError::NotFound)?;
+                .ok_or(ApiError::NotFound("escalation"))?;
             Ok(json(StatusCode::OK, &EscalationView::from(&detail)))
         }
         Route::Transition(id, action) => transition(client, &principal, caller, id, action).await,
+        Route::Inbox(recipient, what) => {
+            crate::recipients::inbox(&client, &principal, req, &recipient, what).await
+        }
+        Route::PutWebhook(owner) => {
+            crate::recipients::put_webhook(deps, &client, &principal, req, &owner).await
+        }
+        Route::DeleteWebhook(owner) => {
+            crate::recipients::delete_webhook(&client, &principal, &owner).await
+        }
     }
 }
 
@@ -159,12 +228,12 @@ async fn transition(
         Transition::AlreadyDone(state) => {
             Ok(json(StatusCode::OK, &TransitionView::new(&state, false)))
         }
-        Transition::NotFound => Err(ApiError::NotFound),
+        Transition::NotFound => Err(ApiError::NotFound("escalation")),
     }
 }
 
 /// The JSON body, after the size and media-type checks.
-fn json_body(req: &Request) -> Result<&[u8], ApiError> {
+pub(crate) fn json_body(req: &Request) -> Result<&[u8], ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -204,7 +273,7 @@ fn api_actor(principal: &Principal, caller: &Caller) -> Actor {
     }
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -243,7 +312,32 @@ mod tests {
     fn malformed_ids_are_not_found() {
         assert!(matches!(
             route(&Method::GET, "/v1/escalations/123"),
-            Err(ApiError::NotFound)
+            Err(ApiError::NotFound("escalation"))
+        ));
+    }
+
+    #[test]
+    fn recipient_routes_decode_their_ids() {
+        let n = Uuid::new_v4();
+        assert!(matches!(
+            route(&Method::GET, "/v1/recipients/u%20alice/notifications"),
+            Ok(Route::Inbox(r, InboxRoute::List)) if r == "u alice"
+        ));
+        assert!(matches!(
+            route(&Method::POST, &format!("/v1/recipients/u1/notifications/{n}/read")),
+            Ok(Route::Inbox(_, InboxRoute::Read(x))) if x == n
+        ));
+        assert!(matches!(
+            route(&Method::DELETE, &format!("/v1/recipients/u1/notifications/{n}")),
+            Ok(Route::Inbox(_, InboxRoute::Delete(x))) if x == n
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/v1/teams/platform/teams-webhook"),
+            Ok(Route::PutWebhook(WebhookOwner::Team(t))) if t == "platform"
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/v1/recipients/u1/teams-webhook"),
+            Err(ApiError::MethodNotAllowed(_))
         ));
     }
 

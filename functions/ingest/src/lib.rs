@@ -5,6 +5,7 @@
 pub mod api;
 pub mod error;
 pub mod http_handler;
+pub mod recipients;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use herald::db::Pool;
 use herald::db::tenants::Principal;
 use herald::domain::Channel;
 use herald::queue::Queues;
+use herald::secrets::Keyring;
 use herald::warm::Warm;
 
 pub use http_handler::function_handler;
@@ -29,6 +31,10 @@ pub struct Deps {
     pub queues: Warm<Queues>,
     /// The channels with a queue: rows for any other are `channel_not_enabled`.
     pub enabled: BTreeSet<Channel>,
+    /// The keys Teams webhook URLs are sealed with (read on first use).
+    pub keyring: Option<Warm<Keyring>>,
+    /// The hosts a Teams webhook may point at.
+    pub teams_webhook_hosts: Vec<String>,
 }
 
 impl Deps {
@@ -45,6 +51,11 @@ impl Deps {
             keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
             queues: Queues::warming(config, sdk),
             enabled: config.enabled_channels(),
+            keyring: config
+                .secret_keys
+                .clone()
+                .map(|keys| Warm::lazy(async move { Keyring::from_config(&keys).await })),
+            teams_webhook_hosts: config.teams_webhook_hosts.clone(),
         })
     }
 }

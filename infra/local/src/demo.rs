@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use crate::stack;
 
 pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let http = herald::channels::https_client()?;
     let pool = herald::db::connect_pool(&config.database).await?;
-    let stamp = chrono::Utc::now().format("%H%M%S").to_string();
+    let now = chrono::Utc::now();
+    let stamp = now.format("%H%M%S").to_string();
 
     step("1. Create a tenant and an API key (herald-local tenant create)");
     let (tenant_id, key) = stack::create_tenant(&pool.get().await?, "Demo Corp").await?;
@@ -20,7 +21,35 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         &key.expose_secret()[..9]
     );
 
-    step("2. POST /v1/escalations");
+    step("2. Alice's phone, a push endpoint in the emulator's SNS, and her Teams webhook");
+    let phone = demo_phone(now.timestamp());
+    let sdk = herald::config::aws_sdk_config().await;
+    let endpoint = push_endpoint(&herald::aws_sdk_sns::Client::new(&sdk), &stamp).await?;
+    let fakes: Value = http
+        .get(format!("{base_url}/_local/fakes"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let hook = format!("alice-{stamp}");
+    let webhook = format!(
+        "{}{hook}",
+        fakes["teams"].as_str().context("no Teams fake")?
+    );
+    println!("   phone {phone}; push endpoint {endpoint}");
+    let registered = http
+        .put(format!("{base_url}/v1/recipients/u-alice/teams-webhook"))
+        .bearer_auth(key.expose_secret())
+        .json(&json!({ "url": webhook }))
+        .send()
+        .await?;
+    let status = registered.status();
+    println!(
+        "   PUT /v1/recipients/u-alice/teams-webhook -> {status} {} (sealed with AES-256-GCM; the URL is never shown again)",
+        registered.text().await?
+    );
+
+    step("3. POST /v1/escalations: one escalation on every channel");
     let recipient = format!("alice+{stamp}@example.com");
     let escalation = json!({
         "dedup_key": format!("orders-db-cpu-{stamp}"),
@@ -32,7 +61,8 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         "alert_count": 3,
         "dashboard_url": "https://grafana.example.com/d/orders-db",
         "recipients": [{ "id": "u-alice", "name": "Alice Martin", "email": recipient,
-                         "phone": "+14155550101", "slack_user_id": "U024BE7LH" }]
+                         "phone": phone, "push_endpoint_arn": endpoint }],
+        "channels": { "primary": ["email", "sms", "push", "teams", "voice", "in_app"] }
     });
     println!("{}", indent(&serde_json::to_string_pretty(&escalation)?));
     let (status, created) = post_escalation(&http, base_url, &key, &escalation).await?;
@@ -45,29 +75,138 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
     }
     let id = created["id"].as_str().context("no id")?.to_owned();
 
-    step("3. The same dedup_key again -> 200, the same escalation, nothing sent twice");
+    step("4. The same dedup_key again -> 200, the same escalation, nothing sent twice");
     let (status, again) = post_escalation(&http, base_url, &key, &escalation).await?;
     println!("   -> {status} (id {})", again["id"]);
 
-    step("4. dispatch-email sends through SES; the email as the emulator received it");
-    let email = wait_for_email(&http, moto_url, &recipient).await?;
+    step("5. What each channel delivered, read back from the emulator and the fake providers");
+    let email = wait_for("email (SES)", || async {
+        let data = moto_data(&http, moto_url).await?;
+        Ok(data["ses"]["Message"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["destinations"].to_string().contains(&recipient))
+            .cloned())
+    })
+    .await?;
     println!(
-        "   From:    {}",
-        email["source"].as_str().unwrap_or_default()
-    );
-    println!("   To:      {recipient}");
-    println!(
-        "   Subject: {}",
+        "   email    Subject: {}",
         email["subject"].as_str().unwrap_or_default()
     );
     let html = email["body"].as_str().unwrap_or_default();
-    // The links are live one-time tokens: shown as `/l/<token>`, as `serve` logs them.
-    println!("{}", indent(&mask_tokens(&html_to_text(html))));
-    let links = links_in(html, &config.public_base_url.clone().unwrap_or_default());
-    let ack = links.first().context("no Acknowledge link in the email")?;
+    println!("{}", indent(&indent(&mask_tokens(&html_to_text(html)))));
+    let sms = wait_for("SMS (SNS)", || async {
+        let data = moto_data(&http, moto_url).await?;
+        Ok(data["sns"]["SMS"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["phone_number"] == phone.as_str())
+            .and_then(|m| m["message"].as_str().map(str::to_owned)))
+    })
+    .await?;
+    let (encoding, units) = herald::domain::sms::measure(&sms);
+    println!(
+        "   sms      {} ({} characters, {}, {} segment)",
+        mask_tokens(&sms),
+        units,
+        encoding.as_str(),
+        herald::domain::sms::segments(encoding, units)
+    );
+    let push = wait_for("push (SNS)", || async {
+        let data = moto_data(&http, moto_url).await?;
+        Ok(data["sns"]["PlatformEndpoint"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["arn"] == endpoint.as_str())
+            .and_then(|e| {
+                e["messages"]
+                    .as_object()
+                    .and_then(|m| m.values().next().cloned())
+            }))
+    })
+    .await?;
+    let push: Value = serde_json::from_str(push.as_str().unwrap_or("{}"))?;
+    let gcm: Value = serde_json::from_str(push["GCM"].as_str().unwrap_or("{}"))?;
+    println!(
+        "   push     FCM: {}",
+        mask_tokens(&gcm["fcmV1Message"]["message"].to_string())
+    );
+    let card = wait_for("Teams (fake Workflows webhook)", || async {
+        let posts: Value = http
+            .get(format!("{base_url}/_local/fakes/teams"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(posts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["path"] == format!("/teams/{hook}").as_str())
+            .map(|p| p["body"].clone()))
+    })
+    .await?;
+    let content = &card["attachments"][0]["content"];
+    println!(
+        "   teams    Adaptive Card {}: \"{}\", buttons {}",
+        content["version"].as_str().unwrap_or_default(),
+        content["body"][0]["text"].as_str().unwrap_or_default(),
+        content["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| format!(
+                "{} -> {}",
+                a["title"].as_str().unwrap_or_default(),
+                mask_tokens(a["url"].as_str().unwrap_or_default())
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let call = wait_for("voice (fake End User Messaging)", || async {
+        let calls: Value = http
+            .get(format!("{base_url}/_local/fakes/voice"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(calls
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["body"]["DestinationPhoneNumber"] == phone.as_str())
+            .map(|c| c["body"].clone()))
+    })
+    .await?;
+    println!(
+        "   voice    SendVoiceMessage to {} as {}: {}",
+        call["DestinationPhoneNumber"].as_str().unwrap_or_default(),
+        call["VoiceId"].as_str().unwrap_or_default(),
+        call["MessageBody"].as_str().unwrap_or_default()
+    );
+    let inbox: Value = http
+        .get(format!("{base_url}/v1/recipients/u-alice/notifications"))
+        .bearer_auth(key.expose_secret())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let item = &inbox["items"][0];
+    println!(
+        "   in_app   GET /v1/recipients/u-alice/notifications: \"{}\" (read: {})",
+        item["title"].as_str().unwrap_or_default(),
+        item["is_read"]
+    );
 
+    let sms_links = links_in(&sms, &config.public_base_url.clone().unwrap_or_default());
+    let ack = sms_links
+        .first()
+        .context("no Acknowledge link in the SMS")?;
     step(
-        "5. GET the Acknowledge link (what a mail scanner does): a confirmation page, nothing changes",
+        "6. GET the SMS's Acknowledge link (what a link scanner does): a confirmation page, nothing changes",
     );
     let page = http.get(ack).send().await?;
     let status = page.status();
@@ -75,7 +214,7 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
     let state: Value = get_escalation(&http, base_url, &key, &id).await?;
     println!("   escalation is still {}", state["status"]);
 
-    step("6. POST the confirmation form: the token is consumed and the escalation acknowledged");
+    step("7. POST the confirmation form: the token is consumed and the escalation acknowledged");
     let page = http
         .post(ack)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -91,9 +230,19 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         heading(&again.text().await?)
     );
 
-    step("7. GET /v1/escalations/{id}: acknowledged, with its delivery log");
+    step("8. GET /v1/escalations/{id}: acknowledged, with its delivery log");
     let state = get_escalation(&http, base_url, &key, &id).await?;
-    println!("{}", indent(&serde_json::to_string_pretty(&state)?));
+    if let Some(deliveries) = state["deliveries"].as_array() {
+        for d in deliveries {
+            println!(
+                "   {:<7} {:<10} attempt {} {}",
+                d["channel"].as_str().unwrap_or_default(),
+                d["status"].as_str().unwrap_or_default(),
+                d["attempt_count"],
+                d["provider_message_id"].as_str().unwrap_or("")
+            );
+        }
+    }
     if state["status"] != "acknowledged" {
         bail!(
             "the escalation is {} instead of acknowledged",
@@ -101,7 +250,7 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         );
     }
 
-    step("8. The schedules, fired on demand as EventBridge fires them every minute / hour");
+    step("9. The schedules, fired on demand as EventBridge fires them every minute / hour");
     for schedule in ["retry", "retention"] {
         let summary: Value = http
             .post(format!("{base_url}/_local/schedules/{schedule}"))
@@ -113,14 +262,74 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         println!("   {schedule:<9} -> {summary}");
     }
     println!(
-        "   (nothing due: the email was sent and the escalation answered; nothing is old enough to delete)"
+        "   (nothing due: every channel delivered and the escalation is answered; nothing is old enough to delete)"
     );
 
     println!(
-        "\n\u{2713} demo complete: escalation {id} acknowledged by {}",
+        "\n\u{2713} demo complete: escalation {id} reached Alice on six channels and was acknowledged by {}",
         state["acknowledged"]["by"]
     );
     Ok(())
+}
+
+/// A valid US number for this run (never ending in 99: the emulator says those opted out).
+fn demo_phone(seed: i64) -> String {
+    let exchange = 200 + seed.rem_euclid(800);
+    let mut line = (seed / 800).rem_euclid(10_000);
+    if line % 100 == 99 {
+        line -= 1;
+    }
+    format!("+1415{exchange}{line:04}")
+}
+
+async fn push_endpoint(sns: &herald::aws_sdk_sns::Client, stamp: &str) -> anyhow::Result<String> {
+    let app = sns
+        .create_platform_application()
+        .name(format!("herald-demo-{stamp}"))
+        .platform("GCM")
+        .attributes("PlatformCredential", "demo-server-key")
+        .send()
+        .await
+        .context("creating the push application")?
+        .platform_application_arn
+        .context("no application ARN")?;
+    sns.create_platform_endpoint()
+        .platform_application_arn(app)
+        .token(format!("alice-phone-{stamp}"))
+        .send()
+        .await
+        .context("creating the push endpoint")?
+        .endpoint_arn
+        .context("no endpoint ARN")
+}
+
+async fn moto_data(http: &reqwest::Client, moto_url: &str) -> anyhow::Result<Value> {
+    Ok(http
+        .get(format!("{moto_url}/moto-api/data.json"))
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
+/// Polls `probe` until it finds something (20 s at most).
+async fn wait_for<T, F, Fut>(what: &str, probe: F) -> anyhow::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(found) = probe().await? {
+            return Ok(found);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!(
+                "nothing arrived on {what} after 20 s: is `herald-local serve` polling its queue?"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn step(title: &str) {
@@ -164,35 +373,6 @@ async fn get_escalation(
         .await?)
 }
 
-async fn wait_for_email(http: &reqwest::Client, moto_url: &str, to: &str) -> anyhow::Result<Value> {
-    let started = Instant::now();
-    loop {
-        let data: Value = http
-            .get(format!("{moto_url}/moto-api/data.json"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if let Some(m) = data["ses"]["Message"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| m["destinations"].to_string().contains(to))
-        {
-            println!(
-                "   (arrived {} ms after the POST)",
-                started.elapsed().as_millis()
-            );
-            return Ok(m.clone());
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            bail!("no email for {to} after 20 s: is `herald-local serve` polling the queue?");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The `/l/{token}` URLs in a message, in order, without repeats.
 /// `text` with every magic-link token replaced by `<token>`.
 pub fn mask_tokens(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -215,6 +395,7 @@ pub fn mask_tokens(text: &str) -> String {
     out
 }
 
+/// The `/l/{token}` URLs in a message, in order, without repeats.
 pub fn links_in(html: &str, base: &str) -> Vec<String> {
     let prefix = format!("{base}/l/");
     let mut links: Vec<String> = Vec::new();

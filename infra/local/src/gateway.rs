@@ -47,6 +47,51 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "POST /v1/escalations/{id}/resolve",
             vec![("id", (*id).to_owned())],
         ),
+        ("GET", ["v1", "recipients", id, "notifications"]) => m(
+            Target::Ingest,
+            "GET /v1/recipients/{id}/notifications",
+            vec![("id", (*id).to_owned())],
+        ),
+        ("GET", ["v1", "recipients", id, "notifications", "unread-count"]) => m(
+            Target::Ingest,
+            "GET /v1/recipients/{id}/notifications/unread-count",
+            vec![("id", (*id).to_owned())],
+        ),
+        ("POST", ["v1", "recipients", id, "notifications", "read-all"]) => m(
+            Target::Ingest,
+            "POST /v1/recipients/{id}/notifications/read-all",
+            vec![("id", (*id).to_owned())],
+        ),
+        ("POST", ["v1", "recipients", id, "notifications", nid, "read"]) => m(
+            Target::Ingest,
+            "POST /v1/recipients/{id}/notifications/{nid}/read",
+            vec![("id", (*id).to_owned()), ("nid", (*nid).to_owned())],
+        ),
+        ("DELETE", ["v1", "recipients", id, "notifications", nid]) => m(
+            Target::Ingest,
+            "DELETE /v1/recipients/{id}/notifications/{nid}",
+            vec![("id", (*id).to_owned()), ("nid", (*nid).to_owned())],
+        ),
+        ("PUT", ["v1", "recipients", id, "teams-webhook"]) => m(
+            Target::Ingest,
+            "PUT /v1/recipients/{id}/teams-webhook",
+            vec![("id", (*id).to_owned())],
+        ),
+        ("DELETE", ["v1", "recipients", id, "teams-webhook"]) => m(
+            Target::Ingest,
+            "DELETE /v1/recipients/{id}/teams-webhook",
+            vec![("id", (*id).to_owned())],
+        ),
+        ("PUT", ["v1", "teams", team, "teams-webhook"]) => m(
+            Target::Ingest,
+            "PUT /v1/teams/{team}/teams-webhook",
+            vec![("team", (*team).to_owned())],
+        ),
+        ("DELETE", ["v1", "teams", team, "teams-webhook"]) => m(
+            Target::Ingest,
+            "DELETE /v1/teams/{team}/teams-webhook",
+            vec![("team", (*team).to_owned())],
+        ),
         ("GET", ["l", token]) => m(
             Target::MagicLink,
             "GET /l/{token}",

@@ -1,5 +1,7 @@
 //! Herald on one machine: the same handlers as on Lambda, fed the way AWS feeds them.
 //!
+//! - [`fakes`]: local fake providers for Teams and End User Messaging voice, which the
+//!   emulator does not have.
 //! - [`gateway`]: turns a plain HTTP request into an API Gateway HTTP API (v2) event and
 //!   routes it to `ingest` or `magic-link`, like the HTTP API's routes do.
 //! - [`poller`]: polls an SQS queue into a dispatcher with Lambda's batch semantics
@@ -12,6 +14,7 @@
 pub mod bench;
 pub mod bench_scheduled;
 pub mod demo;
+pub mod fakes;
 pub mod gateway;
 pub mod poller;
 pub mod schedules;

@@ -9,6 +9,8 @@
 //!                                      (default 127.0.0.1:3000, every 60 s and 3600 s)
 //! herald-local retry                   one retry sweep now; prints its summary
 //! herald-local retention               one retention run now; prints its summary
+//! herald-local fakes [--teams-port P] [--voice-port P]
+//!                                      run the fake Teams and voice providers until stopped
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
 //! herald-local bench [--seconds N] [--only scheduled]
 //!                                      print the performance figures (see infra/local/bench.sh)
@@ -22,7 +24,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | demo [--base-url URL] | bench [--seconds N] [--only scheduled]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] | demo [--base-url URL] | bench [--seconds N] [--only scheduled]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -120,6 +122,17 @@ async fn main() -> anyhow::Result<()> {
                 serde_json::to_string(&schedules.fire_retention().await?)?
             };
             println!("{json}");
+        }
+        ["fakes", ..] => {
+            let port = |name: &str| flag(name).map(str::parse::<u16>).transpose();
+            let fakes = herald_local::fakes::FakeProviders::on(
+                port("--teams-port")?,
+                port("--voice-port")?,
+            )
+            .await;
+            println!("teams {}/teams/{{name}}", fakes.teams.uri());
+            println!("voice {}", fakes.voice_endpoint());
+            std::future::pending::<()>().await;
         }
         ["demo", ..] => {
             let base = flag("--base-url").unwrap_or("http://127.0.0.1:3000");

@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use tokio::net::TcpListener;
 
+use crate::fakes::FakeProviders;
 use crate::gateway::{self, Target};
 use crate::poller::QueuePoller;
 use crate::schedules::Schedules;
@@ -31,19 +32,31 @@ pub struct Functions {
     pub magic_link: herald_magic_link::Deps,
     /// Every channel's dispatcher, polled from its own queue.
     pub dispatchers: BTreeMap<Channel, Arc<dyn Dispatch>>,
+    /// The fake Teams and voice providers the dispatchers talk to.
+    pub fakes: FakeProviders,
     pub schedules: Arc<Schedules>,
 }
 
 impl Functions {
-    /// Every function, wired exactly as on Lambda (with a ready SDK configuration).
+    /// Every function, wired exactly as on Lambda (with a ready SDK configuration), and
+    /// the fake providers for what the emulator lacks (Teams, End User Messaging voice).
     pub async fn new(
         config: &herald::Config,
         sdk: &herald::aws_config::SdkConfig,
+        fakes: FakeProviders,
     ) -> anyhow::Result<Self> {
+        // The emulator has no End User Messaging: that one client goes to the fake.
+        let voice_sdk = herald::config::aws_sdk_config_at(&fakes.voice_endpoint()).await;
         let mut dispatchers = BTreeMap::new();
         for channel in stack::QUEUED_CHANNELS {
+            let channel_sdk = if channel == Channel::Voice {
+                &voice_sdk
+            } else {
+                sdk
+            };
             if let Some(d) =
-                herald::dispatch::for_channel(channel, config, Warm::ready(sdk.clone())).await?
+                herald::dispatch::for_channel(channel, config, Warm::ready(channel_sdk.clone()))
+                    .await?
             {
                 dispatchers.insert(channel, d);
             }
@@ -52,6 +65,7 @@ impl Functions {
             ingest: herald_ingest::Deps::new(config, Warm::ready(sdk.clone())).await?,
             magic_link: herald_magic_link::Deps::from_config(config).await?,
             dispatchers,
+            fakes,
             schedules: Arc::new(Schedules::new(config, sdk).await?),
         })
     }
@@ -98,7 +112,13 @@ pub async fn run(
     }
     println!("sender    {from} (verified in the emulator's SES)");
 
-    let functions = Arc::new(Functions::new(&config, &sdk).await?);
+    let fakes = FakeProviders::on(Some(addr.port() + 1), Some(addr.port() + 2)).await;
+    println!(
+        "fakes     Teams webhooks {}/teams/{{name}}, End User Messaging voice {} (GET /_local/fakes/teams | /_local/fakes/voice)",
+        fakes.teams.uri(),
+        fakes.voice_endpoint()
+    );
+    let functions = Arc::new(Functions::new(&config, &sdk, fakes).await?);
     for (channel, queue) in queues {
         let poller = QueuePoller {
             sqs: sqs.clone(),
@@ -198,6 +218,9 @@ async fn serve_one(
         Ok(b) => b.to_bytes(),
         Err(_) => return plain(413, "payload too large"),
     };
+    if method == "GET" && path.starts_with("/_local/fakes") {
+        return fake_records(&functions.fakes, &path).await;
+    }
     if method == "POST" {
         match path.as_str() {
             "/_local/schedules/retry" => return fired(functions.schedules.fire_retry().await),
@@ -246,6 +269,44 @@ async fn serve_one(
         started.elapsed().as_millis()
     );
     convert(response)
+}
+
+/// What the fake providers received, for the demo: `/_local/fakes` (their addresses),
+/// `/_local/fakes/teams`, `/_local/fakes/voice`.
+async fn fake_records(fakes: &FakeProviders, path: &str) -> hyper::Response<Full<Bytes>> {
+    let records = |received: Vec<crate::fakes::Received>| {
+        serde_json::Value::Array(
+            received
+                .into_iter()
+                .map(|r| serde_json::json!({ "path": r.path, "body": r.body }))
+                .collect(),
+        )
+    };
+    let body = match path.trim_end_matches('/') {
+        "/_local/fakes" => serde_json::json!({
+            "teams": format!("{}/teams/", fakes.teams.uri()),
+            "voice": fakes.voice_endpoint(),
+        }),
+        "/_local/fakes/teams" => {
+            let all = fakes.teams.received_requests().await.unwrap_or_default();
+            let names: std::collections::BTreeSet<String> =
+                all.iter().map(|r| r.url.path().to_owned()).collect();
+            let mut received = Vec::new();
+            for name in names {
+                if let Some(name) = name.strip_prefix("/teams/") {
+                    received.extend(fakes.teams_posts(name).await);
+                }
+            }
+            records(received)
+        }
+        "/_local/fakes/voice" => records(fakes.voice_calls().await),
+        _ => return plain(404, "no such fake"),
+    };
+    hyper::Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("static response")
 }
 
 /// The answer to an on-demand schedule: the function's summary as JSON.

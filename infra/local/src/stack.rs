@@ -52,7 +52,13 @@ pub async fn ensure_queue(
 }
 
 /// The channels that have a dispatcher (and so an SQS queue); in-app rows need none.
-pub const QUEUED_CHANNELS: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
+pub const QUEUED_CHANNELS: [Channel; 5] = [
+    Channel::Email,
+    Channel::Sms,
+    Channel::Push,
+    Channel::Teams,
+    Channel::Voice,
+];
 
 /// A queue and DLQ per dispatched channel: `{prefix}-{channel}` (`herald-sms`...).
 pub async fn ensure_channel_queues(
@@ -87,6 +93,19 @@ pub fn local_config(
             "HERALD_PUBLIC_BASE_URL".to_owned(),
             "http://127.0.0.1:3000".to_owned(),
         ),
+        (
+            "HERALD_SECRET_KEYS".to_owned(),
+            LOCAL_SECRET_KEYS.to_owned(),
+        ),
+        // The local fake providers listen on loopback.
+        (
+            "HERALD_TEAMS_WEBHOOK_HOSTS".to_owned(),
+            "127.0.0.1".to_owned(),
+        ),
+        (
+            "HERALD_VOICE_ORIGINATION_IDENTITY".to_owned(),
+            LOCAL_VOICE_NUMBER.to_owned(),
+        ),
     ]);
     for (channel, pair) in queues {
         vars.insert(
@@ -102,6 +121,13 @@ pub fn local_config(
 
 /// The sender `serve`, the tests and the bench verify in the emulator's SES.
 pub const LOCAL_SENDER: &str = "herald@alerts.example.com";
+
+/// A fixed sealing key for local runs and tests only (never deploy it: on AWS the keys
+/// come from `HERALD_SECRET_KEYS_ARN`).
+pub const LOCAL_SECRET_KEYS: &str = "local-1=bG9jYWwtb25seS1rZXktbmV2ZXItZGVwbG95LWl0ISE=";
+
+/// The origination number local voice calls claim to come from.
+pub const LOCAL_VOICE_NUMBER: &str = "+12065550100";
 
 /// Points the configuration at the queues, as `HERALD_QUEUE_URL_<CHANNEL>` would.
 pub fn use_queues(config: &mut herald::Config, queues: &BTreeMap<Channel, QueuePair>) {

@@ -303,6 +303,7 @@ mod tests {
                 .expect("valid"),
             recipient_name: Some("Alice".into()),
             address: Address::parse(Channel::Email, Some("alice@example.com")),
+            credential: None,
         }
     }
 

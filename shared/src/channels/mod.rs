@@ -7,6 +7,8 @@ pub mod email;
 pub mod push;
 pub mod sms;
 pub mod sns;
+pub mod teams;
+pub mod voice;
 
 use std::future::Future;
 use std::time::Duration;
@@ -24,6 +26,10 @@ pub trait Adapter: Clone + Send + Sync + Sized + 'static {
     /// What a recipient can do from this channel's message (links, buttons). The
     /// dispatcher mints a one-time token for each of these, and only these.
     const ACTIONS: &'static [Action];
+    /// Whether each send needs the row's sealed credential (a Teams webhook URL). The
+    /// dispatcher then loads the keyring at start, opens the credential the claim
+    /// found, and fails a row without one as an invalid address.
+    const CREDENTIAL: bool = false;
 
     /// The adapter's settings, read and checked at cold start (a missing variable fails
     /// the start, not the first page).
@@ -150,6 +156,40 @@ impl DeliveryError {
 
     pub fn retryable(&self) -> bool {
         self.kind.is_retryable()
+    }
+}
+
+/// The client for HTTP providers on the internet (Teams; Slack next): rustls with the
+/// aws-lc-rs provider, the TLS stack every Herald client uses, and the web PKI roots;
+/// bounded timeouts so a hung provider cannot eat the Lambda deadline; and no redirects,
+/// so a webhook cannot point a dispatcher at another host.
+pub fn https_client() -> anyhow::Result<reqwest::Client> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+/// A request that got no HTTP answer: worth retrying. reqwest prints the URL it called
+/// (a webhook URL is a secret), so it is dropped before anything is kept.
+pub fn classify_transport(e: reqwest::Error) -> DeliveryError {
+    let e = e.without_url();
+    if e.is_timeout() {
+        DeliveryError::transient("Timeout", "the provider did not answer in time")
+    } else if e.is_connect() {
+        DeliveryError::transient("ConnectError", "could not connect to the provider")
+    } else {
+        DeliveryError::transient("HttpError", e.to_string())
     }
 }
 

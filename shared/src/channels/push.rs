@@ -149,6 +149,7 @@ mod tests {
                 .expect("valid"),
             recipient_name: None,
             address: None,
+            credential: None,
         }
     }
 

@@ -78,15 +78,26 @@ pub async fn create(
                 RETURNING id, external_id
             ), ntf AS (
                 INSERT INTO notification_log
-                    (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason, next_attempt_at)
+                    (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason, next_attempt_at,
+                     sent_at, delivered_at)
                 -- A queued row's next_attempt_at starts the outbox sweep's clock.
                 SELECT $1, esc.id, rcp.id, n.channel, n.status, n.reason,
-                       CASE WHEN n.status = 'queued' THEN now() END
+                       CASE WHEN n.status = 'queued' THEN now() END,
+                       CASE WHEN n.status = 'delivered' THEN now() END,
+                       CASE WHEN n.status = 'delivered' THEN now() END
                 FROM unnest($19::text[], $20::text[], $21::text[], $22::text[])
                      AS n(recipient_external_id, channel, status, reason)
                 JOIN rcp ON rcp.external_id = n.recipient_external_id
                 CROSS JOIN esc
                 RETURNING id, recipient_id, channel, status, suppressed_reason
+            ), inbox AS (
+                -- An in-app delivery is its inbox row: written here, so it is delivered
+                -- the moment the escalation exists.
+                INSERT INTO notifications
+                    (tenant_id, recipient_id, escalation_id, notification_log_id, type, title, message, priority)
+                SELECT $1, ntf.recipient_id, esc.id, ntf.id, 'escalation', $3, left($4, 2000), $5
+                FROM ntf CROSS JOIN esc
+                WHERE ntf.channel = 'in_app' AND ntf.status = 'delivered'
             ), evt AS (
                 INSERT INTO event_log (tenant_id, escalation_id, event_type, actor_type, actor_id, detail)
                 SELECT $1, esc.id, 'escalation.triggered', $23, $24,

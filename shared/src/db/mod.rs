@@ -2,9 +2,11 @@
 //! async function per query.
 
 pub mod escalations;
+pub mod inbox;
 pub mod notifications;
 pub mod retention;
 pub mod sweep;
+pub mod teams;
 pub mod tenants;
 pub mod tokens;
 

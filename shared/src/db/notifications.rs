@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Client, parse_col};
 use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
+use crate::secrets::{Owner, Sealed};
 
 /// A notification this dispatcher now owns (`sending`, under a lease), with everything
 /// needed to render and send it. Its `Debug` shows ids only: never the body or addresses.
@@ -33,6 +34,16 @@ pub struct Claimed {
     /// The recipient's address for this row's channel; `None` when they have none (any
     /// more): the delivery fails for good without calling the provider.
     pub address: Option<Address>,
+    /// The sealed credential this row's channel sends with (a Teams webhook URL: the
+    /// recipient's own, else their team's), found by the claim itself.
+    pub credential: Option<Credential>,
+}
+
+/// A sealed credential and whose it is (its ciphertext opens only for that owner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub sealed: Sealed,
+    pub owner: Owner,
 }
 
 impl std::fmt::Debug for Claimed {
@@ -113,9 +124,19 @@ pub async fn claim(
                        WHEN 'voice' THEN r.phone
                        WHEN 'push' THEN r.push_endpoint_arn
                        WHEN 'slack' THEN r.slack_user_id
-                   END AS address
+                   END AS address,
+                   w.key_id AS credential_key_id, w.ciphertext AS credential,
+                   w.recipient_id AS credential_recipient_id, w.team AS credential_team
             FROM claimed c
             JOIN recipients r ON r.id = c.recipient_id
+            -- A channel's credential, in the same statement: no lookup per message.
+            LEFT JOIN LATERAL (
+                SELECT key_id, ciphertext, recipient_id, team FROM teams_webhooks w
+                WHERE c.channel = 'teams' AND w.tenant_id = c.tenant_id
+                  AND (w.recipient_id = c.recipient_id OR w.team = c.team)
+                ORDER BY w.recipient_id IS NULL -- the recipient's own before their team's
+                LIMIT 1
+            ) w ON true
             "#,
         )
         .await?;
@@ -157,9 +178,32 @@ pub async fn claim(
                 triggered_at: r.get("triggered_at"),
                 recipient_name: r.get("recipient_name"),
                 address: Address::parse(channel, r.get("address")),
+                credential: credential(r)?,
             })
         })
         .collect()
+}
+
+fn credential(r: &tokio_postgres::Row) -> anyhow::Result<Option<Credential>> {
+    let Some(bytes) = r.get::<_, Option<Vec<u8>>>("credential") else {
+        return Ok(None);
+    };
+    let tenant_id: Uuid = r.get("tenant_id");
+    let owner = match (
+        r.get::<_, Option<Uuid>>("credential_recipient_id"),
+        r.get::<_, Option<&str>>("credential_team"),
+    ) {
+        (Some(recipient), _) => Owner::teams_webhook(tenant_id, recipient),
+        (None, Some(team)) => Owner::teams_team_webhook(tenant_id, team),
+        (None, None) => anyhow::bail!("a credential without an owner"),
+    };
+    Ok(Some(Credential {
+        sealed: Sealed {
+            key_id: r.get("credential_key_id"),
+            bytes,
+        },
+        owner,
+    }))
 }
 
 /// The outcome of one delivery attempt.

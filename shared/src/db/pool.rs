@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
@@ -97,39 +95,13 @@ fn tls_connector(ca_file: Option<&str>) -> anyhow::Result<MakeRustlsConnect> {
 /// Lambda extension (localhost, cached by the extension), so no Secrets Manager SDK is
 /// linked into every function.
 async fn fetch_secret_password(secret_arn: &str) -> anyhow::Result<SecretString> {
-    let port =
-        std::env::var("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT").unwrap_or_else(|_| "2773".into());
-    let token = std::env::var("AWS_SESSION_TOKEN").context("AWS_SESSION_TOKEN is not set")?;
-    let uri = format!(
-        "http://localhost:{port}/secretsmanager/get?secretId={}",
-        url::form_urlencoded::byte_serialize(secret_arn.as_bytes()).collect::<String>()
-    );
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<Bytes>>();
-    let request = http::Request::get(uri)
-        .header("X-Aws-Parameters-Secrets-Token", token)
-        .body(Empty::new())?;
-    let response = client
-        .request(request)
-        .await
-        .context("calling the secrets extension")?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        bail!("the secrets extension answered {status}");
-    }
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        #[serde(rename = "SecretString")]
-        secret_string: String,
-    }
     #[derive(serde::Deserialize)]
     struct Secret {
         password: String,
     }
-    let envelope: Envelope = serde_json::from_slice(&body).context("secret envelope")?;
+    let secret = crate::secrets::fetch_secret_string(secret_arn).await?;
     let secret: Secret =
-        serde_json::from_str(&envelope.secret_string).context("secret has no password")?;
+        serde_json::from_str(secret.expose_secret()).context("secret has no password")?;
     Ok(SecretString::from(secret.password))
 }
 

@@ -14,6 +14,7 @@ pub enum Window {
     Tokens,
     ResolvedEscalations,
     EventLog,
+    Inbox,
 }
 
 impl Window {
@@ -22,6 +23,7 @@ impl Window {
             Window::Tokens => config.tokens,
             Window::ResolvedEscalations => config.resolved_escalations,
             Window::EventLog => config.event_log,
+            Window::Inbox => config.inbox,
         }
     }
 }
@@ -86,7 +88,7 @@ pub const RULES: &[Rule] = &[
         // delivery rows (recipients x channels x levels), and the adaptive batch size
         // keeps the statement short either way.
         table: "escalations",
-        children: &["notification_log", "magic_link_tokens"],
+        children: &["notification_log", "magic_link_tokens", "notifications"],
         window: Window::ResolvedEscalations,
         sql: r#"
             WITH doomed AS (
@@ -98,6 +100,9 @@ pub const RULES: &[Rule] = &[
             ), tokens AS (
                 DELETE FROM magic_link_tokens WHERE escalation_id IN (SELECT id FROM doomed)
                 RETURNING 1
+            ), inbox AS (
+                DELETE FROM notifications WHERE escalation_id IN (SELECT id FROM doomed)
+                RETURNING 1
             ), deliveries AS (
                 DELETE FROM notification_log WHERE escalation_id IN (SELECT id FROM doomed)
                 RETURNING 1
@@ -106,7 +111,7 @@ pub const RULES: &[Rule] = &[
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM deliveries),
-                   (SELECT count(*) FROM tokens)
+                   (SELECT count(*) FROM tokens), (SELECT count(*) FROM inbox)
         "#,
     },
     Rule {
@@ -121,6 +126,25 @@ pub const RULES: &[Rule] = &[
                     SELECT id FROM event_log
                     WHERE occurred_at < now() - make_interval(secs => $1)
                     ORDER BY occurred_at
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // In-app rows past their expiry (already hidden), or older than the window, read
+        // or not, deleted or not. Each side has its index; PostgreSQL ORs the two.
+        table: "notifications",
+        children: &[],
+        window: Window::Inbox,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM notifications
+                WHERE id IN (
+                    SELECT id FROM notifications
+                    WHERE expires_at < now() OR created_at < now() - make_interval(secs => $1)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING 1

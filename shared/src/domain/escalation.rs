@@ -104,33 +104,36 @@ pub struct ChannelsRequest {
 impl IngestRequest {
     /// Parses the raw body; a type error or an unknown field names its JSON path.
     pub fn from_json(bytes: &[u8]) -> Result<Self, FieldError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(de)
-            .map(|Object(req)| req)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let message = inner.to_string();
-                if let Some(name) = unknown_field_name(&message) {
-                    // The path already ends with the unknown key.
-                    let field = if path == "." { name.to_owned() } else { path };
-                    return FieldError::new(
-                        "unknown_field",
-                        field,
-                        format!("unknown field `{name}`"),
-                    );
-                }
-                if inner.is_syntax() || inner.is_eof() {
-                    return FieldError::new(
-                        "invalid_json",
-                        "",
-                        format!("request body is not valid JSON: {message}"),
-                    );
-                }
-                let field = if path == "." { String::new() } else { path };
-                FieldError::new("invalid_type", field, message)
-            })
+        parse_json(bytes)
     }
+}
+
+/// Parses a JSON request body that must be an object into `T`: a syntax error is
+/// `invalid_json`, an unknown field `unknown_field` and a wrong type `invalid_type`, each
+/// naming its JSON path. Every API body goes through here.
+pub fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, FieldError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de)
+        .map(|Object(req)| req)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.to_string();
+            if let Some(name) = unknown_field_name(&message) {
+                // The path already ends with the unknown key.
+                let field = if path == "." { name.to_owned() } else { path };
+                return FieldError::new("unknown_field", field, format!("unknown field `{name}`"));
+            }
+            if inner.is_syntax() || inner.is_eof() {
+                return FieldError::new(
+                    "invalid_json",
+                    "",
+                    format!("request body is not valid JSON: {message}"),
+                );
+            }
+            let field = if path == "." { String::new() } else { path };
+            FieldError::new("invalid_type", field, message)
+        })
 }
 
 fn unknown_field_name(message: &str) -> Option<&str> {
@@ -173,8 +176,9 @@ impl Reachable for NewRecipient {
             Channel::Sms | Channel::Voice => self.phone.is_some(),
             Channel::Push => self.push_endpoint_arn.is_some(),
             Channel::Slack => self.slack_user_id.is_some(),
-            // Teams addresses arrive with the Teams channel; in-app needs only the id.
-            Channel::Teams => false,
+            // A Teams webhook is registered through the API, not sent with escalations:
+            // the dispatcher finds it (or records that there is none).
+            Channel::Teams => true,
             Channel::InApp => true,
         }
     }

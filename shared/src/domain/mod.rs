@@ -12,13 +12,14 @@ pub mod policy;
 pub mod priority;
 pub mod sms;
 pub mod status;
+pub mod webhook;
 
 pub use address::{Address, PushEndpointArn, SlackUserId};
 pub use backoff::{RetryPolicies, RetryPolicy};
 pub use budget::{AdaptiveBatch, Budget};
 pub use channel::Channel;
 pub use email::EmailAddress;
-pub use escalation::{FieldError, IngestRequest, NewEscalation, NewRecipient};
+pub use escalation::{FieldError, IngestRequest, NewEscalation, NewRecipient, parse_json};
 pub use phone::PhoneE164;
 pub use policy::{ChannelPolicy, PlannedNotification};
 pub use priority::Priority;

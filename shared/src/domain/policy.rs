@@ -68,14 +68,16 @@ pub fn plan_primary<R: Reachable>(
             } else {
                 None
             };
+            let status = match (suppressed_reason, channel) {
+                (Some(_), _) => NotificationStatus::Suppressed,
+                // The inbox row is written with the escalation: nothing to send.
+                (None, Channel::InApp) => NotificationStatus::Delivered,
+                (None, _) => NotificationStatus::Queued,
+            };
             planned.push(PlannedNotification {
                 recipient: index,
                 channel,
-                status: if suppressed_reason.is_some() {
-                    NotificationStatus::Suppressed
-                } else {
-                    NotificationStatus::Queued
-                },
+                status,
                 suppressed_reason,
             });
         }
@@ -129,6 +131,19 @@ mod tests {
     fn missing_address_is_suppressed_with_its_reason() {
         let plan = plan_primary(&ChannelPolicy::default(), &[R(&[])], &email_only());
         assert_eq!(plan[0].suppressed_reason, Some(reason::NO_ADDRESS));
+    }
+
+    #[test]
+    fn an_in_app_row_is_delivered_when_planned() {
+        let policy = ChannelPolicy {
+            primary: vec![Channel::InApp, Channel::Email],
+            secondary: vec![],
+            fallback: vec![],
+        };
+        let enabled = BTreeSet::from([Channel::Email, Channel::InApp]);
+        let plan = plan_primary(&policy, &[R(&[Channel::InApp])], &enabled);
+        assert_eq!(plan[0].status, NotificationStatus::Delivered);
+        assert_eq!(plan[1].suppressed_reason, Some(reason::NO_ADDRESS));
     }
 
     #[test]

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    herald_dispatch::main::<herald::channels::teams::TeamsWebhook>().await
+}

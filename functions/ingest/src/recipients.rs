@@ -1,0 +1,243 @@
+//! A recipient's in-app inbox and Teams webhooks (a team's too): thin handlers over
+//! `herald::db::inbox` and `herald::db::teams`.
+
+use chrono::{DateTime, Utc};
+use herald::db::inbox::{self, Cursor, InboxItem};
+use herald::db::teams::{self, WebhookInfo, WebhookOwner};
+use herald::db::tenants::Principal;
+use herald::domain::webhook::TeamsWebhookUrl;
+use herald::domain::{FieldError, parse_json};
+use herald::secrets::Owner;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Deps;
+use crate::error::ApiError;
+use crate::http_handler::{json, json_body};
+
+pub enum InboxRoute {
+    List,
+    UnreadCount,
+    Read(Uuid),
+    ReadAll,
+    Delete(Uuid),
+}
+
+#[derive(Debug, Serialize)]
+pub struct InboxItemView {
+    pub id: Uuid,
+    pub escalation_id: Option<Uuid>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub message: String,
+    pub priority: Option<String>,
+    pub is_read: bool,
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&InboxItem> for InboxItemView {
+    fn from(i: &InboxItem) -> Self {
+        Self {
+            id: i.id,
+            escalation_id: i.escalation_id,
+            kind: i.kind.clone(),
+            title: i.title.clone(),
+            message: i.message.clone(),
+            priority: i.priority.clone(),
+            is_read: i.is_read,
+            read_at: i.read_at,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct InboxPageView {
+    items: Vec<InboxItemView>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::Validation(FieldError::new("invalid", field, message))
+}
+
+pub async fn inbox(
+    client: &herald::db::Client,
+    principal: &Principal,
+    req: &Request,
+    recipient: &str,
+    what: InboxRoute,
+) -> Result<Response<Body>, ApiError> {
+    let tenant = principal.tenant_id;
+    let not_found = || ApiError::NotFound("recipient");
+    match what {
+        InboxRoute::List => {
+            let unread = match query(req, "unread").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(invalid("unread", "`unread` is `true` or `false`")),
+            };
+            let limit = match query(req, "limit") {
+                None => inbox::DEFAULT_LIMIT,
+                Some(raw) => raw
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=inbox::MAX_LIMIT).contains(n))
+                    .ok_or_else(|| invalid("limit", "`limit` is a number from 1 to 100"))?,
+            };
+            let cursor = match query(req, "cursor") {
+                None => None,
+                Some(raw) => Some(
+                    Cursor::decode(&raw)
+                        .ok_or_else(|| invalid("cursor", "`cursor` is not one this API gave"))?,
+                ),
+            };
+            let page = inbox::list(client, tenant, recipient, unread, limit, cursor)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok(json(
+                StatusCode::OK,
+                &InboxPageView {
+                    items: page.items.iter().map(InboxItemView::from).collect(),
+                    next_cursor: page.next.map(|c| c.encode()),
+                },
+            ))
+        }
+        InboxRoute::UnreadCount => {
+            let unread = inbox::unread_count(client, tenant, recipient)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "unread": unread }),
+            ))
+        }
+        InboxRoute::Read(id) => {
+            let item = inbox::mark_read(client, tenant, recipient, id)
+                .await?
+                .ok_or(ApiError::NotFound("notification"))?;
+            Ok(json(StatusCode::OK, &InboxItemView::from(&item)))
+        }
+        InboxRoute::ReadAll => {
+            let changed = inbox::mark_all_read(client, tenant, recipient)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "marked_read": changed }),
+            ))
+        }
+        InboxRoute::Delete(id) => {
+            if !inbox::delete(client, tenant, recipient, id).await? {
+                return Err(ApiError::NotFound("notification"));
+            }
+            Ok(no_content())
+        }
+    }
+}
+
+fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header("cache-control", "no-store")
+        .body(Body::Empty)
+        .expect("static response")
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookRequest {
+    url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct WebhookView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
+    /// The URL itself is write-only: only its host is shown.
+    host: String,
+    key_id: String,
+    updated_at: DateTime<Utc>,
+}
+
+/// Registers (or replaces) a Teams webhook. The URL is sealed before it is stored and
+/// never shown again.
+pub async fn put_webhook(
+    deps: &Deps,
+    client: &herald::db::Client,
+    principal: &Principal,
+    req: &Request,
+    owner: &WebhookOwner,
+) -> Result<Response<Body>, ApiError> {
+    let request: WebhookRequest = parse_json(json_body(req)?).map_err(ApiError::Validation)?;
+    let raw = request.url.ok_or_else(|| {
+        ApiError::Validation(FieldError::new("required", "url", "`url` is required"))
+    })?;
+    let url = TeamsWebhookUrl::parse(&raw, &deps.teams_webhook_hosts)
+        .map_err(|why| invalid("url", &format!("`url` {why}")))?;
+    let keyring = deps
+        .keyring
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("HERALD_SECRET_KEYS / HERALD_SECRET_KEYS_ARN is not set"))?
+        .get()
+        .await?;
+    let tenant = principal.tenant_id;
+    let info: WebhookInfo = match owner {
+        WebhookOwner::Recipient(external_id) => {
+            if external_id.is_empty() || external_id.chars().count() > 128 {
+                return Err(invalid("id", "a recipient id is 1 to 128 characters"));
+            }
+            let recipient = teams::ensure_recipient(client, tenant, external_id).await?;
+            let sealed = keyring.seal(&url.url, &Owner::teams_webhook(tenant, recipient));
+            teams::upsert(client, tenant, Some(recipient), None, &sealed, &url.host).await?
+        }
+        WebhookOwner::Team(team) => {
+            if team.is_empty() || team.chars().count() > 128 {
+                return Err(invalid("team", "a team name is 1 to 128 characters"));
+            }
+            let sealed = keyring.seal(&url.url, &Owner::teams_team_webhook(tenant, team));
+            teams::upsert(client, tenant, None, Some(team), &sealed, &url.host).await?
+        }
+    };
+    tracing::info!(host = %info.host, key_id = %info.key_id, "teams webhook registered");
+    let (recipient_id, team) = match owner {
+        WebhookOwner::Recipient(r) => (Some(r.clone()), None),
+        WebhookOwner::Team(t) => (None, Some(t.clone())),
+    };
+    Ok(json(
+        StatusCode::OK,
+        &WebhookView {
+            recipient_id,
+            team,
+            host: info.host,
+            key_id: info.key_id,
+            updated_at: info.updated_at,
+        },
+    ))
+}
+
+pub async fn delete_webhook(
+    client: &herald::db::Client,
+    principal: &Principal,
+    owner: &WebhookOwner,
+) -> Result<Response<Body>, ApiError> {
+    if !teams::delete(client, principal.tenant_id, owner).await? {
+        return Err(ApiError::NotFound("teams webhook"));
+    }
+    Ok(no_content())
+}

@@ -1,0 +1,130 @@
+//! Small fake providers for the channels the emulator does not have, on loopback ports:
+//! a Teams Workflows webhook endpoint and End User Messaging voice (awsJson1_0). The
+//! local stack and the tests use the same ones; both record what they received.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+/// The X-Amz-Target of the one voice operation Herald calls.
+pub const SEND_VOICE_MESSAGE: &str = "PinpointSMSVoiceV2.SendVoiceMessage";
+
+/// A request a fake received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct FakeProviders {
+    /// Answers any `POST /teams/{name}` with 202, as Workflows does. Tests mount more
+    /// specific answers (429, 5xx...) on it; those win over this default.
+    pub teams: MockServer,
+    /// Answers `SendVoiceMessage` with a message id.
+    pub voice: MockServer,
+}
+
+impl FakeProviders {
+    /// On ports the system picks.
+    pub async fn start() -> Self {
+        Self::on(None, None).await
+    }
+
+    /// On the given loopback ports (the local stack's fixed ones), or any.
+    pub async fn on(teams_port: Option<u16>, voice_port: Option<u16>) -> Self {
+        let server = |port: Option<u16>| async move {
+            match port {
+                Some(port) => {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                    let listener = std::net::TcpListener::bind(addr)
+                        .unwrap_or_else(|e| panic!("binding {addr}: {e}"));
+                    MockServer::builder().listener(listener).start().await
+                }
+                None => MockServer::start().await,
+            }
+        };
+        let teams = server(teams_port).await;
+        Mock::given(method("POST"))
+            .and(path_regex("^/teams/[^/]+$"))
+            .respond_with(ResponseTemplate::new(202))
+            .with_priority(10)
+            .mount(&teams)
+            .await;
+        let voice = server(voice_port).await;
+        Mock::given(method("POST"))
+            .and(path("/"))
+            .and(header("x-amz-target", SEND_VOICE_MESSAGE))
+            .respond_with(|_: &Request| {
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/x-amz-json-1.0")
+                    .set_body_json(json!({ "MessageId": uuid::Uuid::new_v4().to_string() }))
+            })
+            .with_priority(10)
+            .mount(&voice)
+            .await;
+        Self { teams, voice }
+    }
+
+    /// A webhook URL on the Teams fake; `name` tells recipients apart.
+    pub fn teams_webhook(&self, name: &str) -> String {
+        format!("{}/teams/{name}", self.teams.uri())
+    }
+
+    /// The voice fake's endpoint, for `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2`.
+    pub fn voice_endpoint(&self) -> String {
+        self.voice.uri()
+    }
+
+    /// Every card posted to the webhook `name`, oldest first.
+    pub async fn teams_posts(&self, name: &str) -> Vec<Received> {
+        let wanted = format!("/teams/{name}");
+        received(&self.teams)
+            .await
+            .into_iter()
+            .filter(|r| r.path == wanted)
+            .collect()
+    }
+
+    /// Every `SendVoiceMessage` call, oldest first.
+    pub async fn voice_calls(&self) -> Vec<Received> {
+        received(&self.voice)
+            .await
+            .into_iter()
+            .filter(|r| r.header("x-amz-target") == Some(SEND_VOICE_MESSAGE))
+            .collect()
+    }
+}
+
+async fn received(server: &MockServer) -> Vec<Received> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| Received {
+            path: r.url.path().to_owned(),
+            headers: r
+                .headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    v.to_str()
+                        .ok()
+                        .map(|v| (k.as_str().to_owned(), v.to_owned()))
+                })
+                .collect(),
+            body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+        })
+        .collect()
+}
