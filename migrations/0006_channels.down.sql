@@ -1,2 +1,2 @@
 DROP TABLE notifications;
-DROP TABLE teams_webhooks;
+DROP TABLE credentials;

@@ -1,25 +1,27 @@
 -- Every channel: Teams webhooks (sealed at rest) and the in-app inbox.
 
--- A Teams Power Automate Workflows webhook URL is a bearer secret: only its AES-256-GCM
--- ciphertext is stored (nonce || ciphertext || tag), with the id of the key that sealed
--- it, so keys rotate. One per recipient, or one per team (the escalation's `team`), used
--- for a recipient who has none of their own.
-CREATE TABLE teams_webhooks (
+-- The one place provider credentials are kept: a Teams Power Automate Workflows
+-- webhook URL (a bearer secret) today, Slack tokens next. Only AES-256-GCM ciphertext is
+-- stored (nonce || ciphertext || tag), with the id of the key that sealed it, so keys
+-- rotate. Each belongs to a recipient, or to a team (the escalation's `team`) for the
+-- recipients who have none of their own.
+CREATE TABLE credentials (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id    uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    kind         text NOT NULL CHECK (kind IN ('teams_webhook')),
     recipient_id uuid REFERENCES recipients (id) ON DELETE CASCADE,
     team         text CHECK (length(team) BETWEEN 1 AND 128),
     key_id       text NOT NULL,
     ciphertext   bytea NOT NULL CHECK (length(ciphertext) > 28),
-    -- Shown back (the URL never is): which tenant it posts to.
-    host         text NOT NULL,
+    -- What the API shows back (a webhook's host), never the secret.
+    hint         text NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     CHECK ((recipient_id IS NULL) <> (team IS NULL))
 );
-CREATE UNIQUE INDEX teams_webhooks_recipient ON teams_webhooks (recipient_id)
+CREATE UNIQUE INDEX credentials_recipient ON credentials (recipient_id, kind)
     WHERE recipient_id IS NOT NULL;
-CREATE UNIQUE INDEX teams_webhooks_team ON teams_webhooks (tenant_id, team)
+CREATE UNIQUE INDEX credentials_team ON credentials (tenant_id, team, kind)
     WHERE team IS NOT NULL;
 
 -- The in-app inbox. Ingest writes a row per in-app delivery in the same statement as
@@ -47,7 +49,7 @@ CREATE INDEX notifications_recipient_created
     ON notifications (recipient_id, created_at DESC, id DESC);
 -- The unread badge: only unread, undeleted rows are in it.
 CREATE INDEX notifications_unread
-    ON notifications (recipient_id, created_at DESC)
+    ON notifications (recipient_id, created_at DESC, id DESC)
     WHERE NOT is_read AND deleted_at IS NULL;
 -- Retention finds expired and old rows without scanning.
 CREATE INDEX notifications_expires_at ON notifications (expires_at) WHERE expires_at IS NOT NULL;

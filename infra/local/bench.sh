@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Prints Herald's performance figures on the local stack: ingest vs raw insert
-# throughput, SQL statements per dispatch batch, cold start per function, binary sizes.
+# Prints Herald's performance figures on the local stack: ingest vs its own statement
+# run raw, every channel's dispatch throughput and statements per batch, cold start and
+# first invoke per function, binary sizes, the scheduled functions on a large table, and
+# end-to-end latency.
 # Builds release binaries (host, for timing) and Lambda ones (arm64, for sizes) first.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 trap stop_started_services EXIT
 cd "$HERALD_ROOT"
 
+FUNCTIONS=(ingest dispatch-email dispatch-sms dispatch-push dispatch-teams dispatch-voice magic-link retry retention)
+BINS=()
+for f in "${FUNCTIONS[@]}"; do BINS+=(--bin "$f"); done
+
 log "release build (host): functions, hello-lambda baseline, herald-local"
-cargo build --release --quiet --bin ingest --bin dispatch-email --bin magic-link --bin retry --bin retention --bin hello-lambda --bin herald-local
+cargo build --release --quiet "${BINS[@]}" --bin hello-lambda --bin herald-local
 
 log "cargo lambda build --release --arm64 (what SAM deploys)"
-cargo lambda build --release --arm64 --quiet --bin ingest --bin dispatch-email --bin magic-link --bin retry --bin retention
+cargo lambda build --release --arm64 --quiet "${BINS[@]}"
 
 RUST_LOG="${RUST_LOG:-error}" target/release/herald-local bench "$@"

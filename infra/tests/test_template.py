@@ -772,7 +772,14 @@ def main() -> int:
         env_var = f"HERALD_QUEUE_URL_{ch.upper()}"
         for fname in ENQUEUERS:
             value = envs.get(fname, {}).get(env_var)
-            check(value == {"Ref": qname}, f"{fname}: {env_var} is Ref {qname}", repr(value))
+            if ch == "voice":
+                # No origination identity, no calls: the voice queue is then not given to
+                # ingest/retry, so voice rows are suppressed / channel_not_enabled.
+                expected = {"Fn::If": ["HasVoiceOriginationIdentity", {"Ref": qname}, {"Ref": "AWS::NoValue"}]}
+                check(value == expected, f"{fname}: {env_var} is Ref {qname} when an origination identity is set",
+                      repr(value))
+            else:
+                check(value == {"Ref": qname}, f"{fname}: {env_var} is Ref {qname}", repr(value))
         check(qname in output_refs and dlq in output_refs, f"{ch}: outputs give the URLs of {qname} and {dlq}")
         if ch != REFERENCE_CHANNEL:
             for var in ("HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS"):
@@ -807,7 +814,14 @@ def main() -> int:
     voice = [s for s in statements_of("DispatchVoiceFunction")
              if "sms-voice:SendVoiceMessage" in as_list(s.get("Action", []))]
     vres = [r for s in voice for r in as_list(s.get("Resource"))]
-    cond = vres[0].get("Fn::If") if len(vres) == 1 and isinstance(vres[0], dict) else None
+    # The second resource: the configuration set a call names, only when one is set.
+    config_set = vres[1].get("Fn::If") if len(vres) == 2 and isinstance(vres[1], dict) else None
+    check(isinstance(config_set, list) and config_set[0] == "HasVoiceConfigurationSet"
+          and config_set[2] == {"Ref": "AWS::NoValue"} and "configuration-set/" in json.dumps(config_set[1])
+          and "*" not in json.dumps(config_set[1]),
+          "DispatchVoiceFunction: SendVoiceMessage also on the configured configuration set, only when set",
+          repr(vres[1:]))
+    cond = vres[0].get("Fn::If") if len(vres) == 2 and isinstance(vres[0], dict) else None
     ok = (isinstance(cond, list) and len(cond) == 3 and cond[1] == {"Ref": "VoiceOriginationIdentityArn"}
           and json.dumps(template.get("Conditions", {}).get(cond[0])) == json.dumps(
               {"Fn::Not": [{"Fn::Equals": [{"Ref": "VoiceOriginationIdentityArn"}, ""]}]})

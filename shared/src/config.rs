@@ -364,7 +364,7 @@ fn sdk_loader() -> aws_config::ConfigLoader {
 /// The shared SDK configuration, loaded when first awaited (Lambda's cold start reaches
 /// the Runtime API first). Tests and the local runner pass `Warm::ready(sdk)` instead.
 pub fn aws_sdk_config_warming() -> crate::warm::Warm<aws_config::SdkConfig> {
-    crate::warm::Warm::lazy(async { Ok(aws_sdk_config().await) })
+    crate::warm::Warm::lazy(|| async { Ok(aws_sdk_config().await) })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::domain::backoff::RetryDecision;
 use crate::domain::policy::reason;
 use crate::domain::{Channel, RetryPolicy};
 use crate::magic_link::{self, MintedToken};
-use crate::secrets::Keyring;
+use crate::secrets::{Keyring, SecretError};
 use crate::warm::Warm;
 use secrecy::SecretString;
 
@@ -71,13 +71,15 @@ impl<A: Adapter> Dispatcher<A> {
     pub async fn new(config: &Config, sdk: Warm<aws_config::SdkConfig>) -> anyhow::Result<Self> {
         let settings = A::settings(config)?;
         let public_base_url = config.require_public_base_url()?.to_owned();
-        let adapter = Warm::lazy(async move {
-            let sdk = sdk.get().await?;
-            A::build(settings, &sdk)
+        let adapter = Warm::lazy(move || {
+            let (settings, sdk) = (settings.clone(), sdk.clone());
+            async move {
+                let sdk = sdk.get().await?;
+                A::build(settings, &sdk)
+            }
         });
         let keyring = if A::CREDENTIAL {
-            let keys = config.require_secret_keys()?.clone();
-            Some(Warm::lazy(async move { Keyring::from_config(&keys).await }))
+            Some(Keyring::warming(config.require_secret_keys()?))
         } else {
             None
         };
@@ -148,11 +150,22 @@ impl<A: Adapter> Dispatcher<A> {
             return Ok(Summary::default());
         }
 
-        // Should the adapter or the keyring fail to build, the claimed rows stay
-        // `sending` until their lease expires and the retry sweep takes them back; the
-        // messages go back to SQS.
-        let adapter = adapter?;
-        let keyring = keyring?;
+        // Should the adapter or the keyring fail to build (the next batch builds them
+        // again), nothing was sent: the claimed rows are handed back at once, their
+        // attempt uncounted, and the messages go back to SQS.
+        let (adapter, keyring) = match (adapter, keyring) {
+            (Ok(adapter), Ok(keyring)) => (adapter, keyring),
+            (Err(e), _) | (_, Err(e)) => {
+                let held: Vec<(Uuid, i32)> =
+                    claimed.iter().map(|n| (n.id, n.attempt_count)).collect();
+                if let Err(release) =
+                    async { notifications::release(&self.pool.get().await?, &held).await }.await
+                {
+                    tracing::warn!(error.message = %crate::telemetry::describe(release.as_ref()), "could not hand the rows back; their lease will");
+                }
+                return Err(e.context("setting up the provider client"));
+            }
+        };
         let results: Vec<AttemptResult> = futures::future::join_all(
             claimed
                 .iter()
@@ -206,33 +219,78 @@ impl<A: Adapter> Dispatcher<A> {
                 .map(|(action, t)| (*action, magic_link::url(&self.public_base_url, &t.token)))
                 .collect(),
         );
-        let sent = match (&n.address, open_credential::<A>(keyring, n)) {
-            (None, _) => Err(DeliveryError::new(
-                FailureKind::AddressInvalid,
-                "NoAddress",
-                format!("the recipient has no valid {} address", A::CHANNEL),
-            )),
-            (Some(_), Err(e)) => Err(e),
-            (Some(_), Ok(credential)) => {
+        let outcome = match self.prepare(keyring, n) {
+            Err(outcome) => outcome,
+            Ok(credential) => {
                 let delivery = Delivery {
                     notification: n,
                     links: &links,
                     credential: credential.as_ref(),
                 };
-                adapter.deliver(&delivery).await
+                match adapter.deliver(&delivery).await {
+                    Ok(receipt) => AttemptOutcome::Sent {
+                        provider_message_id: receipt.provider_message_id,
+                    },
+                    Err(e) => self.failed(n, e),
+                }
             }
-        };
-        let outcome = match sent {
-            Ok(receipt) => AttemptOutcome::Sent {
-                provider_message_id: receipt.provider_message_id,
-            },
-            Err(e) => self.failed(n, e),
         };
         AttemptResult {
             id: n.id,
             attempt: n.attempt_count,
             outcome,
         }
+    }
+
+    /// What a row needs before its provider call: an address, and the opened credential
+    /// for an adapter that sends with one. Without them the row's outcome is decided
+    /// here: no address (any more), no webhook, or a team channel another row of the
+    /// escalation already carries the page to, are `suppressed` with their reason.
+    fn prepare(
+        &self,
+        keyring: Option<&Keyring>,
+        n: &Claimed,
+    ) -> Result<Option<SecretString>, AttemptOutcome> {
+        let suppressed = |reason| Err(AttemptOutcome::Suppressed { reason });
+        if n.address.is_none() {
+            return suppressed(reason::NO_ADDRESS);
+        }
+        if !A::CREDENTIAL {
+            return Ok(None);
+        }
+        if n.credential_shared {
+            return suppressed(reason::SENT_TO_TEAM_CHANNEL);
+        }
+        let Some(credential) = &n.credential else {
+            return suppressed(reason::NO_ADDRESS);
+        };
+        let Some(keyring) = keyring else {
+            return Err(self.failed(
+                n,
+                DeliveryError::transient(
+                    "NoKeys",
+                    "the dispatcher has no keys to open credentials",
+                ),
+            ));
+        };
+        keyring
+            .open(&credential.sealed, &credential.owner)
+            .map(Some)
+            .map_err(|e| {
+                let e = match e {
+                    // A key dropped from the configuration too early: retried (and
+                    // alarmed on once out of attempts), never silently given up.
+                    SecretError::UnknownKey(_) => {
+                        DeliveryError::transient("UnknownKey", e.to_string())
+                    }
+                    SecretError::Corrupt => DeliveryError::new(
+                        FailureKind::CredentialRevoked,
+                        "CredentialUnreadable",
+                        e.to_string(),
+                    ),
+                };
+                self.failed(n, e)
+            })
     }
 
     /// The one place a provider's "no" becomes the row's next state.
@@ -273,33 +331,6 @@ impl<A: Adapter> Dispatcher<A> {
             next_attempt_at,
         }
     }
-}
-
-/// The row's credential, opened, for an adapter that sends with one.
-fn open_credential<A: Adapter>(
-    keyring: Option<&Keyring>,
-    n: &Claimed,
-) -> Result<Option<SecretString>, DeliveryError> {
-    if !A::CREDENTIAL {
-        return Ok(None);
-    }
-    let Some(credential) = &n.credential else {
-        return Err(DeliveryError::new(
-            FailureKind::AddressInvalid,
-            "NoWebhook",
-            format!(
-                "no {} webhook is registered for the recipient or their team",
-                A::CHANNEL
-            ),
-        ));
-    };
-    let keyring = keyring.ok_or_else(|| {
-        DeliveryError::permanent("NoKeys", "the dispatcher has no keys to open credentials")
-    })?;
-    keyring
-        .open(&credential.sealed, &credential.owner)
-        .map(Some)
-        .map_err(|e| DeliveryError::permanent("CredentialUnreadable", e.to_string()))
 }
 
 impl<A: Adapter> Dispatch for Dispatcher<A> {

@@ -43,9 +43,12 @@ impl Queues {
         sdk: crate::warm::Warm<aws_config::SdkConfig>,
     ) -> crate::warm::Warm<Self> {
         let config = config.clone();
-        crate::warm::Warm::lazy(async move {
-            let sdk = sdk.get().await?;
-            Ok(Self::new(&config, &aws_sdk_sqs::Client::new(&sdk)))
+        crate::warm::Warm::lazy(move || {
+            let (config, sdk) = (config.clone(), sdk.clone());
+            async move {
+                let sdk = sdk.get().await?;
+                Ok(Self::new(&config, &aws_sdk_sqs::Client::new(&sdk)))
+            }
         })
     }
 

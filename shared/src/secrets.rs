@@ -4,21 +4,21 @@
 //! the id of the key beside each ciphertext, so keys rotate: new values are sealed with
 //! the current key, older ones still open with theirs.
 //!
+//! The cipher is aws-lc-rs's: the same library rustls uses for TLS in every function,
+//! so there is one AES implementation (hardware-accelerated, constant-time) and no
+//! second crypto crate in the binaries.
+//!
 //! Keys come from `HERALD_SECRET_KEYS` (local) or the Secrets Manager secret
 //! `HERALD_SECRET_KEYS_ARN` (on AWS, through the Parameters and Secrets extension), in
 //! the form `id=<base64 of 32 bytes>[,older-id=<...>]`: the first is current.
 
 use std::collections::HashMap;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{Context, bail};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rand::TryRngCore;
 use secrecy::{ExposeSecret, SecretString};
-
-const NONCE_BYTES: usize = 12;
 
 /// A sealed value as stored: the key's id and `nonce || ciphertext || tag`.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct Keyring {
     current: String,
-    keys: HashMap<String, Aes256Gcm>,
+    keys: HashMap<String, std::sync::Arc<RandomizedNonceKey>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -108,9 +108,12 @@ impl Keyring {
             if bytes.len() != 32 {
                 bail!("key `{id}` must be 32 bytes (AES-256), not {}", bytes.len());
             }
-            let cipher =
-                Aes256Gcm::new_from_slice(&bytes).map_err(|_| anyhow::anyhow!("key `{id}`"))?;
-            if keys.insert(id.to_owned(), cipher).is_some() {
+            let cipher = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+                .map_err(|_| anyhow::anyhow!("key `{id}` is not an AES-256 key"))?;
+            if keys
+                .insert(id.to_owned(), std::sync::Arc::new(cipher))
+                .is_some()
+            {
                 bail!("key `{id}` is listed twice");
             }
             current.get_or_insert_with(|| id.to_owned());
@@ -123,23 +126,15 @@ impl Keyring {
         &self.current
     }
 
+    /// Seals `plaintext` for `owner` with the current key and a fresh random nonce.
     pub fn seal(&self, plaintext: &SecretString, owner: &Owner) -> Sealed {
-        let mut nonce = [0u8; NONCE_BYTES];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut nonce)
-            .expect("the operating system's random source is unavailable");
         let cipher = &self.keys[&self.current];
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext.expose_secret().as_bytes(),
-                    aad: owner.as_bytes(),
-                },
-            )
-            .expect("AES-GCM encrypts any input of this size");
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&ciphertext);
+        let mut in_out = plaintext.expose_secret().as_bytes().to_vec();
+        let nonce = cipher
+            .seal_in_place_append_tag(Aad::from(owner.as_bytes()), &mut in_out)
+            .expect("AES-GCM seals any input of this size");
+        let mut bytes = nonce.as_ref().to_vec();
+        bytes.extend_from_slice(&in_out);
         Sealed {
             key_id: self.current.clone(),
             bytes,
@@ -151,20 +146,16 @@ impl Keyring {
             .keys
             .get(&sealed.key_id)
             .ok_or_else(|| SecretError::UnknownKey(sealed.key_id.clone()))?;
-        if sealed.bytes.len() < NONCE_BYTES {
+        if sealed.bytes.len() < NONCE_LEN {
             return Err(SecretError::Corrupt);
         }
-        let (nonce, ciphertext) = sealed.bytes.split_at(NONCE_BYTES);
+        let (nonce, ciphertext) = sealed.bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Corrupt)?;
+        let mut in_out = ciphertext.to_vec();
         let plaintext = cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: owner.as_bytes(),
-                },
-            )
+            .open_in_place(nonce, Aad::from(owner.as_bytes()), &mut in_out)
             .map_err(|_| SecretError::Corrupt)?;
-        String::from_utf8(plaintext)
+        String::from_utf8(plaintext.to_vec())
             .map(SecretString::from)
             .map_err(|_| SecretError::Corrupt)
     }
@@ -178,6 +169,18 @@ impl Keyring {
                 Self::parse(&fetch_secret_string(arn).await?)
             }
         }
+    }
+}
+
+impl Keyring {
+    /// Read on first use (the extension answers only once the runtime is up), and again
+    /// on the next use if that read failed.
+    pub fn warming(keys: &crate::config::SecretKeys) -> crate::warm::Warm<Self> {
+        let keys = keys.clone();
+        crate::warm::Warm::lazy(move || {
+            let keys = keys.clone();
+            async move { Self::from_config(&keys).await }
+        })
     }
 }
 

@@ -331,30 +331,27 @@ async fn voice_provider_errors_are_classified() {
     use wiremock::matchers::{body_partial_json, header};
     use wiremock::{Mock, ResponseTemplate};
     let app = TestApp::spawn().await;
+    // End User Messaging's error shapes: `Message`, and a `Reason` field on conflicts
+    // and validation errors (the text decides nothing).
     let cases = [
-        ("ThrottlingException", "Rate exceeded", "failed", Some(true)),
+        ("ThrottlingException", None, "failed", Some(true)),
         (
             "ConflictException",
-            "Reason: DESTINATION_PHONE_NUMBER_OPTED_OUT",
+            Some("DESTINATION_PHONE_NUMBER_OPTED_OUT"),
             "suppressed",
             None,
         ),
         (
             "ValidationException",
-            "Invalid destination phone number",
+            Some("DESTINATION_COUNTRY_BLOCKED"),
             "failed",
             Some(false),
         ),
-        (
-            "AccessDeniedException",
-            "not allowed to use this identity",
-            "failed",
-            Some(false),
-        ),
+        ("AccessDeniedException", None, "failed", Some(false)),
     ];
     let mut recipients = Vec::new();
     let mut phones = Vec::new();
-    for (code, message, _, _) in cases {
+    for (code, reason, _, _) in cases {
         let phone = unique_phone();
         Mock::given(header(
             "x-amz-target",
@@ -367,7 +364,13 @@ async fn voice_provider_errors_are_classified() {
             ResponseTemplate::new(400)
                 .insert_header("content-type", "application/x-amz-json-1.0")
                 .insert_header("x-amzn-errortype", code)
-                .set_body_json(json!({ "__type": code, "message": message })),
+                .set_body_json(json!({
+                    "__type": code,
+                    "Message": "refused by the fake",
+                    "Reason": reason,
+                    "ResourceType": "phone-number",
+                    "ResourceId": phone,
+                })),
         )
         .mount(&app.fakes.voice)
         .await;

@@ -1,12 +1,20 @@
-//! Fault injection through the real local stack: a few hundred escalations while the
-//! SQS send after ingest fails, dispatchers die before and after sending, SES throttles
-//! and rejects, and a dispatcher's database connection is killed mid-batch. Then `retry`
-//! runs until quiet, and nothing may be lost, acknowledged twice, or sent after an
-//! acknowledgement; duplicate emails may only come from a crash after a send.
+//! Fault injection through the real local stack, on every channel: a few hundred
+//! escalations whose recipients are reached by email, SMS, push, Teams, voice and the
+//! in-app inbox, while the SQS send after ingest fails, every channel's dispatcher dies
+//! before and after sending, SES and SNS throttle and reject, the Teams and voice fakes
+//! answer 429/503 and `ThrottlingException`, and a dispatcher's database connection is
+//! killed mid-batch. Then `retry` runs until quiet, and on every channel nothing may be
+//! lost, acknowledged twice, or sent after an acknowledgement; duplicates may only come
+//! from a crash after a send.
 //!
-//! Faults are injected at the HTTP level by a small proxy between the AWS SDK and the
-//! emulator; every decision is a hash of (seed, what, n), so a run is reproducible:
+//! Faults are injected at the HTTP level by a small proxy that every provider call goes
+//! through (the AWS SDK's for SQS, SES and SNS in front of the emulator; voice's in front
+//! of its fake; the registered Teams webhooks point at it, in front of the Teams fake).
+//! Every decision is a hash of (seed, what, n) where `what` is a stable name (escalation,
+//! recipient, channel), never a random id, so a seed always injects the same faults:
 //! `HERALD_FAULT_SEED=<n> cargo test -p herald-tests --test api faults -- --nocapture`.
+//! (Timing still varies: which messages share a batch with a killed send, how SQS orders
+//! redeliveries.)
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
@@ -16,6 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use herald::dispatch::Dispatch;
+use herald::domain::Channel;
+use herald::warm::Warm;
+use herald_local::fakes::SEND_VOICE_MESSAGE;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
@@ -23,17 +35,39 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
+use wiremock::matchers::{body_partial_json, header, method, path_regex};
+use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{Options, TestApp, connect, moto_url};
+use crate::helpers::{
+    Options, TestApp, connect, moto_url, sdk_config, sdk_config_for, unique_phone,
+};
 
-/// Probabilities per decision.
+/// Probabilities per decision (per provider call; the SQS one per notification).
 const P_SQS_SEND_FAILS: f64 = 0.15;
 const P_KILL_BEFORE_SEND: f64 = 0.02;
 const P_KILL_AFTER_SEND: f64 = 0.02;
 const P_KILL_DB_CONNECTION: f64 = 0.03;
 const P_THROTTLE: f64 = 0.20;
-/// Recipients whose address SES rejects (permanent), by index.
+/// Every 13th address of each channel is refused for good by its provider.
 const REJECT_EVERY: usize = 13;
+
+/// The channels with a dispatcher (in_app rows are written by ingest).
+const DISPATCHED: [Channel; 5] = herald_local::stack::QUEUED_CHANNELS;
+/// The channels whose messages carry an acknowledge link (voice reads a script).
+const LINKED: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Push, Channel::Teams];
+/// The primary channels of escalation `i` are `CHANNEL_SETS[i % 6]`: every channel
+/// (in_app included) is in three of the six sets, and each set gets one and two
+/// recipients in turn, so every channel gets the same share of notifications.
+const CHANNEL_SETS: [[Channel; 3]; 6] = [
+    [Channel::Email, Channel::Sms, Channel::InApp],
+    [Channel::Push, Channel::Teams, Channel::Voice],
+    [Channel::Email, Channel::Push, Channel::InApp],
+    [Channel::Sms, Channel::Teams, Channel::Voice],
+    [Channel::Email, Channel::Teams, Channel::InApp],
+    [Channel::Sms, Channel::Push, Channel::Voice],
+];
+/// The header the proxy adds to a call the Teams or voice fake must answer with a fault.
+const FAULT_HEADER: &str = "x-herald-fault";
 
 /// A uniform sample in [0, 1) from (seed, key, n).
 fn roll(seed: u64, key: &str, n: u64) -> f64 {
@@ -47,9 +81,10 @@ fn roll(seed: u64, key: &str, n: u64) -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-#[derive(Debug, Default)]
+/// What the proxy injected on one channel.
+#[derive(Debug, Default, Clone)]
 struct Injected {
-    sqs_batches_failed: u64,
+    /// Notifications whose SQS send after the ingest commit was refused.
     sqs_ids_failed: HashSet<Uuid>,
     throttled: u64,
     rejected: u64,
@@ -58,40 +93,153 @@ struct Injected {
     db_connections_killed: u64,
 }
 
-/// One SES send the proxy let through to the emulator.
+/// A fault forced on an address's first provider call, so every channel's dispatcher
+/// is killed at least once either way whatever the seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forced {
+    KillBeforeSend,
+    KillAfterSend,
+}
+
+/// One address of this test, as the proxy knows it.
+#[derive(Debug, Clone)]
+struct Target {
+    /// A stable name for the decisions: `e{escalation}r{recipient}`.
+    label: String,
+    external_id: String,
+    /// The provider refuses this address for good.
+    reject: bool,
+    forced: Option<Forced>,
+}
+
+/// One send the proxy let through and its provider accepted.
 #[derive(Debug, Clone)]
 struct Forwarded {
+    channel: Channel,
     to: String,
     at: DateTime<Utc>,
     epoch: u64,
+    /// The message as sent (the request body; SNS's `Message` parameter).
+    text: String,
+}
+
+enum Fault {
+    Reject,
+    KillBeforeSend,
+    KillAfterSend,
+    KillDbConnections,
+    Throttle,
+    None,
+}
+
+/// A channel's dispatcher as the proxy sees it: its current invocation, and where to
+/// say that invocation was killed.
+struct Lane {
+    current: AtomicU64,
+    kills: mpsc::UnboundedSender<u64>,
 }
 
 /// The proxy's shared state.
 struct Faults {
     seed: u64,
-    upstream: String,
+    moto: String,
     http: reqwest::Client,
     /// Whether the SQS send after an ingest commit may fail (the ingest phase only).
     sqs_faults: AtomicBool,
-    /// The current dispatcher invocation; a killed one sends nothing more.
-    epoch: AtomicU64,
+    sqs_batches_failed: AtomicU64,
+    /// Invocation numbers, unique over all channels; a killed one sends nothing more.
+    next_epoch: AtomicU64,
+    lanes: BTreeMap<Channel, Lane>,
     killed_epochs: Mutex<HashSet<u64>>,
-    kills: mpsc::UnboundedSender<u64>,
-    ses_calls: Mutex<HashMap<String, u64>>,
+    targets: Mutex<HashMap<(Channel, String), Target>>,
+    calls: Mutex<HashMap<(Channel, String), u64>>,
     forwarded: Mutex<Vec<Forwarded>>,
-    /// Rejections answered: (address, epoch).
-    rejections: Mutex<Vec<(String, u64)>>,
-    /// Sends on their way to the emulator (a dead dispatcher's may still be).
+    /// Rejections answered: (channel, address, epoch).
+    rejections: Mutex<Vec<(Channel, String, u64)>>,
+    /// Sends the proxy is still deciding on or forwarding (a dead dispatcher's may be).
     sends_in_flight: AtomicU64,
-    injected: Mutex<Injected>,
-    /// The test database, to kill a dispatcher's connections (set once the app exists:
-    /// the app's SDK needs the proxy's address first).
+    /// Sends to addresses this test did not make (there must be none).
+    unknown_sends: AtomicU64,
+    /// Faults the Teams or voice fake was told to answer and did not (there must be none).
+    unanswered_faults: AtomicU64,
+    injected: Mutex<BTreeMap<Channel, Injected>>,
+    /// The test database, to kill a dispatcher's connections and to name the
+    /// notifications of an SQS batch (set once the app exists: the app's SDK needs the
+    /// proxy's address first).
     admin: tokio::sync::OnceCell<tokio_postgres::Client>,
+    /// The Teams and voice fakes (they start with the app).
+    fakes: tokio::sync::OnceCell<(String, String)>,
 }
 
-enum Verdict {
-    Forward,
-    Answer(u16, &'static str, String),
+/// Counts a send the proxy is handling, until dropped.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn new(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The provider send a request is, if it is one: its channel and address.
+fn send_of(
+    method: &hyper::Method,
+    path: &str,
+    target: &str,
+    body: &[u8],
+) -> Option<(Channel, String)> {
+    if method != hyper::Method::POST {
+        return None;
+    }
+    if path == "/v2/email/outbound-emails" {
+        let request: Value = serde_json::from_slice(body).ok()?;
+        let to = request["Destination"]["ToAddresses"][0].as_str()?;
+        return Some((Channel::Email, to.to_owned()));
+    }
+    if let Some(hook) = path.strip_prefix("/teams/") {
+        return Some((Channel::Teams, hook.to_owned()));
+    }
+    if target == SEND_VOICE_MESSAGE {
+        let request: Value = serde_json::from_slice(body).ok()?;
+        let to = request["DestinationPhoneNumber"].as_str()?;
+        return Some((Channel::Voice, to.to_owned()));
+    }
+    let params = sns_params(body)?;
+    if params.get("Action").map(String::as_str) != Some("Publish") {
+        return None;
+    }
+    if let Some(phone) = params.get("PhoneNumber") {
+        return Some((Channel::Sms, phone.clone()));
+    }
+    params
+        .get("TargetArn")
+        .map(|arn| (Channel::Push, arn.clone()))
+}
+
+/// The parameters of an awsQuery (SNS) request body.
+fn sns_params(body: &[u8]) -> Option<HashMap<String, String>> {
+    let body = std::str::from_utf8(body).ok()?;
+    if !body.contains("Action=") {
+        return None;
+    }
+    let url = reqwest::Url::parse(&format!("http://form.invalid/?{body}")).ok()?;
+    Some(url.query_pairs().into_owned().collect())
+}
+
+/// What the channel's message says, from the request that sends it.
+fn message_text(channel: Channel, body: &[u8]) -> String {
+    match channel {
+        Channel::Sms | Channel::Push => sns_params(body)
+            .and_then(|mut p| p.remove("Message"))
+            .unwrap_or_default(),
+        _ => String::from_utf8_lossy(body).into_owned(),
+    }
 }
 
 impl Faults {
@@ -99,9 +247,39 @@ impl Faults {
         self.killed_epochs.lock().expect("lock").contains(&epoch)
     }
 
-    fn kill(&self, epoch: u64) {
+    fn kill(&self, channel: Channel, epoch: u64) {
         self.killed_epochs.lock().expect("lock").insert(epoch);
-        let _ = self.kills.send(epoch);
+        let _ = self.lanes[&channel].kills.send(epoch);
+    }
+
+    fn count(&self, channel: Channel, f: impl FnOnce(&mut Injected)) {
+        f(self
+            .injected
+            .lock()
+            .expect("lock")
+            .entry(channel)
+            .or_default());
+    }
+
+    /// Where a request goes on from the proxy.
+    fn upstream(&self, path: &str, target: &str) -> String {
+        let (teams, voice) = self.fakes.get().cloned().unwrap_or_default();
+        if path.starts_with("/teams/") {
+            teams
+        } else if target.starts_with("PinpointSMSVoiceV2.") {
+            voice
+        } else {
+            self.moto.clone()
+        }
+    }
+
+    fn upstream_of(&self, parts: &http::request::Parts) -> String {
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        self.upstream(parts.uri.path(), target)
     }
 
     async fn handle(
@@ -124,18 +302,20 @@ impl Faults {
 
         if target == "AmazonSQS.SendMessageBatch"
             && self.sqs_faults.load(Ordering::SeqCst)
-            && let Some(resp) = self.sqs_fault(&body)
+            && let Some(resp) = self.sqs_fault(&body).await
         {
             return resp;
         }
-        if parts.method == hyper::Method::POST && path == "/v2/email/outbound-emails" {
-            return self.ses_send(parts, body).await;
+        if let Some((channel, to)) = send_of(&parts.method, &path, &target, &body) {
+            return self.send(channel, to, parts, body).await;
         }
-        self.forward(parts, body).await
+        let upstream = self.upstream(&path, &target);
+        self.forward(&upstream, parts, body, None).await
     }
 
-    /// Fails the whole batch when one of its notifications is doomed (by seed).
-    fn sqs_fault(&self, body: &[u8]) -> Option<hyper::Response<Full<Bytes>>> {
+    /// Fails the whole batch when one of its notifications is doomed (by seed, by the
+    /// notification's stable name, read from the database: ingest has committed).
+    async fn sqs_fault(&self, body: &[u8]) -> Option<hyper::Response<Full<Bytes>>> {
         let request: Value = serde_json::from_slice(body).ok()?;
         let ids: Vec<Uuid> = request["Entries"]
             .as_array()?
@@ -144,15 +324,41 @@ impl Faults {
             .filter_map(|b| serde_json::from_str::<Value>(b).ok())
             .filter_map(|b| b["notification_id"].as_str().and_then(|s| s.parse().ok()))
             .collect();
-        let doomed = ids
+        let rows = self
+            .admin
+            .get()?
+            .query(
+                "SELECT n.id, n.channel, e.dedup_key, r.external_id FROM notification_log n \
+                 JOIN escalations e ON e.id = n.escalation_id \
+                 JOIN recipients r ON r.id = n.recipient_id WHERE n.id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .ok()?;
+        let named: Vec<(Uuid, Channel, String)> = rows
             .iter()
-            .any(|id| roll(self.seed, &format!("sqs:{id}"), 0) < P_SQS_SEND_FAILS);
+            .filter_map(|r| {
+                let channel: Channel = r.get::<_, String>(1).parse().ok()?;
+                let name = format!(
+                    "sqs:{}:{}:{channel}",
+                    r.get::<_, Option<String>>(2).unwrap_or_default(),
+                    r.get::<_, String>(3)
+                );
+                Some((r.get(0), channel, name))
+            })
+            .collect();
+        let doomed = named
+            .iter()
+            .any(|(_, _, name)| roll(self.seed, name, 0) < P_SQS_SEND_FAILS);
         if !doomed {
             return None;
         }
-        let mut injected = self.injected.lock().expect("lock");
-        injected.sqs_batches_failed += 1;
-        injected.sqs_ids_failed.extend(ids);
+        self.sqs_batches_failed.fetch_add(1, Ordering::SeqCst);
+        for (id, channel, _) in named {
+            self.count(channel, |i| {
+                i.sqs_ids_failed.insert(id);
+            });
+        }
         Some(answer(
             500,
             "application/x-amz-json-1.0",
@@ -161,115 +367,184 @@ impl Faults {
         ))
     }
 
-    async fn ses_send(
+    /// One provider send: decides its fault from the address's stable name and how many
+    /// calls it had, then answers (the proxy itself for SES and SNS, which the emulator
+    /// cannot make fail; the Teams and voice fakes, told by a header) or forwards.
+    async fn send(
         self: &Arc<Self>,
+        channel: Channel,
+        to: String,
         parts: http::request::Parts,
         body: Bytes,
     ) -> hyper::Response<Full<Bytes>> {
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.lanes[&channel].current.load(Ordering::SeqCst);
         if self.epoch_killed(epoch) {
             // This dispatcher is dead: nothing it still had in flight goes out.
             return answer(503, "text/plain", "dead".into());
         }
-        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let to = request["Destination"]["ToAddresses"][0]
-            .as_str()
-            .unwrap_or("")
-            .to_owned();
+        let key = (channel, to.clone());
+        let Some(target) = self.targets.lock().expect("lock").get(&key).cloned() else {
+            self.unknown_sends.fetch_add(1, Ordering::SeqCst);
+            let upstream = self.upstream_of(&parts);
+            return self.forward(&upstream, parts, body, None).await;
+        };
+        let in_flight = InFlight::new(&self.sends_in_flight);
         let n = {
-            let mut calls = self.ses_calls.lock().expect("lock");
-            let n = calls.entry(to.clone()).or_insert(0);
+            let mut calls = self.calls.lock().expect("lock");
+            let n = calls.entry(key).or_insert(0);
             *n += 1;
             *n
         };
-        let r = roll(self.seed, &to, n);
-        let verdict = if to.starts_with("reject-") {
-            self.injected.lock().expect("lock").rejected += 1;
-            self.rejections
-                .lock()
-                .expect("lock")
-                .push((to.clone(), epoch));
-            Verdict::Answer(
-                400,
-                "MessageRejected",
-                "Email address is on the suppression list".into(),
-            )
-        } else if r < P_KILL_BEFORE_SEND {
-            self.injected.lock().expect("lock").killed_before_send += 1;
-            self.kill(epoch);
-            // Never answered: the process is gone.
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            return answer(503, "text/plain", "dead".into());
-        } else if r < P_KILL_BEFORE_SEND + P_KILL_AFTER_SEND {
-            self.injected.lock().expect("lock").killed_after_send += 1;
-            let sent = self.forward_ses(parts, body, &to, epoch).await;
-            self.kill(epoch);
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            return sent;
+        let name = format!("{channel}:{}", target.label);
+        let r = roll(self.seed, &name, n);
+        let forced = if n == 1 { target.forced } else { None };
+        let fault = if target.reject {
+            Fault::Reject
+        } else if forced == Some(Forced::KillBeforeSend)
+            || (forced.is_none() && r < P_KILL_BEFORE_SEND)
+        {
+            Fault::KillBeforeSend
+        } else if forced == Some(Forced::KillAfterSend)
+            || r < P_KILL_BEFORE_SEND + P_KILL_AFTER_SEND
+        {
+            Fault::KillAfterSend
         } else if r < P_KILL_BEFORE_SEND + P_KILL_AFTER_SEND + P_KILL_DB_CONNECTION {
-            // Mid-batch: after the claim, before the record.
-            let Some(admin) = self.admin.get() else {
-                return answer(500, "text/plain", "proxy not ready".into());
-            };
-            let killed = admin
-                .query_one(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                       AND query LIKE '%WITH claimed AS%'",
-                    &[],
-                )
-                .await
-                .map(|row| row.get::<_, i64>(0))
-                .unwrap_or(0);
-            self.injected.lock().expect("lock").db_connections_killed +=
-                u64::try_from(killed).unwrap_or(0);
-            Verdict::Forward
+            Fault::KillDbConnections
         } else if r < P_KILL_BEFORE_SEND + P_KILL_AFTER_SEND + P_KILL_DB_CONNECTION + P_THROTTLE {
-            self.injected.lock().expect("lock").throttled += 1;
-            Verdict::Answer(
-                429,
-                "TooManyRequestsException",
-                "Maximum sending rate exceeded.".into(),
-            )
+            Fault::Throttle
         } else {
-            Verdict::Forward
+            Fault::None
         };
-        match verdict {
-            Verdict::Forward => self.forward_ses(parts, body, &to, epoch).await,
-            Verdict::Answer(status, error_type, message) => {
-                let mut resp = answer(
-                    status,
-                    "application/json",
-                    json!({ "message": message }).to_string(),
-                );
-                resp.headers_mut().insert(
-                    "x-amzn-errortype",
-                    http::HeaderValue::from_static(error_type),
-                );
-                resp
+        match fault {
+            Fault::Reject => {
+                self.count(channel, |i| i.rejected += 1);
+                self.rejections
+                    .lock()
+                    .expect("lock")
+                    .push((channel, to.clone(), epoch));
+                match channel {
+                    Channel::Email => aws_json_error(
+                        400,
+                        "MessageRejected",
+                        "Email address is on the suppression list",
+                    ),
+                    Channel::Sms => sns_error(
+                        400,
+                        "InvalidParameter",
+                        &format!(
+                            "Invalid parameter: PhoneNumber Reason: {to} is not valid to publish to"
+                        ),
+                    ),
+                    // The emulator (a disabled endpoint) and the fakes refuse these.
+                    _ => {
+                        self.forward_send(channel, &to, epoch, parts, body, None)
+                            .await
+                    }
+                }
+            }
+            Fault::KillBeforeSend => {
+                self.count(channel, |i| i.killed_before_send += 1);
+                self.kill(channel, epoch);
+                drop(in_flight);
+                // Never answered: the process is gone.
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                answer(503, "text/plain", "dead".into())
+            }
+            Fault::KillAfterSend => {
+                self.count(channel, |i| i.killed_after_send += 1);
+                let sent = self
+                    .forward_send(channel, &to, epoch, parts, body, None)
+                    .await;
+                self.kill(channel, epoch);
+                drop(in_flight);
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                sent
+            }
+            Fault::KillDbConnections => {
+                // Mid-batch: after the claim, before the record.
+                let Some(admin) = self.admin.get() else {
+                    return answer(500, "text/plain", "proxy not ready".into());
+                };
+                let killed = admin
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                           AND query LIKE '%WITH claimed AS%'",
+                        &[],
+                    )
+                    .await
+                    .map(|row| row.get::<_, i64>(0))
+                    .unwrap_or(0);
+                self.count(channel, |i| {
+                    i.db_connections_killed += u64::try_from(killed).unwrap_or(0);
+                });
+                self.forward_send(channel, &to, epoch, parts, body, None)
+                    .await
+            }
+            Fault::Throttle => {
+                self.count(channel, |i| i.throttled += 1);
+                match channel {
+                    Channel::Email => aws_json_error(
+                        429,
+                        "TooManyRequestsException",
+                        "Maximum sending rate exceeded.",
+                    ),
+                    Channel::Sms | Channel::Push => sns_error(429, "Throttled", "Rate exceeded"),
+                    Channel::Teams => {
+                        let status = if roll(self.seed, &format!("teams-status:{name}"), n) < 0.5 {
+                            "429"
+                        } else {
+                            "503"
+                        };
+                        self.forward_send(channel, &to, epoch, parts, body, Some(status))
+                            .await
+                    }
+                    _ => {
+                        self.forward_send(channel, &to, epoch, parts, body, Some("throttle"))
+                            .await
+                    }
+                }
+            }
+            Fault::None => {
+                self.forward_send(channel, &to, epoch, parts, body, None)
+                    .await
             }
         }
     }
 
     /// Forwards a send on its own task, so a dispatcher that dies while the request is
-    /// on its way cannot hide a send the emulator did receive.
-    async fn forward_ses(
+    /// on its way cannot hide a send the provider did receive.
+    async fn forward_send(
         self: &Arc<Self>,
-        parts: http::request::Parts,
-        body: Bytes,
+        channel: Channel,
         to: &str,
         epoch: u64,
+        parts: http::request::Parts,
+        body: Bytes,
+        fault: Option<&'static str>,
     ) -> hyper::Response<Full<Bytes>> {
+        if self.epoch_killed(epoch) {
+            // Killed while this send was being decided on.
+            return answer(503, "text/plain", "dead".into());
+        }
         let this = self.clone();
         let to = to.to_owned();
+        let upstream = self.upstream_of(&parts);
         this.sends_in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let resp = this.forward(parts, body).await;
+            let text = message_text(channel, &body);
+            let resp = this.forward(&upstream, parts, body, fault).await;
+            if fault.is_some() && resp.status().is_success() {
+                // The fake did not answer the fault it was told to.
+                this.unanswered_faults.fetch_add(1, Ordering::SeqCst);
+            }
             if resp.status().is_success() {
                 this.forwarded.lock().expect("lock").push(Forwarded {
+                    channel,
                     to,
                     at: Utc::now(),
                     epoch,
+                    text,
                 });
             }
             this.sends_in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -281,12 +556,13 @@ impl Faults {
 
     async fn forward(
         &self,
+        upstream: &str,
         parts: http::request::Parts,
         body: Bytes,
+        fault: Option<&'static str>,
     ) -> hyper::Response<Full<Bytes>> {
         let url = format!(
-            "{}{}",
-            self.upstream,
+            "{upstream}{}",
             parts
                 .uri
                 .path_and_query()
@@ -298,6 +574,9 @@ impl Faults {
             if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
                 req = req.header(name, value);
             }
+        }
+        if let Some(fault) = fault {
+            req = req.header(FAULT_HEADER, fault);
         }
         match req.send().await {
             Ok(resp) => {
@@ -328,6 +607,38 @@ fn answer(status: u16, content_type: &str, body: String) -> hyper::Response<Full
         .expect("response")
 }
 
+/// An error as SES v2 (restJson1) answers it.
+fn aws_json_error(
+    status: u16,
+    error_type: &'static str,
+    message: &str,
+) -> hyper::Response<Full<Bytes>> {
+    let mut resp = answer(
+        status,
+        "application/json",
+        json!({ "message": message }).to_string(),
+    );
+    resp.headers_mut().insert(
+        "x-amzn-errortype",
+        http::HeaderValue::from_static(error_type),
+    );
+    resp
+}
+
+/// An error as SNS (awsQuery) answers it.
+fn sns_error(status: u16, code: &str, message: &str) -> hyper::Response<Full<Bytes>> {
+    answer(
+        status,
+        "text/xml",
+        format!(
+            "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error>\
+             <Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+             <RequestId>{}</RequestId></ErrorResponse>",
+            Uuid::new_v4()
+        ),
+    )
+}
+
 async fn start_proxy(faults: Arc<Faults>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -353,9 +664,52 @@ async fn start_proxy(faults: Arc<Faults>) -> SocketAddr {
     addr
 }
 
+/// The Teams and voice fakes answer the faults the proxy marks, and refuse the
+/// addresses this test has them refuse, as the real providers would.
+async fn mount_fake_faults(app: &TestApp, rejected_voice_phones: &[String]) {
+    Mock::given(method("POST"))
+        .and(header(FAULT_HEADER, "429"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .mount(&app.fakes.teams)
+        .await;
+    Mock::given(method("POST"))
+        .and(header(FAULT_HEADER, "503"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&app.fakes.teams)
+        .await;
+    // A webhook the owner deleted.
+    Mock::given(method("POST"))
+        .and(path_regex("^/teams/reject-"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&app.fakes.teams)
+        .await;
+    let voice_error = |code: &str, message: &str| {
+        ResponseTemplate::new(400)
+            .insert_header("content-type", "application/x-amz-json-1.0")
+            .insert_header("x-amzn-errortype", code)
+            .set_body_json(json!({ "__type": code, "message": message }))
+    };
+    Mock::given(header("x-amz-target", SEND_VOICE_MESSAGE))
+        .and(header(FAULT_HEADER, "throttle"))
+        .respond_with(voice_error("ThrottlingException", "Rate exceeded"))
+        .mount(&app.fakes.voice)
+        .await;
+    for phone in rejected_voice_phones {
+        Mock::given(header("x-amz-target", SEND_VOICE_MESSAGE))
+            .and(body_partial_json(
+                json!({ "DestinationPhoneNumber": phone }),
+            ))
+            .respond_with(voice_error(
+                "ValidationException",
+                "Invalid destination phone number",
+            ))
+            .mount(&app.fakes.voice)
+            .await;
+    }
+}
+
+#[derive(Default)]
 struct Counters {
-    polls: u64,
-    dispatchers_killed: u64,
     retry_runs: u64,
     retry_run_errors: u64,
     requeued: u64,
@@ -364,31 +718,47 @@ struct Counters {
     suppressed: u64,
 }
 
-/// Polls the queue until it is empty, one dispatcher invocation at a time; an
-/// invocation the proxy kills is aborted like a Lambda that died (its messages are not
-/// deleted and come back after the visibility timeout).
-async fn drain(
-    app: &Arc<TestApp>,
-    faults: &Faults,
-    kills: &mut mpsc::UnboundedReceiver<u64>,
-    counters: &mut Counters,
-) {
+/// One channel's dispatcher, as the test runs it.
+struct LaneRun {
+    channel: Channel,
+    dispatcher: Arc<dyn Dispatch>,
+    kills: mpsc::UnboundedReceiver<u64>,
+    polls: u64,
+    killed: u64,
+}
+
+/// Polls the channel's queue until it is empty, one dispatcher invocation at a time;
+/// an invocation the proxy kills is aborted like a Lambda that died (its messages are
+/// not deleted and come back after the visibility timeout).
+async fn drain(app: &Arc<TestApp>, faults: &Faults, lane: &mut LaneRun) {
     loop {
-        let epoch = faults.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let epoch = faults.next_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        faults.lanes[&lane.channel]
+            .current
+            .store(epoch, Ordering::SeqCst);
         let task = {
             let app = app.clone();
-            tokio::spawn(async move { app.poll_once().await })
+            let dispatcher = lane.dispatcher.clone();
+            let channel = lane.channel;
+            tokio::spawn(async move {
+                app.pollers[&channel]
+                    .poll_once(|event| {
+                        herald_dispatch::function_handler(dispatcher.as_ref(), event)
+                    })
+                    .await
+                    .expect("poll")
+            })
         };
         tokio::pin!(task);
-        counters.polls += 1;
+        lane.polls += 1;
         let received = loop {
             tokio::select! {
                 done = &mut task => break done.expect("dispatcher task").received,
-                Some(killed) = kills.recv() => {
+                Some(killed) = lane.kills.recv() => {
                     if killed == epoch {
                         task.abort();
                         let _ = (&mut task).await;
-                        counters.dispatchers_killed += 1;
+                        lane.killed += 1;
                         break 1;
                     }
                 }
@@ -421,53 +791,90 @@ async fn retry(app: &TestApp, counters: &mut Counters) {
     }
 }
 
-/// Notifications neither sent, final failed nor suppressed.
+/// Notifications, on any channel, neither sent, delivered, final failed nor suppressed.
 async fn unfinished(app: &TestApp) -> i64 {
     app.scalar_i64(
-        "SELECT count(*) FROM notification_log WHERE channel = 'email' \
-         AND (status IN ('queued', 'sending') OR (status = 'failed' AND next_attempt_at IS NOT NULL))",
+        "SELECT count(*) FROM notification_log \
+         WHERE status IN ('queued', 'sending') OR (status = 'failed' AND next_attempt_at IS NOT NULL)",
     )
     .await
 }
 
-/// Acknowledges every fifth escalation not yet acknowledged: twice at once through the
-/// recipient's magic link when an email with links went out, and once through the API.
+/// Messages in every channel's queue (visible or in flight).
+async fn queue_depth(app: &TestApp) -> i64 {
+    use herald::aws_sdk_sqs::types::QueueAttributeName;
+    let mut depth = 0;
+    for queue in app.queues.values() {
+        let attrs = app
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .unwrap_or_default();
+        depth += attrs
+            .values()
+            .filter_map(|v| v.parse::<i64>().ok())
+            .sum::<i64>();
+    }
+    depth
+}
+
+/// One escalation of the test and where its notifications go.
+struct Planned {
+    id: String,
+    /// (channel, address) of every dispatched notification.
+    sends: Vec<(Channel, String)>,
+}
+
+/// Acknowledges every fifth escalation not yet acknowledged: twice at once through a
+/// link in a message that reached one of its recipients, when one did (the channel
+/// tried first rotates, so every channel's links get clicked), and once through the API.
 async fn acknowledge_round(
     app: &TestApp,
-    escalations: &[(String, Vec<String>)],
+    escalations: &[Planned],
     round: usize,
-    sent: &HashMap<String, Vec<String>>,
+    sent: &HashMap<(Channel, String), Vec<String>>,
     acked: &mut HashSet<String>,
-) -> (usize, usize) {
-    let mut link_wins = 0;
-    let mut link_attempts = 0;
-    for (i, (id, addresses)) in escalations.iter().enumerate() {
-        if i % 5 != round || acked.contains(id) {
+    link_wins: &mut BTreeMap<Channel, u64>,
+) {
+    for (i, escalation) in escalations.iter().enumerate() {
+        if i % 5 != round || acked.contains(&escalation.id) {
             continue;
         }
-        let token = addresses
-            .iter()
-            .filter_map(|a| sent.get(a))
-            .flat_map(|bodies| bodies.iter())
-            .find_map(|body| first_link(body));
-        if let Some(token) = token {
+        let link = (0..LINKED.len())
+            .map(|k| LINKED[(i + k) % LINKED.len()])
+            .find_map(|channel| {
+                escalation
+                    .sends
+                    .iter()
+                    .filter(|(c, _)| *c == channel)
+                    .filter_map(|key| sent.get(key))
+                    .flatten()
+                    .find_map(|text| first_link(text))
+                    .map(|token| (channel, token))
+            });
+        if let Some((channel, token)) = link {
             let (a, b) = tokio::join!(app.magic("POST", &token), app.magic("POST", &token));
-            link_attempts += 1;
             let oks = [a.status, b.status].iter().filter(|s| **s == 200).count();
             assert_eq!(
                 oks, 1,
-                "one of two concurrent clicks wins: {} {}",
+                "one of two concurrent clicks on a {channel} link wins: {} {}",
                 a.status, b.status
             );
-            link_wins += 1;
+            *link_wins.entry(channel).or_default() += 1;
         }
+        let id = &escalation.id;
         let api = app
             .api("POST", &format!("/v1/escalations/{id}/acknowledge"), None)
             .await;
         assert_eq!(api.status, 200, "{}", api.text);
         acked.insert(id.clone());
     }
-    (link_wins, link_attempts)
 }
 
 fn first_link(body: &str) -> Option<String> {
@@ -480,8 +887,25 @@ fn first_link(body: &str) -> Option<String> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Every email the emulator accepted for these addresses: address -> bodies.
-async fn emulator_emails(addresses: &HashSet<String>) -> HashMap<String, Vec<String>> {
+/// What the proxy let through and the provider accepted: (channel, address) -> texts.
+fn forwarded_by_address(forwarded: &[Forwarded]) -> HashMap<(Channel, String), Vec<String>> {
+    let mut out: HashMap<(Channel, String), Vec<String>> = HashMap::new();
+    for f in forwarded {
+        out.entry((f.channel, f.to.clone()))
+            .or_default()
+            .push(f.text.clone());
+    }
+    out
+}
+
+/// Every message the providers hold for this test's addresses: email, SMS and push as
+/// the emulator stored them (SMS only with this run's tag: phone numbers may repeat
+/// across runs), Teams and voice as their fakes accepted them through the proxy.
+async fn provider_messages(
+    addresses: &BTreeMap<Channel, HashSet<String>>,
+    run_tag: &str,
+    forwarded: &[Forwarded],
+) -> HashMap<(Channel, String), Vec<String>> {
     let data: Value = herald::channels::https_client()
         .expect("an HTTP client")
         .get(format!("{}/moto-api/data.json", moto_url()))
@@ -491,7 +915,10 @@ async fn emulator_emails(addresses: &HashSet<String>) -> HashMap<String, Vec<Str
         .json()
         .await
         .expect("moto json");
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let mut out: HashMap<(Channel, String), Vec<String>> = HashMap::new();
+    let none = HashSet::new();
+    let of = |channel: Channel| addresses.get(&channel).unwrap_or(&none);
+    let emails = of(Channel::Email);
     for m in data["ses"]["Message"].as_array().into_iter().flatten() {
         let to = m["destinations"]["ToAddresses"][0]
             .as_str()
@@ -499,18 +926,96 @@ async fn emulator_emails(addresses: &HashSet<String>) -> HashMap<String, Vec<Str
             .map(str::to_owned)
             .or_else(|| {
                 let text = m.to_string();
-                addresses
-                    .iter()
-                    .find(|a| text.contains(a.as_str()))
-                    .cloned()
+                emails.iter().find(|a| text.contains(a.as_str())).cloned()
             });
-        if let Some(to) = to.filter(|t| addresses.contains(t)) {
-            out.entry(to)
+        if let Some(to) = to.filter(|t| emails.contains(t)) {
+            out.entry((Channel::Email, to))
                 .or_default()
                 .push(m["body"].as_str().unwrap_or_default().to_owned());
         }
     }
+    let phones = of(Channel::Sms);
+    for m in data["sns"]["SMS"].as_array().into_iter().flatten() {
+        let (Some(phone), Some(text)) = (m["phone_number"].as_str(), m["message"].as_str()) else {
+            continue;
+        };
+        if phones.contains(phone) && text.contains(run_tag) {
+            out.entry((Channel::Sms, phone.to_owned()))
+                .or_default()
+                .push(text.to_owned());
+        }
+    }
+    let endpoints = of(Channel::Push);
+    for e in data["sns"]["PlatformEndpoint"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let Some(arn) = e["arn"].as_str().filter(|a| endpoints.contains(*a)) else {
+            continue;
+        };
+        for (_, m) in e["messages"].as_object().into_iter().flatten() {
+            out.entry((Channel::Push, arn.to_owned()))
+                .or_default()
+                .push(m.as_str().unwrap_or_default().to_owned());
+        }
+    }
+    for f in forwarded
+        .iter()
+        .filter(|f| matches!(f.channel, Channel::Teams | Channel::Voice))
+    {
+        out.entry((f.channel, f.to.clone()))
+            .or_default()
+            .push(f.text.clone());
+    }
     out
+}
+
+/// A platform endpoint per push recipient, in one platform application of this test;
+/// the rejected ones disabled (SNS answers `EndpointDisabled`).
+async fn push_endpoints(count: usize, disabled: &HashSet<usize>) -> Vec<String> {
+    let sns = herald::aws_sdk_sns::Client::new(&sdk_config().await);
+    let application = sns
+        .create_platform_application()
+        .name(format!("herald-faults-{}", Uuid::new_v4().simple()))
+        .platform("GCM")
+        .attributes("PlatformCredential", "test-server-key")
+        .send()
+        .await
+        .expect("platform application")
+        .platform_application_arn
+        .expect("application arn");
+    let mut arns = Vec::with_capacity(count);
+    let indexes: Vec<usize> = (0..count).collect();
+    for chunk in indexes.chunks(16) {
+        let created = futures::future::join_all(chunk.iter().map(|i| {
+            let sns = sns.clone();
+            let application = application.clone();
+            async move {
+                let arn = sns
+                    .create_platform_endpoint()
+                    .platform_application_arn(application)
+                    .token(format!("device-{}", Uuid::new_v4().simple()))
+                    .send()
+                    .await
+                    .expect("platform endpoint")
+                    .endpoint_arn
+                    .expect("endpoint arn");
+                if disabled.contains(i) {
+                    sns.set_endpoint_attributes()
+                        .endpoint_arn(&arn)
+                        .attributes("Enabled", "false")
+                        .send()
+                        .await
+                        .expect("disable");
+                }
+                arn
+            }
+        }))
+        .await;
+        arns.extend(created);
+    }
+    arns
 }
 
 #[tokio::test]
@@ -522,29 +1027,49 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let escalation_count: usize = std::env::var("HERALD_FAULT_ESCALATIONS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(240);
+        .unwrap_or(180);
     let started = Instant::now();
+    // In every title, to tell this run's SMS from earlier runs' to the same number.
+    let run_tag = format!("run{}", &Uuid::new_v4().simple().to_string()[..8]);
 
-    let (kill_tx, mut kill_rx) = mpsc::unbounded_channel();
+    let mut kill_receivers = BTreeMap::new();
+    let lanes = DISPATCHED
+        .into_iter()
+        .map(|channel| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            kill_receivers.insert(channel, rx);
+            let lane = Lane {
+                current: AtomicU64::new(0),
+                kills: tx,
+            };
+            (channel, lane)
+        })
+        .collect();
     let faults = Arc::new(Faults {
         seed,
-        upstream: moto_url(),
+        moto: moto_url(),
         http: herald::channels::https_client().expect("an HTTP client"),
         sqs_faults: AtomicBool::new(true),
-        epoch: AtomicU64::new(0),
+        sqs_batches_failed: AtomicU64::new(0),
+        next_epoch: AtomicU64::new(0),
+        lanes,
         killed_epochs: Mutex::default(),
-        kills: kill_tx,
-        ses_calls: Mutex::default(),
+        targets: Mutex::default(),
+        calls: Mutex::default(),
         forwarded: Mutex::default(),
         rejections: Mutex::default(),
         sends_in_flight: AtomicU64::new(0),
+        unknown_sends: AtomicU64::new(0),
+        unanswered_faults: AtomicU64::new(0),
         injected: Mutex::default(),
         admin: tokio::sync::OnceCell::new(),
+        fakes: tokio::sync::OnceCell::new(),
     });
     let proxy = start_proxy(faults.clone()).await;
+    let proxy_url = format!("http://{proxy}");
     let app = Arc::new(
         TestApp::spawn_with(Options {
-            aws_endpoint: format!("http://{proxy}"),
+            aws_endpoint: proxy_url.clone(),
             tune: Box::new(|config| {
                 config.sending_lease = Duration::from_secs(2);
                 config.outbox_grace = Duration::from_secs(1);
@@ -559,87 +1084,253 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         .set(connect(&app.db_url).await)
         .map_err(|_| "set once")
         .expect("admin connection");
+    faults
+        .fakes
+        .set((app.fakes.teams.uri(), app.fakes.voice_endpoint()))
+        .map_err(|_| "set once")
+        .expect("fakes");
+    // Email, SMS and push go through the proxy with the app's own dispatchers (its SDK
+    // configuration points at the proxy), Teams through the webhooks registered below;
+    // voice needs a dispatcher of its own, its SDK pointed at the proxy too.
+    let mut dispatchers = app.dispatchers.clone();
+    let voice = herald::dispatch::for_channel(
+        Channel::Voice,
+        &app.config,
+        Warm::ready(sdk_config_for(&proxy_url).await),
+    )
+    .await
+    .expect("voice dispatcher")
+    .expect("voice has a dispatcher");
+    dispatchers.insert(Channel::Voice, voice);
 
-    // 1. Ingest, while the SQS send after the commit fails for some notifications.
-    let mut escalations: Vec<(String, Vec<String>)> = Vec::new();
-    let mut address_of_escalation: HashMap<String, String> = HashMap::new();
-    let mut recipient_index = 0usize;
-    let bodies: Vec<(Value, Vec<String>)> = (0..escalation_count)
+    // 1. Recipients: every one reachable on its escalation's three channels.
+    struct Recipient {
+        escalation: usize,
+        external_id: String,
+        label: String,
+        channels: [Channel; 3],
+    }
+    let mut recipients = Vec::new();
+    for i in 0..escalation_count {
+        let channels = CHANNEL_SETS[i % CHANNEL_SETS.len()];
+        for r in 0..1 + (i / CHANNEL_SETS.len()) % 2 {
+            recipients.push(Recipient {
+                escalation: i,
+                external_id: format!("u-{i}-{r}"),
+                label: format!("e{i}r{r}"),
+                channels,
+            });
+        }
+    }
+    // Per channel: every REJECT_EVERY-th address refused for good; the first two
+    // addresses of escalations never acknowledged get a forced kill on their first send.
+    let mut ordinal: BTreeMap<Channel, usize> = BTreeMap::new();
+    let mut forced_count: BTreeMap<Channel, usize> = BTreeMap::new();
+    let mut flags: HashMap<(usize, Channel), (bool, Option<Forced>)> = HashMap::new();
+    for (k, recipient) in recipients.iter().enumerate() {
+        for channel in recipient.channels {
+            let n = ordinal.entry(channel).or_default();
+            *n += 1;
+            let reject = channel != Channel::InApp && n.is_multiple_of(REJECT_EVERY);
+            let forced = if reject || channel == Channel::InApp || recipient.escalation % 5 < 2 {
+                None
+            } else {
+                let count = forced_count.entry(channel).or_default();
+                *count += 1;
+                match *count {
+                    1 => Some(Forced::KillBeforeSend),
+                    2 => Some(Forced::KillAfterSend),
+                    _ => None,
+                }
+            };
+            flags.insert((k, channel), (reject, forced));
+        }
+    }
+    let push_recipients: Vec<usize> = (0..recipients.len())
+        .filter(|k| recipients[*k].channels.contains(&Channel::Push))
+        .collect();
+    let disabled: HashSet<usize> = push_recipients
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| flags[&(**k, Channel::Push)].0)
+        .map(|(j, _)| j)
+        .collect();
+    let arns = push_endpoints(push_recipients.len(), &disabled).await;
+    let arn_of: HashMap<usize, String> = push_recipients.into_iter().zip(arns).collect();
+
+    let mut phones_used = HashSet::new();
+    // (external id, channel) -> address (the external id itself for in_app).
+    let mut address_of: HashMap<(String, Channel), String> = HashMap::new();
+    let mut escalation_of: HashMap<(Channel, String), usize> = HashMap::new();
+    let mut rejected_voice_phones = Vec::new();
+    let mut registrations = Vec::new();
+    let mut bodies: Vec<Value> = (0..escalation_count)
         .map(|i| {
-            let recipients = 1 + i % 2;
-            let addresses: Vec<String> = (0..recipients)
-                .map(|_| {
-                    recipient_index += 1;
-                    let kind = if recipient_index.is_multiple_of(REJECT_EVERY) {
-                        "reject"
-                    } else {
-                        "fi"
-                    };
-                    format!(
-                        "{kind}-{recipient_index}-{}@example.com",
-                        Uuid::new_v4().simple()
-                    )
-                })
-                .collect();
-            let body = json!({
+            let channels = CHANNEL_SETS[i % CHANNEL_SETS.len()];
+            json!({
                 "dedup_key": format!("fault-{i}"),
-                "title": format!("Fault injection #{i}"),
+                "title": format!("Fault {run_tag} #{i}"),
                 "body": "Injected faults everywhere.",
                 "priority": "high",
-                "recipients": addresses.iter().enumerate().map(|(r, a)| json!({
-                    "id": format!("u-{i}-{r}"), "name": format!("Person {i}.{r}"), "email": a
-                })).collect::<Vec<_>>(),
-            });
-            (body, addresses)
+                "recipients": [],
+                "channels": { "primary": channels.iter().map(|c| c.as_str()).collect::<Vec<_>>() },
+            })
         })
         .collect();
-    for chunk in bodies.chunks(8) {
-        let results =
-            futures::future::join_all(chunk.iter().map(|(body, _)| app.post_escalation(body)))
-                .await;
-        for (resp, (_, addresses)) in results.iter().zip(chunk) {
-            assert_eq!(resp.status, 202, "{}", resp.text);
-            let id = resp.json()["id"].as_str().expect("id").to_owned();
-            for a in addresses {
-                address_of_escalation.insert(a.clone(), id.clone());
+    {
+        let mut targets = faults.targets.lock().expect("lock");
+        for (k, recipient) in recipients.iter().enumerate() {
+            let mut person = json!({
+                "id": recipient.external_id,
+                "name": format!("Person {}", recipient.label),
+            });
+            let phone = loop {
+                let phone = unique_phone();
+                if phones_used.insert(phone.clone()) {
+                    break phone;
+                }
+            };
+            for channel in recipient.channels {
+                let (reject, forced) = flags[&(k, channel)];
+                let kind = if reject { "reject" } else { "fi" };
+                let address = match channel {
+                    Channel::Email => {
+                        let a = format!(
+                            "{kind}-{}-{}@example.com",
+                            recipient.label,
+                            Uuid::new_v4().simple()
+                        );
+                        person["email"] = json!(a);
+                        a
+                    }
+                    Channel::Sms | Channel::Voice => {
+                        person["phone"] = json!(phone);
+                        if reject && channel == Channel::Voice {
+                            rejected_voice_phones.push(phone.clone());
+                        }
+                        phone.clone()
+                    }
+                    Channel::Push => {
+                        let arn = arn_of[&k].clone();
+                        person["push_endpoint_arn"] = json!(arn);
+                        arn
+                    }
+                    Channel::Teams => {
+                        let hook =
+                            format!("{kind}-{}-{}", recipient.label, Uuid::new_v4().simple());
+                        registrations.push((
+                            recipient.external_id.clone(),
+                            format!("{proxy_url}/teams/{hook}"),
+                        ));
+                        hook
+                    }
+                    _ => recipient.external_id.clone(),
+                };
+                address_of.insert((recipient.external_id.clone(), channel), address.clone());
+                if channel != Channel::InApp {
+                    escalation_of.insert((channel, address.clone()), recipient.escalation);
+                    let target = Target {
+                        label: recipient.label.clone(),
+                        external_id: recipient.external_id.clone(),
+                        reject,
+                        forced,
+                    };
+                    targets.insert((channel, address), target);
+                }
             }
-            escalations.push((id, addresses.clone()));
+            bodies[recipient.escalation]["recipients"]
+                .as_array_mut()
+                .expect("recipients")
+                .push(person);
+        }
+    }
+    mount_fake_faults(&app, &rejected_voice_phones).await;
+    for chunk in registrations.chunks(16) {
+        let app = &app;
+        let answers = futures::future::join_all(chunk.iter().map(|(who, url)| async move {
+            let path = format!("/v1/recipients/{who}/teams-webhook");
+            app.api("PUT", &path, Some(&json!({ "url": url }))).await
+        }))
+        .await;
+        for a in answers {
+            assert_eq!(a.status, 200, "{}", a.text);
+        }
+    }
+    let mut addresses: BTreeMap<Channel, HashSet<String>> = BTreeMap::new();
+    for ((_, channel), address) in &address_of {
+        addresses
+            .entry(*channel)
+            .or_default()
+            .insert(address.clone());
+    }
+    let setup_secs = started.elapsed().as_secs_f64();
+
+    // 2. Ingest, while the SQS send after the commit fails for some notifications.
+    let mut escalations: Vec<Planned> = Vec::new();
+    for (c, chunk) in bodies.chunks(8).enumerate() {
+        let results =
+            futures::future::join_all(chunk.iter().map(|body| app.post_escalation(body))).await;
+        for (j, resp) in results.iter().enumerate() {
+            assert_eq!(resp.status, 202, "{}", resp.text);
+            let i = c * 8 + j;
+            let id = resp.json()["id"].as_str().expect("id").to_owned();
+            let sends = recipients
+                .iter()
+                .filter(|r| r.escalation == i)
+                .flat_map(|r| {
+                    r.channels
+                        .iter()
+                        .filter(|c| **c != Channel::InApp)
+                        .map(|c| (*c, address_of[&(r.external_id.clone(), *c)].clone()))
+                })
+                .collect();
+            escalations.push(Planned { id, sends });
         }
     }
     faults.sqs_faults.store(false, Ordering::SeqCst);
-    let ingest_secs = started.elapsed().as_secs_f64();
-    let all_addresses: HashSet<String> = address_of_escalation.keys().cloned().collect();
+    let ingest_secs = started.elapsed().as_secs_f64() - setup_secs;
 
-    // 2. Dispatch, retry and acknowledge until nothing is left to do.
-    let mut counters = Counters {
-        polls: 0,
-        dispatchers_killed: 0,
-        retry_runs: 0,
-        retry_run_errors: 0,
-        requeued: 0,
-        reclaimed: 0,
-        exhausted: 0,
-        suppressed: 0,
-    };
+    // 3. Dispatch every channel at once, retry and acknowledge until nothing is left.
+    let mut lanes: Vec<LaneRun> = DISPATCHED
+        .into_iter()
+        .map(|channel| LaneRun {
+            channel,
+            dispatcher: dispatchers[&channel].clone(),
+            kills: kill_receivers.remove(&channel).expect("receiver"),
+            polls: 0,
+            killed: 0,
+        })
+        .collect();
+    let mut counters = Counters::default();
     let mut acked: HashSet<String> = HashSet::new();
+    let mut link_wins: BTreeMap<Channel, u64> = BTreeMap::new();
     let mut ack_rounds = 0;
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut rounds = 0;
     loop {
         rounds += 1;
-        drain(&app, &faults, &mut kill_rx, &mut counters).await;
+        futures::future::join_all(lanes.iter_mut().map(|lane| drain(&app, &faults, lane))).await;
         if rounds == 1 || rounds == 4 {
             // At a quiet point (no dispatcher running, no send on its way), so "sent
-            // after the acknowledgement" has no race to excuse.
+            // after the acknowledgement" has no race to excuse: every row claimed before
+            // the acknowledgement has been sent or its dispatcher is dead.
             while faults.sends_in_flight.load(Ordering::SeqCst) > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            let sent = emulator_emails(&all_addresses).await;
-            acknowledge_round(&app, &escalations, ack_rounds, &sent, &mut acked).await;
+            let sent = forwarded_by_address(&faults.forwarded.lock().expect("lock"));
+            acknowledge_round(
+                &app,
+                &escalations,
+                ack_rounds,
+                &sent,
+                &mut acked,
+                &mut link_wins,
+            )
+            .await;
             ack_rounds += 1;
         }
         retry(&app, &mut counters).await;
-        if unfinished(&app).await == 0 && app.queue_depth().await == 0 {
+        if unfinished(&app).await == 0 && queue_depth(&app).await == 0 {
             break;
         }
         assert!(
@@ -649,60 +1340,101 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    while faults.sends_in_flight.load(Ordering::SeqCst) > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Quiet means quiet: one more invocation of each channel finds nothing to do.
+    assert_eq!(app.poll_once().await.received, 0, "email queue not empty");
+    for channel in [Channel::Sms, Channel::Push, Channel::Teams, Channel::Voice] {
+        let stats = app.poll_channel(channel).await;
+        assert_eq!(stats.received, 0, "{channel} queue not empty");
+    }
 
-    // 3. The verdict.
+    // 4. The verdict, channel by channel.
     let client = app.pool.get().await.expect("conn");
     let rows = client
         .query(
-            "SELECT r.email, n.status, n.next_attempt_at IS NULL AS final, n.retryable,                     n.attempt_count, e.id::text AS escalation_id              FROM notification_log n JOIN recipients r ON r.id = n.recipient_id              JOIN escalations e ON e.id = n.escalation_id WHERE n.channel = 'email'",
+            "SELECT n.channel, n.status, n.next_attempt_at IS NULL AS final, n.retryable, \
+                    n.suppressed_reason, r.external_id, e.id::text AS escalation_id, \
+                    (SELECT count(*) FROM notifications i WHERE i.notification_log_id = n.id) AS inbox \
+             FROM notification_log n JOIN recipients r ON r.id = n.recipient_id \
+             JOIN escalations e ON e.id = n.escalation_id",
             &[],
         )
         .await
         .expect("rows");
-    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_status: BTreeMap<Channel, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut seen: HashSet<(String, Channel)> = HashSet::new();
+    let mut sent_rows: Vec<(Channel, String)> = Vec::new();
     for row in &rows {
-        let email: String = row.get("email");
+        let channel: Channel = row.get::<_, String>("channel").parse().expect("channel");
+        let who: String = row.get("external_id");
         let status: String = row.get("status");
-        *by_status.entry(status.clone()).or_default() += 1;
+        let what = format!("{channel} to {who}");
+        let key = (who.clone(), channel);
+        let address = address_of
+            .get(&key)
+            .unwrap_or_else(|| panic!("{what}: a row this test did not plan"))
+            .clone();
+        assert!(seen.insert(key), "{what}: two rows");
+        *by_status
+            .entry(channel)
+            .or_default()
+            .entry(status.clone())
+            .or_default() += 1;
+        if channel == Channel::InApp {
+            assert_eq!(status, "delivered", "{what}");
+            assert_eq!(row.get::<_, i64>("inbox"), 1, "{what}: one inbox entry");
+            continue;
+        }
         match status.as_str() {
-            "sent" => {}
-            "failed" => assert!(row.get::<_, bool>("final"), "{email}: failed but not final"),
+            "sent" => sent_rows.push((channel, address.clone())),
+            "failed" => assert!(row.get::<_, bool>("final"), "{what}: failed but not final"),
             "suppressed" => assert!(
                 acked.contains(&row.get::<_, String>("escalation_id")),
-                "{email}: suppressed although its escalation was never acknowledged"
+                "{what}: suppressed ({:?}) although its escalation was never acknowledged",
+                row.get::<_, Option<String>>("suppressed_reason")
             ),
-            other => panic!("{email}: lost in status {other}"),
+            other => panic!("{what}: lost in status {other}"),
         }
-        if email.starts_with("reject-") && status != "suppressed" {
-            assert_eq!(status, "failed", "{email}");
+        let reject = faults.targets.lock().expect("lock")[&(channel, address)].reject;
+        if reject && status != "suppressed" {
+            assert_eq!(status, "failed", "{what}: refused for good");
             assert_eq!(
                 row.get::<_, Option<bool>>("retryable"),
                 Some(false),
-                "{email}"
+                "{what}"
             );
         }
     }
-    // A recorded rejection is final: SES saw each rejected address once from a
-    // dispatcher that lived (a dispatcher that died before recording one may be retried).
-    let killed = faults.killed_epochs.lock().expect("lock").clone();
-    let mut live_rejections: HashMap<String, u64> = HashMap::new();
-    for (to, epoch) in faults.rejections.lock().expect("lock").iter() {
-        if !killed.contains(epoch) {
-            *live_rejections.entry(to.clone()).or_default() += 1;
+    for (channel, planned) in &addresses {
+        let rows = by_status
+            .get(channel)
+            .map_or(0, |s| s.values().sum::<u64>());
+        assert_eq!(
+            rows,
+            planned.len() as u64,
+            "{channel}: one row per recipient"
+        );
+    }
+
+    // A recorded rejection is final: the provider saw each refused address once from a
+    // dispatcher that lived (one that died before recording it may be retried).
+    let killed_epochs = faults.killed_epochs.lock().expect("lock").clone();
+    let mut live_rejections: HashMap<(Channel, String), u64> = HashMap::new();
+    for (channel, to, epoch) in faults.rejections.lock().expect("lock").iter() {
+        if !killed_epochs.contains(epoch) {
+            *live_rejections.entry((*channel, to.clone())).or_default() += 1;
         }
     }
-    for (to, n) in &live_rejections {
-        assert_eq!(*n, 1, "{to}: a recorded rejection was retried");
+    for ((channel, to), n) in &live_rejections {
+        assert_eq!(*n, 1, "{channel} to {to}: a recorded rejection was retried");
     }
-    assert_eq!(
-        rows.len(),
-        all_addresses.len(),
-        "one email row per recipient"
-    );
 
     let double_acks = app
         .scalar_i64(
-            "SELECT count(*) FROM (SELECT escalation_id FROM event_log              WHERE event_type = 'escalation.acknowledged' GROUP BY escalation_id HAVING count(*) > 1) d",
+            "SELECT count(*) FROM (SELECT escalation_id FROM event_log \
+             WHERE event_type = 'escalation.acknowledged' GROUP BY escalation_id HAVING count(*) > 1) d",
         )
         .await;
     assert_eq!(double_acks, 0, "an escalation was acknowledged twice");
@@ -725,94 +1457,122 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let late: Vec<&Forwarded> = forwarded
         .iter()
         .filter(|f| {
-            address_of_escalation
-                .get(&f.to)
-                .and_then(|e| acked_at.get(e))
+            escalation_of
+                .get(&(f.channel, f.to.clone()))
+                .and_then(|i| acked_at.get(&escalations[*i].id))
                 .is_some_and(|at| f.at > *at)
         })
         .collect();
+    let mut late_by_channel: BTreeMap<Channel, usize> = BTreeMap::new();
+    for f in &late {
+        *late_by_channel.entry(f.channel).or_default() += 1;
+    }
     assert!(
         late.is_empty(),
-        "emails sent after their escalation was acknowledged: {late:?}"
+        "sent after their escalation was acknowledged ({late_by_channel:?}): {late:?}"
     );
 
-    let killed_epochs = faults.killed_epochs.lock().expect("lock").clone();
-    let sent_then_crashed: HashSet<&str> = forwarded
+    let sent_then_crashed: HashSet<(Channel, String)> = forwarded
         .iter()
         .filter(|f| killed_epochs.contains(&f.epoch))
-        .map(|f| f.to.as_str())
+        .map(|f| (f.channel, f.to.clone()))
         .collect();
-    let emails = emulator_emails(&all_addresses).await;
-    let mut duplicates = 0;
-    for (to, bodies) in &emails {
+    let received = provider_messages(&addresses, &run_tag, &forwarded).await;
+    let mut duplicates: BTreeMap<Channel, usize> = BTreeMap::new();
+    for ((channel, to), texts) in &received {
+        let target = faults.targets.lock().expect("lock")[&(*channel, to.clone())].clone();
         assert!(
-            !to.starts_with("reject-"),
-            "{to}: a rejected address got mail"
+            !target.reject,
+            "{channel} to {to}: a refused address got a message"
         );
-        if bodies.len() > 1 {
-            duplicates += bodies.len() - 1;
-            if !sent_then_crashed.contains(to.as_str()) {
-                let history = client
-                    .query(
-                        "SELECT l.event_type, l.detail::text, l.occurred_at::text FROM event_log l \
-                         JOIN notification_log n ON n.id = l.notification_id \
-                         JOIN recipients r ON r.id = n.recipient_id WHERE r.email = $1 ORDER BY l.id",
-                        &[to],
-                    )
-                    .await
-                    .expect("history");
-                for h in history {
-                    eprintln!(
-                        "  {} {} {}",
-                        h.get::<_, String>(2),
-                        h.get::<_, String>(0),
-                        h.get::<_, String>(1)
-                    );
-                }
-                let fwd: Vec<_> = forwarded.iter().filter(|f| &f.to == to).collect();
-                eprintln!("  forwarded: {fwd:?}");
-            }
-            assert!(
-                sent_then_crashed.contains(to.as_str()),
-                "{to} got {} emails without a crash after a send",
-                bodies.len()
-            );
+        if texts.len() < 2 {
+            continue;
         }
-    }
-    let sent_rows = by_status.get("sent").copied().unwrap_or(0);
-    for row in rows
-        .iter()
-        .filter(|r| r.get::<_, String>("status") == "sent")
-    {
-        let email: String = row.get("email");
+        *duplicates.entry(*channel).or_default() += texts.len() - 1;
+        let key = (*channel, to.clone());
+        if !sent_then_crashed.contains(&key) {
+            let history = client
+                .query(
+                    "SELECT l.event_type, l.detail::text, l.occurred_at::text FROM event_log l \
+                     JOIN notification_log n ON n.id = l.notification_id \
+                     JOIN recipients r ON r.id = n.recipient_id \
+                     WHERE r.external_id = $1 AND n.channel = $2 ORDER BY l.id",
+                    &[&target.external_id, &channel.as_str()],
+                )
+                .await
+                .expect("history");
+            for h in history {
+                eprintln!(
+                    "  {} {} {}",
+                    h.get::<_, String>(2),
+                    h.get::<_, String>(0),
+                    h.get::<_, String>(1)
+                );
+            }
+            let fwd: Vec<_> = forwarded
+                .iter()
+                .filter(|f| f.channel == *channel && &f.to == to)
+                .map(|f| (f.at, f.epoch))
+                .collect();
+            eprintln!("  forwarded: {fwd:?}");
+        }
         assert!(
-            emails.contains_key(&email),
-            "{email}: recorded sent, never received"
+            sent_then_crashed.contains(&key),
+            "{channel} to {to}: {} messages without a crash after a send",
+            texts.len()
+        );
+    }
+    for (channel, to) in &sent_rows {
+        assert!(
+            received.contains_key(&(*channel, to.clone())),
+            "{channel} to {to}: recorded sent, never received"
         );
     }
 
-    let injected = faults.injected.lock().expect("lock");
+    // 5. What happened, per channel.
+    let injected = faults.injected.lock().expect("lock").clone();
+    let total_rows: u64 = by_status.values().flat_map(|s| s.values()).sum();
+    let per_channel_rows: Vec<String> = by_status
+        .iter()
+        .map(|(c, s)| format!("{c} {}", s.values().sum::<u64>()))
+        .collect();
+    let sqs_failed: usize = injected.values().map(|i| i.sqs_ids_failed.len()).sum();
     println!(
-        "fault injection (seed {seed}): {} escalations, {} email notifications; ingest {ingest_secs:.1} s, total {:.1} s",
+        "fault injection (seed {seed}): {} escalations, {total_rows} notifications ({}); \
+         set-up {setup_secs:.1} s, ingest {ingest_secs:.1} s, total {:.1} s",
         escalations.len(),
-        rows.len(),
+        per_channel_rows.join(", "),
         started.elapsed().as_secs_f64()
     );
     println!(
-        "  injected: SQS send failed after ingest for {} notifications ({} SendMessageBatch calls refused); SES throttled {}, rejected {}; \
-         dispatcher killed before send {}, after send {}; dispatcher DB connections killed {}",
-        injected.sqs_ids_failed.len(),
-        injected.sqs_batches_failed,
-        injected.throttled,
-        injected.rejected,
-        injected.killed_before_send,
-        injected.killed_after_send,
-        injected.db_connections_killed
+        "  injected: SQS send failed after ingest for {sqs_failed} notifications ({} SendMessageBatch calls refused)",
+        faults.sqs_batches_failed.load(Ordering::SeqCst)
     );
+    for lane in &lanes {
+        let c = lane.channel;
+        let i = injected.get(&c).cloned().unwrap_or_default();
+        let throttle = match c {
+            Channel::Email => "SES throttled",
+            Channel::Sms | Channel::Push => "SNS throttled",
+            Channel::Teams => "webhook 429/503",
+            _ => "ThrottlingException",
+        };
+        let name = c.as_str();
+        println!(
+            "    {name:<6} SQS send failed {:>3}; {throttle} {}, rejected {}; dispatcher killed before send {}, \
+             after send {}; DB connections killed {}; {} invocations ({} killed)",
+            i.sqs_ids_failed.len(),
+            i.throttled,
+            i.rejected,
+            i.killed_before_send,
+            i.killed_after_send,
+            i.db_connections_killed,
+            lane.polls,
+            lane.killed
+        );
+    }
     println!(
-        "  ran: {} dispatcher invocations ({} killed), {} retry runs ({} failed), requeued {}, leases reclaimed {}, exhausted {}, suppressed {}",
-        counters.polls,
-        counters.dispatchers_killed,
+        "  ran: {} retry runs ({} failed), requeued {}, leases reclaimed {}, exhausted {}, suppressed {}",
         counters.retry_runs,
         counters.retry_run_errors,
         counters.requeued,
@@ -820,13 +1580,53 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         counters.exhausted,
         counters.suppressed
     );
+    let crashed_by_channel =
+        |c: Channel| sent_then_crashed.iter().filter(|(ch, _)| *ch == c).count();
+    println!("  outcome: lost 0 on every channel; 0 sent after an acknowledgement on any channel");
+    for (c, statuses) in &by_status {
+        let name = c.as_str();
+        let links = if LINKED.contains(c) {
+            let n = link_wins.get(c).copied().unwrap_or(0);
+            format!("{n} escalations acknowledged through its links")
+        } else {
+            "no links (a call reads a script)".to_owned()
+        };
+        if *c == Channel::InApp {
+            println!("    {name:<6} {statuses:?}, each with its inbox entry");
+            continue;
+        }
+        println!(
+            "    {name:<6} {statuses:?}; duplicates {}, every one to an address a dispatcher had sent to before it died ({} such); \
+             {links}",
+            duplicates.get(c).copied().unwrap_or(0),
+            crashed_by_channel(*c),
+        );
+    }
     println!(
-        "  outcome: {by_status:?}; lost 0; acknowledged {} escalations (0 twice, 0 emails after an acknowledgement); \
-         duplicate emails {duplicates}, every one to an address a dispatcher had sent to before it died ({} such addresses)",
+        "  acknowledged {} escalations (0 twice), {} of them through a link clicked twice at once",
         acked.len(),
-        sent_then_crashed.len()
+        link_wins.values().sum::<u64>()
     );
-    assert!(sent_rows > 0);
-    assert!(injected.sqs_batches_failed > 0 && injected.throttled > 0 && injected.rejected > 0);
-    assert!(injected.killed_before_send + injected.killed_after_send > 0);
+
+    assert_eq!(faults.unknown_sends.load(Ordering::SeqCst), 0);
+    assert_eq!(faults.unanswered_faults.load(Ordering::SeqCst), 0);
+    assert!(faults.sqs_batches_failed.load(Ordering::SeqCst) > 0 && sqs_failed > 0);
+    for c in DISPATCHED {
+        let i = injected.get(&c).cloned().unwrap_or_default();
+        let statuses = by_status.get(&c).cloned().unwrap_or_default();
+        assert!(
+            statuses.get("sent").copied().unwrap_or(0) > 0,
+            "{c}: nothing sent"
+        );
+        assert!(i.throttled > 0 && i.rejected > 0, "{c}: {i:?}");
+        assert!(
+            i.killed_before_send > 0 && i.killed_after_send > 0,
+            "{c}: its dispatcher was not killed both ways: {i:?}"
+        );
+    }
+    assert!(
+        by_status
+            .get(&Channel::InApp)
+            .is_some_and(|s| s.get("delivered").copied().unwrap_or(0) > 0)
+    );
 }

@@ -536,6 +536,8 @@ impl TestApp {
             "notification_log",
             "magic_link_tokens",
             "event_log",
+            "notifications",
+            "credentials",
         ] {
             let row = client
                 .query_one(&format!("SELECT count(*) FROM {table}"), &[])

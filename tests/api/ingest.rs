@@ -138,6 +138,33 @@ async fn invalid_requests_are_rejected_naming_the_field_and_write_nothing() {
         ("alert_count", Box::new(|v| v["alert_count"] = json!(-1))),
         ("dedupe_key", Box::new(|v| v["dedupe_key"] = json!("typo"))),
         ("body", Box::new(|v| v["body"] = json!("nul \u{0} byte"))),
+        ("dedup_key", Box::new(|v| v["dedup_key"] = json!("   "))),
+        (
+            "recipients[0].timezone",
+            Box::new(|v| v["recipients"][0]["timezone"] = json!("Mars/Olympus")),
+        ),
+        (
+            "recipients[0].push_endpoint_arn",
+            Box::new(|v| {
+                v["recipients"][0]["push_endpoint_arn"] = json!("arn:aws:sns:us-east-1:1:topic")
+            }),
+        ),
+        (
+            "recipients[0].slack_user_id",
+            Box::new(|v| v["recipients"][0]["slack_user_id"] = json!("@alice")),
+        ),
+        // serde would fill a struct from an array, field by position.
+        (
+            "",
+            Box::new(|v| {
+                *v = json!(["t", "b", null, "low", null, null, null, null, null, null, [{"id": "u1"}]])
+            }),
+        ),
+        (
+            "recipients[0]",
+            Box::new(|v| v["recipients"] = json!([["u-alice", "Alice", "a@example.com"]])),
+        ),
+        ("channels", Box::new(|v| v["channels"] = json!([["email"]]))),
     ];
     let before = app.row_counts().await;
     for (field, mutate) in cases {
@@ -148,6 +175,9 @@ async fn invalid_requests_are_rejected_naming_the_field_and_write_nothing() {
         let error = &res.json()["error"];
         assert_eq!(error["field"], field, "{}", res.text);
         assert!(error["code"].is_string() && error["message"].is_string());
+        if body.is_array() || body["recipients"][0].is_array() || body["channels"].is_array() {
+            assert_eq!(error["code"], "invalid_type", "{}", res.text);
+        }
     }
     assert_eq!(app.row_counts().await, before);
     assert_eq!(app.queue_depth().await, 0);

@@ -10,7 +10,7 @@ const TABLES: [&str; 9] = [
     "notification_log",
     "magic_link_tokens",
     "event_log",
-    "teams_webhooks",
+    "credentials",
     "notifications",
 ];
 

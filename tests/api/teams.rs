@@ -87,7 +87,7 @@ async fn a_card_goes_to_the_recipients_webhook_once_with_link_buttons() {
 }
 
 #[tokio::test]
-async fn the_teams_webhook_stands_in_for_a_recipient_without_one() {
+async fn a_teams_webhook_carries_one_card_for_everyone_in_it_without_their_own() {
     let app = TestApp::spawn().await;
     let team = unique("platform");
     assert_eq!(
@@ -100,20 +100,54 @@ async fn the_teams_webhook_stands_in_for_a_recipient_without_one() {
         .status,
         200
     );
+    let own = unique("dee");
+    register(&app, "recipients/u-dee", &app.fakes.teams_webhook(&own)).await;
     let mut body = escalation_on(&["teams"], json!({ "id": "u-ann", "name": "Ann" }));
     body["team"] = json!(team);
+    body["recipients"] = json!([
+        { "id": "u-ann", "name": "Ann" },
+        { "id": "u-bob", "name": "Bob" },
+        { "id": "u-cat", "name": "Cat" },
+        { "id": "u-dee", "name": "Dee" },
+    ]);
     let created = app.post_escalation(&body).await.json();
     app.dispatch_channel(Channel::Teams).await;
 
     let posts = app.fakes.teams_posts(&team).await;
-    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts.len(),
+        1,
+        "one card in the team channel, not one per person"
+    );
     assert!(
-        posts[0].body.to_string().contains("Ann"),
-        "the card says whom it is for"
+        posts[0]
+            .body
+            .to_string()
+            .contains(&format!("the {team} team")),
+        "the card says it is for the team"
     );
     assert_eq!(
-        row(&app, notification_of(&created, Channel::Teams)).await["status"],
-        "sent"
+        app.fakes.teams_posts(&own).await.len(),
+        1,
+        "Dee has her own"
+    );
+    let mut statuses = Vec::new();
+    for n in created["notifications"].as_array().expect("rows") {
+        let r = row(&app, n["id"].as_str().expect("id").parse().expect("uuid")).await;
+        statuses.push((
+            r["status"].as_str().unwrap_or_default().to_owned(),
+            r["reason"].clone(),
+        ));
+    }
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        statuses,
+        vec![
+            ("sent".to_owned(), Value::Null),
+            ("sent".to_owned(), Value::Null),
+            ("suppressed".to_owned(), json!("sent_to_team_channel")),
+            ("suppressed".to_owned(), json!("sent_to_team_channel")),
+        ]
     );
 }
 
@@ -188,7 +222,7 @@ async fn provider_answers_are_classified_and_retry_after_is_honoured() {
 }
 
 #[tokio::test]
-async fn a_recipient_without_any_webhook_fails_for_good() {
+async fn a_recipient_without_any_webhook_is_suppressed_for_want_of_an_address() {
     let app = TestApp::spawn().await;
     let created = app
         .post_escalation(&escalation_on(&["teams"], json!({ "id": "u-nobody" })))
@@ -197,16 +231,8 @@ async fn a_recipient_without_any_webhook_fails_for_good() {
     let id = notification_of(&created, Channel::Teams);
     app.dispatch_channel(Channel::Teams).await;
     let r = row(&app, id).await;
-    assert_eq!(
-        (r["status"].as_str(), r["retryable"].as_bool()),
-        (Some("failed"), Some(false))
-    );
-    assert!(
-        r["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("NoWebhook")),
-        "{r}"
-    );
+    assert_eq!(r["status"], "suppressed", "{r}");
+    assert_eq!(r["reason"], "no_address_for_channel", "{r}");
 }
 
 #[tokio::test]
@@ -250,10 +276,7 @@ async fn only_workflows_hosts_are_accepted_and_removing_a_webhook_works() {
             .status,
         404
     );
-    assert_eq!(
-        app.scalar_i64("SELECT count(*) FROM teams_webhooks").await,
-        0
-    );
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM credentials").await, 0);
 }
 
 /// Captures every log line of this test's thread (tests run on a current-thread
@@ -332,7 +355,7 @@ async fn webhook_urls_are_sealed_at_rest_and_never_reach_logs_or_errors() {
     let client = app.pool.get().await.expect("conn");
     let in_db: i64 = client
         .query_one(
-            "SELECT (SELECT count(*) FROM teams_webhooks WHERE position(convert_to($1, 'UTF8') in ciphertext) > 0)
+            "SELECT (SELECT count(*) FROM credentials WHERE position(convert_to($1, 'UTF8') in ciphertext) > 0)
                   + (SELECT count(*) FROM notification_log WHERE position($1 in coalesce(error, '')) > 0)
                   + (SELECT count(*) FROM event_log WHERE position($1 in detail::text) > 0)",
             &[&secret],
@@ -342,7 +365,9 @@ async fn webhook_urls_are_sealed_at_rest_and_never_reach_logs_or_errors() {
         .get(0);
     assert_eq!(in_db, 0, "the secret is stored only sealed");
     let key_ids: i64 = app
-        .scalar_i64("SELECT count(*) FROM teams_webhooks WHERE key_id = 'local-1' AND length(ciphertext) > 40")
+        .scalar_i64(
+            "SELECT count(*) FROM credentials WHERE key_id = 'local-1' AND length(ciphertext) > 40",
+        )
         .await;
     assert_eq!(key_ids, 3);
     let logs = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
@@ -401,4 +426,45 @@ async fn after_a_key_rotation_old_webhooks_still_open_and_new_ones_use_the_new_k
 fn base64_key(byte: u8) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
+}
+
+#[tokio::test]
+async fn a_provider_set_up_that_fails_hands_the_rows_back_with_their_attempt_uncounted() {
+    let app = TestApp::spawn().await;
+    let hook = unique("kim");
+    register(&app, "recipients/u-kim", &app.fakes.teams_webhook(&hook)).await;
+    let created = app
+        .post_escalation(&escalation_on(&["teams"], json!({ "id": "u-kim" })))
+        .await
+        .json();
+    let id = notification_of(&created, Channel::Teams);
+
+    // The keys cannot be read (no secrets extension here): nothing may be sent, nothing
+    // counted, and the row must not sit in `sending` until its lease runs out.
+    let mut config = app.config.clone();
+    config.secret_keys = Some(herald::config::SecretKeys::SecretArn(
+        "arn:aws:secretsmanager:us-east-1:000000000000:secret:herald-keys-AbCdEf".into(),
+    ));
+    let broken = Dispatcher::<TeamsWebhook>::new(&config, Warm::ready(sdk_config().await))
+        .await
+        .expect("dispatcher");
+    assert!(
+        broken.dispatch(&[id]).await.is_err(),
+        "SQS gets the message back"
+    );
+    let r = row(&app, id).await;
+    assert_eq!(
+        (r["status"].as_str(), r["attempt_count"].as_i64()),
+        (Some("queued"), Some(0)),
+        "{r}"
+    );
+    assert!(app.fakes.teams_posts(&hook).await.is_empty());
+
+    let summary = app
+        .dispatcher(Channel::Teams)
+        .dispatch(&[id])
+        .await
+        .expect("dispatch");
+    assert_eq!(summary.sent, 1);
+    assert_eq!(row(&app, id).await["attempt_count"], 1);
 }

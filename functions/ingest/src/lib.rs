@@ -51,10 +51,7 @@ impl Deps {
             keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
             queues: Queues::warming(config, sdk),
             enabled: config.enabled_channels(),
-            keyring: config
-                .secret_keys
-                .clone()
-                .map(|keys| Warm::lazy(async move { Keyring::from_config(&keys).await })),
+            keyring: config.secret_keys.as_ref().map(Keyring::warming),
             teams_webhook_hosts: config.teams_webhook_hosts.clone(),
         })
     }

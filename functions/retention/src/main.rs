@@ -1,7 +1,9 @@
 use herald_retention::{Deps, function_handler};
 use lambda_runtime::{Error, run, service_fn};
 
-#[tokio::main]
+// One event at a time per instance: a single-threaded runtime starts faster and
+// needs no worker threads (the hello-lambda baseline uses the same).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;

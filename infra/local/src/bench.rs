@@ -18,9 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use herald::channels::email::SesEmail;
-use herald::dispatch::Dispatcher;
-use herald::domain::Channel;
+use herald::db::{Actor, ActorKind};
+use herald::domain::{Channel, IngestRequest, NewEscalation};
 use herald::warm::Warm;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -28,13 +27,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
-use crate::poller::QueuePoller;
 use crate::stack;
 
 /// Every function binary, as `infra/template.yaml` deploys them.
-const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 9] = [
     "ingest",
     "dispatch-email",
+    "dispatch-sms",
+    "dispatch-push",
+    "dispatch-teams",
+    "dispatch-voice",
     "magic-link",
     "retry",
     "retention",
@@ -54,7 +56,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let db_url = fresh_database(&args.admin_url, "herald_bench").await?;
     let mut client = connect(&db_url).await?;
     herald::db::migrate(&mut client, &herald::db::migrations_dir()).await?;
-
     let sdk = herald::config::aws_sdk_config().await;
     let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
     let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
@@ -66,7 +67,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         5,
     )
     .await?;
-    let queues = BTreeMap::from([(Channel::Email, queue.clone())]);
+    // One queue URL for every channel: the bench's SQS is the instant endpoint (or the
+    // emulator, where a row says so), which never needs a real queue per channel.
+    let queues: BTreeMap<Channel, stack::QueuePair> = stack::QUEUED_CHANNELS
+        .into_iter()
+        .map(|c| (c, queue.clone()))
+        .collect();
     let config = |url: &str, pool_size: usize| {
         stack::local_config(
             url,
@@ -80,50 +86,50 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .expect("the bench's configuration is valid")
     };
 
-    // The same handlers with SQS answered by an instant local endpoint: the SDK's own
-    // work (serialising, signing, HTTP) stays in, the emulator's latency goes out.
-    let fast_sqs = start_instant_sqs().await?;
+    // The same handlers with every provider (SQS included) answered by an instant local
+    // endpoint: the SDK's own work (serialising, signing, HTTP) stays in, the
+    // providers' latency goes out.
+    let (instant, arrivals) = crate::bench_channels::start_instant_provider().await?;
     if args.only_scheduled {
-        return crate::bench_scheduled::run(&args.admin_url, config, fast_sqs, args.seconds).await;
+        return crate::bench_scheduled::run(&args.admin_url, config, instant, args.seconds).await;
     }
-
-    println!(
-        "== 1. ingest vs raw inserts ({} s per run; 1 recipient, 3 notification rows per escalation)",
-        args.seconds
-    );
-    let duration = Duration::from_secs(args.seconds);
+    let fast_sdk = crate::bench_channels::instant_sdk(instant).await;
     let ingest = herald_ingest::Deps::new(&config(&db_url, 8), Warm::ready(sdk.clone())).await?;
     let pool = ingest.pool.clone();
-    let (_, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
+    let (tenant, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
     let key = Arc::new(key);
-    let fast_sdk = herald::aws_config::defaults(herald::aws_config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://{fast_sqs}"))
-        .load()
-        .await;
     let ingest_fast = Arc::new(
         herald_ingest::Deps::new(&config(&db_url, 8), Warm::ready(fast_sdk.clone())).await?,
     );
     let ingest = Arc::new(ingest);
+
+    println!(
+        "== 1. ingest vs its own statement executed raw ({} s per run; 1 recipient, 3 notification rows per escalation)",
+        args.seconds
+    );
+    let duration = Duration::from_secs(args.seconds);
     let moto_batch = sqs_latency(&sqs, &queue.url).await?;
     println!(
         "(the emulator answers one SendMessageBatch in {:.1} ms, one request at a time)",
         ms(moto_batch)
     );
-    println!("{:<52} {:>14} {:>16}", "", "escalations/s", "notif. rows/s");
+    println!("{:<58} {:>14} {:>16}", "", "escalations/s", "notif. rows/s");
     for concurrency in [1, 8] {
-        // Three alternating rounds, medians: the shared machine drifts between runs.
-        let (mut raws, mut fasts) = (Vec::new(), Vec::new());
+        // Three rounds, each running the three loops in turn; medians: the shared
+        // machine drifts between runs, and alternating keeps the ratio fair.
+        let (mut statements, mut fasts, mut raws) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..3 {
-            raws.push(raw_rate(&db_url, concurrency, duration).await?);
+            statements.push(statement_rate(&ingest_fast, tenant, concurrency, duration).await?);
             fasts.push(ingest_rate(ingest_fast.clone(), key.clone(), concurrency, duration).await?);
+            raws.push(raw_rate(&db_url, concurrency, duration).await?);
         }
-        let (raw, fast) = (median(raws), median(fasts));
+        let (statement, fast, raw) = (median(statements), median(fasts), median(raws));
         let emulated = ingest_rate(ingest.clone(), key.clone(), concurrency, duration).await?;
         let row =
-            |label: String, rate: f64| println!("{label:<52} {rate:>14.0} {:>16.0}", rate * 3.0);
+            |label: String, rate: f64| println!("{label:<58} {rate:>14.0} {:>16.0}", rate * 3.0);
         row(
-            format!("raw tokio-postgres inserts, concurrency {concurrency}"),
-            raw,
+            format!("ingest's statement alone, raw (fair baseline), concurrency {concurrency}"),
+            statement,
         );
         row(
             format!("ingest handler, instant SQS endpoint, concurrency {concurrency}"),
@@ -133,64 +139,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             format!("ingest handler, SQS emulator, concurrency {concurrency}"),
             emulated,
         );
+        row(
+            format!("(old baseline: 8 round trips, BEGIN/6 INSERTs/COMMIT), c {concurrency}"),
+            raw,
+        );
         println!(
-            "{:<52} {:>13.0}%   (target >= 60%)",
-            "ingest (instant SQS) / raw",
-            fast / raw * 100.0
+            "{:<58} {:>13.0}%   (target >= 60%)",
+            "ingest (instant SQS) / its own statement raw",
+            fast / statement * 100.0
         );
     }
+    println!(
+        "\nwhere an ingest request's time goes (one at a time, medians of 2000, microseconds):"
+    );
+    for (part, t) in ingest_parts(&ingest_fast, &key, tenant).await? {
+        println!("  {part:<56} {:>8.1} us", t.as_secs_f64() * 1e6);
+    }
 
-    println!("\n== 2. SQL statements per dispatch batch (counted on the wire)");
+    println!("\n== 2. every channel: batches of 10 through its dispatcher to an instant provider");
     let counter = Arc::new(WireCounter::default());
     let proxy = start_counting_proxy(&db_url, counter.clone()).await?;
     let proxied_url = db_url.replacen(&host_port(&db_url)?, &proxy.to_string(), 1);
-    let dispatch =
-        Dispatcher::<SesEmail>::new(&config(&proxied_url, 1), Warm::ready(sdk.clone())).await?;
-    let poller = QueuePoller {
-        sqs: sqs.clone(),
-        queue_url: queue.url.clone(),
-        queue_arn: queue.arn.clone(),
-        wait_seconds: 0,
-    };
-    drain(&poller, &dispatch).await?; // the ingest runs above queued thousands: send them (and warm the statement cache)
-    let before = counter.snapshot();
-    let mut batches = 0;
-    let mut messages = 0;
-    for _ in 0..10 {
-        let body = json!({
-            "title": "bench", "priority": "high",
-            "recipients": (0..10).map(|i| json!({"id": format!("r{i}"), "email": format!("r{i}@example.com")})).collect::<Vec<_>>(),
-            "channels": {"primary": ["email"]}
-        });
-        post(&ingest, &key, &body).await?;
-        loop {
-            let stats = poller
-                .poll_once(|e| herald_dispatch::function_handler(&dispatch, e))
-                .await?;
-            if stats.received == 0 {
-                break;
-            }
-            batches += 1;
-            messages += stats.received;
-        }
-    }
-    let after = counter.snapshot();
-    let statements = (after.executes + after.queries) - (before.executes + before.queries);
-    let round_trips = after.syncs + after.queries - before.syncs - before.queries;
-    println!(
-        "batches {batches}, messages {messages} (avg {:.1}/batch)",
-        messages as f64 / batches.max(1) as f64
-    );
-    println!(
-        "statements per batch: {:.2}   round trips per batch: {:.2}   (target <= 2 statements)",
-        statements as f64 / batches.max(1) as f64,
-        round_trips as f64 / batches.max(1) as f64
-    );
+    crate::bench_channels::dispatch_per_channel(
+        &config(&proxied_url, 2),
+        &ingest_fast,
+        &key,
+        instant,
+        &counter,
+        args.seconds.min(5),
+    )
+    .await?;
 
     println!("\n== 3. cold start: process start -> first Runtime API poll (median of 15)");
-    let env = vec![
+    let mut env = vec![
         ("HERALD_DATABASE_URL".to_owned(), db_url.clone()),
-        ("HERALD_QUEUE_URL_EMAIL".to_owned(), queue.url.clone()),
         (
             "HERALD_PUBLIC_BASE_URL".to_owned(),
             "https://herald.bench".to_owned(),
@@ -199,9 +181,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "HERALD_SES_FROM".to_owned(),
             "bench@alerts.example.com".to_owned(),
         ),
+        (
+            "HERALD_SECRET_KEYS".to_owned(),
+            stack::LOCAL_SECRET_KEYS.to_owned(),
+        ),
+        (
+            "HERALD_VOICE_ORIGINATION_IDENTITY".to_owned(),
+            stack::LOCAL_VOICE_NUMBER.to_owned(),
+        ),
+        ("AWS_ENDPOINT_URL".to_owned(), format!("http://{instant}")),
     ];
+    for channel in stack::QUEUED_CHANNELS {
+        env.push((
+            format!("HERALD_QUEUE_URL_{}", channel.env_name()),
+            format!("http://{instant}/000000000000/herald-{channel}"),
+        ));
+    }
     let hello = cold_start(&args.release_dir.join("hello-lambda"), &env).await?;
-    println!("{:<16} {:>8.2} ms", "hello-lambda", ms(hello));
+    println!(
+        "{:<16} {:>8.2} ms   (lambda_runtime on tokio's current-thread runtime, as every function)",
+        "hello-lambda",
+        ms(hello)
+    );
     for bin in FUNCTIONS {
         let t = cold_start(&args.release_dir.join(bin), &env).await?;
         println!(
@@ -211,21 +212,119 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ms(t) / ms(hello)
         );
     }
+    println!(
+        "\ninit + first invoke under a fake Runtime API (median of 9): the first event pays the lazy set-up"
+    );
+    let ingest_event = {
+        let key = key.clone();
+        move || ingest_event(&key)
+    };
+    let (init, first, answer) = crate::bench_channels::init_and_first_invoke(
+        &args.release_dir.join("ingest"),
+        &env,
+        ingest_event,
+        9,
+    )
+    .await?;
+    if !answer.contains("\"statusCode\":202") {
+        bail!("ingest's first invoke answered {answer}");
+    }
+    println!(
+        "{:<16} init {:>6.2} ms, first invoke (POST /v1/escalations, 202) {:>6.2} ms",
+        "ingest",
+        ms(init),
+        ms(first)
+    );
+    let mut sms_ids = Vec::new();
+    for n in 0..9 {
+        let body = crate::bench_channels::escalation_on(
+            Channel::Sms,
+            1,
+            &format!("cold {n} {}", Uuid::new_v4()),
+        );
+        sms_ids.push(post_ids(&ingest_fast, &key, &body).await?);
+    }
+    let sms_ids = std::sync::Mutex::new(sms_ids);
+    let (init, first, answer) = crate::bench_channels::init_and_first_invoke(
+        &args.release_dir.join("dispatch-sms"),
+        &env,
+        || {
+            let ids = sms_ids
+                .lock()
+                .ok()
+                .and_then(|mut v| v.pop())
+                .context("out of rows")?;
+            Ok(sqs_event(&ids))
+        },
+        9,
+    )
+    .await?;
+    if !answer.contains("\"batchItemFailures\":[]") {
+        bail!("dispatch-sms's first invoke answered {answer}");
+    }
+    println!(
+        "{:<16} init {:>6.2} ms, first invoke (one queued SMS: claim, opt-out check, publish, record) {:>6.2} ms",
+        "dispatch-sms",
+        ms(init),
+        ms(first)
+    );
+    println!("what that first invoke pays for (each timed alone in this process, median of 9):");
+    for (part, t) in crate::bench_channels::first_invoke_parts(&db_url, instant).await? {
+        println!("  {part:<48} {:>7.2} ms", ms(t));
+    }
 
-    println!("\n== 4. release binary sizes (target <= 8 MB)");
+    println!("\n== 4. release binary sizes (target <= 8 MB, decimal: 1 MB = 10^6 bytes)");
     for bin in FUNCTIONS {
         let arm = args.lambda_dir.join(bin).join("bootstrap");
         let host = args.release_dir.join(bin);
         println!(
-            "{:<16} arm64 (cargo lambda build --release --arm64): {:>9}   host release: {:>9}",
+            "{:<16} arm64 (cargo lambda build --release --arm64): {:>22}   host release: {:>22}",
             bin,
             size(&arm),
             size(&host)
         );
     }
 
-    crate::bench_scheduled::run(&args.admin_url, config, fast_sqs, args.seconds).await?;
+    crate::bench_scheduled::run(&args.admin_url, config, instant, args.seconds).await?;
+
+    println!(
+        "\n== 8. end to end on the local stack: POST -> the provider's request (release build)"
+    );
+    let moto = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
+    crate::bench_channels::end_to_end(&config(&db_url, 8), &key, &moto, instant, arrivals, 100)
+        .await?;
     Ok(())
+}
+
+/// An SQS event naming these notifications, as Lambda delivers it.
+fn sqs_event(ids: &[Uuid]) -> serde_json::Value {
+    json!({ "Records": ids.iter().map(|id| json!({
+        "messageId": Uuid::new_v4().to_string(),
+        "receiptHandle": "bench",
+        "body": json!({ "notification_id": id }).to_string(),
+        "attributes": { "ApproximateReceiveCount": "1" },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:herald-sms",
+        "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>() })
+}
+
+/// The API Gateway v2 event of `POST /v1/escalations` with a fresh escalation.
+fn ingest_event(key: &SecretString) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(&api_event(
+        key,
+        &escalation(rand_u64()),
+    ))?)
+}
+
+fn rand_u64() -> u64 {
+    u64::from_le_bytes(
+        Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .unwrap_or_default(),
+    )
 }
 
 /// Median SendMessageBatch (10 entries) round trip against the emulator.
@@ -251,49 +350,6 @@ async fn sqs_latency(
     Ok(samples[samples.len() / 2])
 }
 
-/// A local endpoint that accepts every SQS `SendMessageBatch` (AWS JSON 1.0) at once.
-pub(crate) async fn start_instant_sqs() -> anyhow::Result<SocketAddr> {
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::Bytes;
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |req: hyper::Request<hyper::body::Incoming>| async move {
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let request: serde_json::Value =
-                            serde_json::from_slice(&body).unwrap_or_default();
-                        let successful: Vec<serde_json::Value> = request["Entries"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|e| json!({ "Id": e["Id"], "MessageId": Uuid::new_v4().to_string(), "MD5OfMessageBody": "" }))
-                        .collect();
-                        let answer = json!({ "Successful": successful, "Failed": [] }).to_string();
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/x-amz-json-1.0")
-                                .body(Full::new(Bytes::from(answer)))
-                                .expect("static response"),
-                        )
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Ok(addr)
-}
-
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -303,11 +359,29 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Decimal megabytes first (the target's unit), then mebibytes.
 fn size(path: &Path) -> String {
     std::fs::metadata(path).map_or_else(
         |_| "not built".to_owned(),
-        |m| format!("{:.2} MB", m.len() as f64 / 1_048_576.0),
+        |m| {
+            format!(
+                "{:.2} MB ({:.2} MiB)",
+                m.len() as f64 / 1e6,
+                m.len() as f64 / 1_048_576.0
+            )
+        },
     )
+}
+
+/// The `p` quantile (0..=1) of some durations.
+pub(crate) fn percentile(samples: &[Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
 }
 
 pub(crate) async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
@@ -351,13 +425,9 @@ pub(crate) fn escalation(n: u64) -> serde_json::Value {
     })
 }
 
-pub(crate) async fn post(
-    ingest: &herald_ingest::Deps,
-    key: &SecretString,
-    body: &serde_json::Value,
-) -> anyhow::Result<u16> {
-    // The API Gateway v2 event as Lambda delivers it, parsed the way the runtime does.
-    let event = format!(
+/// The API Gateway v2 event of `POST /v1/escalations` with `body`, as Lambda delivers it.
+fn api_event(key: &SecretString, body: &serde_json::Value) -> String {
+    format!(
         r#"{{"version":"2.0","routeKey":"POST /v1/escalations","rawPath":"/v1/escalations","rawQueryString":"",
 "headers":{{"authorization":"Bearer {key}","content-type":"application/json"}},
 "requestContext":{{"accountId":"000000000000","apiId":"bench","domainName":"127.0.0.1","domainPrefix":"bench",
@@ -366,13 +436,55 @@ pub(crate) async fn post(
 "body":{body},"isBase64Encoded":false}}"#,
         key = key.expose_secret(),
         id = Uuid::new_v4(),
-        body = serde_json::to_string(&body.to_string())?,
-    );
-    let req = lambda_http::request::from_str(&event)?;
+        body = serde_json::to_string(&body.to_string()).unwrap_or_default(),
+    )
+}
+
+pub(crate) async fn post(
+    ingest: &herald_ingest::Deps,
+    key: &SecretString,
+    body: &serde_json::Value,
+) -> anyhow::Result<u16> {
+    Ok(post_response(ingest, key, body).await?.0)
+}
+
+/// Posts through the handler, parsed the way the runtime parses what API Gateway sends.
+async fn post_response(
+    ingest: &herald_ingest::Deps,
+    key: &SecretString,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, String)> {
+    let req = lambda_http::request::from_str(&api_event(key, body))?;
     let res = herald_ingest::function_handler(ingest, req)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(res.status().as_u16())
+    let status = res.status().as_u16();
+    let text = match res.into_body() {
+        lambda_http::Body::Text(t) => t,
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    };
+    Ok((status, text))
+}
+
+/// Posts `body` and returns the ids of its queued notification rows.
+pub(crate) async fn post_ids(
+    ingest: &herald_ingest::Deps,
+    key: &SecretString,
+    body: &serde_json::Value,
+) -> anyhow::Result<Vec<Uuid>> {
+    let (status, text) = post_response(ingest, key, body).await?;
+    if status != 202 {
+        bail!("ingest answered {status}: {text}");
+    }
+    let created: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(created["notifications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["status"] == "queued")
+        .filter_map(|n| n["id"].as_str().and_then(|id| id.parse().ok()))
+        .collect())
 }
 
 async fn ingest_rate(
@@ -404,8 +516,160 @@ async fn ingest_rate(
     Ok(counter.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The same rows ingest writes (escalation, recipient, three notification rows, one audit
-/// row) into the same tables and indexes, one plain transaction per escalation.
+/// The fair baseline: ingest's own statement (`db::escalations::create`, one round trip)
+/// with already parsed input, on ingest's pool at the same concurrency. What is left
+/// between this and the handler is Herald's own work: the event, JSON, validation,
+/// authentication and the SQS request.
+async fn statement_rate(
+    ingest: &herald_ingest::Deps,
+    tenant: Uuid,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let request = IngestRequest::from_json(escalation(0).to_string().as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let template = NewEscalation::try_from(request)
+        .map_err(|e| anyhow::anyhow!("{:?}", e.first().map(|f| &f.message)))?;
+    let planned = herald::domain::policy::plan_primary(
+        &template.channels,
+        &template.recipients,
+        &ingest.enabled,
+    );
+    let actor = bench_actor();
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (pool, counter) = (ingest.pool.clone(), counter.clone());
+            let (template, planned, actor) = (template.clone(), planned.clone(), actor.clone());
+            tokio::spawn(async move {
+                while started.elapsed() < duration {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let mut e = template.clone();
+                    e.dedup_key = Some(format!("bench-{}", Uuid::new_v4()));
+                    e.recipients[0].external_id = format!("u-{n}");
+                    let client = pool.get().await?;
+                    herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok(counter.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+fn bench_actor() -> Actor {
+    Actor {
+        kind: ActorKind::ApiKey,
+        id: Uuid::nil().to_string(),
+        display: "API key bench".into(),
+        recipient_id: None,
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// Each part of one ingest request timed alone, one at a time (medians).
+async fn ingest_parts(
+    ingest: &herald_ingest::Deps,
+    key: &SecretString,
+    tenant: Uuid,
+) -> anyhow::Result<Vec<(&'static str, Duration)>> {
+    fn timed<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+        let samples: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed()
+            })
+            .collect();
+        percentile(&samples, 0.5)
+    }
+    let body = escalation(1);
+    let bytes = body.to_string().into_bytes();
+    let event = api_event(key, &body);
+    let mut parts = vec![
+        (
+            "API Gateway event -> lambda_http Request (the runtime)",
+            timed(2000, || lambda_http::request::from_str(&event).ok()),
+        ),
+        (
+            "JSON body -> IngestRequest (serde, with paths)",
+            timed(2000, || IngestRequest::from_json(&bytes).ok()),
+        ),
+    ];
+    let request = || IngestRequest::from_json(&bytes).expect("valid");
+    let mut reqs: Vec<IngestRequest> = (0..2000).map(|_| request()).collect();
+    parts.push((
+        "validation into NewEscalation (email, E.164, zone...)",
+        timed(2000, || reqs.pop().map(NewEscalation::try_from)),
+    ));
+    let escalation_value =
+        NewEscalation::try_from(request()).map_err(|_| anyhow::anyhow!("invalid"))?;
+    parts.push((
+        "planning the first wave",
+        timed(2000, || {
+            herald::domain::policy::plan_primary(
+                &escalation_value.channels,
+                &escalation_value.recipients,
+                &ingest.enabled,
+            )
+        }),
+    ));
+    let planned = herald::domain::policy::plan_primary(
+        &escalation_value.channels,
+        &escalation_value.recipients,
+        &ingest.enabled,
+    );
+    let actor = bench_actor();
+    let mut samples = Vec::new();
+    for n in 0..500 {
+        let mut e = escalation_value.clone();
+        e.dedup_key = Some(format!("parts-{}", Uuid::new_v4()));
+        e.recipients[0].external_id = format!("parts-{n}");
+        let client = ingest.pool.get().await?;
+        let t = Instant::now();
+        herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;
+        samples.push(t.elapsed());
+    }
+    parts.push((
+        "the statement: one round trip to PostgreSQL",
+        percentile(&samples, 0.5),
+    ));
+    let queues = ingest.queues.get().await?;
+    let mut samples = Vec::new();
+    for _ in 0..500 {
+        let envelope = herald::queue::Envelope {
+            notification_id: Uuid::new_v4(),
+            trace_id: Some("bench".into()),
+        };
+        let t = Instant::now();
+        queues.enqueue(&[(Channel::Email, envelope)]).await;
+        samples.push(t.elapsed());
+    }
+    parts.push((
+        "SendMessageBatch to the instant endpoint (serialise, sign, HTTP)",
+        percentile(&samples, 0.5),
+    ));
+    let mut samples = Vec::new();
+    for n in 0..500 {
+        let t = Instant::now();
+        post(ingest, key, &escalation(1_000_000 + n)).await?;
+        samples.push(t.elapsed());
+    }
+    parts.push((
+        "the whole handler (from the parsed event to the 202)",
+        percentile(&samples, 0.5),
+    ));
+    Ok(parts)
+}
+
+/// The old baseline, kept for comparison: the same rows ingest writes (escalation,
+/// recipient, three notification rows, one audit row) as eight round trips (BEGIN, six
+/// INSERTs, COMMIT), one plain transaction per escalation.
 async fn raw_rate(db_url: &str, concurrency: usize, duration: Duration) -> anyhow::Result<f64> {
     let setup = connect(db_url).await?;
     let tenant: Uuid = setup
@@ -464,38 +728,35 @@ async fn raw_rate(db_url: &str, concurrency: usize, duration: Duration) -> anyho
     Ok(counter.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn drain(poller: &QueuePoller, dispatch: &Dispatcher<SesEmail>) -> anyhow::Result<()> {
-    let drain = QueuePoller {
-        wait_seconds: 0,
-        ..poller.clone()
-    };
-    loop {
-        let stats = drain
-            .poll_once(|e| herald_dispatch::function_handler(dispatch, e))
-            .await?;
-        if stats.received == 0 {
-            return Ok(());
-        }
-    }
-}
-
 /// Frontend protocol messages seen by the proxy.
 #[derive(Default)]
-struct WireCounter {
+pub(crate) struct WireCounter {
     executes: AtomicU64,
     queries: AtomicU64,
     syncs: AtomicU64,
 }
 
 #[derive(Clone, Copy)]
-struct WireSnapshot {
+pub(crate) struct WireSnapshot {
     executes: u64,
     queries: u64,
     syncs: u64,
 }
 
+impl WireSnapshot {
+    /// Statements: extended-protocol Executes plus simple Queries.
+    pub(crate) fn statements(&self) -> u64 {
+        self.executes + self.queries
+    }
+
+    /// Round trips: each extended-protocol Sync or simple Query waits for the server.
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.syncs + self.queries
+    }
+}
+
 impl WireCounter {
-    fn snapshot(&self) -> WireSnapshot {
+    pub(crate) fn snapshot(&self) -> WireSnapshot {
         WireSnapshot {
             executes: self.executes.load(Ordering::SeqCst),
             queries: self.queries.load(Ordering::SeqCst),

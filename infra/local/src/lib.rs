@@ -12,6 +12,7 @@
 //!   tenants with API keys.
 
 pub mod bench;
+pub mod bench_channels;
 pub mod bench_scheduled;
 pub mod demo;
 pub mod fakes;

@@ -3,7 +3,7 @@
 //! delivery/bounce events; v1 is legacy.
 
 use askama::Template;
-use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
 
@@ -219,47 +219,22 @@ impl Adapter for SesEmail {
 /// Throttling, quota and outages pass; a rejected message or a misconfigured sender
 /// will not fix itself by retrying the same message.
 fn classify<R>(err: SdkError<SendEmailError, R>) -> DeliveryError {
-    match err {
-        SdkError::ServiceError(service) => {
-            let e = service.into_err();
-            let code = e.code().unwrap_or("Unknown").to_owned();
-            let message = e.message().unwrap_or("").to_owned();
-            match e {
-                SendEmailError::TooManyRequestsException(_)
-                | SendEmailError::LimitExceededException(_) => {
-                    DeliveryError::rate_limited(code, message, None)
-                }
-                SendEmailError::SendingPausedException(_) => {
-                    DeliveryError::transient(code, message)
-                }
-                SendEmailError::MessageRejected(_)
-                | SendEmailError::MailFromDomainNotVerifiedException(_)
-                | SendEmailError::NotFoundException(_)
-                | SendEmailError::BadRequestException(_)
-                | SendEmailError::AccountSuspendedException(_) => {
-                    DeliveryError::permanent(code, message)
-                }
-                _ if code == "Throttling" || code == "ThrottlingException" => {
-                    DeliveryError::rate_limited(code, message, None)
-                }
-                _ if is_transient_code(&code) => DeliveryError::transient(code, message),
-                _ => DeliveryError::permanent(code, message),
-            }
+    super::classify_sdk(err, "SES", |e, code, message| match e {
+        SendEmailError::TooManyRequestsException(_) | SendEmailError::LimitExceededException(_) => {
+            DeliveryError::rate_limited(code, message, None)
         }
-        SdkError::ConstructionFailure(_) => {
-            DeliveryError::permanent("ConstructionFailure", "could not build the request")
+        SendEmailError::SendingPausedException(_) => DeliveryError::transient(code, message),
+        SendEmailError::MessageRejected(_)
+        | SendEmailError::MailFromDomainNotVerifiedException(_)
+        | SendEmailError::NotFoundException(_)
+        | SendEmailError::BadRequestException(_)
+        | SendEmailError::AccountSuspendedException(_) => DeliveryError::permanent(code, message),
+        _ if code == "Throttling" || code == "ThrottlingException" => {
+            DeliveryError::rate_limited(code, message, None)
         }
-        SdkError::TimeoutError(_) => {
-            DeliveryError::transient("Timeout", "SES did not answer in time")
-        }
-        SdkError::DispatchFailure(_) => {
-            DeliveryError::transient("DispatchFailure", "could not reach SES")
-        }
-        SdkError::ResponseError(_) => {
-            DeliveryError::transient("ResponseError", "unreadable answer from SES")
-        }
-        _ => DeliveryError::transient("Unknown", "unexpected SDK error"),
-    }
+        _ if is_transient_code(code) => DeliveryError::transient(code, message),
+        _ => DeliveryError::permanent(code, message),
+    })
 }
 
 fn is_transient_code(code: &str) -> bool {
@@ -304,6 +279,8 @@ mod tests {
             recipient_name: Some("Alice".into()),
             address: Address::parse(Channel::Email, Some("alice@example.com")),
             credential: None,
+            credential_shared: false,
+            other_channels: vec![],
         }
     }
 

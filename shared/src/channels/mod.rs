@@ -180,6 +180,55 @@ pub fn https_client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
+/// An AWS SDK call that failed: a service error is read by `classify` (the service's
+/// own codes; it gets the error itself, for fields such as a reason), anything else is
+/// the network or the SDK, worth retrying — except a request that could not even be
+/// built. `service` names the provider in the message.
+pub fn classify_sdk<E, R>(
+    err: aws_sdk_sqs::error::SdkError<E, R>,
+    service: &str,
+    classify: impl FnOnce(&E, &str, &str) -> DeliveryError,
+) -> DeliveryError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    // Every SDK crate re-exports the same smithy types.
+    use aws_sdk_sqs::error::SdkError;
+    match err {
+        SdkError::ServiceError(service_error) => {
+            let e = service_error.into_err();
+            let code = e.code().unwrap_or("Unknown").to_owned();
+            let message = e.message().unwrap_or("").to_owned();
+            classify(&e, &code, &message)
+        }
+        SdkError::ConstructionFailure(_) => {
+            DeliveryError::permanent("ConstructionFailure", "could not build the request")
+        }
+        SdkError::TimeoutError(_) => {
+            DeliveryError::transient("Timeout", format!("{service} did not answer in time"))
+        }
+        SdkError::DispatchFailure(_) => {
+            DeliveryError::transient("DispatchFailure", format!("could not reach {service}"))
+        }
+        SdkError::ResponseError(_) => {
+            DeliveryError::transient("ResponseError", format!("unreadable answer from {service}"))
+        }
+        _ => DeliveryError::transient("Unknown", "unexpected SDK error"),
+    }
+}
+
+/// A `Retry-After` header: delay-seconds or an HTTP date.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
 /// A request that got no HTTP answer: worth retrying. reqwest prints the URL it called
 /// (a webhook URL is a secret), so it is dropped before anything is kept.
 pub fn classify_transport(e: reqwest::Error) -> DeliveryError {
@@ -194,25 +243,36 @@ pub fn classify_transport(e: reqwest::Error) -> DeliveryError {
 }
 
 /// Makes a provider's message safe to store and log. Providers quote what they
-/// rejected, and HTTP clients print the URL they called, so this removes:
-/// - anything that looks like an address (`@`, `+` and digits) -> `<address>`;
+/// rejected, in prose or in JSON, and HTTP clients print the URL they called, so this
+/// removes:
+/// - anything that looks like an address: an `@`, a `+` and digits, or a run of eight or
+///   more digits (a phone number without its `+`) -> `<address>`;
 /// - Slack tokens (`xoxb-`, `xoxp-`, `xapp-`...), Herald API keys (`hk_`), the word after
-///   `Bearer`, and `key=value` pairs whose key names a secret -> `<secret>`;
+///   `Bearer`, and the value of any key that names a secret (`sig=…`, `"token": "…"`)
+///   -> `<secret>`;
 /// - URLs, whose path and query may carry a signature (a Teams webhook is a bearer
-///   secret) -> `scheme://host/…`.
+///   secret) -> `scheme://host/…`;
 ///
-/// and keeps the result short.
+/// and keeps the result short. JSON punctuation separates words, so a quoted value is
+/// judged on its own.
 pub fn redact(message: &str) -> String {
+    let spaced: String = message
+        .chars()
+        .map(|c| if "\"'{}[](),;<>".contains(c) { ' ' } else { c })
+        .collect();
     let mut out: Vec<String> = Vec::new();
-    let mut after_bearer = false;
-    for word in message.split_whitespace() {
-        let bare = word.trim_matches(|c: char| "\"'()[]{}<>,;".contains(c));
-        let lower = bare.to_ascii_lowercase();
-        let masked = if after_bearer {
+    let mut mask_next = false;
+    for word in spaced.split_whitespace() {
+        if matches!(word, ":" | "=") {
+            out.push(word.to_owned());
+            continue;
+        }
+        let lower = word.to_ascii_lowercase();
+        let key = lower.trim_end_matches([':', '=']);
+        let masked = if mask_next {
             Some("<secret>".to_owned())
         } else if let Some(i) = lower.find("://") {
-            let scheme = &bare[..i];
-            let rest = &bare[i + 3..];
+            let rest = &word[i + 3..];
             let host = rest
                 .split(['/', '?', '#'])
                 .next()
@@ -220,15 +280,19 @@ pub fn redact(message: &str) -> String {
                 .rsplit('@')
                 .next()
                 .unwrap_or("");
-            Some(format!("{scheme}://{host}/…"))
+            Some(format!("{}://{host}/…", &word[..i]))
         } else if is_secret_token(&lower) || has_secret_pair(&lower) {
             Some("<secret>".to_owned())
-        } else if bare.contains('@') || (bare.starts_with('+') && bare.len() > 6) {
+        } else if word.contains('@')
+            || (word.starts_with('+') && word.len() > 6)
+            || longest_digit_run(word) >= 8
+        {
             Some("<address>".to_owned())
         } else {
             None
         };
-        after_bearer = lower == "bearer";
+        // `token:` or `"token" : "…"`: the value is the next word.
+        mask_next = key == "bearer" || is_secret_key(key);
         out.push(masked.unwrap_or_else(|| word.to_owned()));
     }
     let joined = out.join(" ");
@@ -236,6 +300,32 @@ pub fn redact(message: &str) -> String {
         Some((cut, _)) => format!("{}…", &joined[..cut]),
         None => joined,
     }
+}
+
+fn longest_digit_run(word: &str) -> usize {
+    word.split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
+fn is_secret_key(key: &str) -> bool {
+    matches!(
+        key.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()),
+        "sig"
+            | "signature"
+            | "token"
+            | "access_token"
+            | "key"
+            | "secret"
+            | "code"
+            | "password"
+            | "sv"
+            | "se"
+            | "authorization"
+            | "api_key"
+            | "client_secret"
+    )
 }
 
 fn is_secret_token(lower: &str) -> bool {
@@ -318,6 +408,18 @@ mod tests {
         let out = redact("retry with sig=abcdef&sv=1.0 failed; token=s3cr3t");
         assert!(!out.contains("abcdef"), "{out}");
         assert!(!out.contains("s3cr3t"), "{out}");
+    }
+
+    #[test]
+    fn json_quoted_secrets_and_bare_numbers_are_redacted() {
+        let out = redact(r#"{"error":"invalid_auth","token":"abc.def-123","sig": "s3cr3t"}"#);
+        assert!(!out.contains("abc.def-123"), "{out}");
+        assert!(!out.contains("s3cr3t"), "{out}");
+        assert!(out.contains("invalid_auth"), "{out}");
+        let out = redact("Destination 14155550101 is not reachable");
+        assert!(!out.contains("14155550101"), "{out}");
+        let out = redact("Authorization: Bearer eyJhbGciOi.payload.sig");
+        assert!(!out.contains("eyJhbGciOi"), "{out}");
     }
 
     #[test]

@@ -26,14 +26,6 @@ impl SnsPush {
     }
 }
 
-fn cut(text: &str, max: usize) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", text[..i].trim_end()),
-        None => text,
-    }
-}
-
 /// The SNS message: a JSON object with a string per platform (SNS's own format for
 /// `MessageStructure=json`), and a `default` for any other platform.
 pub fn render(n: &Claimed, acknowledge_url: &str) -> Value {
@@ -45,7 +37,7 @@ pub fn render(n: &Claimed, acknowledge_url: &str) -> Value {
         }
         body.push_str(&n.body);
     }
-    let body = cut(&body, MAX_BODY_CHARS);
+    let body = crate::domain::text::cut(&crate::domain::text::one_line(&body), MAX_BODY_CHARS);
     let critical = n.priority == Priority::Critical;
     let escalation_id = n.escalation_id.to_string();
     let apns = json!({
@@ -150,6 +142,8 @@ mod tests {
             recipient_name: None,
             address: None,
             credential: None,
+            credential_shared: false,
+            other_channels: vec![],
         }
     }
 

@@ -19,27 +19,7 @@ pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_sns::Client {
 /// disabled or deleted endpoint, or a number SNS refuses, will not start working by
 /// retrying the same message.
 pub fn classify<E: ProvideErrorMetadata, R>(err: SdkError<E, R>) -> DeliveryError {
-    match err {
-        SdkError::ServiceError(service) => {
-            let e = service.into_err();
-            let code = e.code().unwrap_or("Unknown").to_owned();
-            let message = e.message().unwrap_or("").to_owned();
-            classify_code(&code, &message)
-        }
-        SdkError::ConstructionFailure(_) => {
-            DeliveryError::permanent("ConstructionFailure", "could not build the request")
-        }
-        SdkError::TimeoutError(_) => {
-            DeliveryError::transient("Timeout", "SNS did not answer in time")
-        }
-        SdkError::DispatchFailure(_) => {
-            DeliveryError::transient("DispatchFailure", "could not reach SNS")
-        }
-        SdkError::ResponseError(_) => {
-            DeliveryError::transient("ResponseError", "unreadable answer from SNS")
-        }
-        _ => DeliveryError::transient("Unknown", "unexpected SDK error"),
-    }
+    super::classify_sdk(err, "SNS", |_, code, message| classify_code(code, message))
 }
 
 pub fn classify_code(code: &str, message: &str) -> DeliveryError {

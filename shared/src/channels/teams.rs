@@ -10,8 +10,6 @@
 //! for this send only, and never reaches a log line or the `error` column (reqwest
 //! errors are stripped of their URL, and every message passes through `redact`).
 
-use std::time::Duration;
-
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -31,13 +29,6 @@ pub struct TeamsWebhook {
 impl TeamsWebhook {
     pub fn new(http: reqwest::Client) -> Self {
         Self { http }
-    }
-}
-
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", text[..i].trim_end()),
-        None => text.to_owned(),
     }
 }
 
@@ -71,8 +62,14 @@ fn card(n: &Claimed, acknowledge_url: &str, resolve_url: &str, body_chars: usize
         "title": "Triggered",
         "value": n.triggered_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
     }));
-    if let Some(name) = &n.recipient_name {
-        facts.push(json!({ "title": "For", "value": name }));
+    // A team's webhook carries the page for everyone in its channel without their own.
+    let team_channel = n.credential.as_ref().and_then(|c| c.team.as_deref());
+    match (team_channel, &n.recipient_name) {
+        (Some(team), _) => {
+            facts.push(json!({ "title": "For", "value": format!("the {team} team") }))
+        }
+        (None, Some(name)) => facts.push(json!({ "title": "For", "value": name })),
+        (None, None) => {}
     }
     let mut body = vec![
         json!({
@@ -82,7 +79,7 @@ fn card(n: &Claimed, acknowledge_url: &str, resolve_url: &str, body_chars: usize
         json!({ "type": "FactSet", "facts": facts }),
     ];
     if !n.body.trim().is_empty() && body_chars > 0 {
-        body.push(json!({ "type": "TextBlock", "text": cut(&n.body, body_chars), "wrap": true }));
+        body.push(json!({ "type": "TextBlock", "text": crate::domain::text::cut(&n.body, body_chars), "wrap": true }));
     }
     let mut actions = vec![
         json!({ "type": "Action.OpenUrl", "title": "Acknowledge", "url": acknowledge_url }),
@@ -107,18 +104,6 @@ fn card(n: &Claimed, acknowledge_url: &str, resolve_url: &str, body_chars: usize
     })
 }
 
-/// A `Retry-After` header: delay-seconds or an HTTP date.
-pub fn retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
-}
-
 /// What an HTTP status from the webhook means.
 pub fn classify_status(status: u16, retry_after_header: Option<&str>) -> DeliveryError {
     let message = format!("the webhook answered HTTP {status}");
@@ -126,7 +111,7 @@ pub fn classify_status(status: u16, retry_after_header: Option<&str>) -> Deliver
         429 => DeliveryError::rate_limited(
             "HTTP429",
             message,
-            retry_after_header.and_then(retry_after),
+            retry_after_header.and_then(super::retry_after),
         ),
         401 | 403 | 404 | 410 => DeliveryError::new(
             FailureKind::CredentialRevoked,
@@ -135,7 +120,7 @@ pub fn classify_status(status: u16, retry_after_header: Option<&str>) -> Deliver
         ),
         500..=599 => {
             let mut e = DeliveryError::transient(format!("HTTP{status}"), message);
-            e.retry_after = retry_after_header.and_then(retry_after);
+            e.retry_after = retry_after_header.and_then(super::retry_after);
             e
         }
         _ => DeliveryError::permanent(format!("HTTP{status}"), message),
@@ -190,6 +175,7 @@ impl Adapter for TeamsWebhook {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use std::time::Duration;
     use uuid::Uuid;
 
     fn claimed() -> Claimed {
@@ -214,6 +200,8 @@ mod tests {
             recipient_name: Some("Alice".into()),
             address: None,
             credential: None,
+            credential_shared: false,
+            other_channels: vec![],
         }
     }
 
@@ -265,6 +253,7 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {
+        use crate::channels::retry_after;
         assert_eq!(retry_after("120"), Some(Duration::from_secs(120)));
         let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
         let d = retry_after(&later).expect("a date");

@@ -7,8 +7,11 @@
 //! a local fake with `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2` (or an SDK configuration
 //! whose endpoint is the fake).
 
-use aws_sdk_pinpointsmsvoicev2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_pinpointsmsvoicev2::types::{VoiceId, VoiceMessageBodyTextType};
+use aws_sdk_pinpointsmsvoicev2::error::SdkError;
+use aws_sdk_pinpointsmsvoicev2::operation::send_voice_message::SendVoiceMessageError;
+use aws_sdk_pinpointsmsvoicev2::types::{
+    ConflictExceptionReason, ValidationExceptionReason, VoiceId, VoiceMessageBodyTextType,
+};
 
 use super::{Adapter, Delivery, DeliveryError, FailureKind, Receipt};
 use crate::db::notifications::Claimed;
@@ -47,6 +50,27 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Where the links went, as a listener hears it: "the email and text message".
+fn where_links_went(channels: &[Channel]) -> Option<String> {
+    let names: Vec<&str> = channels
+        .iter()
+        .filter_map(|c| match c {
+            Channel::Email => Some("email"),
+            Channel::Sms => Some("text message"),
+            Channel::Push => Some("app notification"),
+            Channel::Teams => Some("Teams message"),
+            Channel::Slack => Some("Slack message"),
+            Channel::InApp => Some("Herald inbox entry"),
+            Channel::Voice => None,
+        })
+        .collect();
+    match names.as_slice() {
+        [] => None,
+        [one] => Some(format!("the {one}")),
+        [init @ .., last] => Some(format!("the {} and {last}", init.join(", "))),
+    }
+}
+
 /// The script Polly reads.
 pub fn render(n: &Claimed) -> String {
     let priority = escape(n.priority.as_str());
@@ -56,12 +80,18 @@ pub fn render(n: &Claimed) -> String {
         .as_deref()
         .map(|s| format!(" on {}", escape(s)))
         .unwrap_or_default();
+    let act = match where_links_went(&n.other_channels) {
+        Some(places) => {
+            format!("To acknowledge or resolve it, open the link in {places} Herald sent you.")
+        }
+        None => {
+            "Herald had no other way to reach you with a link: acknowledge it in Herald.".to_owned()
+        }
+    };
     format!(
         "<speak>This is Herald with a <emphasis level=\"strong\">{priority}</emphasis> \
          escalation{service}. <break time=\"600ms\"/>{title}. <break time=\"1s\"/>\
-         Again: {priority}. {title}. <break time=\"800ms\"/>\
-         To acknowledge or resolve it, open the link in the email, text message or app \
-         notification Herald sent you.</speak>"
+         Again: {priority}. {title}. <break time=\"800ms\"/>{act}</speak>"
     )
 }
 
@@ -124,39 +154,30 @@ impl Adapter for EndUserMessagingVoice {
     }
 }
 
-fn classify<E: ProvideErrorMetadata, R>(err: SdkError<E, R>) -> DeliveryError {
-    match err {
-        SdkError::ServiceError(service) => {
-            let e = service.into_err();
-            classify_code(e.code().unwrap_or("Unknown"), e.message().unwrap_or(""))
+/// End User Messaging's answers. A number on an opt-out list is a `ConflictException`
+/// whose reason says so: suppressed, not failed.
+fn classify<R>(err: SdkError<SendVoiceMessageError, R>) -> DeliveryError {
+    super::classify_sdk(err, "End User Messaging", |e, code, message| {
+        let opted_out = matches!(e, SendVoiceMessageError::ConflictException(c)
+            if c.reason() == Some(&ConflictExceptionReason::DestinationPhoneNumberOptedOut));
+        if opted_out {
+            return DeliveryError::new(FailureKind::OptedOut, code, message);
         }
-        SdkError::TimeoutError(_) => {
-            DeliveryError::transient("Timeout", "End User Messaging did not answer in time")
+        let unreachable_number = matches!(e, SendVoiceMessageError::ValidationException(v)
+            if matches!(v.reason(), Some(ValidationExceptionReason::DestinationCountryBlocked
+                | ValidationExceptionReason::CountryCodeMismatch)));
+        if unreachable_number {
+            return DeliveryError::new(FailureKind::AddressInvalid, code, message);
         }
-        SdkError::DispatchFailure(_) => {
-            DeliveryError::transient("DispatchFailure", "could not reach End User Messaging")
-        }
-        SdkError::ResponseError(_) => {
-            DeliveryError::transient("ResponseError", "unreadable answer from End User Messaging")
-        }
-        SdkError::ConstructionFailure(_) => {
-            DeliveryError::permanent("ConstructionFailure", "could not build the request")
-        }
-        _ => DeliveryError::transient("Unknown", "unexpected SDK error"),
-    }
+        classify_code(code, message)
+    })
 }
 
-/// End User Messaging's error codes. A number that opted out (or is on the account's
-/// opt-out list) is suppressed, not failed.
+/// By code alone, for what the error's fields did not settle.
 pub fn classify_code(code: &str, message: &str) -> DeliveryError {
-    let lower = message.to_ascii_lowercase();
     let kind = match code {
-        _ if lower.contains("opted out") || message.contains("OPTED_OUT") => FailureKind::OptedOut,
         "ThrottlingException" => FailureKind::RateLimited,
         "InternalServerException" | "ServiceUnavailableException" => FailureKind::Transient,
-        "ValidationException" if lower.contains("phone") || lower.contains("destination") => {
-            FailureKind::AddressInvalid
-        }
         _ => FailureKind::Permanent,
     };
     DeliveryError::new(kind, code, message)
@@ -191,6 +212,8 @@ mod tests {
             recipient_name: None,
             address: None,
             credential: None,
+            credential_shared: false,
+            other_channels: vec![Channel::Email, Channel::Sms, Channel::Push],
         }
     }
 
@@ -203,7 +226,10 @@ mod tests {
         assert_eq!(ssml.matches("critical").count(), 2, "{ssml}");
         assert!(ssml.contains("orders&amp;db"));
         assert!(!ssml.contains("<primary>"));
-        assert!(ssml.contains("email, text message or app notification"));
+        assert!(ssml.contains("the email, text message and app notification Herald sent you"));
+        let mut alone = claimed("x");
+        alone.other_channels.clear();
+        assert!(render(&alone).contains("acknowledge it in Herald"));
     }
 
     #[test]
@@ -223,17 +249,11 @@ mod tests {
             classify_code("InternalServerException", "oops").kind,
             FailureKind::Transient
         );
+        // An opt-out or a bad number is read from the error's reason field (the
+        // integration test sends End User Messaging's real shape); the text decides nothing.
         assert_eq!(
-            classify_code(
-                "ConflictException",
-                "Reason=DESTINATION_PHONE_NUMBER_OPTED_OUT"
-            )
-            .kind,
-            FailureKind::OptedOut
-        );
-        assert_eq!(
-            classify_code("ValidationException", "Invalid destination phone number").kind,
-            FailureKind::AddressInvalid
+            classify_code("ConflictException", "DESTINATION_PHONE_NUMBER_OPTED_OUT").kind,
+            FailureKind::Permanent
         );
         assert_eq!(
             classify_code("AccessDeniedException", "not allowed").kind,

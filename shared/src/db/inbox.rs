@@ -93,6 +93,10 @@ pub async fn list(
     limit: i64,
     after: Option<Cursor>,
 ) -> anyhow::Result<Option<Page>> {
+    // Two fixed statements, not one with `$n OR …` switches: a pooled connection turns a
+    // prepared statement into a generic plan after a few runs, and only a fixed
+    // predicate lets that plan keep the partial unread index and the keyset bound.
+    let unread_filter = if unread_only { "AND NOT n.is_read" } else { "" };
     let stmt = client
         .prepare_cached(&format!(
             r#"
@@ -100,18 +104,22 @@ pub async fn list(
             FROM recipients r
             LEFT JOIN LATERAL (
                 SELECT * FROM notifications n
-                WHERE n.recipient_id = r.id AND n.deleted_at IS NULL
-                  AND (NOT $3 OR NOT n.is_read)
+                WHERE n.recipient_id = r.id AND n.deleted_at IS NULL {unread_filter}
+                  AND (n.created_at, n.id) < ($3, $4::uuid)
                   AND (n.expires_at IS NULL OR n.expires_at > now())
-                  AND ($4::timestamptz IS NULL OR (n.created_at, n.id) < ($4, $5::uuid))
                 ORDER BY n.created_at DESC, n.id DESC
-                LIMIT $6
+                LIMIT $5
             ) n ON true
             WHERE r.tenant_id = $1 AND r.external_id = $2
             "#
         ))
         .await?;
     let limit = limit.clamp(1, MAX_LIMIT);
+    // The first page starts after the newest possible row.
+    let after = after.unwrap_or(Cursor {
+        created_at: DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default(), // 9999-12-31
+        id: Uuid::max(),
+    });
     // One more than asked, to know whether there is a next page.
     let rows = client
         .query(
@@ -119,9 +127,8 @@ pub async fn list(
             &[
                 &tenant_id,
                 &recipient,
-                &unread_only,
-                &after.map(|c| c.created_at),
-                &after.map(|c| c.id),
+                &after.created_at,
+                &after.id,
                 &(limit + 1),
             ],
         )

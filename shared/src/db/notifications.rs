@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Client, parse_col};
+use crate::domain::policy::reason;
 use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
 use crate::secrets::{Owner, Sealed};
@@ -37,6 +38,11 @@ pub struct Claimed {
     /// The sealed credential this row's channel sends with (a Teams webhook URL: the
     /// recipient's own, else their team's), found by the claim itself.
     pub credential: Option<Credential>,
+    /// The credential is a team's, and another recipient's row of this escalation
+    /// already carries the page to that team channel.
+    pub credential_shared: bool,
+    /// The recipient's other channels for this escalation that went out (or are going).
+    pub other_channels: Vec<Channel>,
 }
 
 /// A sealed credential and whose it is (its ciphertext opens only for that owner).
@@ -44,6 +50,8 @@ pub struct Claimed {
 pub struct Credential {
     pub sealed: Sealed,
     pub owner: Owner,
+    /// The team it belongs to, when it is a team's rather than the recipient's.
+    pub team: Option<String>,
 }
 
 impl std::fmt::Debug for Claimed {
@@ -105,8 +113,8 @@ pub async fn claim(
                   AND e.id = n.escalation_id
                   AND e.status = 'triggered'
                   AND (n.status = 'queued' OR (n.status = 'failed' AND n.next_attempt_at <= now()))
-                RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.attempt_count,
-                          e.title, e.body, e.priority, e.service, e.team, e.alert_count, e.dashboard_url,
+                RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.level,
+                          n.attempt_count, e.title, e.body, e.priority, e.service, e.team, e.alert_count, e.dashboard_url,
                           e.triggered_at
             ), tokens AS (
                 INSERT INTO magic_link_tokens
@@ -126,15 +134,32 @@ pub async fn claim(
                        WHEN 'slack' THEN r.slack_user_id
                    END AS address,
                    w.key_id AS credential_key_id, w.ciphertext AS credential,
-                   w.recipient_id AS credential_recipient_id, w.team AS credential_team
+                   w.recipient_id AS credential_recipient_id, w.team AS credential_team,
+                   -- A team's webhook reaches everyone in its channel: one card per
+                   -- escalation and level, on the row of the first recipient (by id) who
+                   -- has no credential of their own; the others' rows are suppressed.
+                   (w.team IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM notification_log o
+                        WHERE o.escalation_id = c.escalation_id AND o.channel = c.channel
+                          AND o.level = c.level AND o.recipient_id < c.recipient_id
+                          AND NOT EXISTS (SELECT 1 FROM credentials own
+                                          WHERE own.recipient_id = o.recipient_id AND own.kind = w.kind)
+                   )) AS credential_shared,
+                   -- Where else this page went (or is going), for a message that points there.
+                   ARRAY(SELECT o.channel FROM notification_log o
+                         WHERE o.escalation_id = c.escalation_id AND o.recipient_id = c.recipient_id
+                           AND o.id <> c.id AND o.status IN ('queued', 'sending', 'sent', 'delivered')
+                         ORDER BY o.channel) AS other_channels
             FROM claimed c
             JOIN recipients r ON r.id = c.recipient_id
-            -- A channel's credential, in the same statement: no lookup per message.
+            -- The row's sealed credential, in the same statement: no lookup per message.
+            -- The recipient's own first, then their team's.
             LEFT JOIN LATERAL (
-                SELECT key_id, ciphertext, recipient_id, team FROM teams_webhooks w
-                WHERE c.channel = 'teams' AND w.tenant_id = c.tenant_id
+                SELECT kind, key_id, ciphertext, recipient_id, team FROM credentials w
+                WHERE w.kind = CASE c.channel WHEN 'teams' THEN 'teams_webhook' END
+                  AND w.tenant_id = c.tenant_id
                   AND (w.recipient_id = c.recipient_id OR w.team = c.team)
-                ORDER BY w.recipient_id IS NULL -- the recipient's own before their team's
+                ORDER BY w.recipient_id IS NULL
                 LIMIT 1
             ) w ON true
             "#,
@@ -179,6 +204,12 @@ pub async fn claim(
                 recipient_name: r.get("recipient_name"),
                 address: Address::parse(channel, r.get("address")),
                 credential: credential(r)?,
+                credential_shared: r.get("credential_shared"),
+                other_channels: r
+                    .get::<_, Vec<String>>("other_channels")
+                    .iter()
+                    .map(|c| c.parse::<Channel>().map_err(anyhow::Error::from))
+                    .collect::<anyhow::Result<_>>()?,
             })
         })
         .collect()
@@ -189,10 +220,8 @@ fn credential(r: &tokio_postgres::Row) -> anyhow::Result<Option<Credential>> {
         return Ok(None);
     };
     let tenant_id: Uuid = r.get("tenant_id");
-    let owner = match (
-        r.get::<_, Option<Uuid>>("credential_recipient_id"),
-        r.get::<_, Option<&str>>("credential_team"),
-    ) {
+    let team: Option<String> = r.get("credential_team");
+    let owner = match (r.get::<_, Option<Uuid>>("credential_recipient_id"), &team) {
         (Some(recipient), _) => Owner::teams_webhook(tenant_id, recipient),
         (None, Some(team)) => Owner::teams_team_webhook(tenant_id, team),
         (None, None) => anyhow::bail!("a credential without an owner"),
@@ -203,7 +232,32 @@ fn credential(r: &tokio_postgres::Row) -> anyhow::Result<Option<Credential>> {
             bytes,
         },
         owner,
+        team,
     }))
+}
+
+/// Hands claimed rows back, their attempt uncounted, when nothing was sent for them
+/// (the provider client could not be set up): `queued` with a fresh outbox clock, so the
+/// redelivered SQS message claims them again. Only the attempt that was claimed.
+#[tracing::instrument(name = "release claimed", skip_all, fields(rows = held.len()))]
+pub async fn release(client: &Client, held: &[(Uuid, i32)]) -> anyhow::Result<u64> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            UPDATE notification_log AS n SET
+                status = 'queued', attempt_count = n.attempt_count - 1,
+                next_attempt_at = now(), lease_expires_at = NULL
+            FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
+            WHERE n.id = r.id AND n.status = 'sending' AND n.attempt_count = r.attempt
+            "#,
+        )
+        .await?;
+    let ids: Vec<Uuid> = held.iter().map(|(id, _)| *id).collect();
+    let attempts: Vec<i32> = held.iter().map(|(_, a)| *a).collect();
+    client
+        .execute(&stmt, &[&ids, &attempts])
+        .await
+        .context("handing claimed rows back")
 }
 
 /// The outcome of one delivery attempt.
@@ -250,8 +304,9 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 UPDATE notification_log AS n SET
                     status = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
                                   THEN 'suppressed' ELSE r.status END,
-                    suppressed_reason = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
-                                             THEN 'escalation_' || e.status ELSE r.reason END,
+                    suppressed_reason = CASE WHEN r.status = 'failed' AND e.status = 'acknowledged' THEN $9
+                                             WHEN r.status = 'failed' AND e.status = 'resolved' THEN $10
+                                             ELSE r.reason END,
                     provider_message_id = COALESCE(r.provider_message_id, n.provider_message_id),
                     error = r.error,
                     retryable = r.retryable,
@@ -328,6 +383,8 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &retryables,
                 &next_attempts,
                 &reasons,
+                &reason::ESCALATION_ACKNOWLEDGED,
+                &reason::ESCALATION_RESOLVED,
             ],
         )
         .await

@@ -1,5 +1,5 @@
-//! Teams webhooks, stored sealed (see [`crate::secrets`]): registered and removed
-//! through the API, read only by the claim of the Teams dispatcher.
+//! Teams webhooks, kept sealed in `credentials` (see [`crate::secrets`]): registered
+//! and removed through the API, read only by the claim of the Teams dispatcher.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -63,21 +63,21 @@ pub async fn upsert(
 ) -> anyhow::Result<WebhookInfo> {
     let sql = if recipient.is_some() {
         r#"
-        INSERT INTO teams_webhooks (tenant_id, recipient_id, team, key_id, ciphertext, host)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (recipient_id) WHERE recipient_id IS NOT NULL DO UPDATE SET
-            key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, host = EXCLUDED.host,
+        INSERT INTO credentials (tenant_id, kind, recipient_id, team, key_id, ciphertext, hint)
+        VALUES ($1, 'teams_webhook', $2, $3, $4, $5, $6)
+        ON CONFLICT (recipient_id, kind) WHERE recipient_id IS NOT NULL DO UPDATE SET
+            key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, hint = EXCLUDED.hint,
             updated_at = now()
-        RETURNING host, key_id, updated_at
+        RETURNING hint AS host, key_id, updated_at
         "#
     } else {
         r#"
-        INSERT INTO teams_webhooks (tenant_id, recipient_id, team, key_id, ciphertext, host)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (tenant_id, team) WHERE team IS NOT NULL DO UPDATE SET
-            key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, host = EXCLUDED.host,
+        INSERT INTO credentials (tenant_id, kind, recipient_id, team, key_id, ciphertext, hint)
+        VALUES ($1, 'teams_webhook', $2, $3, $4, $5, $6)
+        ON CONFLICT (tenant_id, team, kind) WHERE team IS NOT NULL DO UPDATE SET
+            key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, hint = EXCLUDED.hint,
             updated_at = now()
-        RETURNING host, key_id, updated_at
+        RETURNING hint AS host, key_id, updated_at
         "#
     };
     let stmt = client.prepare_cached(sql).await?;
@@ -112,13 +112,14 @@ pub async fn delete(
     let (sql, key) = match owner {
         WebhookOwner::Recipient(external_id) => (
             r#"
-            DELETE FROM teams_webhooks w USING recipients r
-            WHERE w.recipient_id = r.id AND r.tenant_id = $1 AND r.external_id = $2
+            DELETE FROM credentials w USING recipients r
+            WHERE w.kind = 'teams_webhook' AND w.recipient_id = r.id
+              AND r.tenant_id = $1 AND r.external_id = $2
             "#,
             external_id.as_str(),
         ),
         WebhookOwner::Team(team) => (
-            "DELETE FROM teams_webhooks WHERE tenant_id = $1 AND team = $2",
+            "DELETE FROM credentials WHERE kind = 'teams_webhook' AND tenant_id = $1 AND team = $2",
             team.as_str(),
         ),
     };

@@ -119,9 +119,9 @@ impl fmt::Debug for Address {
 }
 
 impl Address {
-    /// Parses the raw column the claim chose for `channel`. `None` means the recipient
-    /// has no (valid) address for it any more: the delivery fails for good without a
-    /// provider call.
+    /// Parses the raw column the claim chose for `channel` (every address in the store
+    /// was parsed by ingest on the way in). `None` means the recipient has no (valid)
+    /// address for it any more: the delivery fails for good without a provider call.
     pub fn parse(channel: Channel, raw: Option<&str>) -> Option<Self> {
         match channel {
             Channel::Teams => return Some(Address::Teams),
@@ -131,7 +131,7 @@ impl Address {
         let raw = raw?;
         match channel {
             Channel::Email => EmailAddress::parse(raw).ok().map(Address::Email),
-            Channel::Sms | Channel::Voice => PhoneE164::parse(raw).ok().map(Address::Phone),
+            Channel::Sms | Channel::Voice => PhoneE164::from_stored(raw).map(Address::Phone),
             Channel::Push => PushEndpointArn::parse(raw).ok().map(Address::Push),
             Channel::Slack => SlackUserId::parse(raw).ok().map(Address::Slack),
             Channel::Teams | Channel::InApp => None,

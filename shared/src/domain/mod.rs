@@ -12,6 +12,7 @@ pub mod policy;
 pub mod priority;
 pub mod sms;
 pub mod status;
+pub mod text;
 pub mod webhook;
 
 pub use address::{Address, PushEndpointArn, SlackUserId};

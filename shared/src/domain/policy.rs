@@ -32,6 +32,8 @@ pub mod reason {
     pub const ESCALATION_RESOLVED: &str = "escalation_resolved";
     /// The carrier says the number opted out of SMS (replied STOP).
     pub const OPTED_OUT_AT_CARRIER: &str = "opted_out_at_carrier";
+    /// The page reaches this recipient's team channel through another recipient's row.
+    pub const SENT_TO_TEAM_CHANNEL: &str = "sent_to_team_channel";
 }
 
 /// One row ingest will write for a recipient.

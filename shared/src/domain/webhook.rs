@@ -5,13 +5,10 @@
 use secrecy::SecretString;
 
 /// Where Workflows webhooks live (`prod-NN.<region>.logic.azure.com`, and the newer
-/// `*.environment.api.powerplatform.com`). `HERALD_TEAMS_WEBHOOK_HOSTS` replaces it.
-pub const DEFAULT_TEAMS_HOSTS: &[&str] = &[
-    "logic.azure.com",
-    "powerplatform.com",
-    "powerautomate.com",
-    "webhook.office.com",
-];
+/// `*.environment.api.powerplatform.com`). Not `webhook.office.com`: that is the retired
+/// Office 365 connectors' host. `HERALD_TEAMS_WEBHOOK_HOSTS` replaces the list.
+pub const DEFAULT_TEAMS_HOSTS: &[&str] =
+    &["logic.azure.com", "powerplatform.com", "powerautomate.com"];
 
 /// A parsed webhook URL; the URL itself stays secret.
 pub struct TeamsWebhookUrl {

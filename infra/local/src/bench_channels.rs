@@ -1,0 +1,680 @@
+//! Bench sections for every channel: an instant local provider answering each SDK call
+//! Herald makes (SES v2, SNS, End User Messaging voice, SQS, a Teams webhook), dispatch
+//! throughput and statements per batch per channel, init + first invoke of a function
+//! binary under a fake Runtime API, and end-to-end latency on the local stack with the
+//! emulator's share shown apart.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use herald::dispatch::Dispatch;
+use herald::domain::Channel;
+use herald::warm::Warm;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::bench::{ms, percentile};
+
+/// What the instant provider saw of Teams posts: the card title and when it arrived.
+#[derive(Default)]
+pub struct Arrivals(Mutex<Vec<(String, Instant)>>);
+
+impl Arrivals {
+    pub fn when(&self, title: &str) -> Option<Instant> {
+        self.0
+            .lock()
+            .ok()?
+            .iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, at)| *at)
+    }
+}
+
+/// A local endpoint that answers every provider call Herald makes at once, with the
+/// smallest valid answer: the SDKs still serialise, sign and parse, the providers'
+/// latency goes out.
+pub async fn start_instant_provider() -> anyhow::Result<(SocketAddr, Arc<Arrivals>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let arrivals = Arc::new(Arrivals::default());
+    let shared = arrivals.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let arrivals = shared.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                    let arrivals = arrivals.clone();
+                    async move { Ok::<_, Infallible>(answer(req, &arrivals).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok((addr, arrivals))
+}
+
+async fn answer(
+    req: hyper::Request<Incoming>,
+    arrivals: &Arrivals,
+) -> hyper::Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let reply = |status: u16, content_type: &str, body: String| {
+        hyper::Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .expect("static response")
+    };
+    let id = Uuid::new_v4().to_string();
+    if path.starts_with("/teams/") {
+        let card: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let title = card["attachments"][0]["content"]["body"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if let Ok(mut seen) = arrivals.0.lock() {
+            seen.push((title, Instant::now()));
+        }
+        return reply(202, "text/plain", String::new());
+    }
+    if path.starts_with("/v2/email/outbound-emails") {
+        return reply(
+            200,
+            "application/json",
+            json!({ "MessageId": id }).to_string(),
+        );
+    }
+    if target == "PinpointSMSVoiceV2.SendVoiceMessage" {
+        return reply(
+            200,
+            "application/x-amz-json-1.0",
+            json!({ "MessageId": id }).to_string(),
+        );
+    }
+    if target == "AmazonSQS.SendMessageBatch" {
+        let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let successful: Vec<Value> = request["Entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| json!({ "Id": e["Id"], "MessageId": Uuid::new_v4().to_string(), "MD5OfMessageBody": "" }))
+            .collect();
+        return reply(
+            200,
+            "application/x-amz-json-1.0",
+            json!({ "Successful": successful, "Failed": [] }).to_string(),
+        );
+    }
+    let form = String::from_utf8_lossy(&body);
+    const NS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
+    if form.contains("Action=Publish") {
+        return reply(
+            200,
+            "text/xml",
+            format!(
+                "<PublishResponse xmlns=\"{NS}\"><PublishResult><MessageId>{id}</MessageId></PublishResult>\
+                 <ResponseMetadata><RequestId>{id}</RequestId></ResponseMetadata></PublishResponse>"
+            ),
+        );
+    }
+    if form.contains("Action=CheckIfPhoneNumberIsOptedOut") {
+        return reply(
+            200,
+            "text/xml",
+            format!(
+                "<CheckIfPhoneNumberIsOptedOutResponse xmlns=\"{NS}\"><CheckIfPhoneNumberIsOptedOutResult>\
+                 <isOptedOut>false</isOptedOut></CheckIfPhoneNumberIsOptedOutResult>\
+                 <ResponseMetadata><RequestId>{id}</RequestId></ResponseMetadata></CheckIfPhoneNumberIsOptedOutResponse>"
+            ),
+        );
+    }
+    reply(
+        400,
+        "application/json",
+        json!({ "message": "not a call Herald makes" }).to_string(),
+    )
+}
+
+/// The SDK configuration for the instant provider.
+pub async fn instant_sdk(addr: SocketAddr) -> herald::aws_config::SdkConfig {
+    herald::config::aws_sdk_config_at(&format!("http://{addr}")).await
+}
+
+/// One escalation of `recipients` people on `channel`, with a unique title.
+pub fn escalation_on(channel: Channel, recipients: usize, title: &str) -> Value {
+    let people: Vec<Value> = (0..recipients)
+        .map(|i| {
+            json!({
+                "id": format!("u-{i}"),
+                "name": format!("Person {i}"),
+                "email": format!("p{i}@example.com"),
+                "phone": format!("+1415555{:04}", 100 + i),
+                "push_endpoint_arn": format!(
+                    "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/bench/{:08}-0000-4000-8000-000000000000", i
+                ),
+            })
+        })
+        .collect();
+    json!({
+        "title": title, "priority": "critical", "service": "orders-db", "team": "bench",
+        "body": "p99 latency 2.3 s; connections saturating.",
+        "recipients": people,
+        "channels": { "primary": [channel.as_str()] }
+    })
+}
+
+/// Section 2: for each channel, batches of 10 through its dispatcher to the instant
+/// provider (claim, send, record; the database through the statement-counting proxy).
+pub(crate) async fn dispatch_per_channel(
+    config: &herald::Config,
+    ingest: &herald_ingest::Deps,
+    key: &secrecy::SecretString,
+    provider: SocketAddr,
+    counter: &crate::bench::WireCounter,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let sdk = instant_sdk(provider).await;
+    // The Teams rows use the tenant's team webhook, on the instant provider.
+    let keyring =
+        herald::secrets::Keyring::parse(&crate::stack::LOCAL_SECRET_KEYS.to_owned().into())?;
+    let client = ingest.pool.get().await?;
+    let tenant = herald::db::tenants::authenticate(
+        &client,
+        &herald::api_key::hash(secrecy::ExposeSecret::expose_secret(key)),
+    )
+    .await?
+    .context("the bench key")?
+    .tenant_id;
+    let url = secrecy::SecretString::from(format!("http://{provider}/teams/bench"));
+    let sealed = keyring.seal(
+        &url,
+        &herald::secrets::Owner::teams_team_webhook(tenant, "bench"),
+    );
+    herald::db::teams::upsert(&client, tenant, None, Some("bench"), &sealed, "127.0.0.1").await?;
+    drop(client);
+
+    println!(
+        "{:<8} {:>8} {:>12} {:>12} {:>12} {:>17} {:>18}",
+        "channel",
+        "batches",
+        "messages/s",
+        "batch p50",
+        "batch p90",
+        "statements/batch",
+        "round trips/batch"
+    );
+    for channel in [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Push,
+        Channel::Teams,
+        Channel::Voice,
+    ] {
+        let dispatcher = herald::dispatch::for_channel(channel, config, Warm::ready(sdk.clone()))
+            .await?
+            .context("a dispatcher")?;
+        // Warm-up: the statement cache, the SDK client, the opt-out cache.
+        run_batch(ingest, key, dispatcher.as_ref(), channel, 0).await?;
+        let before = counter.snapshot();
+        let mut samples = Vec::new();
+        let started = Instant::now();
+        let mut batches = 0u64;
+        while started.elapsed() < Duration::from_secs(seconds) {
+            batches += 1;
+            samples.push(run_batch(ingest, key, dispatcher.as_ref(), channel, batches).await?);
+        }
+        let after = counter.snapshot();
+        let busy: Duration = samples.iter().sum();
+        let per_batch = |a: u64, b: u64| (a - b) as f64 / batches as f64;
+        println!(
+            "{:<8} {:>8} {:>12.0} {:>9.2} ms {:>9.2} ms {:>17.2} {:>18.2}",
+            channel.as_str(),
+            batches,
+            (batches * 10) as f64 / busy.as_secs_f64(),
+            ms(percentile(&samples, 0.5)),
+            ms(percentile(&samples, 0.9)),
+            per_batch(after.statements(), before.statements()),
+            per_batch(after.round_trips(), before.round_trips()),
+        );
+    }
+    println!(
+        "(a batch: 10 queued rows claimed in one statement, 10 provider calls at once, results recorded in one;\n\
+         messages/s = 10 x batches / time inside the dispatcher; statements counted on the wire, everything included;\n\
+         the SMS opt-out answer is cached per number, as it is on Lambda)"
+    );
+    Ok(())
+}
+
+/// Ingests one escalation of 10 recipients on `channel` (not timed), then times one
+/// dispatcher batch of its 10 rows.
+async fn run_batch(
+    ingest: &herald_ingest::Deps,
+    key: &secrecy::SecretString,
+    dispatcher: &dyn Dispatch,
+    channel: Channel,
+    n: u64,
+) -> anyhow::Result<Duration> {
+    let body = escalation_on(
+        channel,
+        10,
+        &format!("bench {channel} {n} {}", Uuid::new_v4()),
+    );
+    let ids = crate::bench::post_ids(ingest, key, &body).await?;
+    if ids.len() != 10 {
+        bail!("expected 10 queued {channel} rows, got {}", ids.len());
+    }
+    let started = Instant::now();
+    let summary = dispatcher.dispatch(&ids).await?;
+    let elapsed = started.elapsed();
+    if summary.sent != 10 {
+        bail!("{channel}: {summary:?}");
+    }
+    Ok(elapsed)
+}
+
+/// Process start -> first Runtime API poll ("init"), then that first event -> its
+/// response ("first invoke"), under a fake Runtime API. Medians of `runs`.
+pub async fn init_and_first_invoke(
+    binary: &Path,
+    env: &[(String, String)],
+    event: impl Fn() -> anyhow::Result<Value>,
+    runs: usize,
+) -> anyhow::Result<(Duration, Duration, String)> {
+    if !binary.exists() {
+        bail!(
+            "{} is not built (run infra/local/bench.sh)",
+            binary.display()
+        );
+    }
+    let (mut inits, mut invokes) = (Vec::new(), Vec::new());
+    let mut last_answer = String::new();
+    for _ in 0..runs {
+        let payload = event()?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let api = listener.local_addr()?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Report>();
+        let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (tx, served, payload) = (tx.clone(), served.clone(), payload.clone());
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                            let (tx, served, payload) =
+                                (tx.clone(), served.clone(), payload.clone());
+                            async move {
+                                let path = req.uri().path().to_owned();
+                                if path.ends_with("/invocation/next") {
+                                    if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                                        std::future::pending::<()>().await;
+                                    }
+                                    let _ = tx.send(("next", Instant::now(), String::new()));
+                                    let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+                                    return Ok::<_, Infallible>(
+                                    hyper::Response::builder()
+                                        .header("lambda-runtime-aws-request-id", "bench-request")
+                                        .header("lambda-runtime-deadline-ms", deadline.to_string())
+                                        .header(
+                                            "lambda-runtime-invoked-function-arn",
+                                            "arn:aws:lambda:us-east-1:000000000000:function:bench",
+                                        )
+                                        .header("lambda-runtime-trace-id", "Root=1-bench")
+                                        .body(Full::new(Bytes::from(payload.to_string())))
+                                        .expect("static response"),
+                                );
+                                }
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let _ = tx.send((
+                                    "answer",
+                                    Instant::now(),
+                                    String::from_utf8_lossy(&body).into_owned(),
+                                ));
+                                Ok(hyper::Response::builder()
+                                    .status(202)
+                                    .body(Full::new(Bytes::new()))
+                                    .expect("static response"))
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(binary)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_SESSION_TOKEN", "testing")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let (_, polled, _) = next_report(&mut rx).await?;
+        let (what, answered, body) = next_report(&mut rx).await?;
+        if what != "answer" {
+            bail!("unexpected {what} from {}", binary.display());
+        }
+        inits.push(polled - started);
+        invokes.push(answered - polled);
+        last_answer = body;
+        child.kill().await.ok();
+        server.abort();
+    }
+    Ok((
+        percentile(&inits, 0.5),
+        percentile(&invokes, 0.5),
+        last_answer,
+    ))
+}
+
+type Report = (&'static str, Instant, String);
+
+async fn next_report(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Report>,
+) -> anyhow::Result<Report> {
+    tokio::time::timeout(Duration::from_secs(15), rx.recv())
+        .await
+        .ok()
+        .flatten()
+        .context("the function did not answer the fake Runtime API")
+}
+
+/// Times each piece of lazy set-up a first invoke pays, in this process (fresh each
+/// time; medians of 9): where the first invoke's milliseconds go.
+pub async fn first_invoke_parts(
+    db_url: &str,
+    provider: SocketAddr,
+) -> anyhow::Result<BTreeMap<&'static str, Duration>> {
+    let mut parts: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        let sdk = instant_sdk(provider).await;
+        parts
+            .entry("load the AWS SDK configuration")
+            .or_default()
+            .push(t.elapsed());
+        let t = Instant::now();
+        let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
+        parts
+            .entry("build an SDK client (TLS roots)")
+            .or_default()
+            .push(t.elapsed());
+        let queue = herald::queue::Enqueuer::new(sqs, format!("http://{provider}/000000000000/q"));
+        let t = Instant::now();
+        queue
+            .enqueue(&[herald::queue::Envelope {
+                notification_id: Uuid::new_v4(),
+                trace_id: None,
+            }])
+            .await;
+        parts
+            .entry("first SQS request (new connection, signing)")
+            .or_default()
+            .push(t.elapsed());
+        let t = Instant::now();
+        let config = herald::Config::from_pairs([("HERALD_DATABASE_URL", db_url)])?;
+        let pool = herald::db::connect_pool(&config.database).await?;
+        let client = pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        parts
+            .entry("first database connection")
+            .or_default()
+            .push(t.elapsed());
+        let t = Instant::now();
+        client
+            .prepare_cached("SELECT id FROM escalations WHERE id = $1")
+            .await?;
+        parts
+            .entry("first statement prepare")
+            .or_default()
+            .push(t.elapsed());
+    }
+    Ok(parts
+        .into_iter()
+        .map(|(k, v)| (k, percentile(&v, 0.5)))
+        .collect())
+}
+
+/// Section 8: POST -> the provider's request, on the local stack: ingest enqueues to the
+/// emulator's SQS, a poller feeds the Teams dispatcher, whose webhook is the instant
+/// provider. Every emulator call goes through a timing proxy, so its share is apart.
+pub async fn end_to_end(
+    config: &herald::Config,
+    key: &secrecy::SecretString,
+    moto_url: &str,
+    provider: SocketAddr,
+    arrivals: Arc<Arrivals>,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let timing = Arc::new(EmulatorTime::default());
+    let proxy = start_timing_proxy(moto_url, timing.clone()).await?;
+    let proxied_sdk = herald::config::aws_sdk_config_at(&format!("http://{proxy}")).await;
+    let sqs = herald::aws_sdk_sqs::Client::new(&proxied_sdk);
+    let queues = crate::stack::ensure_channel_queues(
+        &sqs,
+        &format!("herald-e2e-{}", Uuid::new_v4().simple()),
+        30,
+        5,
+    )
+    .await?;
+    let mut config = config.clone();
+    crate::stack::use_queues(&mut config, &queues);
+    let ingest = herald_ingest::Deps::new(&config, Warm::ready(proxied_sdk.clone())).await?;
+    let instant = instant_sdk(provider).await;
+    let teams = herald::dispatch::for_channel(Channel::Teams, &config, Warm::ready(instant))
+        .await?
+        .context("teams dispatcher")?;
+    let poller = crate::poller::QueuePoller {
+        sqs: sqs.clone(),
+        queue_url: queues[&Channel::Teams].url.clone(),
+        queue_arn: queues[&Channel::Teams].arn.clone(),
+        wait_seconds: 1,
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polling = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = poller
+                    .poll_once(|e| herald_dispatch::function_handler(teams.as_ref(), e))
+                    .await;
+            }
+        })
+    };
+    let (mut totals, mut emulator) = (Vec::new(), Vec::new());
+    for n in 0..runs + 3 {
+        let title = format!("e2e {n} {}", Uuid::new_v4());
+        let body = escalation_on(Channel::Teams, 1, &title);
+        timing.reset();
+        let started = Instant::now();
+        crate::bench::post_ids(&ingest, key, &body).await?;
+        let arrived = loop {
+            if let Some(at) = arrivals.when(&format!("[CRITICAL] {title}")) {
+                break at;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!("the card for {title} never arrived");
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        let total = arrived - started;
+        // The warm-up runs prepare statements and connections.
+        if n >= 3 {
+            totals.push(total);
+            emulator.push(timing.within(started, arrived));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    polling.abort();
+    let own: Vec<Duration> = totals
+        .iter()
+        .zip(&emulator)
+        .map(|(t, e)| t.saturating_sub(*e))
+        .collect();
+    println!(
+        "POST -> Teams webhook request, {} runs: p50 {:.1} ms, p99 {:.1} ms",
+        runs,
+        ms(percentile(&totals, 0.5)),
+        ms(percentile(&totals, 0.99))
+    );
+    println!(
+        "  inside the emulator (SendMessageBatch, ReceiveMessage incl. its long poll, DeleteMessageBatch): p50 {:.1} ms, p99 {:.1} ms",
+        ms(percentile(&emulator, 0.5)),
+        ms(percentile(&emulator, 0.99))
+    );
+    println!(
+        "  Herald's own (everything else: ingest, claim, card, webhook call): p50 {:.1} ms, p99 {:.1} ms",
+        ms(percentile(&own, 0.5)),
+        ms(percentile(&own, 0.99))
+    );
+    Ok(())
+}
+
+/// Intervals the emulator spent answering, as seen by the timing proxy.
+#[derive(Default)]
+struct EmulatorTime(Mutex<Vec<(Instant, Instant)>>);
+
+impl EmulatorTime {
+    fn reset(&self) {
+        if let Ok(mut v) = self.0.lock() {
+            v.clear();
+        }
+    }
+
+    /// Time within [from, to] during which at least one emulator call was open.
+    fn within(&self, from: Instant, to: Instant) -> Duration {
+        let mut spans: Vec<(Instant, Instant)> = self
+            .0
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, e)| (s.max(from), e.min(to)))
+            .filter(|(s, e)| s < e)
+            .collect();
+        spans.sort();
+        let mut total = Duration::ZERO;
+        let mut current: Option<(Instant, Instant)> = None;
+        for (s, e) in spans {
+            match current {
+                Some((cs, ce)) if s <= ce => current = Some((cs, ce.max(e))),
+                Some((cs, ce)) => {
+                    total += ce - cs;
+                    current = Some((s, e));
+                }
+                None => current = Some((s, e)),
+            }
+        }
+        if let Some((cs, ce)) = current {
+            total += ce - cs;
+        }
+        total
+    }
+}
+
+/// An HTTP proxy in front of the emulator that records when each call was open.
+async fn start_timing_proxy(
+    upstream: &str,
+    timing: Arc<EmulatorTime>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let upstream = upstream.trim_end_matches('/').to_owned();
+    let http = herald::channels::https_client()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (timing, upstream, http) = (timing.clone(), upstream.clone(), http.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                    let (timing, upstream, http) = (timing.clone(), upstream.clone(), http.clone());
+                    async move {
+                        let started = Instant::now();
+                        let method = req.method().clone();
+                        let uri = format!(
+                            "{upstream}{}",
+                            req.uri().path_and_query().map_or("/", |p| p.as_str())
+                        );
+                        let headers = req.headers().clone();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let mut forward = http.request(method, uri).body(body);
+                        for (k, v) in &headers {
+                            if k != "host" && k != "content-length" {
+                                forward = forward.header(k, v);
+                            }
+                        }
+                        let response = match forward.send().await {
+                            Ok(r) => {
+                                let status = r.status();
+                                let headers = r.headers().clone();
+                                let bytes = r.bytes().await.unwrap_or_default();
+                                let mut builder =
+                                    hyper::Response::builder().status(status.as_u16());
+                                for (k, v) in &headers {
+                                    if k != "content-length" && k != "transfer-encoding" {
+                                        builder = builder.header(k, v);
+                                    }
+                                }
+                                builder.body(Full::new(bytes)).expect("response")
+                            }
+                            Err(_) => hyper::Response::builder()
+                                .status(502)
+                                .body(Full::new(Bytes::new()))
+                                .expect("static response"),
+                        };
+                        if let Ok(mut spans) = timing.0.lock() {
+                            spans.push((started, Instant::now()));
+                        }
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
