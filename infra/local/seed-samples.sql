@@ -17,24 +17,26 @@ VALUES ('00000000-0000-4000-8000-000000000001', '0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6
         '00000000-0000-4000-8000-000000000002',
         sha256('Qm9ndXNUb2tlbkZvclNhbXBsZUV2ZW50c09ubHkxMjM'::bytea), 'acknowledge', now() + interval '1 day');
 -- A second escalation, still triggered when the dispatcher samples run, with one queued
--- row per dispatched channel: the sample batches' first envelope names it.
-UPDATE recipients SET phone = '+14155550101',
-    push_endpoint_arn = 'arn:aws:sns:us-east-1:123456789012:endpoint/GCM/herald-samples/00000000-0000-4000-8000-0000000000aa'
-WHERE id = '00000000-0000-4000-8000-000000000002';
+-- row per dispatched channel: the sample batches' first envelope names it. Bob's address
+-- book is his own (the create-escalation sample re-upserts Alice); the Teams row is
+-- Alice's, whose webhook the put-teams-webhook sample registers.
+INSERT INTO recipients (id, tenant_id, external_id, name, phone, push_endpoint_arn)
+VALUES ('00000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-000000000001',
+        'u-bob', 'Bob Stone', '+14155550102',
+        'arn:aws:sns:us-east-1:123456789012:endpoint/GCM/herald-samples/00000000-0000-4000-8000-0000000000aa');
 INSERT INTO escalations (id, tenant_id, dedup_key, title, body, priority, service, channel_policy)
 VALUES ('1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000001', 'sample-channels',
         'Sample escalation on every channel', '', 'critical', 'orders-db',
-        '{"primary":["sms","push"],"secondary":[],"fallback":[]}');
+        '{"primary":["sms","push","teams","voice"],"secondary":[],"fallback":[]}');
 INSERT INTO notification_log (id, tenant_id, escalation_id, recipient_id, channel)
 VALUES ('5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41', '00000000-0000-4000-8000-000000000001',
-        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'sms'),
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003', 'sms'),
        ('4b9a6c0d-1928-4d3c-9b7a-8e9f0a1b2c52', '00000000-0000-4000-8000-000000000001',
-        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'push');
-INSERT INTO notification_log (id, tenant_id, escalation_id, recipient_id, channel)
-VALUES ('3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63', '00000000-0000-4000-8000-000000000001',
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003', 'push'),
+       ('3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63', '00000000-0000-4000-8000-000000000001',
         '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'teams'),
        ('29784aeb-f706-4b1a-9958-6c7d8e9f0a74', '00000000-0000-4000-8000-000000000001',
-        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'voice');
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003', 'voice');
 -- Alice's inbox (the list-notifications sample reads it).
 INSERT INTO notifications (tenant_id, recipient_id, escalation_id, title, message, priority)
 VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002',
