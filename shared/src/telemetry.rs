@@ -1,10 +1,15 @@
 //! Tracing set-up: JSON lines on Lambda (CloudWatch parses them), readable text locally.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
-/// Installs the global subscriber once; later calls are no-ops (tests call it per test).
-pub fn init() {
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// The log filter from `RUST_LOG` (`info`, or `warn,herald=debug`: a default level and
+/// per-target levels; default `info`), read with `Targets`, which needs no regex engine.
+fn filter() -> Targets {
+    let mut filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     // At trace level the runtime logs every raw event: API keys, link tokens, bodies.
     // Never below info for these, whatever RUST_LOG says.
     for target in [
@@ -14,27 +19,36 @@ pub fn init() {
         "hyper",
         "aws_smithy_runtime",
     ] {
-        if let Ok(directive) = format!("{target}=info").parse() {
-            filter = filter.add_directive(directive);
-        }
+        filter = filter.with_target(target, LevelFilter::INFO);
     }
+    filter
+}
+
+/// Installs the global subscriber once; later calls are no-ops (tests call it per test).
+pub fn init() {
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json = on_lambda || std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f == "JSON");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter());
     let _ = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .without_time()
-            .with_ansi(false)
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .without_time()
+                    .with_ansi(false)
+                    .with_target(false),
+            )
             .try_init()
     } else {
-        builder
-            .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::env::var_os("NO_COLOR").is_none())
+                    .with_target(false),
+            )
             .try_init()
     };
 }
@@ -84,6 +98,17 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_never_logs_below_info() {
+        let filter: Targets = "trace".parse::<Targets>().expect("valid");
+        let filter = ["lambda_runtime", "hyper"]
+            .into_iter()
+            .fold(filter, |f, t| f.with_target(t, LevelFilter::INFO));
+        assert!(filter.would_enable("herald", &tracing::Level::TRACE));
+        assert!(!filter.would_enable("lambda_runtime", &tracing::Level::DEBUG));
+        assert!(!filter.would_enable("hyper::client", &tracing::Level::TRACE));
+    }
 
     #[test]
     fn multi_line_messages_keep_their_first_line() {

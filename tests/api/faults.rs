@@ -39,7 +39,7 @@ use wiremock::matchers::{body_partial_json, header, method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{
-    Options, TestApp, connect, moto_url, sdk_config, sdk_config_for, unique_phone,
+    Options, TestApp, connect, local_http, moto_url, sdk_config, sdk_config_for, unique_phone,
 };
 
 /// Probabilities per decision (per provider call; the SQS one per notification).
@@ -906,8 +906,7 @@ async fn provider_messages(
     run_tag: &str,
     forwarded: &[Forwarded],
 ) -> HashMap<(Channel, String), Vec<String>> {
-    let data: Value = herald::channels::https_client()
-        .expect("an HTTP client")
+    let data: Value = local_http()
         .get(format!("{}/moto-api/data.json", moto_url()))
         .send()
         .await
@@ -1048,7 +1047,7 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let faults = Arc::new(Faults {
         seed,
         moto: moto_url(),
-        http: herald::channels::https_client().expect("an HTTP client"),
+        http: local_http(),
         sqs_faults: AtomicBool::new(true),
         sqs_batches_failed: AtomicU64::new(0),
         next_epoch: AtomicU64::new(0),

@@ -22,6 +22,14 @@ use uuid::Uuid;
 pub const SENDER: &str = "herald@alerts.example.com";
 pub const PUBLIC_BASE_URL: &str = "https://herald.test";
 
+/// The tests' own HTTP client (the emulator's state dump can take a while on a busy
+/// machine, so no 10 s cap as the providers' client has).
+pub fn local_http() -> reqwest::Client {
+    herald::channels::https_client_builder()
+        .and_then(|b| Ok(b.timeout(Duration::from_secs(120)).build()?))
+        .expect("an HTTP client")
+}
+
 pub fn admin_url() -> String {
     std::env::var("HERALD_PG_ADMIN_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
@@ -300,7 +308,7 @@ impl TestApp {
             api_key,
             fakes,
             config,
-            http: herald::channels::https_client().expect("an HTTP client"),
+            http: local_http(),
         }
     }
 

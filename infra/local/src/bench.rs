@@ -781,6 +781,9 @@ async fn start_counting_proxy(
                 let Ok(server) = TcpStream::connect(&upstream).await else {
                     return;
                 };
+                // No Nagle on either leg: a proxy must not hold small messages back (with
+                // the peer's delayed ACKs that costs ~40 ms a round trip).
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let to_client =
@@ -815,10 +818,40 @@ async fn count_frontend(
             b'S' => counter.syncs.fetch_add(1, Ordering::SeqCst),
             _ => 0,
         };
-        to.write_u8(kind).await?;
-        to.write_i32(len as i32).await?;
-        to.write_all(&payload).await?;
+        // One write per message, as the client sent it.
+        let mut message = Vec::with_capacity(len + 1);
+        message.push(kind);
+        message.extend_from_slice(&(len as i32).to_be_bytes());
+        message.extend_from_slice(&payload);
+        to.write_all(&message).await?;
     }
+}
+
+/// Starts a function binary the way Lambda does: only its configuration and Lambda's
+/// own variables in the environment, the Runtime API at `api`.
+pub(crate) fn spawn_function(
+    binary: &Path,
+    env: &[(String, String)],
+    api: SocketAddr,
+) -> anyhow::Result<tokio::process::Child> {
+    Ok(tokio::process::Command::new(binary)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", "testing")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?)
 }
 
 /// Median time from spawning `binary` to its first `GET .../runtime/invocation/next`.
@@ -834,24 +867,7 @@ async fn cold_start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<D
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let api = listener.local_addr()?;
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(binary)
-            .env_clear()
-            .envs(env.iter().cloned())
-            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_SESSION_TOKEN", "testing")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut child = spawn_function(binary, env, api)?;
         let (mut stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
             .await
             .with_context(|| format!("{} never polled the Runtime API", binary.display()))??;

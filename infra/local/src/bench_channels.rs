@@ -196,7 +196,7 @@ pub(crate) async fn dispatch_per_channel(
     seconds: u64,
 ) -> anyhow::Result<()> {
     let sdk = instant_sdk(provider).await;
-    // The Teams rows use the tenant's team webhook, on the instant provider.
+    // Each of the ten bench recipients has a Teams webhook on the instant provider.
     let keyring =
         herald::secrets::Keyring::parse(&crate::stack::LOCAL_SECRET_KEYS.to_owned().into())?;
     let client = ingest.pool.get().await?;
@@ -207,12 +207,17 @@ pub(crate) async fn dispatch_per_channel(
     .await?
     .context("the bench key")?
     .tenant_id;
-    let url = secrecy::SecretString::from(format!("http://{provider}/teams/bench"));
-    let sealed = keyring.seal(
-        &url,
-        &herald::secrets::Owner::teams_team_webhook(tenant, "bench"),
-    );
-    herald::db::teams::upsert(&client, tenant, None, Some("bench"), &sealed, "127.0.0.1").await?;
+    for i in 0..10 {
+        let recipient =
+            herald::db::teams::ensure_recipient(&client, tenant, &format!("u-{i}")).await?;
+        let url = secrecy::SecretString::from(format!("http://{provider}/teams/u-{i}"));
+        let sealed = keyring.seal(
+            &url,
+            &herald::secrets::Owner::teams_webhook(tenant, recipient),
+        );
+        herald::db::teams::upsert(&client, tenant, Some(recipient), None, &sealed, "127.0.0.1")
+            .await?;
+    }
     drop(client);
 
     println!(
@@ -369,24 +374,7 @@ pub async fn init_and_first_invoke(
             }
         });
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(binary)
-            .env_clear()
-            .envs(env.iter().cloned())
-            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_SESSION_TOKEN", "testing")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut child = crate::bench::spawn_function(binary, env, api)?;
         let (_, polled, _) = next_report(&mut rx).await?;
         let (what, answered, body) = next_report(&mut rx).await?;
         if what != "answer" {

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use crate::stack;
 
 pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> anyhow::Result<()> {
-    let http = herald::channels::https_client()?;
+    let http = herald::channels::https_client_builder()?
+        .timeout(Duration::from_secs(60))
+        .build()?;
     let pool = herald::db::connect_pool(&config.database).await?;
     let now = chrono::Utc::now();
     let stamp = now.format("%H%M%S").to_string();

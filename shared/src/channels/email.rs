@@ -253,34 +253,17 @@ fn is_transient_code(code: &str) -> bool {
 mod tests {
     use super::*;
     use crate::channels::Links;
-    use chrono::TimeZone;
     use secrecy::SecretString;
-    use uuid::Uuid;
 
     fn claimed() -> Claimed {
         Claimed {
-            id: Uuid::nil(),
-            tenant_id: Uuid::nil(),
-            escalation_id: Uuid::nil(),
-            recipient_id: Uuid::nil(),
-            channel: Channel::Email,
-            attempt_count: 1,
             title: "Primary database <CPU> above 95%".into(),
-            body: "p99 latency 2.3 s".into(),
-            priority: domain::Priority::Critical,
-            service: Some("orders-db".into()),
             team: Some("platform".into()),
             alert_count: 3,
             dashboard_url: Some("https://grafana.example.com/d/orders-db".into()),
-            triggered_at: chrono::Utc
-                .with_ymd_and_hms(2026, 11, 22, 3, 12, 0)
-                .single()
-                .expect("valid"),
             recipient_name: Some("Alice".into()),
             address: Address::parse(Channel::Email, Some("alice@example.com")),
-            credential: None,
-            credential_shared: false,
-            other_channels: vec![],
+            ..Claimed::sample(Channel::Email)
         }
     }
 

@@ -164,6 +164,15 @@ impl DeliveryError {
 /// bounded timeouts so a hung provider cannot eat the Lambda deadline; and no redirects,
 /// so a webhook cannot point a dispatcher at another host.
 pub fn https_client() -> anyhow::Result<reqwest::Client> {
+    Ok(https_client_builder()?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .build()?)
+}
+
+/// [`https_client`]'s TLS and redirect policy, without its timeouts (the local tools'
+/// own clients, which may wait longer).
+pub fn https_client_builder() -> anyhow::Result<reqwest::ClientBuilder> {
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -174,10 +183,7 @@ pub fn https_client() -> anyhow::Result<reqwest::Client> {
         .with_no_client_auth();
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?)
+        .redirect(reqwest::redirect::Policy::none()))
 }
 
 /// An AWS SDK call that failed: a service error is read by `classify` (the service's

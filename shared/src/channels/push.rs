@@ -117,33 +117,13 @@ impl Adapter for SnsPush {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
     use uuid::Uuid;
 
     fn claimed(priority: Priority) -> Claimed {
         Claimed {
-            id: Uuid::nil(),
-            tenant_id: Uuid::nil(),
-            escalation_id: Uuid::nil(),
-            recipient_id: Uuid::nil(),
-            channel: Channel::Push,
-            attempt_count: 1,
             title: "DB \"primary\" <down> & out".into(),
-            body: "p99 latency 2.3 s".into(),
             priority,
-            service: Some("orders-db".into()),
-            team: None,
-            alert_count: 1,
-            dashboard_url: None,
-            triggered_at: chrono::Utc
-                .with_ymd_and_hms(2026, 11, 22, 3, 12, 0)
-                .single()
-                .expect("valid"),
-            recipient_name: None,
-            address: None,
-            credential: None,
-            credential_shared: false,
-            other_channels: vec![],
+            ..Claimed::sample(Channel::Push)
         }
     }
 

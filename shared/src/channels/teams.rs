@@ -174,34 +174,16 @@ impl Adapter for TeamsWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
     use std::time::Duration;
-    use uuid::Uuid;
 
     fn claimed() -> Claimed {
         Claimed {
-            id: Uuid::nil(),
-            tenant_id: Uuid::nil(),
-            escalation_id: Uuid::nil(),
-            recipient_id: Uuid::nil(),
-            channel: Channel::Teams,
-            attempt_count: 1,
             title: r#"DB <primary> & "replica""#.into(),
-            body: "p99 latency 2.3 s".into(),
-            priority: Priority::Critical,
-            service: Some("orders-db".into()),
             team: Some("platform".into()),
             alert_count: 3,
             dashboard_url: Some("https://grafana.example.com/d/x".into()),
-            triggered_at: chrono::Utc
-                .with_ymd_and_hms(2026, 11, 22, 3, 12, 0)
-                .single()
-                .expect("valid"),
             recipient_name: Some("Alice".into()),
-            address: None,
-            credential: None,
-            credential_shared: false,
-            other_channels: vec![],
+            ..Claimed::sample(Channel::Teams)
         }
     }
 

@@ -186,34 +186,14 @@ pub fn classify_code(code: &str, message: &str) -> DeliveryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Priority;
-    use chrono::TimeZone;
-    use uuid::Uuid;
 
     fn claimed(title: &str) -> Claimed {
         Claimed {
-            id: Uuid::nil(),
-            tenant_id: Uuid::nil(),
-            escalation_id: Uuid::nil(),
-            recipient_id: Uuid::nil(),
-            channel: Channel::Voice,
-            attempt_count: 1,
             title: title.into(),
             body: String::new(),
-            priority: Priority::Critical,
             service: Some("orders&db".into()),
-            team: None,
-            alert_count: 1,
-            dashboard_url: None,
-            triggered_at: chrono::Utc
-                .with_ymd_and_hms(2026, 11, 22, 3, 12, 0)
-                .single()
-                .expect("valid"),
-            recipient_name: None,
-            address: None,
-            credential: None,
-            credential_shared: false,
             other_channels: vec![Channel::Email, Channel::Sms, Channel::Push],
+            ..Claimed::sample(Channel::Voice)
         }
     }
 

@@ -45,6 +45,39 @@ pub struct Claimed {
     pub other_channels: Vec<Channel>,
 }
 
+#[cfg(test)]
+impl Claimed {
+    /// A claimed row for adapter tests: a critical escalation on orders-db, no address,
+    /// no credential; tests override what they look at.
+    pub(crate) fn sample(channel: Channel) -> Self {
+        use chrono::TimeZone;
+        Self {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            escalation_id: Uuid::nil(),
+            recipient_id: Uuid::nil(),
+            channel,
+            attempt_count: 1,
+            title: "Primary database CPU above 95%".into(),
+            body: "p99 latency 2.3 s".into(),
+            priority: Priority::Critical,
+            service: Some("orders-db".into()),
+            team: None,
+            alert_count: 1,
+            dashboard_url: None,
+            triggered_at: Utc
+                .with_ymd_and_hms(2026, 11, 22, 3, 12, 0)
+                .single()
+                .expect("a valid time"),
+            recipient_name: None,
+            address: None,
+            credential: None,
+            credential_shared: false,
+            other_channels: vec![],
+        }
+    }
+}
+
 /// A sealed credential and whose it is (its ciphertext opens only for that owner).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
