@@ -376,3 +376,37 @@ async fn retention_deletes_expired_and_old_inbox_rows() {
         .collect();
     assert_eq!(left, vec![NASTY_TITLE.to_owned()]);
 }
+
+#[tokio::test]
+async fn an_inbox_entry_with_an_expiry_is_hidden_once_it_passes_and_then_deleted() {
+    let app = TestApp::spawn().await;
+    let mut body = escalation_on(&["in_app"], json!({ "id": "u-brief" }));
+    body["inbox_expires_at"] =
+        json!((chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339());
+    assert_eq!(app.post_escalation(&body).await.status, 202);
+    assert_eq!(
+        inbox(&app, "u-brief", "").await["items"]
+            .as_array()
+            .expect("items")
+            .len(),
+        1
+    );
+    assert_eq!(unread(&app, "u-brief").await, 1);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(
+        inbox(&app, "u-brief", "").await["items"]
+            .as_array()
+            .expect("items")
+            .is_empty()
+    );
+    assert_eq!(unread(&app, "u-brief").await, 0);
+    let summary = app
+        .retention
+        .run(herald::domain::Budget::for_duration(
+            std::time::Instant::now(),
+            Duration::from_secs(30),
+        ))
+        .await
+        .expect("retention");
+    assert_eq!(summary.deleted["notifications"], 1, "{summary:?}");
+}

@@ -94,8 +94,9 @@ pub async fn create(
                 -- An in-app delivery is its inbox row: written here, so it is delivered
                 -- the moment the escalation exists.
                 INSERT INTO notifications
-                    (tenant_id, recipient_id, escalation_id, notification_log_id, type, title, message, priority)
-                SELECT $1, ntf.recipient_id, esc.id, ntf.id, 'escalation', $3, left($4, 2000), $5
+                    (tenant_id, recipient_id, escalation_id, notification_log_id, type, title, message, priority,
+                     expires_at)
+                SELECT $1, ntf.recipient_id, esc.id, ntf.id, 'escalation', $3, left($4, 2000), $5, $25
                 FROM ntf CROSS JOIN esc
                 WHERE ntf.channel = 'in_app' AND ntf.status = 'delivered'
             ), evt AS (
@@ -165,6 +166,7 @@ pub async fn create(
                 &n_reason,
                 &actor.kind.as_str(),
                 &actor.id,
+                &escalation.inbox_expires_at,
             ],
         )
         .await

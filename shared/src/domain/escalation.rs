@@ -77,6 +77,7 @@ pub struct IngestRequest {
     pub alert_count: Option<i64>,
     pub dashboard_url: Option<String>,
     pub triggered_at: Option<String>,
+    pub inbox_expires_at: Option<String>,
     pub recipients: Option<Vec<Object<RecipientRequest>>>,
     pub channels: Option<Object<ChannelsRequest>>,
 }
@@ -153,6 +154,8 @@ pub struct NewEscalation {
     pub alert_count: i32,
     pub dashboard_url: Option<String>,
     pub triggered_at: Option<DateTime<Utc>>,
+    /// When the in-app inbox entries stop being shown (retention then deletes them).
+    pub inbox_expires_at: Option<DateTime<Utc>>,
     pub recipients: Vec<NewRecipient>,
     pub channels: ChannelPolicy,
 }
@@ -211,9 +214,18 @@ impl TryFrom<IngestRequest> for NewEscalation {
         let dashboard_url = check!(req.dashboard_url.map(dashboard_url).transpose())
             .flatten()
             .flatten();
-        let triggered_at = check!(req.triggered_at.map(triggered_at).transpose())
-            .flatten()
-            .flatten();
+        let triggered_at = check!(
+            req.triggered_at
+                .map(|t| timestamp(t, "triggered_at"))
+                .transpose()
+        )
+        .flatten();
+        let inbox_expires_at = check!(
+            req.inbox_expires_at
+                .map(|t| timestamp(t, "inbox_expires_at"))
+                .transpose()
+        )
+        .flatten();
         let recipients = check!(recipients(req.recipients));
         let channels = check!(channels(req.channels));
 
@@ -235,6 +247,7 @@ impl TryFrom<IngestRequest> for NewEscalation {
                 alert_count,
                 dashboard_url,
                 triggered_at,
+                inbox_expires_at,
                 recipients,
                 channels,
             }),
@@ -369,14 +382,14 @@ fn dashboard_url(value: String) -> Result<Option<String>, FieldError> {
     Ok(Some(url.to_string()))
 }
 
-fn triggered_at(value: String) -> Result<Option<DateTime<Utc>>, FieldError> {
+fn timestamp(value: String, field: &str) -> Result<DateTime<Utc>, FieldError> {
     DateTime::parse_from_rfc3339(value.trim())
-        .map(|t| Some(t.with_timezone(&Utc)))
+        .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             FieldError::new(
                 "invalid",
-                "triggered_at",
-                format!("`triggered_at` must be an RFC 3339 timestamp: {e}"),
+                field,
+                format!("`{field}` must be an RFC 3339 timestamp: {e}"),
             )
         })
 }
@@ -630,6 +643,16 @@ mod tests {
         let mut v = valid();
         v["triggered_at"] = json!("2026-11-22T03:12:00+01:00");
         assert!(parse(v).is_ok());
+    }
+
+    #[test]
+    fn inbox_expiry_is_an_rfc3339_time() {
+        let mut v = valid();
+        v["inbox_expires_at"] = json!("tomorrow");
+        assert_eq!(first_field(v), "inbox_expires_at");
+        let mut v = valid();
+        v["inbox_expires_at"] = json!("2026-12-02T03:12:00Z");
+        assert!(parse(v).expect("valid").inbox_expires_at.is_some());
     }
 
     #[test]
