@@ -974,16 +974,7 @@ async fn provider_messages(
 /// the rejected ones disabled (SNS answers `EndpointDisabled`).
 async fn push_endpoints(count: usize, disabled: &HashSet<usize>) -> Vec<String> {
     let sns = herald::aws_sdk_sns::Client::new(&sdk_config().await);
-    let application = sns
-        .create_platform_application()
-        .name(format!("herald-faults-{}", Uuid::new_v4().simple()))
-        .platform("GCM")
-        .attributes("PlatformCredential", "test-server-key")
-        .send()
-        .await
-        .expect("platform application")
-        .platform_application_arn
-        .expect("application arn");
+    let application = crate::helpers::push_application(&sns, "herald-faults").await;
     let mut arns = Vec::with_capacity(count);
     let indexes: Vec<usize> = (0..count).collect();
     for chunk in indexes.chunks(16) {

@@ -389,6 +389,17 @@ impl TestApp {
             .expect("retry sweep")
     }
 
+    /// One retention run with a generous budget.
+    pub async fn retention_once(&self) -> herald::scheduled::RetentionSummary {
+        self.retention
+            .run(herald::domain::Budget::for_duration(
+                std::time::Instant::now(),
+                Duration::from_secs(30),
+            ))
+            .await
+            .expect("retention")
+    }
+
     pub async fn execute(&self, sql: &str) -> u64 {
         let client = self.pool.get().await.expect("conn");
         client.execute(sql, &[]).await.expect("statement")
@@ -475,16 +486,7 @@ impl TestApp {
     /// A new SNS platform endpoint (in a new GCM application) for this test.
     pub async fn push_endpoint(&self) -> String {
         let sns = herald::aws_sdk_sns::Client::new(&sdk_config().await);
-        let app = sns
-            .create_platform_application()
-            .name(format!("herald-test-{}", Uuid::new_v4().simple()))
-            .platform("GCM")
-            .attributes("PlatformCredential", "test-server-key")
-            .send()
-            .await
-            .expect("platform application")
-            .platform_application_arn
-            .expect("application arn");
+        let app = push_application(&sns, "herald-test").await;
         sns.create_platform_endpoint()
             .platform_application_arn(app)
             .token(format!("device-{}", Uuid::new_v4().simple()))
@@ -592,6 +594,19 @@ pub fn escalation_for(email: &str) -> Value {
         "dashboard_url": "https://grafana.example.com/d/orders-db",
         "recipients": [{ "id": "u-alice", "name": "Alice Martin", "email": email, "phone": "+14155550101" }]
     })
+}
+
+/// A new GCM platform application in the emulator's SNS, named `{prefix}-<uuid>`.
+pub async fn push_application(sns: &herald::aws_sdk_sns::Client, prefix: &str) -> String {
+    sns.create_platform_application()
+        .name(format!("{prefix}-{}", Uuid::new_v4().simple()))
+        .platform("GCM")
+        .attributes("PlatformCredential", "test-server-key")
+        .send()
+        .await
+        .expect("platform application")
+        .platform_application_arn
+        .expect("application arn")
 }
 
 /// A valid US number no other test uses. (Never ending in 99: the emulator says those

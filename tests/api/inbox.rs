@@ -359,14 +359,7 @@ async fn retention_deletes_expired_and_old_inbox_rows() {
         2,
         "the expired row is hidden at once"
     );
-    let summary = app
-        .retention
-        .run(herald::domain::Budget::for_duration(
-            std::time::Instant::now(),
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("retention");
+    let summary = app.retention_once().await;
     assert_eq!(summary.deleted["notifications"], 2, "{summary:?}");
     let left: Vec<String> = inbox(&app, "u-old", "").await["items"]
         .as_array()
@@ -400,13 +393,6 @@ async fn an_inbox_entry_with_an_expiry_is_hidden_once_it_passes_and_then_deleted
             .is_empty()
     );
     assert_eq!(unread(&app, "u-brief").await, 0);
-    let summary = app
-        .retention
-        .run(herald::domain::Budget::for_duration(
-            std::time::Instant::now(),
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("retention");
+    let summary = app.retention_once().await;
     assert_eq!(summary.deleted["notifications"], 1, "{summary:?}");
 }
