@@ -30,6 +30,7 @@ REPO = INFRA.parent
 
 BINARIES = {
     "ingest",
+    "recipients",
     "dispatch-email",
     "dispatch-sms",
     "dispatch-push",
@@ -44,17 +45,25 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/escalations/{id}"): "IngestFunction",
     ("POST", "/v1/escalations/{id}/acknowledge"): "IngestFunction",
     ("POST", "/v1/escalations/{id}/resolve"): "IngestFunction",
-    ("GET", "/v1/recipients/{id}/notifications"): "IngestFunction",
-    ("GET", "/v1/recipients/{id}/notifications/unread-count"): "IngestFunction",
-    ("POST", "/v1/recipients/{id}/notifications/read-all"): "IngestFunction",
-    ("POST", "/v1/recipients/{id}/notifications/{nid}/read"): "IngestFunction",
-    ("DELETE", "/v1/recipients/{id}/notifications/{nid}"): "IngestFunction",
-    ("PUT", "/v1/recipients/{id}/teams-webhook"): "IngestFunction",
-    ("DELETE", "/v1/recipients/{id}/teams-webhook"): "IngestFunction",
-    ("PUT", "/v1/teams/{team}/teams-webhook"): "IngestFunction",
-    ("DELETE", "/v1/teams/{team}/teams-webhook"): "IngestFunction",
+    ("GET", "/v1/recipients/{id}/notifications"): "RecipientsFunction",
+    ("GET", "/v1/recipients/{id}/notifications/unread-count"): "RecipientsFunction",
+    ("POST", "/v1/recipients/{id}/notifications/read-all"): "RecipientsFunction",
+    ("POST", "/v1/recipients/{id}/notifications/{nid}/read"): "RecipientsFunction",
+    ("DELETE", "/v1/recipients/{id}/notifications/{nid}"): "RecipientsFunction",
+    ("PUT", "/v1/recipients/{id}/teams-webhook"): "RecipientsFunction",
+    ("DELETE", "/v1/recipients/{id}/teams-webhook"): "RecipientsFunction",
+    ("PUT", "/v1/teams/{team}/teams-webhook"): "RecipientsFunction",
+    ("DELETE", "/v1/teams/{team}/teams-webhook"): "RecipientsFunction",
     ("GET", "/l/{token}"): "MagicLinkFunction",
     ("POST", "/l/{token}"): "MagicLinkFunction",
+}
+# Path prefixes and the one function serving every route under them: escalations (the
+# paging path) apart from the inbox / webhook registration (which holds the secret keys).
+ROUTE_PREFIXES = {
+    "/v1/escalations": "IngestFunction",
+    "/v1/recipients/": "RecipientsFunction",
+    "/v1/teams/": "RecipientsFunction",
+    "/l/": "MagicLinkFunction",
 }
 DB_ENV = {
     "RUST_LOG",
@@ -82,7 +91,8 @@ QUEUE_URL_ENV = {f"HERALD_QUEUE_URL_{ch.upper()}" for ch in CHANNELS}
 DISPATCH_ENV = {"HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS", "HERALD_MAX_ATTEMPTS",
                 "HERALD_SENDING_LEASE_SECS"}
 FUNCTION_ENV = {
-    "IngestFunction": QUEUE_URL_ENV | {"HERALD_SECRET_KEYS_ARN"},
+    "IngestFunction": set(QUEUE_URL_ENV),
+    "RecipientsFunction": {"HERALD_SECRET_KEYS_ARN"},
     "DispatchEmailFunction": DISPATCH_ENV | {"HERALD_SES_FROM"},
     "DispatchSmsFunction": DISPATCH_ENV | {"HERALD_SMS_SENDER_ID", "HERALD_SMS_ORIGINATION_NUMBER"},
     "DispatchPushFunction": set(DISPATCH_ENV),
@@ -106,7 +116,7 @@ FUNCTION_ENV = {
 }
 # Environment variables that are a Ref of one parameter, and which parameter.
 ENV_FROM_PARAMETER = {
-    ("IngestFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
+    ("RecipientsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchTeamsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchSmsFunction", "HERALD_SMS_SENDER_ID"): "SmsSenderId",
     ("DispatchSmsFunction", "HERALD_SMS_ORIGINATION_NUMBER"): "SmsOriginationNumber",
@@ -116,8 +126,10 @@ ENV_FROM_PARAMETER = {
     ("RetentionFunction", "HERALD_INBOX_RETENTION_DAYS"): "InboxRetentionDays",
 }
 # Every action a function's role allows (the DB secret is everyone's). Nothing more.
+# secretsmanager:GetSecretValue is on the DB secret only, except for SECRET_KEYS_READERS.
 FUNCTION_ACTIONS = {
     "IngestFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+    "RecipientsFunction": {"secretsmanager:GetSecretValue"},
     "DispatchEmailFunction": {"ses:SendEmail", "secretsmanager:GetSecretValue"},
     "DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut", "secretsmanager:GetSecretValue"},
     "DispatchPushFunction": {"sns:Publish", "secretsmanager:GetSecretValue"},
@@ -130,8 +142,9 @@ FUNCTION_ACTIONS = {
 # The only Allow statement that may say Resource "*", and its exact actions: SMS to a phone
 # number and the opt-out check have no resource ARN to scope to.
 STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}}
-# Read the Teams webhook key secret: ingest encrypts, dispatch-teams decrypts.
-SECRET_KEYS_READERS = {"IngestFunction", "DispatchTeamsFunction"}
+# Read the Teams webhook key secret: recipients seals, dispatch-teams opens. Nobody else
+# (ingest in particular) may name SecretKeysSecretArn or get HERALD_SECRET_KEYS_ARN.
+SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction"}
 # Run in EgressSubnetIds (a NAT route to the internet); every other function stays in
 # PrivateSubnetIds, which need no internet route.
 EGRESS_FUNCTIONS = {"DispatchTeamsFunction"}
@@ -259,6 +272,25 @@ def workspace_binaries() -> set[str]:
     return names
 
 
+def workspace_members() -> set[str] | None:
+    """members of the root Cargo.toml's [workspace] (read-only cross-check); None: unreadable."""
+    try:
+        data = tomllib.loads((REPO / "Cargo.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return set(data.get("workspace", {}).get("members", []))
+
+
+def binary_packages() -> dict[str, str]:
+    """[[bin]] name -> its package directory (relative to the repo), for functions/*."""
+    out: dict[str, str] = {}
+    for manifest in sorted(REPO.glob("functions/*/Cargo.toml")):
+        data = tomllib.loads(manifest.read_text())
+        for b in data.get("bin", []):
+            out[b["name"]] = manifest.parent.relative_to(REPO).as_posix()
+    return out
+
+
 def scalar_values(value, template: dict) -> list[str] | None:
     """Every value a scalar can take: literals, Ref of a parameter (its AllowedValues, or
     its Default), Fn::FindInMap over every value of a Ref'd key. None: cannot tell."""
@@ -351,6 +383,14 @@ def main() -> int:
         check(isinstance(timeout, int) and 1 <= timeout <= 900, f"{name}: Timeout set ({timeout})")
 
     check(set(seen_bins) == BINARIES, "every binary is deployed", f"deployed {sorted(seen_bins)}")
+    # cargo lambda builds --bin <Binary> from the workspace root: its package must be a member.
+    members, packages = workspace_members(), binary_packages()
+    if members is not None and packages:
+        for binary in sorted(seen_bins):
+            pkg = packages.get(binary)
+            check(pkg is not None and pkg in members,
+                  f"{seen_bins[binary]}: package of {binary!r} ({pkg}) is a workspace member",
+                  f"members {sorted(members)}")
 
     # --- SQS: redrive for every non-DLQ queue
     redrive_targets: set[str] = set()
@@ -457,6 +497,16 @@ def main() -> int:
         check(got == [fname], f"route {method} {path} -> {fname}", f"got {got}")
     extra = sorted(set(routes) - set(EXPECTED_ROUTES))
     check(not extra, "no unexpected routes", repr(extra))
+    for prefix, fname in sorted(ROUTE_PREFIXES.items()):
+        under = sorted(k for k in routes if str(k[1]).startswith(prefix))
+        wrong = [(k, routes[k]) for k in under if routes[k] != [fname]]
+        check(bool(under) and not wrong, f"every {prefix}* route -> {fname}", repr(wrong or under))
+    for fname in sorted(set(ROUTE_PREFIXES.values())):
+        served = sorted(k for k, fns in routes.items() if fname in fns)
+        outside = [k for k in served
+                   if not any(str(k[1]).startswith(p) for p, f in ROUTE_PREFIXES.items() if f == fname)]
+        check(not outside, f"{fname}: serves only "
+              + ", ".join(sorted(p + "*" for p, f in ROUTE_PREFIXES.items() if f == fname)), repr(outside))
 
     # --- IAM: no wildcard actions, no wildcard resources
     for rname, res in sorted(resources.items()):
@@ -596,6 +646,32 @@ def main() -> int:
         check(db_secret in norm, f"{fname}: reads the DB master secret (ReadDatabaseSecret)")
         if fname in SECRET_KEYS_READERS:
             check(keys_secret in norm, f"{fname}: reads SecretKeysSecretArn")
+        else:
+            # Not even through an intrinsic or an environment variable.
+            check('"SecretKeysSecretArn"' not in json.dumps(functions[fname]),
+                  f"{fname}: never names SecretKeysSecretArn (no key secret outside {sorted(SECRET_KEYS_READERS)})")
+    keys_env_users = sorted(f for f in functions if "HERALD_SECRET_KEYS_ARN" in merged_env(globals_fn, functions[f]
+                                                                                             .get("Properties", {})))
+    check(set(keys_env_users) == SECRET_KEYS_READERS, f"only {sorted(SECRET_KEYS_READERS)} get HERALD_SECRET_KEYS_ARN",
+          repr(keys_env_users))
+    check("HERALD_SECRET_KEYS_ARN" not in globals_fn.get("Environment", {}).get("Variables", {}),
+          "HERALD_SECRET_KEYS_ARN is not a Globals variable")
+    # Only the enqueuers touch SQS or know a queue URL (recipients writes no queue).
+    for fname in sorted(functions):
+        if fname in ENQUEUERS:
+            continue
+        sqs_actions = sorted({str(a) for a, _ in actions_of(fname) if str(a).lower().startswith("sqs:")})
+        check(not sqs_actions, f"{fname}: no sqs:* action (not an enqueuer)", repr(sqs_actions))
+        queue_env = sorted(v for v in merged_env(globals_fn, functions[fname].get("Properties", {}))
+                           if v.startswith("HERALD_QUEUE_URL_"))
+        check(not queue_env, f"{fname}: no HERALD_QUEUE_URL_* (not an enqueuer)", repr(queue_env))
+    # Same Lambda settings as ingest (Globals): VPC, security groups, subnets, sizing, layers.
+    if "IngestFunction" in functions and "RecipientsFunction" in functions:
+        ip, rp = functions["IngestFunction"].get("Properties", {}), functions["RecipientsFunction"].get("Properties", {})
+        for key in ("VpcConfig", "Timeout", "MemorySize", "Layers", "LoggingConfig", "Runtime", "Architectures",
+                    "CodeUri"):
+            a, b = merged(globals_fn, rp, key), merged(globals_fn, ip, key)
+            check(a == b, f"RecipientsFunction: {key} as IngestFunction's", f"{a!r} vs {b!r}")
     keys_param = template.get("Parameters", {}).get("SecretKeysSecretArn", {})
     pattern = keys_param.get("AllowedPattern", "")
     check("Default" not in keys_param and bool(pattern)

@@ -358,7 +358,14 @@ fn sdk_loader() -> aws_config::ConfigLoader {
         .operation_attempt_timeout(Duration::from_secs(5))
         .operation_timeout(Duration::from_secs(12))
         .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts)
+    // Every request and answer Herald exchanges with AWS is a few KB, and the attempt
+    // timeout above already ends a stalled call; the SDK's stalled-stream protection
+    // wraps every body in a throughput check that cost ingest ~6% of its CPU per request.
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+        )
 }
 
 /// The shared SDK configuration, loaded when first awaited (Lambda's cold start reaches

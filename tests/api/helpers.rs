@@ -134,6 +134,7 @@ pub struct TestApp {
     pub db_url: String,
     pub pool: Pool,
     pub ingest: herald_ingest::Deps,
+    pub recipients: herald_recipients::Deps,
     /// Every channel's dispatcher, as the local runner holds them.
     pub dispatchers: BTreeMap<Channel, Arc<dyn Dispatch>>,
     pub magic: herald_magic_link::Deps,
@@ -264,6 +265,9 @@ impl TestApp {
                 .expect("every queued channel has a dispatcher");
             dispatchers.insert(channel, dispatcher);
         }
+        let recipients = herald_recipients::Deps::new(&config)
+            .await
+            .expect("recipients deps");
         let magic = herald_magic_link::Deps::from_config(&config)
             .await
             .expect("magic-link deps");
@@ -295,6 +299,7 @@ impl TestApp {
             db_url,
             pool,
             ingest,
+            recipients,
             dispatchers,
             magic,
             retry,
@@ -338,6 +343,7 @@ impl TestApp {
         .expect("event");
         let response = match route.target {
             Target::Ingest => herald_ingest::function_handler(&self.ingest, req).await,
+            Target::Recipients => herald_recipients::function_handler(&self.recipients, req).await,
             Target::MagicLink => herald_magic_link::function_handler(&self.magic, req).await,
         }
         .expect("handlers answer, they do not fail");

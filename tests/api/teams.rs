@@ -421,15 +421,15 @@ async fn after_a_key_rotation_old_webhooks_still_open_and_new_ones_use_the_new_k
     );
     assert_eq!(app.fakes.teams_posts(&old_hook).await.len(), 1);
 
-    let mut ingest = app.ingest.clone();
-    ingest.keyring = Some(Warm::ready(
+    let mut recipients = app.recipients.clone();
+    recipients.keyring = Some(Warm::ready(
         herald::secrets::Keyring::parse(&rotated_keys.into()).expect("keys"),
     ));
-    let before = std::mem::replace(&mut app.ingest, ingest);
+    let before = std::mem::replace(&mut app.recipients, recipients);
     let shown = register(&app, "recipients/u-new", &app.fakes.teams_webhook("new"))
         .await
         .json();
-    app.ingest = before;
+    app.recipients = before;
     assert_eq!(shown["key_id"], "k2", "new writes use the current key");
 }
 

@@ -1,96 +1,27 @@
 use herald::db::escalations::{self, Created, Transition};
-use herald::db::tenants::{self, Principal};
-use herald::db::{Actor, ActorKind};
+use herald::db::tenants::Principal;
+use herald::db::{self, Actor, ActorKind};
 use herald::domain::Action;
-use herald::http::Caller;
-use herald::{api_key, db};
+use herald::http::{ApiError, Caller, api_segments, json, json_body};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::Deps;
 use crate::api::{EscalationCreated, EscalationView, TransitionView};
-use crate::error::ApiError;
-use crate::recipients::InboxRoute;
-use herald::db::teams::WebhookOwner;
-
-/// Largest request body accepted (413 above). The escalation `body` field itself is
-/// limited to 64 KiB (400 above).
-pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 enum Route {
     Create,
     Get(Uuid),
     Transition(Uuid, Action),
-    /// The caller's id for a recipient, and what to do with their inbox.
-    Inbox(String, InboxRoute),
-    PutWebhook(WebhookOwner),
-    DeleteWebhook(WebhookOwner),
-}
-
-/// A path segment, percent-decoded (recipient ids and team names are the caller's).
-fn segment(raw: &str) -> Result<String, ApiError> {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| ApiError::NoRoute)
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
-/// prefix in front of `/v1`.
+/// prefix in front of `/v1`. The recipients' routes belong to the `recipients` function.
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
-    let path = path.find("/v1/").map_or(path, |i| &path[i..]);
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let segments = api_segments(path);
     let id = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound("escalation"));
-    let nid = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound("notification"));
     match (segments.as_slice(), method) {
-        (["v1", "recipients", r, "notifications"], &Method::GET) => {
-            Ok(Route::Inbox(segment(r)?, InboxRoute::List))
-        }
-        (["v1", "recipients", r, "notifications", "unread-count"], &Method::GET) => {
-            Ok(Route::Inbox(segment(r)?, InboxRoute::UnreadCount))
-        }
-        (["v1", "recipients", r, "notifications", "read-all"], &Method::POST) => {
-            Ok(Route::Inbox(segment(r)?, InboxRoute::ReadAll))
-        }
-        (["v1", "recipients", r, "notifications", n, "read"], &Method::POST) => {
-            Ok(Route::Inbox(segment(r)?, InboxRoute::Read(nid(n)?)))
-        }
-        (["v1", "recipients", r, "notifications", n], &Method::DELETE) => {
-            Ok(Route::Inbox(segment(r)?, InboxRoute::Delete(nid(n)?)))
-        }
-        (["v1", "recipients", _, "notifications"], _)
-        | (["v1", "recipients", _, "notifications", "unread-count"], _) => {
-            Err(ApiError::MethodNotAllowed("GET"))
-        }
-        (["v1", "recipients", _, "notifications", "read-all"], _)
-        | (["v1", "recipients", _, "notifications", _, "read"], _) => {
-            Err(ApiError::MethodNotAllowed("POST"))
-        }
-        (["v1", "recipients", _, "notifications", _], _) => {
-            Err(ApiError::MethodNotAllowed("DELETE"))
-        }
-        (
-            [
-                "v1",
-                kind @ ("recipients" | "teams"),
-                owner,
-                "teams-webhook",
-            ],
-            m,
-        ) => {
-            let owner = if *kind == "recipients" {
-                WebhookOwner::Recipient(segment(owner)?)
-            } else {
-                WebhookOwner::Team(segment(owner)?)
-            };
-            match *m {
-                Method::PUT => Ok(Route::PutWebhook(owner)),
-                Method::DELETE => Ok(Route::DeleteWebhook(owner)),
-                _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
-            }
-        }
         (["v1", "escalations"], &Method::POST) => Ok(Route::Create),
         (["v1", "escalations"], _) => Err(ApiError::MethodNotAllowed("POST")),
         (["v1", "escalations", raw], &Method::GET) => Ok(Route::Get(id(raw)?)),
@@ -132,20 +63,13 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
 
 async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<Body>, ApiError> {
     let route = route(req.method(), req.raw_http_path())?;
-    // A missing or malformed key is refused before any database work.
-    let key_hash = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(api_key::from_authorization)
-        .map(api_key::hash)
-        .ok_or(ApiError::Unauthorized)?;
+    let key_hash = herald::http::key_hash(req)?;
     let client = deps
         .pool
         .get()
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
-    let principal = authenticate(deps, &client, key_hash).await?;
+    let principal = herald::http::authenticate(&deps.keys, &client, key_hash).await?;
     match route {
         Route::Create => create(deps, &client, &principal, req, caller).await,
         Route::Get(id) => {
@@ -155,31 +79,7 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
             Ok(json(StatusCode::OK, &EscalationView::from(&detail)))
         }
         Route::Transition(id, action) => transition(client, &principal, caller, id, action).await,
-        Route::Inbox(recipient, what) => {
-            crate::recipients::inbox(&client, &principal, req, &recipient, what).await
-        }
-        Route::PutWebhook(owner) => {
-            crate::recipients::put_webhook(deps, &client, &principal, req, &owner).await
-        }
-        Route::DeleteWebhook(owner) => {
-            crate::recipients::delete_webhook(&client, &principal, &owner).await
-        }
     }
-}
-
-async fn authenticate(
-    deps: &Deps,
-    client: &db::Client,
-    hash: [u8; 32],
-) -> Result<Principal, ApiError> {
-    if let Some(principal) = deps.keys.get(&hash) {
-        return Ok(principal);
-    }
-    let principal = tenants::authenticate(client, &hash)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    deps.keys.insert(hash, principal.clone());
-    Ok(principal)
 }
 
 async fn create(
@@ -232,36 +132,6 @@ async fn transition(
     }
 }
 
-/// The JSON body, after the size and media-type checks.
-pub(crate) fn json_body(req: &Request) -> Result<&[u8], ApiError> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence != "application/json"
-        && !(essence.starts_with("application/") && essence.ends_with("+json"))
-    {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let body: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(ApiError::PayloadTooLarge(MAX_REQUEST_BYTES));
-    }
-    Ok(body)
-}
-
 fn api_actor(principal: &Principal, caller: &Caller) -> Actor {
     Actor {
         kind: ActorKind::ApiKey,
@@ -271,17 +141,6 @@ fn api_actor(principal: &Principal, caller: &Caller) -> Actor {
         ip: caller.ip,
         user_agent: caller.user_agent.clone(),
     }
-}
-
-pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::Text(
-            serde_json::to_string(value).expect("API views serialize"),
-        ))
-        .expect("valid static headers")
 }
 
 #[cfg(test)]
@@ -313,31 +172,6 @@ mod tests {
         assert!(matches!(
             route(&Method::GET, "/v1/escalations/123"),
             Err(ApiError::NotFound("escalation"))
-        ));
-    }
-
-    #[test]
-    fn recipient_routes_decode_their_ids() {
-        let n = Uuid::new_v4();
-        assert!(matches!(
-            route(&Method::GET, "/v1/recipients/u%20alice/notifications"),
-            Ok(Route::Inbox(r, InboxRoute::List)) if r == "u alice"
-        ));
-        assert!(matches!(
-            route(&Method::POST, &format!("/v1/recipients/u1/notifications/{n}/read")),
-            Ok(Route::Inbox(_, InboxRoute::Read(x))) if x == n
-        ));
-        assert!(matches!(
-            route(&Method::DELETE, &format!("/v1/recipients/u1/notifications/{n}")),
-            Ok(Route::Inbox(_, InboxRoute::Delete(x))) if x == n
-        ));
-        assert!(matches!(
-            route(&Method::PUT, "/v1/teams/platform/teams-webhook"),
-            Ok(Route::PutWebhook(WebhookOwner::Team(t))) if t == "platform"
-        ));
-        assert!(matches!(
-            route(&Method::GET, "/v1/recipients/u1/teams-webhook"),
-            Err(ApiError::MethodNotAllowed(_))
         ));
     }
 

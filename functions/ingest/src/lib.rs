@@ -1,11 +1,10 @@
 //! `ingest`: the HTTP API (API Gateway HTTP API, payload v2) that validates, stores and
 //! enqueues escalations, shows them with their delivery log, and acknowledges or
-//! resolves them on a caller's behalf.
+//! resolves them on a caller's behalf. A recipient's inbox and webhooks are served by
+//! the `recipients` function.
 
 pub mod api;
-pub mod error;
 pub mod http_handler;
-pub mod recipients;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,7 +15,6 @@ use herald::db::Pool;
 use herald::db::tenants::Principal;
 use herald::domain::Channel;
 use herald::queue::Queues;
-use herald::secrets::Keyring;
 use herald::warm::Warm;
 
 pub use http_handler::function_handler;
@@ -31,10 +29,6 @@ pub struct Deps {
     pub queues: Warm<Queues>,
     /// The channels with a queue: rows for any other are `channel_not_enabled`.
     pub enabled: BTreeSet<Channel>,
-    /// The keys Teams webhook URLs are sealed with (read on first use).
-    pub keyring: Option<Warm<Keyring>>,
-    /// The hosts a Teams webhook may point at.
-    pub teams_webhook_hosts: Vec<String>,
 }
 
 impl Deps {
@@ -51,8 +45,6 @@ impl Deps {
             keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
             queues: Queues::warming(config, sdk),
             enabled: config.enabled_channels(),
-            keyring: config.secret_keys.as_ref().map(Keyring::warming),
-            teams_webhook_hosts: config.teams_webhook_hosts.clone(),
         })
     }
 }

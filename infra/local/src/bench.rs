@@ -30,8 +30,9 @@ use uuid::Uuid;
 use crate::stack;
 
 /// Every function binary, as `infra/template.yaml` deploys them.
-pub const FUNCTIONS: [&str; 9] = [
+pub const FUNCTIONS: [&str; 10] = [
     "ingest",
+    "recipients",
     "dispatch-email",
     "dispatch-sms",
     "dispatch-push",
@@ -48,8 +49,16 @@ pub struct BenchArgs {
     pub seconds: u64,
     pub release_dir: PathBuf,
     pub lambda_dir: PathBuf,
-    /// Only the scheduled functions' figures (sections 5 to 7).
-    pub only_scheduled: bool,
+    /// Only one part of the figures.
+    pub only: Option<Only>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Section 1: ingest against its own statement (for profiling it).
+    Ingest,
+    /// Sections 5 to 7: the scheduled functions.
+    Scheduled,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -90,18 +99,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // endpoint: the SDK's own work (serialising, signing, HTTP) stays in, the
     // providers' latency goes out.
     let (instant, arrivals) = crate::bench_channels::start_instant_provider().await?;
-    if args.only_scheduled {
+    if args.only == Some(Only::Scheduled) {
         return crate::bench_scheduled::run(&args.admin_url, config, instant, args.seconds).await;
     }
     let fast_sdk = crate::bench_channels::instant_sdk(instant).await;
-    let ingest = herald_ingest::Deps::new(&config(&db_url, 8), Warm::ready(sdk.clone())).await?;
-    let pool = ingest.pool.clone();
-    let (tenant, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
-    let key = Arc::new(key);
     let ingest_fast = Arc::new(
         herald_ingest::Deps::new(&config(&db_url, 8), Warm::ready(fast_sdk.clone())).await?,
     );
-    let ingest = Arc::new(ingest);
+    let pool = ingest_fast.pool.clone();
+    let (tenant, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
+    let key = Arc::new(key);
 
     println!(
         "== 1. ingest vs its own statement executed raw ({} s per run; 1 recipient, 3 notification rows per escalation)",
@@ -116,15 +123,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("{:<58} {:>14} {:>16}", "", "escalations/s", "notif. rows/s");
     for concurrency in [1, 8] {
         // Three rounds, each running the three loops in turn; medians: the shared
-        // machine drifts between runs, and alternating keeps the ratio fair.
+        // machine drifts between runs, and alternating keeps the ratio fair. Ingest and
+        // its statement both run as `concurrency` Lambda-like instances (see
+        // `instances_rate`).
         let (mut statements, mut fasts, mut raws) = (Vec::new(), Vec::new(), Vec::new());
+        let instance_config = config(&db_url, 1);
         for _ in 0..3 {
-            statements.push(statement_rate(&ingest_fast, tenant, concurrency, duration).await?);
-            fasts.push(ingest_rate(ingest_fast.clone(), key.clone(), concurrency, duration).await?);
+            statements.push(
+                statement_rate(&instance_config, &fast_sdk, tenant, concurrency, duration).await?,
+            );
+            fasts
+                .push(ingest_rate(&instance_config, &fast_sdk, &key, concurrency, duration).await?);
             raws.push(raw_rate(&db_url, concurrency, duration).await?);
         }
         let (statement, fast, raw) = (median(statements), median(fasts), median(raws));
-        let emulated = ingest_rate(ingest.clone(), key.clone(), concurrency, duration).await?;
+        let emulated = ingest_rate(&instance_config, &sdk, &key, concurrency, duration).await?;
         let row =
             |label: String, rate: f64| println!("{label:<58} {rate:>14.0} {:>16.0}", rate * 3.0);
         row(
@@ -154,6 +167,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     for (part, t) in ingest_parts(&ingest_fast, &key, tenant).await? {
         println!("  {part:<56} {:>8.1} us", t.as_secs_f64() * 1e6);
+    }
+
+    if args.only == Some(Only::Ingest) {
+        return Ok(());
     }
 
     println!("\n== 2. every channel: batches of 10 through its dispatcher to an instant provider");
@@ -487,78 +504,125 @@ pub(crate) async fn post_ids(
         .collect())
 }
 
-async fn ingest_rate(
-    ingest: Arc<herald_ingest::Deps>,
-    key: Arc<SecretString>,
-    concurrency: usize,
+/// `instances` Lambda-like instances of a function, each its own OS thread running
+/// tokio's current-thread runtime (as every function binary does) with its own
+/// `herald_ingest::Deps` built by the one constructor (a pool of one connection, its own
+/// SQS client): one request at a time per instance, as Lambda runs them. Each instance
+/// is set up and warmed by one call before the clock starts; then every instance calls
+/// `work(deps, n)` (n unique across instances) until `duration` is over. Returns calls
+/// per second, all instances together.
+async fn instances_rate<W>(
+    instances: usize,
+    config: &herald::Config,
+    sdk: &herald::aws_config::SdkConfig,
     duration: Duration,
-) -> anyhow::Result<f64> {
+    work: W,
+) -> anyhow::Result<f64>
+where
+    W: AsyncFn(&herald_ingest::Deps, u64) -> anyhow::Result<()> + Clone + Send + 'static,
+{
     let counter = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (ingest, key, counter) = (ingest.clone(), key.clone(), counter.clone());
-            tokio::spawn(async move {
-                while started.elapsed() < duration {
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    let status = post(&ingest, &key, &escalation(n)).await?;
-                    if status != 202 {
-                        bail!("ingest answered {status}");
+    let barrier = Arc::new(std::sync::Barrier::new(instances + 1));
+    let threads: Vec<_> = (0..instances)
+        .map(|i| {
+            let (config, sdk, work) = (config.clone(), sdk.clone(), work.clone());
+            let (counter, barrier) = (counter.clone(), barrier.clone());
+            std::thread::spawn(move || -> anyhow::Result<u64> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let deps = runtime.block_on(async {
+                    let deps = herald_ingest::Deps::new(&config, Warm::ready(sdk)).await?;
+                    work(&deps, u64::MAX - i as u64).await?;
+                    anyhow::Ok(deps)
+                });
+                barrier.wait();
+                let deps = deps?;
+                runtime.block_on(async {
+                    let started = Instant::now();
+                    let mut done = 0;
+                    while started.elapsed() < duration {
+                        work(&deps, counter.fetch_add(1, Ordering::Relaxed)).await?;
+                        done += 1;
                     }
-                }
-                Ok(())
+                    Ok(done)
+                })
             })
         })
         .collect();
-    for t in tasks {
-        t.await??;
-    }
-    Ok(counter.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let wait = tokio::task::spawn_blocking(move || {
+        barrier.wait();
+        let started = Instant::now();
+        let mut total = 0;
+        for t in threads {
+            total += t
+                .join()
+                .map_err(|_| anyhow::anyhow!("an instance panicked"))??;
+        }
+        anyhow::Ok(total as f64 / started.elapsed().as_secs_f64())
+    });
+    wait.await?
+}
+
+async fn ingest_rate(
+    config: &herald::Config,
+    sdk: &herald::aws_config::SdkConfig,
+    key: &Arc<SecretString>,
+    instances: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let key = key.clone();
+    instances_rate(
+        instances,
+        config,
+        sdk,
+        duration,
+        async move |deps: &herald_ingest::Deps, n: u64| {
+            let status = post(deps, &key, &escalation(n)).await?;
+            if status != 202 {
+                bail!("ingest answered {status}");
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// The fair baseline: ingest's own statement (`db::escalations::create`, one round trip)
-/// with already parsed input, on ingest's pool at the same concurrency. What is left
+/// with already parsed input, in the same instances as ingest (same runtime, same pool of
+/// one connection, same `Deps`), at the same concurrency. What is left
 /// between this and the handler is Herald's own work: the event, JSON, validation,
 /// authentication and the SQS request.
 async fn statement_rate(
-    ingest: &herald_ingest::Deps,
+    config: &herald::Config,
+    sdk: &herald::aws_config::SdkConfig,
     tenant: Uuid,
-    concurrency: usize,
+    instances: usize,
     duration: Duration,
 ) -> anyhow::Result<f64> {
     let request = IngestRequest::from_json(escalation(0).to_string().as_bytes())
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let template = NewEscalation::try_from(request)
         .map_err(|e| anyhow::anyhow!("{:?}", e.first().map(|f| &f.message)))?;
-    let planned = herald::domain::policy::plan_primary(
-        &template.channels,
-        &template.recipients,
-        &ingest.enabled,
-    );
+    let enabled = config.enabled_channels();
+    let planned =
+        herald::domain::policy::plan_primary(&template.channels, &template.recipients, &enabled);
     let actor = bench_actor();
-    let counter = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (pool, counter) = (ingest.pool.clone(), counter.clone());
-            let (template, planned, actor) = (template.clone(), planned.clone(), actor.clone());
-            tokio::spawn(async move {
-                while started.elapsed() < duration {
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    let mut e = template.clone();
-                    e.dedup_key = Some(format!("bench-{}", Uuid::new_v4()));
-                    e.recipients[0].external_id = format!("u-{n}");
-                    let client = pool.get().await?;
-                    herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await??;
-    }
-    Ok(counter.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    instances_rate(
+        instances,
+        config,
+        sdk,
+        duration,
+        async move |deps: &herald_ingest::Deps, n: u64| {
+            let mut e = template.clone();
+            e.dedup_key = Some(format!("bench-{}", Uuid::new_v4()));
+            e.recipients[0].external_id = format!("u-{n}");
+            let client = deps.pool.get().await?;
+            herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;
+            Ok(())
+        },
+    )
+    .await
 }
 
 fn bench_actor() -> Actor {
@@ -652,6 +716,27 @@ async fn ingest_parts(
     }
     parts.push((
         "SendMessageBatch to the instant endpoint (serialise, sign, HTTP)",
+        percentile(&samples, 0.5),
+    ));
+    let mut samples = Vec::new();
+    for n in 0..500 {
+        let body = escalation(2_000_000 + n).to_string();
+        let client = ingest.pool.get().await?;
+        let t = Instant::now();
+        herald::ingest::create_escalation(
+            &client,
+            &ingest.queues,
+            &ingest.enabled,
+            tenant,
+            body.as_bytes(),
+            &actor,
+            "bench",
+        )
+        .await?;
+        samples.push(t.elapsed());
+    }
+    parts.push((
+        "the use case: JSON, validation, the statement, SQS",
         percentile(&samples, 0.5),
     ));
     let mut samples = Vec::new();

@@ -9,6 +9,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Ingest,
+    Recipients,
     MagicLink,
 }
 
@@ -48,47 +49,47 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             vec![("id", (*id).to_owned())],
         ),
         ("GET", ["v1", "recipients", id, "notifications"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "GET /v1/recipients/{id}/notifications",
             vec![("id", (*id).to_owned())],
         ),
         ("GET", ["v1", "recipients", id, "notifications", "unread-count"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "GET /v1/recipients/{id}/notifications/unread-count",
             vec![("id", (*id).to_owned())],
         ),
         ("POST", ["v1", "recipients", id, "notifications", "read-all"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "POST /v1/recipients/{id}/notifications/read-all",
             vec![("id", (*id).to_owned())],
         ),
         ("POST", ["v1", "recipients", id, "notifications", nid, "read"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "POST /v1/recipients/{id}/notifications/{nid}/read",
             vec![("id", (*id).to_owned()), ("nid", (*nid).to_owned())],
         ),
         ("DELETE", ["v1", "recipients", id, "notifications", nid]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "DELETE /v1/recipients/{id}/notifications/{nid}",
             vec![("id", (*id).to_owned()), ("nid", (*nid).to_owned())],
         ),
         ("PUT", ["v1", "recipients", id, "teams-webhook"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "PUT /v1/recipients/{id}/teams-webhook",
             vec![("id", (*id).to_owned())],
         ),
         ("DELETE", ["v1", "recipients", id, "teams-webhook"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "DELETE /v1/recipients/{id}/teams-webhook",
             vec![("id", (*id).to_owned())],
         ),
         ("PUT", ["v1", "teams", team, "teams-webhook"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "PUT /v1/teams/{team}/teams-webhook",
             vec![("team", (*team).to_owned())],
         ),
         ("DELETE", ["v1", "teams", team, "teams-webhook"]) => m(
-            Target::Ingest,
+            Target::Recipients,
             "DELETE /v1/teams/{team}/teams-webhook",
             vec![("team", (*team).to_owned())],
         ),
@@ -190,6 +191,14 @@ mod tests {
         assert_eq!(
             match_route("POST", "/v1/escalations").map(|r| r.target),
             Some(Target::Ingest)
+        );
+        assert_eq!(
+            match_route("GET", "/v1/recipients/u1/notifications").map(|r| r.target),
+            Some(Target::Recipients)
+        );
+        assert_eq!(
+            match_route("PUT", "/v1/teams/platform/teams-webhook").map(|r| r.target),
+            Some(Target::Recipients)
         );
         assert_eq!(
             match_route("GET", "/l/abc").map(|r| r.target),

@@ -3,7 +3,7 @@
 //! - [`fakes`]: local fake providers for Teams and End User Messaging voice, which the
 //!   emulator does not have.
 //! - [`gateway`]: turns a plain HTTP request into an API Gateway HTTP API (v2) event and
-//!   routes it to `ingest` or `magic-link`, like the HTTP API's routes do.
+//!   routes it to `ingest`, `recipients` or `magic-link`, like the HTTP API's routes do.
 //! - [`poller`]: polls an SQS queue into a dispatcher with Lambda's batch semantics
 //!   (batches of up to 10, partial batch failures, visibility timeout, DLQ redrive).
 //! - [`schedules`]: fires the `retry` and `retention` schedules on their period or on

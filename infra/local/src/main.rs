@@ -12,7 +12,7 @@
 //! herald-local fakes [--teams-port P] [--voice-port P]
 //!                                      run the fake Teams and voice providers until stopped
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
-//! herald-local bench [--seconds N] [--only scheduled]
+//! herald-local bench [--seconds N] [--only scheduled|ingest]
 //!                                      print the performance figures (see infra/local/bench.sh)
 //! ```
 
@@ -24,7 +24,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] | demo [--base-url URL] | bench [--seconds N] [--only scheduled]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -149,7 +149,12 @@ async fn main() -> anyhow::Result<()> {
                 seconds: flag("--seconds").unwrap_or("5").parse()?,
                 release_dir: root.join("target/release"),
                 lambda_dir: root.join("target/lambda"),
-                only_scheduled: flag("--only") == Some("scheduled"),
+                only: match flag("--only") {
+                    None => None,
+                    Some("scheduled") => Some(herald_local::bench::Only::Scheduled),
+                    Some("ingest") => Some(herald_local::bench::Only::Ingest),
+                    Some(other) => bail!("--only {other}: expected scheduled or ingest"),
+                },
             })
             .await?;
         }

@@ -29,6 +29,7 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 
 pub struct Functions {
     pub ingest: herald_ingest::Deps,
+    pub recipients: herald_recipients::Deps,
     pub magic_link: herald_magic_link::Deps,
     /// Every channel's dispatcher, polled from its own queue.
     pub dispatchers: BTreeMap<Channel, Arc<dyn Dispatch>>,
@@ -63,6 +64,7 @@ impl Functions {
         }
         Ok(Self {
             ingest: herald_ingest::Deps::new(config, Warm::ready(sdk.clone())).await?,
+            recipients: herald_recipients::Deps::new(config).await?,
             magic_link: herald_magic_link::Deps::from_config(config).await?,
             dispatchers,
             fakes,
@@ -250,6 +252,10 @@ async fn serve_one(
         Target::Ingest => (
             "ingest",
             herald_ingest::function_handler(&functions.ingest, request).await,
+        ),
+        Target::Recipients => (
+            "recipients",
+            herald_recipients::function_handler(&functions.recipients, request).await,
         ),
         Target::MagicLink => (
             "magic-link",

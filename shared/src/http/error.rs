@@ -1,6 +1,7 @@
-//! The API's error type and its one mapping to HTTP.
+//! The HTTP API's error type and its one mapping to HTTP, for every function behind
+//! the API (ingest, recipients).
 
-use herald::domain::FieldError;
+use crate::domain::FieldError;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
 use serde_json::json;
@@ -30,18 +31,18 @@ pub enum ApiError {
 }
 
 /// The error and its causes, with database details redacted (see
-/// [`herald::telemetry::describe`]).
+/// [`crate::telemetry::describe`]).
 impl std::fmt::Debug for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&herald::telemetry::describe(self))
+        f.write_str(&crate::telemetry::describe(self))
     }
 }
 
-impl From<herald::ingest::IngestError> for ApiError {
-    fn from(e: herald::ingest::IngestError) -> Self {
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(e: crate::ingest::IngestError) -> Self {
         match e {
-            herald::ingest::IngestError::Invalid(field) => ApiError::Validation(field),
-            herald::ingest::IngestError::Unexpected(e) => ApiError::Unexpected(e),
+            crate::ingest::IngestError::Invalid(field) => ApiError::Validation(field),
+            crate::ingest::IngestError::Unexpected(e) => ApiError::Unexpected(e),
         }
     }
 }

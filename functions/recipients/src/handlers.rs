@@ -13,9 +13,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use herald::http::{ApiError, json, json_body, no_content};
+
 use crate::Deps;
-use crate::error::ApiError;
-use crate::http_handler::{json, json_body};
 
 pub enum InboxRoute {
     List,
@@ -147,14 +147,6 @@ pub async fn inbox(
             Ok(no_content())
         }
     }
-}
-
-fn no_content() -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .header("cache-control", "no-store")
-        .body(Body::Empty)
-        .expect("static response")
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,149 @@
+use herald::db::teams::WebhookOwner;
+use herald::http::{ApiError, api_segments, segment};
+use lambda_http::http::Method;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use uuid::Uuid;
+
+use crate::Deps;
+use crate::handlers::{self, InboxRoute};
+
+enum Route {
+    /// The caller's id for a recipient, and what to do with their inbox.
+    Inbox(String, InboxRoute),
+    PutWebhook(WebhookOwner),
+    DeleteWebhook(WebhookOwner),
+}
+
+/// Routes the API (see the README). Works with or without a stage or custom-domain
+/// prefix in front of `/v1`.
+fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let segments = api_segments(path);
+    let nid = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound("notification"));
+    match (segments.as_slice(), method) {
+        (["v1", "recipients", r, "notifications"], &Method::GET) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::List))
+        }
+        (["v1", "recipients", r, "notifications", "unread-count"], &Method::GET) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::UnreadCount))
+        }
+        (["v1", "recipients", r, "notifications", "read-all"], &Method::POST) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::ReadAll))
+        }
+        (["v1", "recipients", r, "notifications", n, "read"], &Method::POST) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::Read(nid(n)?)))
+        }
+        (["v1", "recipients", r, "notifications", n], &Method::DELETE) => {
+            Ok(Route::Inbox(segment(r)?, InboxRoute::Delete(nid(n)?)))
+        }
+        (["v1", "recipients", _, "notifications"], _)
+        | (["v1", "recipients", _, "notifications", "unread-count"], _) => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
+        (["v1", "recipients", _, "notifications", "read-all"], _)
+        | (["v1", "recipients", _, "notifications", _, "read"], _) => {
+            Err(ApiError::MethodNotAllowed("POST"))
+        }
+        (["v1", "recipients", _, "notifications", _], _) => {
+            Err(ApiError::MethodNotAllowed("DELETE"))
+        }
+        (
+            [
+                "v1",
+                kind @ ("recipients" | "teams"),
+                owner,
+                "teams-webhook",
+            ],
+            m,
+        ) => {
+            let owner = if *kind == "recipients" {
+                WebhookOwner::Recipient(segment(owner)?)
+            } else {
+                WebhookOwner::Team(segment(owner)?)
+            };
+            match *m {
+                Method::PUT => Ok(Route::PutWebhook(owner)),
+                Method::DELETE => Ok(Route::DeleteWebhook(owner)),
+                _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+            }
+        }
+        _ => Err(ApiError::NoRoute),
+    }
+}
+
+#[tracing::instrument(name = "recipients request", skip_all, fields(method = %req.method(), request_id))]
+pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let caller = herald::http::caller(&req);
+    tracing::Span::current().record("request_id", caller.request_id.as_str());
+    let response = match handle(deps, &req).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(&caller.request_id),
+    };
+    tracing::info!(status = response.status().as_u16(), "answered");
+    Ok(response)
+}
+
+async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let route = route(req.method(), req.raw_http_path())?;
+    let key_hash = herald::http::key_hash(req)?;
+    let client = deps
+        .pool
+        .get()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    let principal = herald::http::authenticate(&deps.keys, &client, key_hash).await?;
+    match route {
+        Route::Inbox(recipient, what) => {
+            handlers::inbox(&client, &principal, req, &recipient, what).await
+        }
+        Route::PutWebhook(owner) => {
+            handlers::put_webhook(deps, &client, &principal, req, &owner).await
+        }
+        Route::DeleteWebhook(owner) => handlers::delete_webhook(&client, &principal, &owner).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipient_routes_decode_their_ids() {
+        let n = Uuid::new_v4();
+        assert!(matches!(
+            route(&Method::GET, "/v1/recipients/u%20alice/notifications"),
+            Ok(Route::Inbox(r, InboxRoute::List)) if r == "u alice"
+        ));
+        assert!(matches!(
+            route(&Method::POST, &format!("/prod/v1/recipients/u1/notifications/{n}/read")),
+            Ok(Route::Inbox(_, InboxRoute::Read(x))) if x == n
+        ));
+        assert!(matches!(
+            route(&Method::DELETE, &format!("/v1/recipients/u1/notifications/{n}")),
+            Ok(Route::Inbox(_, InboxRoute::Delete(x))) if x == n
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/v1/teams/platform/teams-webhook"),
+            Ok(Route::PutWebhook(WebhookOwner::Team(t))) if t == "platform"
+        ));
+    }
+
+    #[test]
+    fn wrong_methods_are_405_and_other_paths_404() {
+        assert!(matches!(
+            route(&Method::GET, "/v1/recipients/u1/teams-webhook"),
+            Err(ApiError::MethodNotAllowed(_))
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/v1/recipients/u1/notifications"),
+            Err(ApiError::MethodNotAllowed("GET"))
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/v1/recipients/u1/notifications/nope"),
+            Err(ApiError::MethodNotAllowed("DELETE"))
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/v1/escalations"),
+            Err(ApiError::NoRoute)
+        ));
+    }
+}

@@ -1,0 +1,12 @@
+use herald_recipients::{Deps, function_handler};
+use lambda_http::{Error, run, service_fn};
+
+// One event at a time per instance: a single-threaded runtime starts faster and
+// needs no worker threads (the hello-lambda baseline uses the same).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    herald::telemetry::init();
+    let config = herald::Config::from_env()?;
+    let deps = Deps::new(&config).await?;
+    run(service_fn(|req| function_handler(&deps, req))).await
+}
