@@ -19,7 +19,9 @@ QUEUE_VARS="$(target/debug/herald-local queues)"
 # AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2 alone, as on a real deployment's override.
 FAKES_TEAMS_PORT=9012
 FAKES_VOICE_PORT=9013
+FAKES_SLACK_PORT=9014
 target/debug/herald-local fakes --teams-port "$FAKES_TEAMS_PORT" --voice-port "$FAKES_VOICE_PORT" \
+  --slack-port "$FAKES_SLACK_PORT" \
   >"$STATE_DIR/fakes.log" 2>&1 &
 FAKES_PID=$!
 
@@ -33,12 +35,17 @@ HERALD_SECRET_KEYS="local-1=bG9jYWwtb25seS1rZXktbmV2ZXItZGVwbG95LWl0ISE="
 HERALD_TEAMS_WEBHOOK_HOSTS="127.0.0.1"
 HERALD_VOICE_ORIGINATION_IDENTITY="+12065550100"
 AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2="http://127.0.0.1:$FAKES_VOICE_PORT"
+HERALD_SLACK_API_BASE_URL="http://127.0.0.1:$FAKES_SLACK_PORT/api"
 AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL"
 AWS_ACCESS_KEY_ID="testing"
 AWS_SECRET_ACCESS_KEY="testing"
 AWS_REGION="us-east-1"
 RUST_LOG="warn"
 ENV
+
+# The tenant's Slack installation, as the OAuth callback will store it (token sealed).
+(set -a; source "$ENV_FILE"; target/debug/herald-local slack install \
+  --tenant 00000000-0000-4000-8000-000000000001 --team T0SAMPLES --token xoxb-sample-smoke-token >/dev/null)
 
 log "cargo lambda watch on 127.0.0.1:$PORT"
 cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$PORT" \
@@ -88,6 +95,8 @@ check dispatch-sms events/dispatch-sms/sqs-batch.json '"batchItemFailures": ?\[\
 check_row 5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41 sent
 check dispatch-push events/dispatch-push/sqs-batch.json '"batchItemFailures": ?\[\]'
 check_row 4b9a6c0d-1928-4d3c-9b7a-8e9f0a1b2c52 failed # the sample endpoint does not exist: NotFound, for good
+check dispatch-slack events/dispatch-slack/sqs-batch.json '"batchItemFailures": ?\[\]'
+check_row 18673fda-e5f6-4a09-8847-5b6c7d8e9f85 sent # with the installation stored above, to the Slack fake
 check dispatch-teams events/dispatch-teams/sqs-batch.json '"batchItemFailures": ?\[\]'
 check_row 3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63 sent # to the webhook the put-teams-webhook sample registered
 check dispatch-voice events/dispatch-voice/sqs-batch.json '"batchItemFailures": ?\[\]'

@@ -19,15 +19,16 @@ VALUES ('00000000-0000-4000-8000-000000000001', '0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6
 -- A second escalation, still triggered when the dispatcher samples run, with one queued
 -- row per dispatched channel: the sample batches' first envelope names it. Bob's address
 -- book is his own (the create-escalation sample re-upserts Alice); the Teams row is
--- Alice's, whose webhook the put-teams-webhook sample registers.
-INSERT INTO recipients (id, tenant_id, external_id, name, phone, push_endpoint_arn)
+-- Alice's, whose webhook the put-teams-webhook sample registers; the Slack row goes out
+-- with the installation lambda-smoke.sh stores (`herald-local slack install`).
+INSERT INTO recipients (id, tenant_id, external_id, name, phone, slack_user_id, push_endpoint_arn)
 VALUES ('00000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-000000000001',
-        'u-bob', 'Bob Stone', '+14155550102',
+        'u-bob', 'Bob Stone', '+14155550102', 'U0BOB00001',
         'arn:aws:sns:us-east-1:123456789012:endpoint/GCM/herald-samples/00000000-0000-4000-8000-0000000000aa');
 INSERT INTO escalations (id, tenant_id, dedup_key, title, body, priority, service, channel_policy)
 VALUES ('1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000001', 'sample-channels',
         'Sample escalation on every channel', '', 'critical', 'orders-db',
-        '{"primary":["sms","push","teams","voice"],"secondary":[],"fallback":[]}');
+        '{"primary":["sms","push","slack","teams","voice"],"secondary":[],"fallback":[]}');
 INSERT INTO notification_log (id, tenant_id, escalation_id, recipient_id, channel)
 VALUES ('5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41', '00000000-0000-4000-8000-000000000001',
         '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003', 'sms'),
@@ -36,7 +37,9 @@ VALUES ('5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41', '00000000-0000-4000-8000-0000000
        ('3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63', '00000000-0000-4000-8000-000000000001',
         '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000002', 'teams'),
        ('29784aeb-f706-4b1a-9958-6c7d8e9f0a74', '00000000-0000-4000-8000-000000000001',
-        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003', 'voice');
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003', 'voice'),
+       ('18673fda-e5f6-4a09-8847-5b6c7d8e9f85', '00000000-0000-4000-8000-000000000001',
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003', 'slack');
 -- Alice's inbox (the list-notifications sample reads it).
 INSERT INTO notifications (tenant_id, recipient_id, escalation_id, title, message, priority)
 VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002',

@@ -36,6 +36,7 @@ BINARIES = {
     "dispatch-push",
     "dispatch-teams",
     "dispatch-voice",
+    "dispatch-slack",
     "magic-link",
     "retry",
     "retention",
@@ -84,6 +85,7 @@ CHANNELS = {
     "push": ("PushQueue", "PushDLQ", "DispatchPushFunction", "dispatch-push"),
     "teams": ("TeamsQueue", "TeamsDLQ", "DispatchTeamsFunction", "dispatch-teams"),
     "voice": ("VoiceQueue", "VoiceDLQ", "DispatchVoiceFunction", "dispatch-voice"),
+    "slack": ("SlackQueue", "SlackDLQ", "DispatchSlackFunction", "dispatch-slack"),
 }
 REFERENCE_CHANNEL = "email"  # the other channels copy its queue / event source settings
 ENQUEUERS = ("IngestFunction", "RetryFunction")
@@ -99,6 +101,8 @@ FUNCTION_ENV = {
     "DispatchTeamsFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN"},
     "DispatchVoiceFunction": DISPATCH_ENV | {"HERALD_VOICE_ORIGINATION_IDENTITY", "HERALD_VOICE_ID",
                                              "HERALD_VOICE_CONFIGURATION_SET"},
+    # No Slack variable: HERALD_SLACK_API_BASE_URL defaults to https://slack.com/api in code.
+    "DispatchSlackFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN"},
     "MagicLinkFunction": set(),
     "RetryFunction": QUEUE_URL_ENV | {
         "HERALD_MAX_ATTEMPTS",
@@ -118,6 +122,7 @@ FUNCTION_ENV = {
 ENV_FROM_PARAMETER = {
     ("RecipientsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchTeamsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
+    ("DispatchSlackFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchSmsFunction", "HERALD_SMS_SENDER_ID"): "SmsSenderId",
     ("DispatchSmsFunction", "HERALD_SMS_ORIGINATION_NUMBER"): "SmsOriginationNumber",
     ("DispatchVoiceFunction", "HERALD_VOICE_ORIGINATION_IDENTITY"): "VoiceOriginationIdentityArn",
@@ -135,6 +140,7 @@ FUNCTION_ACTIONS = {
     "DispatchPushFunction": {"sns:Publish", "secretsmanager:GetSecretValue"},
     "DispatchTeamsFunction": {"secretsmanager:GetSecretValue"},
     "DispatchVoiceFunction": {"sms-voice:SendVoiceMessage", "secretsmanager:GetSecretValue"},
+    "DispatchSlackFunction": {"secretsmanager:GetSecretValue"},
     "MagicLinkFunction": {"secretsmanager:GetSecretValue"},
     "RetryFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RetentionFunction": {"secretsmanager:GetSecretValue"},
@@ -142,12 +148,19 @@ FUNCTION_ACTIONS = {
 # The only Allow statement that may say Resource "*", and its exact actions: SMS to a phone
 # number and the opt-out check have no resource ARN to scope to.
 STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}}
-# Read the Teams webhook key secret: recipients seals, dispatch-teams opens. Nobody else
-# (ingest in particular) may name SecretKeysSecretArn or get HERALD_SECRET_KEYS_ARN.
-SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction"}
+# Read the key secret: recipients seals the Teams webhooks, dispatch-teams opens them,
+# dispatch-slack opens the Slack bot tokens. Nobody else (ingest in particular) may name
+# SecretKeysSecretArn or get HERALD_SECRET_KEYS_ARN.
+SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction", "DispatchSlackFunction"}
 # Run in EgressSubnetIds (a NAT route to the internet); every other function stays in
 # PrivateSubnetIds, which need no internet route.
-EGRESS_FUNCTIONS = {"DispatchTeamsFunction"}
+EGRESS_FUNCTIONS = {"DispatchTeamsFunction", "DispatchSlackFunction"}
+# Functions deployed exactly like another one (network, logging level, sizing, environment,
+# IAM statements): dispatch-slack is dispatch-teams with another provider. Only the binary,
+# the queue and the log group differ (those are checked per channel).
+MIRRORS = {"DispatchSlackFunction": "DispatchTeamsFunction"}
+MIRROR_KEYS = ("VpcConfig", "Timeout", "MemorySize", "Layers", "LoggingConfig", "Runtime", "Architectures",
+               "CodeUri", "Tracing")
 # Interface endpoints for every AWS API the functions (or the secrets extension) call.
 ENDPOINT_SERVICES = {"sqs", "email", "secretsmanager", "logs", "sns", "sms-voice"}
 # Parameters that must stay optional (deployable without a value), with their defaults.
@@ -167,8 +180,13 @@ PARAMETER_TYPES = {
     "EgressRouteTableId": "String",
     "SecretKeysSecretArn": "String",
 }
-# Environment variables no function may set any more.
-REMOVED_ENV = {"HERALD_VOICE_LANGUAGE": "the End User Messaging v2 API has no language parameter"}
+# Environment variables no function may set (any more, or ever).
+REMOVED_ENV = {
+    "HERALD_VOICE_LANGUAGE": "the End User Messaging v2 API has no language parameter",
+    # Local fakes only; deployed, the code's default https://slack.com/api is the one host
+    # a bot token may be sent to.
+    "HERALD_SLACK_API_BASE_URL": "the deployed dispatcher calls the real Slack Web API (the code default)",
+}
 # Parameters that must be gone (replaced, or no longer meaningful).
 REMOVED_PARAMETERS = {
     "EgressRouteTableIds": "replaced by the single EgressRouteTableId",
@@ -656,6 +674,31 @@ def main() -> int:
           repr(keys_env_users))
     check("HERALD_SECRET_KEYS_ARN" not in globals_fn.get("Environment", {}).get("Variables", {}),
           "HERALD_SECRET_KEYS_ARN is not a Globals variable")
+    # The parameter's description names every reader (by binary), so an operator knows who
+    # holds the keys.
+    keys_doc = str(template.get("Parameters", {}).get("SecretKeysSecretArn", {}).get("Description", ""))
+    for fname in sorted(SECRET_KEYS_READERS):
+        binary = functions.get(fname, {}).get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        check(bool(binary) and str(binary) in keys_doc,
+              f"SecretKeysSecretArn: description names its reader {binary}", keys_doc)
+    # Mirrors: same deployment as their model, except the binary, the queue and the log group.
+    for fname, model in sorted(MIRRORS.items()):
+        if not check(fname in functions and model in functions, f"{fname} and {model} exist"):
+            continue
+        fp, mp = functions[fname].get("Properties", {}), functions[model].get("Properties", {})
+        for key in MIRROR_KEYS:
+            a, b = merged(globals_fn, fp, key), merged(globals_fn, mp, key)
+            if key == "LoggingConfig":  # each its own log group (checked per channel)
+                a, b = ({k: v for k, v in (x or {}).items() if k != "LogGroup"} for x in (a, b))
+            check(a == b, f"{fname}: {key} as {model}'s", f"{a!r} vs {b!r}")
+        a_env, b_env = merged_env(globals_fn, fp), merged_env(globals_fn, mp)
+        check(a_env == b_env, f"{fname}: environment as {model}'s (same names and values)",
+              repr({k: (a_env.get(k), b_env.get(k)) for k in set(a_env) | set(b_env)
+                    if a_env.get(k) != b_env.get(k)}))
+        strip = lambda stmts: sorted(json.dumps({k: v for k, v in st.items() if k != "Sid"}, sort_keys=True)  # noqa: E731
+                                     for st in stmts)
+        a_st, b_st = (strip(policy_statements(x.get("Policies"))) for x in (fp, mp))
+        check(a_st == b_st, f"{fname}: IAM statements as {model}'s", f"{a_st!r} vs {b_st!r}")
     # Only the enqueuers touch SQS or know a queue URL (recipients writes no queue).
     for fname in sorted(functions):
         if fname in ENQUEUERS:
@@ -946,6 +989,12 @@ def main() -> int:
         for sg in sorted(fn_sgs):
             check(allows("EndpointSecurityGroup", sg, 443), f"{fname}: {sg} may reach the interface endpoints (443)")
             check(allows("DatabaseProxySecurityGroup", sg, 5432), f"{fname}: {sg} may reach RDS Proxy (5432)")
+
+    egress_doc = str(template.get("Parameters", {}).get("EgressSubnetIds", {}).get("Description", ""))
+    for fname in sorted(EGRESS_FUNCTIONS):
+        binary = functions.get(fname, {}).get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        check(bool(binary) and str(binary) in egress_doc,
+              f"EgressSubnetIds: description names {binary} (runs there)", egress_doc)
 
     endpoints = by_type("AWS::EC2::VPCEndpoint")
     services = {}

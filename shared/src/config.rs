@@ -72,6 +72,7 @@ pub const PROVIDER_VARS: &[(Channel, &str)] = &[
     (Channel::Voice, "VOICE_ORIGINATION_IDENTITY"),
     (Channel::Voice, "VOICE_ID"),
     (Channel::Voice, "VOICE_CONFIGURATION_SET"),
+    (Channel::Slack, "SLACK_API_BASE_URL"),
 ];
 
 impl ChannelConfig {

@@ -262,7 +262,7 @@ impl<A: Adapter> Dispatcher<A> {
             return suppressed(reason::SENT_TO_TEAM_CHANNEL);
         }
         let Some(credential) = &n.credential else {
-            return suppressed(reason::NO_ADDRESS);
+            return suppressed(A::MISSING_CREDENTIAL);
         };
         let Some(keyring) = keyring else {
             return Err(self.failed(
@@ -354,7 +354,8 @@ pub async fn for_channel(
 ) -> anyhow::Result<Option<std::sync::Arc<dyn Dispatch>>> {
     use crate::channels::email::SesEmail;
     use crate::channels::{
-        push::SnsPush, sms::SnsSms, teams::TeamsWebhook, voice::EndUserMessagingVoice,
+        push::SnsPush, slack::SlackChat, sms::SnsSms, teams::TeamsWebhook,
+        voice::EndUserMessagingVoice,
     };
     use std::sync::Arc;
     Ok(match channel {
@@ -367,6 +368,7 @@ pub async fn for_channel(
         Channel::Voice => Some(Arc::new(
             Dispatcher::<EndUserMessagingVoice>::new(config, sdk).await?,
         )),
-        Channel::Slack | Channel::InApp => None,
+        Channel::Slack => Some(Arc::new(Dispatcher::<SlackChat>::new(config, sdk).await?)),
+        Channel::InApp => None,
     })
 }

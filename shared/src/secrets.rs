@@ -50,6 +50,11 @@ impl Owner {
         Self(format!("teams-webhook/{tenant_id}/team/{team}"))
     }
 
+    /// The bot token of a tenant's Slack installation.
+    pub fn slack_bot_token(tenant_id: uuid::Uuid) -> Self {
+        Self(format!("slack-bot-token/{tenant_id}"))
+    }
+
     fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }

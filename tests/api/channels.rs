@@ -238,8 +238,14 @@ async fn a_disabled_or_deleted_push_endpoint_fails_for_good() {
 
 #[tokio::test]
 async fn a_channel_without_a_queue_is_recorded_as_not_enabled() {
-    let app = TestApp::spawn().await;
-    // Slack has no dispatcher yet, so no queue.
+    // A deployment that gives Slack no queue.
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        tune: Box::new(|config| {
+            config.channels.remove(&Channel::Slack);
+        }),
+        ..Default::default()
+    })
+    .await;
     let created = app
         .post_escalation(&escalation_on(
             &["email", "slack"],

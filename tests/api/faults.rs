@@ -51,8 +51,15 @@ const P_THROTTLE: f64 = 0.20;
 /// Every 13th address of each channel is refused for good by its provider.
 const REJECT_EVERY: usize = 13;
 
-/// The channels with a dispatcher (in_app rows are written by ingest).
-const DISPATCHED: [Channel; 5] = herald_local::stack::QUEUED_CHANNELS;
+/// The channels with a dispatcher under fault injection (in_app rows are written by
+/// ingest). Slack has its dispatcher but not yet its place in the fault proxy.
+const DISPATCHED: [Channel; 5] = [
+    Channel::Email,
+    Channel::Sms,
+    Channel::Push,
+    Channel::Teams,
+    Channel::Voice,
+];
 /// The channels whose messages carry an acknowledge link (voice reads a script).
 const LINKED: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Push, Channel::Teams];
 /// The primary channels of escalation `i` are `CHANNEL_SETS[i % 6]`: every channel

@@ -242,9 +242,10 @@ impl TestApp {
         .await
         .expect("queues");
 
-        let mut config = config_for(&db_url, &queues);
-        (options.tune)(&mut config);
         let fakes = FakeProviders::start().await;
+        let mut config = config_for(&db_url, &queues);
+        stack::use_slack_api(&mut config, &fakes.slack_api_base());
+        (options.tune)(&mut config);
         // The same constructors as the Lambda binaries, with the SDK configuration ready.
         let ready = || Warm::ready(sdk.clone());
         // The emulator has no End User Messaging: that one client goes to the fake.

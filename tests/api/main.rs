@@ -13,4 +13,5 @@ mod migrations;
 mod retention;
 mod retry;
 mod robustness;
+mod slack;
 mod teams;

@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -12,6 +12,7 @@ const TABLES: [&str; 9] = [
     "event_log",
     "credentials",
     "notifications",
+    "slack_installations",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -30,12 +30,13 @@ use uuid::Uuid;
 use crate::stack;
 
 /// Every function binary, as `infra/template.yaml` deploys them.
-pub const FUNCTIONS: [&str; 10] = [
+pub const FUNCTIONS: [&str; 11] = [
     "ingest",
     "recipients",
     "dispatch-email",
     "dispatch-sms",
     "dispatch-push",
+    "dispatch-slack",
     "dispatch-teams",
     "dispatch-voice",
     "magic-link",

@@ -99,6 +99,14 @@ async fn answer(
         }
         return reply(202, "text/plain", String::new());
     }
+    if path == "/api/chat.postMessage" {
+        return reply(
+            200,
+            "application/json",
+            json!({ "ok": true, "channel": "D0BENCH001", "ts": format!("1790000000.{}", &id[..6]) })
+                .to_string(),
+        );
+    }
     if path.starts_with("/v2/email/outbound-emails") {
         return reply(
             200,
@@ -170,6 +178,7 @@ pub fn escalation_on(channel: Channel, recipients: usize, title: &str) -> Value 
                 "id": format!("u-{i}"),
                 "name": format!("Person {i}"),
                 "email": format!("p{i}@example.com"),
+                "slack_user_id": format!("U0BENCH{i:03}"),
                 "phone": format!("+1415555{:04}", 100 + i),
                 "push_endpoint_arn": format!(
                     "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/bench/{:08}-0000-4000-8000-000000000000", i
@@ -218,7 +227,12 @@ pub(crate) async fn dispatch_per_channel(
         herald::db::teams::upsert(&client, tenant, Some(recipient), None, &sealed, "127.0.0.1")
             .await?;
     }
+    // ... and the tenant a Slack installation whose Web API is the instant provider.
+    crate::stack::install_slack(&client, config, tenant, "T0BENCH001", "xoxb-bench-token").await?;
     drop(client);
+    let mut config = config.clone();
+    crate::stack::use_slack_api(&mut config, &format!("http://{provider}/api"));
+    let config = &config;
 
     println!(
         "{:<8} {:>8} {:>12} {:>12} {:>12} {:>17} {:>18}",
@@ -234,6 +248,7 @@ pub(crate) async fn dispatch_per_channel(
         Channel::Email,
         Channel::Sms,
         Channel::Push,
+        Channel::Slack,
         Channel::Teams,
         Channel::Voice,
     ] {

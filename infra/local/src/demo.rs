@@ -23,7 +23,9 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         &key.expose_secret()[..9]
     );
 
-    step("2. Alice's phone, a push endpoint in the emulator's SNS, and her Teams webhook");
+    step(
+        "2. Alice's phone, a push endpoint in the emulator's SNS, her Teams webhook, the tenant's Slack",
+    );
     let phone = demo_phone(now.timestamp());
     let sdk = herald::config::aws_sdk_config().await;
     let endpoint = push_endpoint(&herald::aws_sdk_sns::Client::new(&sdk), &stamp).await?;
@@ -51,6 +53,19 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         registered.text().await?
     );
 
+    // What the Slack OAuth callback will store; the bot token is sealed like the webhook.
+    stack::install_slack(
+        &pool.get().await?,
+        config,
+        tenant_id,
+        "T0DEMO0001",
+        &format!("xoxb-demo-{stamp}"),
+    )
+    .await?;
+    println!(
+        "   Slack installed for workspace T0DEMO0001 (herald-local slack install; the bot token is stored sealed)"
+    );
+
     step("3. POST /v1/escalations: one escalation on every channel");
     let recipient = format!("alice+{stamp}@example.com");
     let escalation = json!({
@@ -63,8 +78,8 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         "alert_count": 3,
         "dashboard_url": "https://grafana.example.com/d/orders-db",
         "recipients": [{ "id": "u-alice", "name": "Alice Martin", "email": recipient,
-                         "phone": phone, "push_endpoint_arn": endpoint }],
-        "channels": { "primary": ["email", "sms", "push", "teams", "voice", "in_app"] }
+                         "phone": phone, "push_endpoint_arn": endpoint, "slack_user_id": "U0ALICE001" }],
+        "channels": { "primary": ["email", "sms", "push", "slack", "teams", "voice", "in_app"] }
     });
     println!("{}", indent(&serde_json::to_string_pretty(&escalation)?));
     let (status, created) = post_escalation(&http, base_url, &key, &escalation).await?;
@@ -135,6 +150,47 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
     println!(
         "   push     FCM: {}",
         mask_tokens(&gcm["fcmV1Message"]["message"].to_string())
+    );
+    let slack = wait_for("Slack (fake Web API)", || async {
+        let posts: Value = http
+            .get(format!("{base_url}/_local/fakes/slack"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(posts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rev()
+            .find(|p| {
+                p["body"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Primary database CPU"))
+            })
+            .map(|p| p["body"].clone()))
+    })
+    .await?;
+    let buttons: Vec<String> = slack["blocks"]
+        .as_array()
+        .and_then(|b| b.last())
+        .and_then(|a| a["elements"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            format!(
+                "{} -> {}",
+                b["text"]["text"].as_str().unwrap_or_default(),
+                mask_tokens(b["url"].as_str().unwrap_or_default())
+            )
+        })
+        .collect();
+    println!(
+        "   slack    chat.postMessage to {}: \"{}\", {} blocks, buttons {}",
+        slack["channel"].as_str().unwrap_or_default(),
+        slack["text"].as_str().unwrap_or_default(),
+        slack["blocks"].as_array().map_or(0, Vec::len),
+        buttons.join(", ")
     );
     let card = wait_for("Teams (fake Workflows webhook)", || async {
         let posts: Value = http

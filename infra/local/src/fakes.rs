@@ -1,6 +1,7 @@
 //! Small fake providers for the channels the emulator does not have, on loopback ports:
-//! a Teams Workflows webhook endpoint and End User Messaging voice (awsJson1_0). The
-//! local stack and the tests use the same ones; both record what they received.
+//! a Teams Workflows webhook endpoint, End User Messaging voice (awsJson1_0) and the
+//! Slack Web API. The local stack and the tests use the same ones; all record what they
+//! received.
 
 use std::net::SocketAddr;
 
@@ -34,16 +35,22 @@ pub struct FakeProviders {
     pub teams: MockServer,
     /// Answers `SendVoiceMessage` with a message id.
     pub voice: MockServer,
+    /// Answers `POST /api/chat.postMessage` with `ok: true`, a DM channel and a `ts`.
+    pub slack: MockServer,
 }
 
 impl FakeProviders {
     /// On ports the system picks.
     pub async fn start() -> Self {
-        Self::on(None, None).await
+        Self::on(None, None, None).await
     }
 
     /// On the given loopback ports (the local stack's fixed ones), or any.
-    pub async fn on(teams_port: Option<u16>, voice_port: Option<u16>) -> Self {
+    pub async fn on(
+        teams_port: Option<u16>,
+        voice_port: Option<u16>,
+        slack_port: Option<u16>,
+    ) -> Self {
         let server = |port: Option<u16>| async move {
             match port {
                 Some(port) => {
@@ -74,7 +81,38 @@ impl FakeProviders {
             .with_priority(10)
             .mount(&voice)
             .await;
-        Self { teams, voice }
+        let slack = server(slack_port).await;
+        let posted = std::sync::atomic::AtomicU64::new(1);
+        Mock::given(method("POST"))
+            .and(path("/api/chat.postMessage"))
+            .respond_with(move |_: &Request| {
+                let n = posted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "ok": true, "channel": "D0HERALD01", "ts": format!("1790000000.{n:06}")
+                }))
+            })
+            .with_priority(10)
+            .mount(&slack)
+            .await;
+        Self {
+            teams,
+            voice,
+            slack,
+        }
+    }
+
+    /// The Slack fake's Web API base, for `HERALD_SLACK_API_BASE_URL`.
+    pub fn slack_api_base(&self) -> String {
+        format!("{}/api", self.slack.uri())
+    }
+
+    /// Every `chat.postMessage` call, oldest first.
+    pub async fn slack_posts(&self) -> Vec<Received> {
+        received(&self.slack)
+            .await
+            .into_iter()
+            .filter(|r| r.path == "/api/chat.postMessage")
+            .collect()
     }
 
     /// A webhook URL on the Teams fake; `name` tells recipients apart.

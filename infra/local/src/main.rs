@@ -9,7 +9,7 @@
 //!                                      (default 127.0.0.1:3000, every 60 s and 3600 s)
 //! herald-local retry                   one retry sweep now; prints its summary
 //! herald-local retention               one retention run now; prints its summary
-//! herald-local fakes [--teams-port P] [--voice-port P]
+//! herald-local fakes [--teams-port P] [--voice-port P] [--slack-port P]
 //!                                      run the fake Teams and voice providers until stopped
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
 //! herald-local bench [--seconds N] [--only scheduled|ingest]
@@ -24,7 +24,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… --token xoxb-… | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -64,6 +64,18 @@ async fn main() -> anyhow::Result<()> {
             println!("tenant_id={tenant_id}");
             println!("api_key={}", key.expose_secret());
             eprintln!("(the key is shown once; Herald stores only its SHA-256)");
+        }
+        ["slack", "install", ..] => {
+            // What the OAuth callback will store: the workspace and its sealed bot token.
+            let config = herald::Config::from_env()?;
+            let pool = herald::db::connect_pool(&config.database).await?;
+            let tenant: uuid::Uuid = flag("--tenant").context("--tenant ID")?.parse()?;
+            let team = flag("--team").context("--team T…")?;
+            let token = flag("--token").context("--token xoxb-…")?;
+            stack::install_slack(&pool.get().await?, &config, tenant, team, token).await?;
+            println!(
+                "slack installed for tenant {tenant} (workspace {team}); the token is stored sealed"
+            );
         }
         ["queues"] => {
             // Creates every channel's queue and DLQ and the SES sender identity; prints
@@ -128,10 +140,12 @@ async fn main() -> anyhow::Result<()> {
             let fakes = herald_local::fakes::FakeProviders::on(
                 port("--teams-port")?,
                 port("--voice-port")?,
+                port("--slack-port")?,
             )
             .await;
             println!("teams {}/teams/{{name}}", fakes.teams.uri());
             println!("voice {}", fakes.voice_endpoint());
+            println!("slack {}", fakes.slack_api_base());
             std::future::pending::<()>().await;
         }
         ["demo", ..] => {

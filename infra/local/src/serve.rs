@@ -114,11 +114,18 @@ pub async fn run(
     }
     println!("sender    {from} (verified in the emulator's SES)");
 
-    let fakes = FakeProviders::on(Some(addr.port() + 1), Some(addr.port() + 2)).await;
+    let fakes = FakeProviders::on(
+        Some(addr.port() + 1),
+        Some(addr.port() + 2),
+        Some(addr.port() + 3),
+    )
+    .await;
+    stack::use_slack_api(&mut config, &fakes.slack_api_base());
     println!(
-        "fakes     Teams webhooks {}/teams/{{name}}, End User Messaging voice {} (GET /_local/fakes/teams | /_local/fakes/voice)",
+        "fakes     Teams webhooks {}/teams/{{name}}, End User Messaging voice {}, Slack Web API {} (GET /_local/fakes/teams | /voice | /slack)",
         fakes.teams.uri(),
-        fakes.voice_endpoint()
+        fakes.voice_endpoint(),
+        fakes.slack_api_base()
     );
     let functions = Arc::new(Functions::new(&config, &sdk, fakes).await?);
     for (channel, queue) in queues {
@@ -292,7 +299,9 @@ async fn fake_records(fakes: &FakeProviders, path: &str) -> hyper::Response<Full
         "/_local/fakes" => serde_json::json!({
             "teams": format!("{}/teams/", fakes.teams.uri()),
             "voice": fakes.voice_endpoint(),
+            "slack": fakes.slack_api_base(),
         }),
+        "/_local/fakes/slack" => records(fakes.slack_posts().await),
         "/_local/fakes/teams" => {
             let all = fakes.teams.received_requests().await.unwrap_or_default();
             let names: std::collections::BTreeSet<String> =

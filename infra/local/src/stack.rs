@@ -52,13 +52,45 @@ pub async fn ensure_queue(
 }
 
 /// The channels that have a dispatcher (and so an SQS queue); in-app rows need none.
-pub const QUEUED_CHANNELS: [Channel; 5] = [
+pub const QUEUED_CHANNELS: [Channel; 6] = [
     Channel::Email,
     Channel::Sms,
     Channel::Push,
+    Channel::Slack,
     Channel::Teams,
     Channel::Voice,
 ];
+
+/// Stores a Slack installation for `tenant` as the OAuth callback will: the bot token
+/// sealed with the configuration's keys. For the local stack, the tests and the bench.
+pub async fn install_slack(
+    client: &herald::db::Client,
+    config: &herald::Config,
+    tenant: uuid::Uuid,
+    slack_team_id: &str,
+    bot_token: &str,
+) -> anyhow::Result<()> {
+    let keys = config
+        .secret_keys
+        .as_ref()
+        .context("HERALD_SECRET_KEYS is not set")?;
+    let keyring = herald::secrets::Keyring::warming(keys).get().await?;
+    let sealed = keyring.seal(
+        &secrecy::SecretString::from(bot_token.to_owned()),
+        &herald::secrets::Owner::slack_bot_token(tenant),
+    );
+    herald::db::slack::install(client, tenant, slack_team_id, None, &sealed).await
+}
+
+/// Points the Slack dispatcher at `base` (a local fake of the Web API).
+pub fn use_slack_api(config: &mut herald::Config, base: &str) {
+    config
+        .channels
+        .entry(Channel::Slack)
+        .or_default()
+        .provider
+        .insert("SLACK_API_BASE_URL", base.to_owned());
+}
 
 /// A queue and DLQ per dispatched channel: `{prefix}-{channel}` (`herald-sms`...).
 pub async fn ensure_channel_queues(

@@ -5,6 +5,7 @@
 
 pub mod email;
 pub mod push;
+pub mod slack;
 pub mod sms;
 pub mod sns;
 pub mod teams;
@@ -30,6 +31,9 @@ pub trait Adapter: Clone + Send + Sync + Sized + 'static {
     /// dispatcher then loads the keyring at start, opens the credential the claim
     /// found, and fails a row without one as an invalid address.
     const CREDENTIAL: bool = false;
+    /// Why a row is suppressed when its credential is missing: no webhook is no
+    /// address; no Slack installation is a tenant that has not connected Slack.
+    const MISSING_CREDENTIAL: &'static str = crate::domain::policy::reason::NO_ADDRESS;
 
     /// The adapter's settings, read and checked at cold start (a missing variable fails
     /// the start, not the first page).

@@ -5,6 +5,7 @@ pub mod escalations;
 pub mod inbox;
 pub mod notifications;
 pub mod retention;
+pub mod slack;
 pub mod sweep;
 pub mod teams;
 pub mod tenants;

@@ -166,7 +166,7 @@ pub async fn claim(
                        WHEN 'push' THEN r.push_endpoint_arn
                        WHEN 'slack' THEN r.slack_user_id
                    END AS address,
-                   w.key_id AS credential_key_id, w.ciphertext AS credential,
+                   w.kind AS credential_kind, w.key_id AS credential_key_id, w.ciphertext AS credential,
                    w.recipient_id AS credential_recipient_id, w.team AS credential_team,
                    -- A team's webhook reaches everyone in its channel: one card per
                    -- escalation and level, on the row of the first recipient (by id) who
@@ -186,13 +186,16 @@ pub async fn claim(
             FROM claimed c
             JOIN recipients r ON r.id = c.recipient_id
             -- The row's sealed credential, in the same statement: no lookup per message.
-            -- The recipient's own first, then their team's.
+            -- The recipient's own first, then their team's, then the tenant's (a Slack
+            -- installation's bot token).
             LEFT JOIN LATERAL (
                 SELECT kind, key_id, ciphertext, recipient_id, team FROM credentials w
-                WHERE w.kind = CASE c.channel WHEN 'teams' THEN 'teams_webhook' END
+                WHERE w.kind = CASE c.channel WHEN 'teams' THEN 'teams_webhook'
+                                              WHEN 'slack' THEN 'slack_bot_token' END
                   AND w.tenant_id = c.tenant_id
-                  AND (w.recipient_id = c.recipient_id OR w.team = c.team)
-                ORDER BY w.recipient_id IS NULL
+                  AND (w.recipient_id = c.recipient_id OR w.team = c.team
+                       OR (w.recipient_id IS NULL AND w.team IS NULL))
+                ORDER BY w.recipient_id IS NULL, w.team IS NULL
                 LIMIT 1
             ) w ON true
             "#,
@@ -254,10 +257,13 @@ fn credential(r: &tokio_postgres::Row) -> anyhow::Result<Option<Credential>> {
     };
     let tenant_id: Uuid = r.get("tenant_id");
     let team: Option<String> = r.get("credential_team");
-    let owner = match (r.get::<_, Option<Uuid>>("credential_recipient_id"), &team) {
-        (Some(recipient), _) => Owner::teams_webhook(tenant_id, recipient),
-        (None, Some(team)) => Owner::teams_team_webhook(tenant_id, team),
-        (None, None) => anyhow::bail!("a credential without an owner"),
+    let kind: String = r.get("credential_kind");
+    let recipient: Option<Uuid> = r.get("credential_recipient_id");
+    let owner = match (kind.as_str(), recipient, &team) {
+        ("teams_webhook", Some(recipient), _) => Owner::teams_webhook(tenant_id, recipient),
+        ("teams_webhook", None, Some(team)) => Owner::teams_team_webhook(tenant_id, team),
+        ("slack_bot_token", None, None) => Owner::slack_bot_token(tenant_id),
+        (kind, _, _) => anyhow::bail!("a {kind} credential without its owner"),
     };
     Ok(Some(Credential {
         sealed: Sealed {

@@ -34,6 +34,8 @@ pub mod reason {
     pub const OPTED_OUT_AT_CARRIER: &str = "opted_out_at_carrier";
     /// The page reaches this recipient's team channel through another recipient's row.
     pub const SENT_TO_TEAM_CHANNEL: &str = "sent_to_team_channel";
+    /// The tenant has not connected the channel's provider (no Slack installation).
+    pub const NOT_CONNECTED: &str = "channel_not_connected";
 }
 
 /// One row ingest will write for a recipient.
