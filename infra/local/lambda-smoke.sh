@@ -44,8 +44,8 @@ RUST_LOG="warn"
 ENV
 
 # The tenant's Slack installation, as the OAuth callback will store it (token sealed).
-(set -a; source "$ENV_FILE"; target/debug/herald-local slack install \
-  --tenant 00000000-0000-4000-8000-000000000001 --team T0SAMPLES --token xoxb-sample-smoke-token >/dev/null)
+(set -a; source "$ENV_FILE"; SLACK_BOT_TOKEN=xoxb-sample-smoke-token target/debug/herald-local \
+  slack install --tenant 00000000-0000-4000-8000-000000000001 --team T0SAMPLES >/dev/null)
 
 log "cargo lambda watch on 127.0.0.1:$PORT"
 cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$PORT" \

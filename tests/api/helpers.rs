@@ -646,3 +646,39 @@ pub fn email_notification(created: &Value) -> Uuid {
         .parse()
         .expect("uuid")
 }
+
+/// Captures every log line of this test's thread (tests run on a current-thread
+/// runtime, so every task of the test is on it).
+pub fn capture_logs() -> (
+    tracing::subscriber::DefaultGuard,
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    #[derive(Clone)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Sink(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    // With a single registered dispatcher, tracing decides a new callsite's interest from
+    // the thread that meets it first: another test's thread, which has no subscriber,
+    // would cache "never" for everyone. A second registered dispatcher makes tracing ask
+    // per event instead.
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Callsites met before now: ask again, now that this thread has a subscriber.
+    tracing::callsite::rebuild_interest_cache();
+    (guard, buffer)
+}

@@ -9,7 +9,7 @@ use wiremock::{Mock, ResponseTemplate};
 use herald::domain::Channel;
 
 use crate::channels::{NASTY_TITLE, escalation_on, notification_of, redeliver_twice, row};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, capture_logs};
 
 const TOKEN: &str = "xoxb-17-herald-test-token-never-logged";
 
@@ -124,6 +124,7 @@ type Case = (
 
 #[tokio::test]
 async fn slack_refusals_are_classified_and_retry_after_is_honoured() {
+    let (_guard, logs) = capture_logs();
     let app = TestApp::spawn().await;
     install(&app).await;
     let cases: [Case; 7] = [
@@ -228,4 +229,11 @@ async fn slack_refusals_are_classified_and_retry_after_is_honoured() {
             );
         }
     }
+    let logs = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
+    assert!(
+        logs.contains("delivery failed"),
+        "the failures were logged: {logs}"
+    );
+    assert!(!logs.contains(TOKEN), "the bot token is in a log line");
+    assert!(!logs.contains("xoxb-"), "a token is in a log line");
 }

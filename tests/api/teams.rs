@@ -1,8 +1,6 @@
 //! Teams: a card per page to the recipient's (or their team's) Workflows webhook, the
 //! webhook URL sealed at rest and never in a log line, an answer, or the `error` column.
 
-use std::sync::{Arc, Mutex};
-
 use herald::channels::teams::TeamsWebhook;
 use herald::dispatch::{Dispatch, Dispatcher};
 use herald::domain::Channel;
@@ -13,7 +11,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::channels::{NASTY_TITLE, escalation_on, notification_of, redeliver_twice, row};
-use crate::helpers::{TestApp, magic_tokens, sdk_config};
+use crate::helpers::{TestApp, capture_logs, magic_tokens, sdk_config};
 
 async fn register(app: &TestApp, owner: &str, url: &str) -> crate::helpers::TestResponse {
     app.api(
@@ -277,39 +275,6 @@ async fn only_workflows_hosts_are_accepted_and_removing_a_webhook_works() {
         404
     );
     assert_eq!(app.scalar_i64("SELECT count(*) FROM credentials").await, 0);
-}
-
-/// Captures every log line of this test's thread (tests run on a current-thread
-/// runtime, so every task of the test is on it).
-fn capture_logs() -> (tracing::subscriber::DefaultGuard, Arc<Mutex<Vec<u8>>>) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log buffer").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("trace")
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    // With a single registered dispatcher, tracing decides a new callsite's interest from
-    // the thread that meets it first: another test's thread, which has no subscriber,
-    // would cache "never" for everyone. A second registered dispatcher makes tracing ask
-    // per event instead.
-    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
-    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
-    let guard = tracing::subscriber::set_default(subscriber);
-    // Callsites met before now: ask again, now that this thread has a subscriber.
-    tracing::callsite::rebuild_interest_cache();
-    (guard, buffer)
 }
 
 #[tokio::test]

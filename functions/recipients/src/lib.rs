@@ -4,8 +4,9 @@
 //!
 //! It is its own function, apart from `ingest`: apps poll the inbox (the unread count
 //! especially) far more often than escalations arrive, and that traffic must not share
-//! concurrency, size or permissions with the paging path. Only this function and
-//! `dispatch-teams` can read the keys webhook URLs are sealed with.
+//! concurrency, size or permissions with the paging path. Only this function and the
+//! dispatchers that send with a credential (`dispatch-teams`, `dispatch-slack`) can read
+//! the keys credentials are sealed with.
 
 pub mod handlers;
 pub mod http_handler;

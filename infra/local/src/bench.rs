@@ -529,16 +529,21 @@ where
             let (config, sdk, work) = (config.clone(), sdk.clone(), work.clone());
             let (counter, barrier) = (counter.clone(), barrier.clone());
             std::thread::spawn(move || -> anyhow::Result<u64> {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let deps = runtime.block_on(async {
-                    let deps = herald_ingest::Deps::new(&config, Warm::ready(sdk)).await?;
-                    work(&deps, u64::MAX - i as u64).await?;
-                    anyhow::Ok(deps)
-                });
+                // Whatever happens in the set-up, the barrier is reached (or every other
+                // instance would wait for this one forever); the error comes after.
+                let ready = (|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let deps = runtime.block_on(async {
+                        let deps = herald_ingest::Deps::new(&config, Warm::ready(sdk)).await?;
+                        work(&deps, u64::MAX - i as u64).await?;
+                        anyhow::Ok(deps)
+                    })?;
+                    anyhow::Ok((runtime, deps))
+                })();
                 barrier.wait();
-                let deps = deps?;
+                let (runtime, deps) = ready?;
                 runtime.block_on(async {
                     let started = Instant::now();
                     let mut done = 0;

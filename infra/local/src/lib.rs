@@ -1,7 +1,7 @@
 //! Herald on one machine: the same handlers as on Lambda, fed the way AWS feeds them.
 //!
-//! - [`fakes`]: local fake providers for Teams and End User Messaging voice, which the
-//!   emulator does not have.
+//! - [`fakes`]: local fake providers for Teams, End User Messaging voice and the Slack
+//!   Web API, which the emulator does not have.
 //! - [`gateway`]: turns a plain HTTP request into an API Gateway HTTP API (v2) event and
 //!   routes it to `ingest`, `recipients` or `magic-link`, like the HTTP API's routes do.
 //! - [`poller`]: polls an SQS queue into a dispatcher with Lambda's batch semantics

@@ -10,7 +10,9 @@
 //! herald-local retry                   one retry sweep now; prints its summary
 //! herald-local retention               one retention run now; prints its summary
 //! herald-local fakes [--teams-port P] [--voice-port P] [--slack-port P]
-//!                                      run the fake Teams and voice providers until stopped
+//!                                      run the fake Teams, voice and Slack providers until stopped
+//! SLACK_BOT_TOKEN=xoxb-… herald-local slack install --tenant ID --team T…
+//!                                      store a tenant's Slack installation (token sealed)
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
 //! herald-local bench [--seconds N] [--only scheduled|ingest]
 //!                                      print the performance figures (see infra/local/bench.sh)
@@ -24,7 +26,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… --token xoxb-… | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… (token in SLACK_BOT_TOKEN) | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -71,8 +73,9 @@ async fn main() -> anyhow::Result<()> {
             let pool = herald::db::connect_pool(&config.database).await?;
             let tenant: uuid::Uuid = flag("--tenant").context("--tenant ID")?.parse()?;
             let team = flag("--team").context("--team T…")?;
-            let token = flag("--token").context("--token xoxb-…")?;
-            stack::install_slack(&pool.get().await?, &config, tenant, team, token).await?;
+            // From the environment, not the command line: argv is visible to every user.
+            let token = std::env::var("SLACK_BOT_TOKEN").context("SLACK_BOT_TOKEN=xoxb-…")?;
+            stack::install_slack(&pool.get().await?, &config, tenant, team, &token).await?;
             println!(
                 "slack installed for tenant {tenant} (workspace {team}); the token is stored sealed"
             );

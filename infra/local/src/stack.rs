@@ -74,7 +74,7 @@ pub async fn install_slack(
         .secret_keys
         .as_ref()
         .context("HERALD_SECRET_KEYS is not set")?;
-    let keyring = herald::secrets::Keyring::warming(keys).get().await?;
+    let keyring = herald::secrets::Keyring::from_config(keys).await?;
     let sealed = keyring.seal(
         &secrecy::SecretString::from(bot_token.to_owned()),
         &herald::secrets::Owner::slack_bot_token(tenant),

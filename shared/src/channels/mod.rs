@@ -163,7 +163,37 @@ impl DeliveryError {
     }
 }
 
-/// The client for HTTP providers on the internet (Teams; Slack next): rustls with the
+/// What an HTTP provider's error status means in common: 429 is rate limiting and 5xx
+/// transient (both honour `Retry-After`); any other status is the caller's to sort
+/// (`None`).
+pub fn classify_http_status(
+    provider: &str,
+    status: u16,
+    retry_after_header: Option<&str>,
+) -> Option<DeliveryError> {
+    let message = format!("{provider} answered HTTP {status}");
+    let retry_after = retry_after_header.and_then(retry_after);
+    match status {
+        429 => Some(DeliveryError::rate_limited("HTTP429", message, retry_after)),
+        500..=599 => {
+            let mut e = DeliveryError::transient(format!("HTTP{status}"), message);
+            e.retry_after = retry_after;
+            Some(e)
+        }
+        _ => None,
+    }
+}
+
+/// A response's `Retry-After` header, as text.
+pub fn retry_after_header(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The client for HTTP providers on the internet (Teams, Slack): rustls with the
 /// aws-lc-rs provider, the TLS stack every Herald client uses, and the web PKI roots;
 /// bounded timeouts so a hung provider cannot eat the Lambda deadline; and no redirects,
 /// so a webhook cannot point a dispatcher at another host.

@@ -143,17 +143,12 @@ pub fn classify_error(code: &str) -> DeliveryError {
 
 /// What an HTTP status other than 200 means.
 pub fn classify_status(status: u16, retry_after_header: Option<&str>) -> DeliveryError {
-    let message = format!("Slack answered HTTP {status}");
-    let retry_after = retry_after_header.and_then(super::retry_after);
-    match status {
-        429 => DeliveryError::rate_limited("HTTP429", message, retry_after),
-        500..=599 => {
-            let mut e = DeliveryError::transient(format!("HTTP{status}"), message);
-            e.retry_after = retry_after;
-            e
-        }
-        _ => DeliveryError::permanent(format!("HTTP{status}"), message),
-    }
+    super::classify_http_status("Slack", status, retry_after_header).unwrap_or_else(|| {
+        DeliveryError::permanent(
+            format!("HTTP{status}"),
+            format!("Slack answered HTTP {status}"),
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,12 +175,11 @@ impl Adapter for SlackChat {
             .get("SLACK_API_BASE_URL")
             .unwrap_or(DEFAULT_API_BASE_URL)
             .to_owned();
+        // The bot token goes wherever this points.
         let url = url::Url::parse(&api_base_url)
             .map_err(|e| anyhow::anyhow!("HERALD_SLACK_API_BASE_URL is not a URL: {e}"))?;
-        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if url.scheme() != "https" && !loopback {
-            anyhow::bail!("HERALD_SLACK_API_BASE_URL must be https (plain http only to loopback)");
-        }
+        crate::domain::webhook::check_provider_url(&url)
+            .map_err(|why| anyhow::anyhow!("HERALD_SLACK_API_BASE_URL {why}"))?;
         Ok(SlackSettings { api_base_url })
     }
 
@@ -226,15 +220,16 @@ impl Adapter for SlackChat {
             .map_err(super::classify_transport)?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let retry_after = super::retry_after_header(&response);
             return Err(classify_status(status.as_u16(), retry_after.as_deref()));
         }
+        // A 200 whose body we cannot read most likely posted the message: sending it
+        // again could page twice, so this is final (and visible in the delivery log).
         let answer: PostMessageAnswer = response.json().await.map_err(|_| {
-            DeliveryError::transient("BadAnswer", "Slack's answer was not the JSON it documents")
+            DeliveryError::permanent(
+                "UnreadableAnswer",
+                "Slack answered 200 with a body that is not the JSON it documents; not re-sent, it may have been posted",
+            )
         })?;
         if !answer.ok {
             return Err(classify_error(
@@ -364,6 +359,23 @@ mod tests {
             FailureKind::AddressInvalid
         );
         assert_eq!(classify_error("ratelimited").kind, FailureKind::RateLimited);
+    }
+
+    #[test]
+    fn the_api_base_must_be_https_or_loopback() {
+        let settings = |base: &str| {
+            let config = crate::Config::from_pairs([
+                ("HERALD_DATABASE_URL", "postgres://x@127.0.0.1/db"),
+                ("HERALD_SLACK_API_BASE_URL", base),
+            ])
+            .expect("config");
+            SlackChat::settings(&config)
+        };
+        assert!(settings("https://slack.com/api").is_ok());
+        assert!(settings("http://127.0.0.1:9014/api").is_ok());
+        assert!(settings("http://slack.example.com/api").is_err());
+        assert!(settings("ftp://127.0.0.1/api").is_err());
+        assert!(settings("https://user:pw@slack.com/api").is_err());
     }
 
     #[test]

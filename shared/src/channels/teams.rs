@@ -106,23 +106,16 @@ fn card(n: &Claimed, acknowledge_url: &str, resolve_url: &str, body_chars: usize
 
 /// What an HTTP status from the webhook means.
 pub fn classify_status(status: u16, retry_after_header: Option<&str>) -> DeliveryError {
+    if let Some(e) = super::classify_http_status("the webhook", status, retry_after_header) {
+        return e;
+    }
     let message = format!("the webhook answered HTTP {status}");
     match status {
-        429 => DeliveryError::rate_limited(
-            "HTTP429",
-            message,
-            retry_after_header.and_then(super::retry_after),
-        ),
         401 | 403 | 404 | 410 => DeliveryError::new(
             FailureKind::CredentialRevoked,
             format!("HTTP{status}"),
             message,
         ),
-        500..=599 => {
-            let mut e = DeliveryError::transient(format!("HTTP{status}"), message);
-            e.retry_after = retry_after_header.and_then(super::retry_after);
-            e
-        }
         _ => DeliveryError::permanent(format!("HTTP{status}"), message),
     }
 }
@@ -162,11 +155,7 @@ impl Adapter for TeamsWebhook {
         if status.is_success() {
             return Ok(Receipt::default());
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let retry_after = super::retry_after_header(&response);
         Err(classify_status(status.as_u16(), retry_after.as_deref()))
     }
 }

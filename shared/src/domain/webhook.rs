@@ -23,6 +23,22 @@ impl std::fmt::Debug for TeamsWebhookUrl {
     }
 }
 
+/// The rule for any URL Herald sends a secret to (a webhook, an API with a bearer
+/// token): `https`, or plain `http` to loopback only (the local fakes), and no
+/// credentials before the host. Returns the lower-cased host.
+pub fn check_provider_url(url: &url::Url) -> Result<String, String> {
+    let host = url.host_str().ok_or("has no host")?.to_ascii_lowercase();
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials before the host".into());
+    }
+    let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]");
+    match url.scheme() {
+        "https" => Ok(host),
+        "http" if loopback => Ok(host),
+        _ => Err("must be an https URL".into()),
+    }
+}
+
 impl TeamsWebhookUrl {
     /// `allowed` are host suffixes; a loopback entry (`127.0.0.1`, `localhost`) also
     /// allows plain `http` to it, for local fake providers.
@@ -32,20 +48,11 @@ impl TeamsWebhookUrl {
             return Err("is longer than 2048 characters".into());
         }
         let url = url::Url::parse(raw).map_err(|_| "is not a URL".to_owned())?;
-        let host = url.host_str().ok_or("has no host")?.to_ascii_lowercase();
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("must not carry credentials before the host".into());
-        }
+        let host = check_provider_url(&url)?;
         let matches = |suffix: &String| {
             let suffix = suffix.trim().trim_start_matches('.').to_ascii_lowercase();
             !suffix.is_empty() && (host == suffix || host.ends_with(&format!(".{suffix}")))
         };
-        let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]");
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => return Err("must be an https URL".into()),
-        }
         if !allowed.iter().any(matches) {
             return Err(format!(
                 "must be a Power Automate Workflows webhook (a host under {})",
