@@ -72,25 +72,12 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
 
 #[tracing::instrument(name = "recipients request", skip_all, fields(method = %req.method(), request_id))]
 pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let caller = herald::http::caller(&req);
-    tracing::Span::current().record("request_id", caller.request_id.as_str());
-    let response = match handle(deps, &req).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(&caller.request_id),
-    };
-    tracing::info!(status = response.status().as_u16(), "answered");
-    Ok(response)
+    Ok(herald::http::answer(&req, async |_| handle(deps, &req).await).await)
 }
 
 async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let route = route(req.method(), req.raw_http_path())?;
-    let key_hash = herald::http::key_hash(req)?;
-    let client = deps
-        .pool
-        .get()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.into()))?;
-    let principal = herald::http::authenticate(&deps.keys, &client, key_hash).await?;
+    let (client, principal) = herald::http::authenticated(&deps.pool, &deps.keys, req).await?;
     match route {
         Route::Inbox(recipient, what) => {
             handlers::inbox(&client, &principal, req, &recipient, what).await

@@ -52,9 +52,42 @@ pub fn caller(req: &Request) -> Caller {
 /// limited to 64 KiB (400 above).
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
+/// Answers `req` with what `handle` decides, errors turned into their JSON answer in the
+/// one place ([`ApiError::into_response`]), the caller's request id on the current span
+/// and one `answered` line per request. Every HTTP API function's handler is this.
+pub async fn answer(
+    req: &Request,
+    handle: impl AsyncFnOnce(&Caller) -> Result<Response<Body>, ApiError>,
+) -> Response<Body> {
+    let caller = caller(req);
+    tracing::Span::current().record("request_id", caller.request_id.as_str());
+    let response = match handle(&caller).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(&caller.request_id),
+    };
+    tracing::info!(status = response.status().as_u16(), "answered");
+    response
+}
+
+/// A database connection and the tenant behind the request's key: the key is checked
+/// for shape before a connection is taken, then looked up (or found in `keys`).
+pub async fn authenticated(
+    pool: &crate::db::Pool,
+    keys: &KeyCache<Principal>,
+    req: &Request,
+) -> Result<(crate::db::Client, Principal), ApiError> {
+    let hash = key_hash(req)?;
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    let principal = authenticate(keys, &client, hash).await?;
+    Ok((client, principal))
+}
+
 /// The SHA-256 of the request's `Authorization: Bearer` key: a missing or malformed key
 /// is refused here, before any database work.
-pub fn key_hash(req: &Request) -> Result<[u8; 32], ApiError> {
+fn key_hash(req: &Request) -> Result<[u8; 32], ApiError> {
     req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -65,7 +98,7 @@ pub fn key_hash(req: &Request) -> Result<[u8; 32], ApiError> {
 
 /// The tenant whose key hashes to `hash`. A key verified recently on this instance is
 /// not looked up again (see [`KeyCache`]).
-pub async fn authenticate(
+async fn authenticate(
     keys: &KeyCache<Principal>,
     client: &crate::db::Client,
     hash: [u8; 32],
