@@ -59,6 +59,24 @@ pub async fn row(app: &TestApp, id: Uuid) -> Value {
     })
 }
 
+/// The delivery row of the recipient `external_id` in the escalation ingest answered
+/// with: status, retryable, error, and the seconds until its next attempt.
+pub async fn row_of(app: &TestApp, created: &Value, external_id: &str) -> tokio_postgres::Row {
+    app.pool
+        .get()
+        .await
+        .expect("conn")
+        .query_one(
+            "SELECT n.status, n.retryable, n.error, \
+                    extract(epoch FROM n.next_attempt_at - now())::float8 AS wait \
+             FROM notification_log n JOIN recipients r ON r.id = n.recipient_id \
+             WHERE n.escalation_id = $1::text::uuid AND r.external_id = $2",
+            &[&created["id"].as_str().expect("id"), &external_id],
+        )
+        .await
+        .expect("row")
+}
+
 /// Sends the envelope of `id` to its channel's queue twice more and dispatches: SQS is
 /// at-least-once, and the claim must make the duplicates no-ops.
 pub async fn redeliver_twice(app: &TestApp, channel: Channel, id: Uuid) {

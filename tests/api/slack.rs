@@ -8,7 +8,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use herald::domain::Channel;
 
-use crate::channels::{NASTY_TITLE, escalation_on, notification_of, redeliver_twice, row};
+use crate::channels::{NASTY_TITLE, escalation_on, notification_of, redeliver_twice, row, row_of};
 use crate::helpers::{TestApp, capture_logs};
 
 const TOKEN: &str = "xoxb-17-herald-test-token-never-logged";
@@ -195,18 +195,8 @@ async fn slack_refusals_are_classified_and_retry_after_is_honoured() {
     let created = app.post_escalation(&body).await.json();
     app.dispatch_channel(Channel::Slack).await;
 
-    let client = app.pool.get().await.expect("conn");
     for (who, _, _, _, retryable, code) in cases {
-        let r = client
-            .query_one(
-                "SELECT n.status, n.retryable, n.error, \
-                        extract(epoch FROM n.next_attempt_at - now())::float8 AS wait \
-                 FROM notification_log n JOIN recipients r ON r.id = n.recipient_id \
-                 WHERE n.escalation_id = $1::text::uuid AND r.external_id = $2",
-                &[&created["id"].as_str().expect("id"), &format!("u-{who}")],
-            )
-            .await
-            .expect("row");
+        let r = row_of(&app, &created, &format!("u-{who}")).await;
         assert_eq!(r.get::<_, String>("status"), "failed", "{who}");
         assert_eq!(
             r.get::<_, Option<bool>>("retryable"),
@@ -236,4 +226,24 @@ async fn slack_refusals_are_classified_and_retry_after_is_honoured() {
     );
     assert!(!logs.contains(TOKEN), "the bot token is in a log line");
     assert!(!logs.contains("xoxb-"), "a token is in a log line");
+}
+
+#[tokio::test]
+async fn a_workspace_belongs_to_one_tenant() {
+    let app = TestApp::spawn().await;
+    install(&app).await;
+    let client = app.pool.get().await.expect("conn");
+    let (other, _) = herald_local::stack::create_tenant(&client, "Other")
+        .await
+        .expect("tenant");
+    let refused =
+        herald_local::stack::install_slack(&client, &app.config, other, "T0HERALD1", TOKEN)
+            .await
+            .expect_err("the same workspace for a second tenant");
+    assert_eq!(
+        refused.to_string(),
+        "Slack workspace T0HERALD1 is already installed for another tenant"
+    );
+    // Reinstalling for its own tenant replaces the token.
+    install(&app).await;
 }

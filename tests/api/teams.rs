@@ -10,7 +10,7 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::channels::{NASTY_TITLE, escalation_on, notification_of, redeliver_twice, row};
+use crate::channels::{NASTY_TITLE, escalation_on, notification_of, redeliver_twice, row, row_of};
 use crate::helpers::{TestApp, capture_logs, magic_tokens, sdk_config};
 
 async fn register(app: &TestApp, owner: &str, url: &str) -> crate::helpers::TestResponse {
@@ -184,18 +184,8 @@ async fn provider_answers_are_classified_and_retry_after_is_honoured() {
     let created = app.post_escalation(&body).await.json();
     app.dispatch_channel(Channel::Teams).await;
 
-    let client = app.pool.get().await.expect("conn");
     for (name, _, retryable, code) in cases {
-        let r = client
-            .query_one(
-                "SELECT n.status, n.retryable, n.error, \
-                        extract(epoch FROM n.next_attempt_at - now())::float8 AS wait \
-                 FROM notification_log n JOIN recipients r ON r.id = n.recipient_id \
-                 WHERE n.escalation_id = $1::text::uuid AND r.external_id = $2",
-                &[&created["id"].as_str().expect("id"), &format!("u-{name}")],
-            )
-            .await
-            .expect("row");
+        let r = row_of(&app, &created, &format!("u-{name}")).await;
         assert_eq!(r.get::<_, String>("status"), "failed", "{name}");
         assert_eq!(
             r.get::<_, Option<bool>>("retryable"),

@@ -58,12 +58,12 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         &pool.get().await?,
         config,
         tenant_id,
-        "T0DEMO0001",
+        &format!("T0DEMO{stamp}"),
         &format!("xoxb-demo-{stamp}"),
     )
     .await?;
     println!(
-        "   Slack installed for workspace T0DEMO0001 (herald-local slack install; the bot token is stored sealed)"
+        "   Slack installed for workspace T0DEMO{stamp} (herald-local slack install; the bot token is stored sealed)"
     );
 
     step("3. POST /v1/escalations: one escalation on every channel");
@@ -152,16 +152,9 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         mask_tokens(&gcm["fcmV1Message"]["message"].to_string())
     );
     let slack = wait_for("Slack (fake Web API)", || async {
-        let posts: Value = http
-            .get(format!("{base_url}/_local/fakes/slack"))
-            .send()
+        Ok(fake_received(&http, base_url, "slack")
             .await?
-            .json()
-            .await?;
-        Ok(posts
-            .as_array()
             .into_iter()
-            .flatten()
             .rev()
             .find(|p| {
                 p["body"]["text"]
@@ -193,16 +186,9 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         buttons.join(", ")
     );
     let card = wait_for("Teams (fake Workflows webhook)", || async {
-        let posts: Value = http
-            .get(format!("{base_url}/_local/fakes/teams"))
-            .send()
+        Ok(fake_received(&http, base_url, "teams")
             .await?
-            .json()
-            .await?;
-        Ok(posts
-            .as_array()
             .into_iter()
-            .flatten()
             .find(|p| p["path"] == format!("/teams/{hook}").as_str())
             .map(|p| p["body"].clone()))
     })
@@ -225,16 +211,9 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
             .join(", ")
     );
     let call = wait_for("voice (fake End User Messaging)", || async {
-        let calls: Value = http
-            .get(format!("{base_url}/_local/fakes/voice"))
-            .send()
+        Ok(fake_received(&http, base_url, "voice")
             .await?
-            .json()
-            .await?;
-        Ok(calls
-            .as_array()
             .into_iter()
-            .flatten()
             .find(|c| c["body"]["DestinationPhoneNumber"] == phone.as_str())
             .map(|c| c["body"].clone()))
     })
@@ -535,6 +514,21 @@ fn paragraph(html: &str) -> String {
         heading(html),
         texts.last().copied().unwrap_or_default()
     )
+}
+
+/// What the local fake `name` (`teams`, `voice`, `slack`) has received, oldest first.
+async fn fake_received(
+    http: &reqwest::Client,
+    base_url: &str,
+    name: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let records: Value = http
+        .get(format!("{base_url}/_local/fakes/{name}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(records.as_array().cloned().unwrap_or_default())
 }
 
 #[cfg(test)]

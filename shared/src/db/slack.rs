@@ -37,7 +37,7 @@ pub async fn install(
             "#,
         )
         .await?;
-    client
+    let stored = client
         .execute(
             &stmt,
             &[
@@ -48,7 +48,16 @@ pub async fn install(
                 &sealed_bot_token.bytes,
             ],
         )
-        .await
-        .context("storing the Slack installation")?;
-    Ok(())
+        .await;
+    match stored {
+        Ok(_) => Ok(()),
+        // One workspace belongs to one tenant: an interaction from it must find one.
+        Err(e)
+            if e.as_db_error().and_then(|d| d.constraint())
+                == Some("slack_installations_slack_team_id_key") =>
+        {
+            anyhow::bail!("Slack workspace {slack_team_id} is already installed for another tenant")
+        }
+        Err(e) => Err(e).context("storing the Slack installation"),
+    }
 }
