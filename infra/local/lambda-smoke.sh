@@ -36,6 +36,8 @@ HERALD_TEAMS_WEBHOOK_HOSTS="127.0.0.1"
 HERALD_VOICE_ORIGINATION_IDENTITY="+12065550100"
 AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2="http://127.0.0.1:$FAKES_VOICE_PORT"
 HERALD_SLACK_API_BASE_URL="http://127.0.0.1:$FAKES_SLACK_PORT/api"
+HERALD_SLACK_SIGNING_SECRET="local-only-slack-signing-secret-0001"
+HERALD_SLACK_INTERACTIVE="true"
 AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL"
 AWS_ACCESS_KEY_ID="testing"
 AWS_SECRET_ACCESS_KEY="testing"
@@ -88,6 +90,8 @@ check recipients events/recipients/put-teams-webhook.json '"statusCode": ?200'
 check magic-link events/magic-link/get-link.json '"statusCode": ?200'
 check magic-link events/magic-link/post-link.json '"statusCode": ?200'
 check magic-link events/magic-link/post-link.json '"statusCode": ?410'
+# Signed with the local secret, but on 22 Nov 2026: past the five-minute window.
+check magic-link events/magic-link/slack-action.json '"statusCode": ?401'
 check ingest events/ingest/acknowledge-escalation.json '"changed\\?": ?false'
 check ingest events/ingest/resolve-escalation.json '"statusCode": ?200'
 check dispatch-email events/dispatch-email/sqs-batch.json '"batchItemFailures": ?\[\]'

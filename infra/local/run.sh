@@ -22,6 +22,9 @@ export HERALD_SES_FROM="${HERALD_SES_FROM:-herald@alerts.example.com}"
 export HERALD_SECRET_KEYS="${HERALD_SECRET_KEYS:-local-1=bG9jYWwtb25seS1rZXktbmV2ZXItZGVwbG95LWl0ISE=}"
 export HERALD_TEAMS_WEBHOOK_HOSTS="${HERALD_TEAMS_WEBHOOK_HOSTS:-127.0.0.1}"
 export HERALD_VOICE_ORIGINATION_IDENTITY="${HERALD_VOICE_ORIGINATION_IDENTITY:-+12065550100}"
+# The local Slack app: buttons post back to /slack/actions, signed with this secret.
+export HERALD_SLACK_SIGNING_SECRET="${HERALD_SLACK_SIGNING_SECRET:-local-only-slack-signing-secret-0001}"
+export HERALD_SLACK_INTERACTIVE="${HERALD_SLACK_INTERACTIVE:-true}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 log "building herald-local"

@@ -57,14 +57,18 @@ EXPECTED_ROUTES = {
     ("DELETE", "/v1/teams/{team}/teams-webhook"): "RecipientsFunction",
     ("GET", "/l/{token}"): "MagicLinkFunction",
     ("POST", "/l/{token}"): "MagicLinkFunction",
+    # The Slack app's Interactivity Request URL (signed button clicks).
+    ("POST", "/slack/actions"): "MagicLinkFunction",
 }
 # Path prefixes and the one function serving every route under them: escalations (the
-# paging path) apart from the inbox / webhook registration (which holds the secret keys).
+# paging path) apart from the inbox / webhook registration (which holds the secret keys);
+# a Slack button click acts through the same path a magic link takes.
 ROUTE_PREFIXES = {
     "/v1/escalations": "IngestFunction",
     "/v1/recipients/": "RecipientsFunction",
     "/v1/teams/": "RecipientsFunction",
     "/l/": "MagicLinkFunction",
+    "/slack/": "MagicLinkFunction",
 }
 DB_ENV = {
     "RUST_LOG",
@@ -101,9 +105,9 @@ FUNCTION_ENV = {
     "DispatchTeamsFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN"},
     "DispatchVoiceFunction": DISPATCH_ENV | {"HERALD_VOICE_ORIGINATION_IDENTITY", "HERALD_VOICE_ID",
                                              "HERALD_VOICE_CONFIGURATION_SET"},
-    # No Slack variable: HERALD_SLACK_API_BASE_URL defaults to https://slack.com/api in code.
-    "DispatchSlackFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN"},
-    "MagicLinkFunction": set(),
+    # No HERALD_SLACK_API_BASE_URL: it defaults to https://slack.com/api in code.
+    "DispatchSlackFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_INTERACTIVE"},
+    "MagicLinkFunction": {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_SIGNING_SECRET_ARN", "HERALD_SLACK_INTERACTIVE"},
     "RetryFunction": QUEUE_URL_ENV | {
         "HERALD_MAX_ATTEMPTS",
         "HERALD_SENDING_LEASE_SECS",
@@ -123,12 +127,29 @@ ENV_FROM_PARAMETER = {
     ("RecipientsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchTeamsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchSlackFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
+    ("MagicLinkFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchSmsFunction", "HERALD_SMS_SENDER_ID"): "SmsSenderId",
     ("DispatchSmsFunction", "HERALD_SMS_ORIGINATION_NUMBER"): "SmsOriginationNumber",
     ("DispatchVoiceFunction", "HERALD_VOICE_ORIGINATION_IDENTITY"): "VoiceOriginationIdentityArn",
     ("DispatchVoiceFunction", "HERALD_VOICE_ID"): "VoiceId",
     ("DispatchVoiceFunction", "HERALD_VOICE_CONFIGURATION_SET"): "VoiceConfigurationSet",
     ("RetentionFunction", "HERALD_INBOX_RETENTION_DAYS"): "InboxRetentionDays",
+}
+# Slack interactivity is on exactly when SlackSigningSecretArn is set: magic-link then gets
+# the secret to check POST /slack/actions with, and both Slack senders (dispatch-slack
+# posts, magic-link rewrites) make buttons that post back instead of magic links. These
+# variables are set by exactly these functions, to exactly these values.
+SLACK_INTERACTIVITY_CONDITION = "HasSlackSigningSecret"
+SLACK_INTERACTIVE = {"Fn::If": [SLACK_INTERACTIVITY_CONDITION, "true", "false"]}
+CONDITIONAL_ENV = {
+    "HERALD_SLACK_SIGNING_SECRET_ARN": {
+        "MagicLinkFunction": {"Fn::If": [SLACK_INTERACTIVITY_CONDITION, {"Ref": "SlackSigningSecretArn"},
+                                         {"Ref": "AWS::NoValue"}]},
+    },
+    "HERALD_SLACK_INTERACTIVE": {
+        "DispatchSlackFunction": SLACK_INTERACTIVE,
+        "MagicLinkFunction": SLACK_INTERACTIVE,
+    },
 }
 # Every action a function's role allows (the DB secret is everyone's). Nothing more.
 # secretsmanager:GetSecretValue is on the DB secret only, except for SECRET_KEYS_READERS.
@@ -149,18 +170,35 @@ FUNCTION_ACTIONS = {
 # number and the opt-out check have no resource ARN to scope to.
 STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}}
 # Read the key secret: recipients seals the Teams webhooks, dispatch-teams opens them,
-# dispatch-slack opens the Slack bot tokens. Nobody else (ingest in particular) may name
-# SecretKeysSecretArn or get HERALD_SECRET_KEYS_ARN.
-SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction", "DispatchSlackFunction"}
+# dispatch-slack opens the Slack bot tokens to post, magic-link to rewrite (chat.update).
+# Nobody else (ingest in particular) may name SecretKeysSecretArn or get
+# HERALD_SECRET_KEYS_ARN.
+SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction", "DispatchSlackFunction", "MagicLinkFunction"}
+# Read the Slack signing secret, and only when one is configured (the statement sits under
+# HasSlackSigningSecret: an empty parameter would make an empty Resource). Nobody else may
+# name SlackSigningSecretArn.
+SLACK_SIGNING_SECRET_READERS = {"MagicLinkFunction"}
 # Run in EgressSubnetIds (a NAT route to the internet); every other function stays in
 # PrivateSubnetIds, which need no internet route.
-EGRESS_FUNCTIONS = {"DispatchTeamsFunction", "DispatchSlackFunction"}
+EGRESS_FUNCTIONS = {"DispatchTeamsFunction", "DispatchSlackFunction", "MagicLinkFunction"}
 # Functions deployed exactly like another one (network, logging level, sizing, environment,
 # IAM statements): dispatch-slack is dispatch-teams with another provider. Only the binary,
 # the queue and the log group differ (those are checked per channel).
 MIRRORS = {"DispatchSlackFunction": "DispatchTeamsFunction"}
 MIRROR_KEYS = ("VpcConfig", "Timeout", "MemorySize", "Layers", "LoggingConfig", "Runtime", "Architectures",
                "CodeUri", "Tracing")
+# The mirror's own environment variables (absent from its model): Slack buttons post back
+# or link to magic links.
+MIRROR_ENV_EXTRA = {"DispatchSlackFunction": {"HERALD_SLACK_INTERACTIVE"}}
+# Functions placed in the network like another one, with the same extension layer:
+# magic-link calls chat.update on slack.com, as dispatch-slack calls chat.postMessage.
+NETWORK_LIKE = {"MagicLinkFunction": "DispatchSlackFunction"}
+NETWORK_KEYS = ("VpcConfig", "Layers")
+EXTENSION_LAYER = {"Ref": "ParametersSecretsExtensionLayerArn"}
+# Secrets a function reads by ARN through the Parameters and Secrets extension (needs the layer).
+EXTENSION_SECRET_ENV = {"HERALD_DATABASE_SECRET_ARN", "HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_SIGNING_SECRET_ARN"}
+# Outputs: name -> (what the ApiUrl output's URL is followed by, the route it names).
+API_URL_OUTPUTS = {"SlackInteractivityUrl": ("/slack/actions", ("POST", "/slack/actions"))}
 # Interface endpoints for every AWS API the functions (or the secrets extension) call.
 ENDPOINT_SERVICES = {"sqs", "email", "secretsmanager", "logs", "sns", "sms-voice"}
 # Parameters that must stay optional (deployable without a value), with their defaults.
@@ -173,12 +211,14 @@ PARAMETER_DEFAULTS = {
     "VoiceId": "JOANNA",  # End User Messaging v2 voice ids are upper case
     "VoiceConfigurationSet": "",
     "InboxRetentionDays": 30,
+    "SlackSigningSecretArn": "",  # empty: Slack interactivity off, buttons are magic links
 }
 PARAMETER_TYPES = {
     "EgressSubnetIds": "List<AWS::EC2::Subnet::Id>",
     "PublicSubnetId": "String",
     "EgressRouteTableId": "String",
     "SecretKeysSecretArn": "String",
+    "SlackSigningSecretArn": "String",
 }
 # Environment variables no function may set (any more, or ever).
 REMOVED_ENV = {
@@ -186,6 +226,9 @@ REMOVED_ENV = {
     # Local fakes only; deployed, the code's default https://slack.com/api is the one host
     # a bot token may be sent to.
     "HERALD_SLACK_API_BASE_URL": "the deployed dispatcher calls the real Slack Web API (the code default)",
+    # Secrets come from Secrets Manager (the *_ARN variables), never inline in the template.
+    "HERALD_SECRET_KEYS": "the keys are read from HERALD_SECRET_KEYS_ARN, never inline",
+    "HERALD_SLACK_SIGNING_SECRET": "the signing secret is read from HERALD_SLACK_SIGNING_SECRET_ARN, never inline",
 }
 # Parameters that must be gone (replaced, or no longer meaningful).
 REMOVED_PARAMETERS = {
@@ -331,13 +374,26 @@ def scalar_values(value, template: dict) -> list[str] | None:
     return None
 
 
-def policy_statements(policies) -> list[dict]:
+def raw_statements(policies) -> list:
+    """Statement entries as written: statements, or Fn::If around one."""
     out = []
     for p in as_list(policies or []):
         if isinstance(p, dict) and "Statement" in p:
             out.extend(as_list(p["Statement"]))
         elif isinstance(p, dict) and "PolicyDocument" in p:
             out.extend(as_list(p["PolicyDocument"].get("Statement", [])))
+    return out
+
+
+def policy_statements(policies) -> list[dict]:
+    """Every statement the role may get: a conditional entry (Fn::If [cond, statement,
+    statement or AWS::NoValue]) counts with each of its statements."""
+    out = []
+    for st in raw_statements(policies):
+        if isinstance(st, dict) and list(st) == ["Fn::If"] and len(st["Fn::If"]) == 3:
+            out.extend(b for b in st["Fn::If"][1:] if isinstance(b, dict) and b != {"Ref": "AWS::NoValue"})
+        else:
+            out.append(st)
     return out
 
 
@@ -649,6 +705,7 @@ def main() -> int:
     # --- IAM of every function: exactly the actions it needs; the secrets it may read
     db_secret = {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
     keys_secret = {"Ref": "SecretKeysSecretArn"}
+    signing_secret = {"Ref": "SlackSigningSecretArn"}
     for fname in sorted(functions):
         allow = {str(a) for a, s in actions_of(fname) if s.get("Effect") == "Allow"}
         expected = FUNCTION_ACTIONS.get(fname, set())
@@ -656,11 +713,13 @@ def main() -> int:
         secret_res = [r for a, s in actions_of(fname) if a == "secretsmanager:GetSecretValue"
                       for r in as_list(s.get("Resource"))]
         norm = [{"Fn::GetAtt": list(getatt(r))} if getatt(r) else r for r in secret_res]
-        may_read = [db_secret] + ([keys_secret] if fname in SECRET_KEYS_READERS else [])
+        may_read = ([db_secret] + ([keys_secret] if fname in SECRET_KEYS_READERS else [])
+                    + ([signing_secret] if fname in SLACK_SIGNING_SECRET_READERS else []))
         check(bool(norm) and all(r in may_read for r in norm),
               f"{fname}: secretsmanager:GetSecretValue only on "
-              + ("the DB master secret and SecretKeysSecretArn" if fname in SECRET_KEYS_READERS
-                 else "the DB master secret"), repr(secret_res))
+              + " and ".join(["the DB master secret"] + (["SecretKeysSecretArn"] if fname in SECRET_KEYS_READERS else [])
+                             + (["SlackSigningSecretArn"] if fname in SLACK_SIGNING_SECRET_READERS else [])),
+              repr(secret_res))
         check(db_secret in norm, f"{fname}: reads the DB master secret (ReadDatabaseSecret)")
         if fname in SECRET_KEYS_READERS:
             check(keys_secret in norm, f"{fname}: reads SecretKeysSecretArn")
@@ -674,6 +733,48 @@ def main() -> int:
           repr(keys_env_users))
     check("HERALD_SECRET_KEYS_ARN" not in globals_fn.get("Environment", {}).get("Variables", {}),
           "HERALD_SECRET_KEYS_ARN is not a Globals variable")
+    # The Slack signing secret: one Allow on exactly SlackSigningSecretArn, and only under
+    # HasSlackSigningSecret (Fn::If [cond, statement, AWS::NoValue]); nobody else names it.
+    check(json.dumps(template.get("Conditions", {}).get(SLACK_INTERACTIVITY_CONDITION)) == json.dumps(
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "SlackSigningSecretArn"}, ""]}]}),
+          f"{SLACK_INTERACTIVITY_CONDITION}: SlackSigningSecretArn is not empty",
+          repr(template.get("Conditions", {}).get(SLACK_INTERACTIVITY_CONDITION)))
+    for fname in sorted(functions):
+        raw = raw_statements(functions[fname].get("Properties", {}).get("Policies"))
+        if fname not in SLACK_SIGNING_SECRET_READERS:
+            check('"SlackSigningSecretArn"' not in json.dumps(functions[fname]),
+                  f"{fname}: never names SlackSigningSecretArn (read by {sorted(SLACK_SIGNING_SECRET_READERS)} only)")
+            continue
+        naming = [st for st in raw if '"SlackSigningSecretArn"' in json.dumps(st)]
+        branch = naming[0].get("Fn::If") if len(naming) == 1 and isinstance(naming[0], dict) else None
+        stmt = branch[1] if isinstance(branch, list) and len(branch) == 3 else {}
+        check(isinstance(branch, list) and len(branch) == 3 and branch[0] == SLACK_INTERACTIVITY_CONDITION
+              and branch[2] == {"Ref": "AWS::NoValue"} and stmt.get("Effect") == "Allow"
+              and as_list(stmt.get("Action")) == ["secretsmanager:GetSecretValue"]
+              and as_list(stmt.get("Resource")) == [signing_secret] and "Condition" not in stmt,
+              f"{fname}: secretsmanager:GetSecretValue on SlackSigningSecretArn, only under "
+              f"{SLACK_INTERACTIVITY_CONDITION}", repr(naming))
+    # Conditional environment: exactly these functions, exactly these values.
+    for var, expected in sorted(CONDITIONAL_ENV.items()):
+        users = sorted(f for f in functions if var in merged_env(globals_fn, functions[f].get("Properties", {})))
+        check(set(users) == set(expected), f"only {sorted(expected)} get {var}", repr(users))
+        for fname, value in sorted(expected.items()):
+            got = merged_env(globals_fn, functions.get(fname, {}).get("Properties", {})).get(var)
+            check(got == value, f"{fname}: {var} is {json.dumps(value)}", repr(got))
+    signing_param = template.get("Parameters", {}).get("SlackSigningSecretArn", {})
+    signing_pattern = signing_param.get("AllowedPattern", "")
+    check(bool(signing_pattern) and bool(re.fullmatch(signing_pattern, ""))
+          and bool(re.fullmatch(signing_pattern,
+                                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:herald/slack-signing-AbC123"))
+          and not re.fullmatch(signing_pattern, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:herald/slack")
+          and not re.fullmatch(signing_pattern, "*"),
+          "SlackSigningSecretArn: empty or a full secret ARN (with the suffix the exact-ARN grant needs)",
+          repr(signing_param))
+    signing_doc = str(signing_param.get("Description", ""))
+    for fname in sorted(SLACK_SIGNING_SECRET_READERS):
+        binary = functions.get(fname, {}).get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        check(bool(binary) and str(binary) in signing_doc,
+              f"SlackSigningSecretArn: description names its reader {binary}", signing_doc)
     # The parameter's description names every reader (by binary), so an operator knows who
     # holds the keys.
     keys_doc = str(template.get("Parameters", {}).get("SecretKeysSecretArn", {}).get("Description", ""))
@@ -692,13 +793,34 @@ def main() -> int:
                 a, b = ({k: v for k, v in (x or {}).items() if k != "LogGroup"} for x in (a, b))
             check(a == b, f"{fname}: {key} as {model}'s", f"{a!r} vs {b!r}")
         a_env, b_env = merged_env(globals_fn, fp), merged_env(globals_fn, mp)
-        check(a_env == b_env, f"{fname}: environment as {model}'s (same names and values)",
+        extra = MIRROR_ENV_EXTRA.get(fname, set())
+        check(extra <= set(a_env) and not extra & set(b_env),
+              f"{fname}: sets {sorted(extra)} of its own, {model} none of them", repr(sorted(extra)))
+        a_env = {k: v for k, v in a_env.items() if k not in extra}
+        check(a_env == b_env, f"{fname}: environment as {model}'s (same names and values"
+              + (f", besides {sorted(extra)})" if extra else ")"),
               repr({k: (a_env.get(k), b_env.get(k)) for k in set(a_env) | set(b_env)
                     if a_env.get(k) != b_env.get(k)}))
         strip = lambda stmts: sorted(json.dumps({k: v for k, v in st.items() if k != "Sid"}, sort_keys=True)  # noqa: E731
                                      for st in stmts)
         a_st, b_st = (strip(policy_statements(x.get("Policies"))) for x in (fp, mp))
         check(a_st == b_st, f"{fname}: IAM statements as {model}'s", f"{a_st!r} vs {b_st!r}")
+    # Same network placement and extension layer as another function (not a full mirror).
+    for fname, model in sorted(NETWORK_LIKE.items()):
+        if not check(fname in functions and model in functions, f"{fname} and {model} exist"):
+            continue
+        for key in NETWORK_KEYS:
+            a = merged(globals_fn, functions[fname].get("Properties", {}), key)
+            b = merged(globals_fn, functions[model].get("Properties", {}), key)
+            check(a == b, f"{fname}: {key} as {model}'s", f"{a!r} vs {b!r}")
+    # Whoever reads a secret by ARN does so through the Parameters and Secrets extension.
+    for fname in sorted(functions):
+        props = functions[fname].get("Properties", {})
+        reads = sorted(EXTENSION_SECRET_ENV & set(merged_env(globals_fn, props)))
+        if reads:
+            layers = as_list(merged(globals_fn, props, "Layers") or [])
+            check(EXTENSION_LAYER in layers, f"{fname}: has the Parameters and Secrets extension layer "
+                                             f"(reads {', '.join(reads)} through it)", repr(layers))
     # Only the enqueuers touch SQS or know a queue URL (recipients writes no queue).
     for fname in sorted(functions):
         if fname in ENQUEUERS:
@@ -903,6 +1025,17 @@ def main() -> int:
         if ch != REFERENCE_CHANNEL:
             for var in ("HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS"):
                 check(envs[dname].get(var) == envs.get(ref_fn, {}).get(var), f"{dname}: {var} as {ref_fn}'s")
+    # URLs to paste elsewhere: the ApiUrl output's URL plus a path that is a route.
+    api_url = outputs.get("ApiUrl", {}).get("Value")
+    api_sub = api_url.get("Fn::Sub") if isinstance(api_url, dict) else None
+    for oname, (suffix, route) in sorted(API_URL_OUTPUTS.items()):
+        value = outputs.get(oname, {}).get("Value")
+        check(isinstance(api_sub, str) and value == {"Fn::Sub": api_sub + suffix},
+              f"output {oname}: the ApiUrl output's URL + {suffix}", repr(value))
+        check(route[1] == suffix and routes.get(route) == [EXPECTED_ROUTES.get(route)],
+              f"output {oname}: names the route {route[0]} {route[1]} -> {EXPECTED_ROUTES.get(route)}",
+              repr(routes.get(route)))
+        check(bool(outputs.get(oname, {}).get("Description")), f"output {oname}: has a Description")
     extra_q = sorted(set(queues) - {q for q, _, _, _ in CHANNELS.values()} - {d for _, d, _, _ in CHANNELS.values()}
                      - event_dlq_targets)
     check(not extra_q, "no queues besides the channel queues, their DLQs and the schedule DLQ", repr(extra_q))

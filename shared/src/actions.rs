@@ -1,5 +1,7 @@
 //! Acknowledge and resolve: the one path every actor takes (an API key, a magic link,
-//! later a Slack button), so the rules live in one place.
+//! a Slack button), so the rules live in one place: [`act`] decides what the action
+//! does (through [`escalations::transition`]: the state change, who is recorded, the
+//! pending deliveries it stops, the audit event), each caller only says who is acting.
 
 use std::net::IpAddr;
 
@@ -7,7 +9,7 @@ use uuid::Uuid;
 
 use crate::db::escalations::{self, EscalationState, Transition};
 use crate::db::tokens::{self, TokenView};
-use crate::db::{Actor, ActorKind, Client};
+use crate::db::{Actor, ActorKind, Client, Transaction};
 use crate::domain::Action;
 use crate::magic_link::TokenHash;
 
@@ -55,33 +57,14 @@ pub async fn follow_link(
         ip,
         user_agent: user_agent.map(str::to_owned),
     };
-    match escalations::transition(
-        &tx,
-        token.tenant_id,
-        token.escalation_id,
-        token.action,
-        &actor,
+    let action = token.action;
+    Ok(
+        match act(tx, token.tenant_id, token.escalation_id, action, &actor).await? {
+            Transition::Applied(state) => LinkOutcome::Applied { action, state, who },
+            Transition::AlreadyDone(state) => LinkOutcome::AlreadyDone(state),
+            Transition::NotFound => LinkOutcome::Unusable(None),
+        },
     )
-    .await?
-    {
-        Transition::Applied(state) => {
-            tx.commit().await?;
-            tracing::info!(escalation_id = %state.id, action = token.action.as_str(), "applied by magic link");
-            Ok(LinkOutcome::Applied {
-                action: token.action,
-                state,
-                who,
-            })
-        }
-        Transition::AlreadyDone(state) => {
-            tx.rollback().await?;
-            Ok(LinkOutcome::AlreadyDone(state))
-        }
-        Transition::NotFound => {
-            tx.rollback().await?;
-            Ok(LinkOutcome::Unusable(None))
-        }
-    }
 }
 
 /// Acknowledges or resolves on an API caller's behalf, in its own transaction.
@@ -94,7 +77,91 @@ pub async fn apply(
     actor: &Actor,
 ) -> anyhow::Result<Transition> {
     let tx = client.transaction().await?;
+    act(tx, tenant_id, escalation_id, action, actor).await
+}
+
+/// What pressing a Slack button did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ButtonOutcome {
+    /// The action was applied; `who` is the recipient as people know them.
+    Applied {
+        action: Action,
+        state: EscalationState,
+        who: String,
+    },
+    /// Someone else was first; nothing changed.
+    AlreadyDone(EscalationState),
+    /// Nothing changed, and why, in words for the person who pressed.
+    Refused(&'static str),
+}
+
+/// Applies a Slack button's action for the Slack user who pressed it, as the recipient
+/// Herald paged under that Slack id in the tenant that installed the workspace. Nobody
+/// else may answer through Slack: not an unknown workspace or user, nor a colleague who
+/// was not paged for this escalation.
+#[tracing::instrument(name = "press slack button", skip_all, fields(escalation_id = %escalation_id, action = action.as_str()))]
+pub async fn press_slack_button(
+    client: &mut Client,
+    slack_team_id: &str,
+    slack_user_id: &str,
+    escalation_id: Uuid,
+    action: Action,
+) -> anyhow::Result<ButtonOutcome> {
+    let found =
+        crate::db::slack::actor(client, slack_team_id, slack_user_id, escalation_id).await?;
+    let Some(found) = found else {
+        return Ok(ButtonOutcome::Refused(
+            "this Slack workspace is not connected to Herald",
+        ));
+    };
+    let Some(recipient) = found.recipient else {
+        return Ok(ButtonOutcome::Refused(
+            "Herald does not know your Slack account: ask an admin to add your Slack user id",
+        ));
+    };
+    if !recipient.paged {
+        return Ok(ButtonOutcome::Refused(
+            "you were not paged for this escalation",
+        ));
+    }
+    let who = recipient
+        .name
+        .clone()
+        .unwrap_or_else(|| recipient.external_id.clone());
+    let actor = Actor {
+        kind: ActorKind::Recipient,
+        id: recipient.external_id,
+        display: who.clone(),
+        recipient_id: Some(recipient.id),
+        ip: None,
+        user_agent: Some("Slack".to_owned()),
+    };
+    let tx = client.transaction().await?;
+    Ok(
+        match act(tx, found.tenant_id, escalation_id, action, &actor).await? {
+            Transition::Applied(state) => ButtonOutcome::Applied { action, state, who },
+            Transition::AlreadyDone(state) => ButtonOutcome::AlreadyDone(state),
+            Transition::NotFound => ButtonOutcome::Refused("this escalation no longer exists"),
+        },
+    )
+}
+
+/// The one place an action is applied, inside the caller's transaction (a magic link
+/// has consumed its token in it): committed when it changed the escalation, rolled
+/// back (with the token) when it did not.
+async fn act(
+    tx: Transaction<'_>,
+    tenant_id: Uuid,
+    escalation_id: Uuid,
+    action: Action,
+    actor: &Actor,
+) -> anyhow::Result<Transition> {
     let outcome = escalations::transition(&tx, tenant_id, escalation_id, action, actor).await?;
-    tx.commit().await?;
+    if let Transition::Applied(state) = &outcome {
+        tx.commit().await?;
+        tracing::info!(escalation_id = %state.id, action = action.as_str(), actor = actor.kind.as_str(), "applied");
+    } else {
+        tx.rollback().await?;
+    }
     Ok(outcome)
 }

@@ -21,7 +21,10 @@ pub struct Config {
     pub channels: BTreeMap<Channel, ChannelConfig>,
     /// `HERALD_SECRET_KEYS` or `HERALD_SECRET_KEYS_ARN`: the keys provider secrets are
     /// sealed with (see [`crate::secrets`]).
-    pub secret_keys: Option<SecretKeys>,
+    pub secret_keys: Option<SecretSource>,
+    /// `HERALD_SLACK_SIGNING_SECRET` or `HERALD_SLACK_SIGNING_SECRET_ARN`: the Slack
+    /// app's signing secret, which `POST /slack/actions` checks every request with.
+    pub slack_signing_secret: Option<SecretSource>,
     /// `HERALD_TEAMS_WEBHOOK_HOSTS` (comma-separated host suffixes; default the Power
     /// Automate Workflows hosts): the only hosts a Teams webhook may point at.
     pub teams_webhook_hosts: Vec<String>,
@@ -42,13 +45,24 @@ pub struct Config {
     pub sending_lease: Duration,
 }
 
-/// Where the secret-sealing keys come from.
+/// Where a secret of the configuration comes from: the variable `HERALD_<NAME>` itself
+/// (local runs, tests), or the Secrets Manager secret `HERALD_<NAME>_ARN` (Lambda).
 #[derive(Debug, Clone)]
-pub enum SecretKeys {
-    /// `HERALD_SECRET_KEYS=id=<base64 32 bytes>[,older=...]` (local runs, tests).
+pub enum SecretSource {
+    /// The value (`HERALD_SECRET_KEYS=id=<base64 32 bytes>[,older=...]`...).
     Inline(SecretString),
-    /// `HERALD_SECRET_KEYS_ARN`: a Secrets Manager secret holding the same text.
+    /// A Secrets Manager secret holding the same text.
     SecretArn(String),
+}
+
+impl SecretSource {
+    /// The secret's text, from the variable or through the secrets extension.
+    pub async fn read(&self) -> anyhow::Result<SecretString> {
+        match self {
+            SecretSource::Inline(value) => Ok(value.clone()),
+            SecretSource::SecretArn(arn) => crate::secrets::fetch_secret_string(arn).await,
+        }
+    }
 }
 
 /// One channel's settings. Each comes from `HERALD_<NAME>` or `HERALD_<NAME>_<CHANNEL>`
@@ -73,6 +87,7 @@ pub const PROVIDER_VARS: &[(Channel, &str)] = &[
     (Channel::Voice, "VOICE_ID"),
     (Channel::Voice, "VOICE_CONFIGURATION_SET"),
     (Channel::Slack, "SLACK_API_BASE_URL"),
+    (Channel::Slack, "SLACK_INTERACTIVE"),
 ];
 
 impl ChannelConfig {
@@ -237,6 +252,11 @@ impl Config {
             inbox: days("HERALD_INBOX_RETENTION_DAYS", 30)?,
             max_batch: parsed!("HERALD_RETENTION_MAX_BATCH", 5_000u32)?.max(1),
         };
+        let secret = |name: &str| match (var(name), var(&format!("{name}_ARN"))) {
+            (Some(value), _) => Some(SecretSource::Inline(SecretString::from(value))),
+            (None, Some(arn)) => Some(SecretSource::SecretArn(arn)),
+            (None, None) => None,
+        };
         let ttl: u64 = parsed!("HERALD_MAGIC_LINK_TTL_SECS", 24 * 60 * 60)?;
         let mut channels = BTreeMap::new();
         for channel in Channel::ALL {
@@ -280,11 +300,8 @@ impl Config {
                     .map(|h| (*h).to_owned())
                     .collect(),
             },
-            secret_keys: match (var("HERALD_SECRET_KEYS"), var("HERALD_SECRET_KEYS_ARN")) {
-                (Some(keys), _) => Some(SecretKeys::Inline(SecretString::from(keys))),
-                (None, Some(arn)) => Some(SecretKeys::SecretArn(arn)),
-                (None, None) => None,
-            },
+            secret_keys: secret("HERALD_SECRET_KEYS"),
+            slack_signing_secret: secret("HERALD_SLACK_SIGNING_SECRET"),
             retry: RetryPolicies {
                 default: RetryPolicy {
                     max_attempts,
@@ -326,7 +343,7 @@ impl Config {
         self.channels.get(&channel).cloned().unwrap_or_default()
     }
 
-    pub fn require_secret_keys(&self) -> anyhow::Result<&SecretKeys> {
+    pub fn require_secret_keys(&self) -> anyhow::Result<&SecretSource> {
         self.secret_keys
             .as_ref()
             .context("set HERALD_SECRET_KEYS or HERALD_SECRET_KEYS_ARN")

@@ -18,7 +18,7 @@ use crate::db::Pool;
 use crate::db::notifications::{self, AttemptOutcome, AttemptResult, Claimed, TokenToStore};
 use crate::domain::backoff::RetryDecision;
 use crate::domain::policy::reason;
-use crate::domain::{Channel, RetryPolicy};
+use crate::domain::{Action, Channel, RetryPolicy};
 use crate::magic_link::{self, MintedToken};
 use crate::secrets::{Keyring, SecretError};
 use crate::warm::Warm;
@@ -62,6 +62,8 @@ pub struct Dispatcher<A: Adapter> {
     retry: RetryPolicy,
     /// The keys credentials are sealed with, for adapters that send with one.
     keyring: Option<Warm<Keyring>>,
+    /// What this channel's messages offer, so what gets a token ([`Adapter::actions`]).
+    actions: &'static [Action],
 }
 
 impl<A: Adapter> Dispatcher<A> {
@@ -70,6 +72,7 @@ impl<A: Adapter> Dispatcher<A> {
     /// claim (Lambda passes [`crate::config::aws_sdk_config_warming`], tests a ready one).
     pub async fn new(config: &Config, sdk: Warm<aws_config::SdkConfig>) -> anyhow::Result<Self> {
         let settings = A::settings(config)?;
+        let actions = A::actions(&settings);
         let public_base_url = config.require_public_base_url()?.to_owned();
         let adapter = Warm::lazy(move || {
             let (settings, sdk) = (settings.clone(), sdk.clone());
@@ -91,6 +94,7 @@ impl<A: Adapter> Dispatcher<A> {
             lease: config.sending_lease,
             retry: config.retry.for_channel(A::CHANNEL),
             keyring,
+            actions,
         })
     }
 
@@ -108,12 +112,17 @@ impl<A: Adapter> Dispatcher<A> {
         // claimed rows get stored.
         let minted: HashMap<Uuid, Vec<MintedToken>> = ids
             .iter()
-            .map(|id| (*id, A::ACTIONS.iter().map(|_| magic_link::mint()).collect()))
+            .map(|id| {
+                (
+                    *id,
+                    self.actions.iter().map(|_| magic_link::mint()).collect(),
+                )
+            })
             .collect();
         let to_store: Vec<TokenToStore<'_>> = minted
             .iter()
             .flat_map(|(id, tokens)| {
-                A::ACTIONS
+                self.actions
                     .iter()
                     .zip(tokens)
                     .map(|(action, token)| TokenToStore {
@@ -213,7 +222,7 @@ impl<A: Adapter> Dispatcher<A> {
         tokens: &[MintedToken],
     ) -> AttemptResult {
         let links = Links::new(
-            A::ACTIONS
+            self.actions
                 .iter()
                 .zip(tokens)
                 .map(|(action, t)| (*action, magic_link::url(&self.public_base_url, &t.token)))

@@ -7,6 +7,7 @@
 //! - [`queue`]: the SQS envelope and batched enqueue.
 //! - [`magic_link`]: token minting and hashing.
 //! - [`scheduled`]: the retry sweep and retention runs.
+//! - [`slack`]: Slack button clicks and the rewrite of answered Slack messages.
 
 pub mod actions;
 pub mod api_key;
@@ -22,6 +23,7 @@ pub mod magic_link;
 pub mod queue;
 pub mod scheduled;
 pub mod secrets;
+pub mod slack;
 pub mod telemetry;
 pub mod warm;
 

@@ -167,20 +167,15 @@ impl Keyring {
 
     /// From the configuration: `HERALD_SECRET_KEYS`, or the secret
     /// `HERALD_SECRET_KEYS_ARN` read through the Parameters and Secrets extension.
-    pub async fn from_config(config: &crate::config::SecretKeys) -> anyhow::Result<Self> {
-        match config {
-            crate::config::SecretKeys::Inline(spec) => Self::parse(spec),
-            crate::config::SecretKeys::SecretArn(arn) => {
-                Self::parse(&fetch_secret_string(arn).await?)
-            }
-        }
+    pub async fn from_config(config: &crate::config::SecretSource) -> anyhow::Result<Self> {
+        Self::parse(&config.read().await?)
     }
 }
 
 impl Keyring {
     /// Read on first use (the extension answers only once the runtime is up), and again
     /// on the next use if that read failed.
-    pub fn warming(keys: &crate::config::SecretKeys) -> crate::warm::Warm<Self> {
+    pub fn warming(keys: &crate::config::SecretSource) -> crate::warm::Warm<Self> {
         let keys = keys.clone();
         crate::warm::Warm::lazy(move || {
             let keys = keys.clone();

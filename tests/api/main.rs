@@ -14,4 +14,5 @@ mod retention;
 mod retry;
 mod robustness;
 mod slack;
+mod slack_actions;
 mod teams;

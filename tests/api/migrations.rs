@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -13,6 +13,7 @@ const TABLES: [&str; 10] = [
     "credentials",
     "notifications",
     "slack_installations",
+    "slack_request_signatures",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

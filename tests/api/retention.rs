@@ -53,6 +53,13 @@ async fn seed(app: &TestApp) {
             SELECT '{t}', 'gone', 'system', now() - interval '366 days' FROM generate_series(1, 7);
             INSERT INTO event_log (tenant_id, event_type, actor_type, occurred_at)
             SELECT '{t}', 'keep', 'system', now() - interval '364 days' FROM generate_series(1, 4);
+            -- Slack request signatures: kept while a replay could pass the timestamp check.
+            INSERT INTO slack_request_signatures (signature, received_at)
+            SELECT sha256(gen_random_uuid()::text::bytea), now() - interval '20 minutes'
+            FROM generate_series(1, 4);
+            INSERT INTO slack_request_signatures (signature, received_at)
+            SELECT sha256(gen_random_uuid()::text::bytea), now() - interval '4 minutes'
+            FROM generate_series(1, 2);
             "#
         ))
         .await
@@ -73,6 +80,11 @@ async fn census(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
             "SELECT used_user_agent FROM magic_link_tokens",
         ),
         ("event_log", "SELECT event_type FROM event_log"),
+        (
+            "slack_request_signatures",
+            "SELECT CASE WHEN received_at < now() - interval '15 minutes' THEN 'gone' ELSE 'keep' END \
+             FROM slack_request_signatures",
+        ),
     ] {
         let sql = format!(
             "SELECT count(*) FILTER (WHERE l = 'gone'), count(*) FILTER (WHERE l = 'keep') FROM ({labelled}) AS t(l)"
@@ -109,6 +121,7 @@ async fn exactly_the_expired_rows_go_batch_by_batch() {
             ("notification_log", 15, 15),
             ("magic_link_tokens", 12, 3),
             ("event_log", 7, 4),
+            ("slack_request_signatures", 4, 2),
         ]
     );
 
@@ -170,10 +183,12 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     assert_eq!(summary.deleted["notification_log"], 15);
     assert_eq!(summary.deleted["magic_link_tokens"], 12);
     assert_eq!(summary.deleted["event_log"], 7);
+    assert_eq!(summary.deleted["slack_request_signatures"], 4);
     assert!(!summary.stopped_early);
     // In batches of at most 3: 10 expired tokens (4 statements), 2 used ones (1),
-    // 5 escalations with their 15 delivery rows (2), 7 audit rows (3), no inbox rows (1).
-    assert_eq!(summary.statements, 4 + 1 + 2 + 3 + 1, "{summary:?}");
+    // 5 escalations with their 15 delivery rows (2), 7 audit rows (3), no inbox rows (1),
+    // 4 old Slack signatures (2).
+    assert_eq!(summary.statements, 4 + 1 + 2 + 3 + 1 + 2, "{summary:?}");
 
     let again = retention_run(&app, Duration::from_secs(30)).await;
     assert_eq!(again.total(), 0);
@@ -192,5 +207,5 @@ async fn a_spent_budget_deletes_nothing_and_the_next_run_continues() {
     assert_eq!(census(&app).await[0], ("escalations", 5, 5));
 
     let next = retention_run(&app, Duration::from_secs(30)).await;
-    assert_eq!(next.total(), 5 + 15 + 12 + 7);
+    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4);
 }

@@ -9,11 +9,11 @@ use wiremock::{Mock, ResponseTemplate};
 use herald::domain::Channel;
 
 use crate::channels::{NASTY_TITLE, escalation_on, notification_of, redeliver_twice, row, row_of};
-use crate::helpers::{TestApp, capture_logs};
+use crate::helpers::{Options, TestApp, capture_logs};
 
-const TOKEN: &str = "xoxb-17-herald-test-token-never-logged";
+pub const TOKEN: &str = "xoxb-17-herald-test-token-never-logged";
 
-async fn install(app: &TestApp) {
+pub async fn install(app: &TestApp) {
     herald_local::stack::install_slack(
         &app.pool.get().await.expect("conn"),
         &app.config,
@@ -25,7 +25,7 @@ async fn install(app: &TestApp) {
     .expect("installed");
 }
 
-fn person(id: &str, slack: &str) -> Value {
+pub fn person(id: &str, slack: &str) -> Value {
     json!({ "id": id, "name": "Sam", "slack_user_id": slack })
 }
 
@@ -62,11 +62,14 @@ async fn a_message_goes_to_the_recipient_once_with_the_installation_token() {
         .clone();
     assert_eq!(buttons[0]["text"]["text"], "Acknowledge");
     assert_eq!(buttons[1]["text"]["text"], "Resolve");
-    assert!(
-        buttons[0]["url"]
-            .as_str()
-            .is_some_and(|u| u.contains("/l/")),
-        "{buttons:?}"
+    // Interactive (the test stack has a signing secret): the click posts back to
+    // /slack/actions, so no magic link was minted.
+    assert!(buttons[0].get("url").is_none(), "{buttons:?}");
+    assert_eq!(buttons[0]["value"], created["id"]);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM magic_link_tokens")
+            .await,
+        0
     );
 
     let r = row(&app, id).await;
@@ -94,6 +97,41 @@ async fn a_message_goes_to_the_recipient_once_with_the_installation_token() {
     assert!(
         !String::from_utf8_lossy(&stored).contains("xoxb"),
         "ciphertext only"
+    );
+}
+
+#[tokio::test]
+async fn without_interactivity_the_buttons_are_magic_links() {
+    let app = TestApp::spawn_with(Options {
+        tune: Box::new(|config| {
+            config
+                .channels
+                .entry(Channel::Slack)
+                .or_default()
+                .provider
+                .insert("SLACK_INTERACTIVE", "false".into());
+        }),
+        ..Options::default()
+    })
+    .await;
+    install(&app).await;
+    app.post_escalation(&escalation_on(&["slack"], person("u-sam", "U0SAM0001")))
+        .await;
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
+    let posts = app.fakes.slack_posts().await;
+    let buttons = posts[0].body["blocks"]
+        .as_array()
+        .expect("blocks")
+        .last()
+        .expect("actions")["elements"]
+        .clone();
+    for b in [&buttons[0], &buttons[1]] {
+        assert!(b["url"].as_str().is_some_and(|u| u.contains("/l/")), "{b}");
+    }
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM magic_link_tokens")
+            .await,
+        2
     );
 }
 

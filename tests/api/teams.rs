@@ -358,7 +358,7 @@ async fn after_a_key_rotation_old_webhooks_still_open_and_new_ones_use_the_new_k
     let new_key = base64_key(9);
     let rotated_keys = format!("k2={new_key},{}", herald_local::stack::LOCAL_SECRET_KEYS);
     let mut config = app.config.clone();
-    config.secret_keys = Some(herald::config::SecretKeys::Inline(
+    config.secret_keys = Some(herald::config::SecretSource::Inline(
         rotated_keys.clone().into(),
     ));
     let rotated = Dispatcher::<TeamsWebhook>::new(&config, Warm::ready(sdk_config().await))
@@ -407,7 +407,7 @@ async fn a_provider_set_up_that_fails_hands_the_rows_back_with_their_attempt_unc
     // The keys cannot be read (no secrets extension here): nothing may be sent, nothing
     // counted, and the row must not sit in `sending` until its lease runs out.
     let mut config = app.config.clone();
-    config.secret_keys = Some(herald::config::SecretKeys::SecretArn(
+    config.secret_keys = Some(herald::config::SecretSource::SecretArn(
         "arn:aws:secretsmanager:us-east-1:000000000000:secret:herald-keys-AbCdEf".into(),
     ));
     let broken = Dispatcher::<TeamsWebhook>::new(&config, Warm::ready(sdk_config().await))

@@ -44,6 +44,19 @@ fn token_of(req: &Request) -> Option<String> {
 
 #[tracing::instrument(name = "magic link", skip_all, fields(method = %req.method()))]
 pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    if req
+        .raw_http_path()
+        .trim_end_matches('/')
+        .ends_with("/slack/actions")
+    {
+        let response = if req.method() == Method::POST {
+            crate::slack_actions::handle(deps, &req).await
+        } else {
+            Page::not_found().into_response()
+        };
+        tracing::info!(status = response.status().as_u16(), "answered");
+        return Ok(response);
+    }
     let page = match handle(deps, &req).await {
         Ok(page) => page,
         Err(e) => {
@@ -70,7 +83,13 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Page, LinkError> {
                 actions::follow_link(&mut client, &hash, caller.ip, caller.user_agent.as_deref())
                     .await?;
             Ok(match outcome {
-                LinkOutcome::Applied { action, state, who } => Page::done(action, &state, &who),
+                LinkOutcome::Applied { action, state, who } => {
+                    if let Some(slack) = &deps.slack {
+                        drop(client);
+                        slack.refresh(&deps.pool, state.id).await;
+                    }
+                    Page::done(action, &state, &who)
+                }
                 LinkOutcome::AlreadyDone(state) => Page::moot(&state),
                 LinkOutcome::Unusable(view) => explain(view.as_ref()),
             })

@@ -187,6 +187,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.seconds.min(5),
     )
     .await?;
+    crate::bench_channels::slack_actions(&config(&db_url, 4), &ingest_fast, &key, instant, 300)
+        .await?;
 
     println!("\n== 3. cold start: process start -> first Runtime API poll (median of 15)");
     let mut env = vec![

@@ -171,10 +171,13 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         .into_iter()
         .flatten()
         .map(|b| {
+            let target = match b["url"].as_str() {
+                Some(url) => mask_tokens(url),
+                None => "POST /slack/actions".to_owned(),
+            };
             format!(
-                "{} -> {}",
-                b["text"]["text"].as_str().unwrap_or_default(),
-                mask_tokens(b["url"].as_str().unwrap_or_default())
+                "{} -> {target}",
+                b["text"]["text"].as_str().unwrap_or_default()
             )
         })
         .collect();
@@ -267,6 +270,20 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         heading(&again.text().await?)
     );
 
+    let rewritten = wait_for("the Slack message rewritten (chat.update)", || async {
+        Ok(fake_received(&http, base_url, "slack")
+            .await?
+            .into_iter()
+            .find(|p| p["path"] == "/api/chat.update")
+            .map(|p| p["body"].clone()))
+    })
+    .await?;
+    println!(
+        "   slack    chat.update {}: \"{}\"",
+        rewritten["ts"].as_str().unwrap_or_default(),
+        rewritten["text"].as_str().unwrap_or_default()
+    );
+
     step("8. GET /v1/escalations/{id}: acknowledged, with its delivery log");
     let state = get_escalation(&http, base_url, &key, &id).await?;
     if let Some(deliveries) = state["deliveries"].as_array() {
@@ -287,7 +304,94 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         );
     }
 
-    step("9. The schedules, fired on demand as EventBridge fires them every minute / hour");
+    step(
+        "9. A second escalation, acknowledged from Slack: a button click signed as Slack signs it",
+    );
+    let second = json!({
+        "dedup_key": format!("checkout-5xx-{stamp}"),
+        "title": "Checkout 5xx rate above 2%",
+        "priority": "high",
+        "service": "checkout",
+        "recipients": [{ "id": "u-alice", "name": "Alice Martin", "slack_user_id": "U0ALICE001" }],
+        "channels": { "primary": ["slack"] }
+    });
+    let (status, created) = post_escalation(&http, base_url, &key, &second).await?;
+    if status.as_u16() != 202 {
+        bail!("ingest answered {status}");
+    }
+    let second_id = created["id"].as_str().context("no id")?.to_owned();
+    let message = wait_for("the second Slack message", || async {
+        let state = get_escalation(&http, base_url, &key, &second_id).await?;
+        Ok(state["deliveries"][0]["provider_message_id"]
+            .as_str()
+            .and_then(|m| m.split_once('/'))
+            .map(|(c, ts)| (c.to_owned(), ts.to_owned())))
+    })
+    .await?;
+    println!(
+        "   posted to Alice's Slack as message {}/{}",
+        message.0, message.1
+    );
+    let click = herald::domain::slack::button_click_body(
+        &format!("T0DEMO{stamp}"),
+        "U0ALICE001",
+        herald::domain::slack::ACKNOWLEDGE_ACTION_ID,
+        second_id.parse()?,
+        (&message.0, &message.1),
+    );
+    let secret = config
+        .slack_signing_secret
+        .as_ref()
+        .context("HERALD_SLACK_SIGNING_SECRET is not set")?
+        .read()
+        .await?;
+    let signed_at = chrono::Utc::now().timestamp();
+    let signature =
+        herald::domain::slack::sign(secret.expose_secret().as_bytes(), signed_at, &click);
+    let send = |signature: String| {
+        http.post(format!("{base_url}/slack/actions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", signed_at.to_string())
+            .header("x-slack-signature", signature)
+            .body(click.clone())
+            .send()
+    };
+    let answer = send(signature.clone()).await?;
+    let status = answer.status();
+    println!(
+        "   POST /slack/actions (Alice presses Acknowledge) -> {status} {}",
+        answer.text().await?
+    );
+    let replay = send(signature).await?;
+    println!(
+        "   the same signed request again (a replay) -> {}",
+        replay.status()
+    );
+    let forged = send("v0=".to_owned() + &"0".repeat(64)).await?;
+    println!("   a forged signature -> {}", forged.status());
+    let rewritten = wait_for("the second Slack message rewritten", || async {
+        Ok(fake_received(&http, base_url, "slack")
+            .await?
+            .into_iter()
+            .find(|p| p["path"] == "/api/chat.update" && p["body"]["ts"] == message.1.as_str())
+            .map(|p| p["body"].clone()))
+    })
+    .await?;
+    println!(
+        "   slack    chat.update {}: \"{}\"",
+        message.1,
+        rewritten["text"].as_str().unwrap_or_default()
+    );
+    let state = get_escalation(&http, base_url, &key, &second_id).await?;
+    println!(
+        "   escalation {second_id} is {} by {}",
+        state["status"], state["acknowledged"]["by"]
+    );
+    if state["status"] != "acknowledged" {
+        bail!("the Slack click left the escalation {}", state["status"]);
+    }
+
+    step("10. The schedules, fired on demand as EventBridge fires them every minute / hour");
     for schedule in ["retry", "retention"] {
         let summary: Value = http
             .post(format!("{base_url}/_local/schedules/{schedule}"))

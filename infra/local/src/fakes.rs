@@ -35,7 +35,8 @@ pub struct FakeProviders {
     pub teams: MockServer,
     /// Answers `SendVoiceMessage` with a message id.
     pub voice: MockServer,
-    /// Answers `POST /api/chat.postMessage` with `ok: true`, a DM channel and a `ts`.
+    /// Answers `POST /api/chat.postMessage` with `ok: true`, a DM channel and a `ts`, and
+    /// `POST /api/chat.update` with `ok: true`.
     pub slack: MockServer,
 }
 
@@ -94,6 +95,17 @@ impl FakeProviders {
             .with_priority(10)
             .mount(&slack)
             .await;
+        Mock::given(method("POST"))
+            .and(path("/api/chat.update"))
+            .respond_with(|req: &Request| {
+                let asked: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "ok": true, "channel": asked["channel"], "ts": asked["ts"]
+                }))
+            })
+            .with_priority(10)
+            .mount(&slack)
+            .await;
         Self {
             teams,
             voice,
@@ -112,6 +124,20 @@ impl FakeProviders {
             .await
             .into_iter()
             .filter(|r| r.path == "/api/chat.postMessage")
+            .collect()
+    }
+
+    /// Every Slack Web API call (`chat.postMessage`, `chat.update`), oldest first.
+    pub async fn slack_calls(&self) -> Vec<Received> {
+        received(&self.slack).await
+    }
+
+    /// Every `chat.update` call, oldest first.
+    pub async fn slack_updates(&self) -> Vec<Received> {
+        received(&self.slack)
+            .await
+            .into_iter()
+            .filter(|r| r.path == "/api/chat.update")
             .collect()
     }
 

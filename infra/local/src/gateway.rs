@@ -103,6 +103,7 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "POST /l/{token}",
             vec![("token", (*token).to_owned())],
         ),
+        ("POST", ["slack", "actions"]) => m(Target::MagicLink, "POST /slack/actions", vec![]),
         _ => None,
     }
 }
@@ -202,6 +203,10 @@ mod tests {
         );
         assert_eq!(
             match_route("GET", "/l/abc").map(|r| r.target),
+            Some(Target::MagicLink)
+        );
+        assert_eq!(
+            match_route("POST", "/slack/actions").map(|r| r.target),
             Some(Target::MagicLink)
         );
         assert_eq!(match_route("DELETE", "/v1/escalations"), None);

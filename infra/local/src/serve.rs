@@ -285,7 +285,7 @@ async fn serve_one(
 }
 
 /// What the fake providers received, for the demo: `/_local/fakes` (their addresses),
-/// `/_local/fakes/teams`, `/_local/fakes/voice`.
+/// `/_local/fakes/teams`, `/_local/fakes/voice`, `/_local/fakes/slack`.
 async fn fake_records(fakes: &FakeProviders, path: &str) -> hyper::Response<Full<Bytes>> {
     let records = |received: Vec<crate::fakes::Received>| {
         serde_json::Value::Array(
@@ -301,7 +301,7 @@ async fn fake_records(fakes: &FakeProviders, path: &str) -> hyper::Response<Full
             "voice": fakes.voice_endpoint(),
             "slack": fakes.slack_api_base(),
         }),
-        "/_local/fakes/slack" => records(fakes.slack_posts().await),
+        "/_local/fakes/slack" => records(fakes.slack_calls().await),
         "/_local/fakes/teams" => {
             let all = fakes.teams.received_requests().await.unwrap_or_default();
             let names: std::collections::BTreeSet<String> =

@@ -138,6 +138,12 @@ pub fn local_config(
             "HERALD_VOICE_ORIGINATION_IDENTITY".to_owned(),
             LOCAL_VOICE_NUMBER.to_owned(),
         ),
+        // Slack's buttons post back to `POST /slack/actions`, signed with this.
+        (
+            "HERALD_SLACK_SIGNING_SECRET".to_owned(),
+            LOCAL_SLACK_SIGNING_SECRET.to_owned(),
+        ),
+        ("HERALD_SLACK_INTERACTIVE".to_owned(), "true".to_owned()),
     ]);
     for (channel, pair) in queues {
         vars.insert(
@@ -150,6 +156,10 @@ pub fn local_config(
     }
     herald::Config::from_pairs(vars)
 }
+
+/// The local Slack app's signing secret (local runs only: never deploy it). The demo,
+/// the tests and the bench sign button clicks with it as Slack would.
+pub const LOCAL_SLACK_SIGNING_SECRET: &str = "local-only-slack-signing-secret-0001";
 
 /// The sender `serve`, the tests and the bench verify in the emulator's SES.
 pub const LOCAL_SENDER: &str = "herald@alerts.example.com";

@@ -40,6 +40,12 @@ pub trait Adapter: Clone + Send + Sync + Sized + 'static {
     type Settings: Clone + Send + Sync + 'static;
     fn settings(config: &Config) -> anyhow::Result<Self::Settings>;
 
+    /// The actions to mint links for with these settings: [`Adapter::ACTIONS`], unless
+    /// the settings make the buttons post back instead (interactive Slack).
+    fn actions(_settings: &Self::Settings) -> &'static [Action] {
+        Self::ACTIONS
+    }
+
     /// The adapter with its provider client; built on first use.
     fn build(settings: Self::Settings, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self>;
 

@@ -15,7 +15,14 @@ pub enum Window {
     ResolvedEscalations,
     EventLog,
     Inbox,
+    /// Fixed, not configured: a signature must be kept while a replay of it could still
+    /// pass Slack's five-minute timestamp check.
+    SlackReplay,
 }
+
+/// How long a Slack request signature is kept: the five-minute window either way, and
+/// a margin for clocks.
+pub const SLACK_REPLAY_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 impl Window {
     pub fn of(self, config: &RetentionConfig) -> Duration {
@@ -24,6 +31,7 @@ impl Window {
             Window::ResolvedEscalations => config.resolved_escalations,
             Window::EventLog => config.event_log,
             Window::Inbox => config.inbox,
+            Window::SlackReplay => SLACK_REPLAY_WINDOW,
         }
     }
 }
@@ -145,6 +153,25 @@ pub const RULES: &[Rule] = &[
                 WHERE id IN (
                     SELECT id FROM notifications
                     WHERE expires_at < now() OR created_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // Signatures of Slack interactions, once a replay could no longer pass the
+        // timestamp check anyway.
+        table: "slack_request_signatures",
+        children: &[],
+        window: Window::SlackReplay,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM slack_request_signatures
+                WHERE signature IN (
+                    SELECT signature FROM slack_request_signatures
+                    WHERE received_at < now() - make_interval(secs => $1)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING 1

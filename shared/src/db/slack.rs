@@ -1,11 +1,13 @@
 //! The tenant's Slack installation: what Slack said about it in `slack_installations`,
 //! its bot token sealed in `credentials` (see [`crate::secrets`]), read only by the
-//! claim of the Slack dispatcher.
+//! claim of the Slack dispatcher and by the rewrite of answered messages; and the
+//! signatures of interactions already acted on.
 
 use anyhow::Context;
 use uuid::Uuid;
 
 use super::Client;
+use super::escalations::EscalationState;
 use crate::secrets::Sealed;
 
 /// Stores (or replaces) the tenant's installation and its sealed bot token, in one
@@ -60,4 +62,147 @@ pub async fn install(
         }
         Err(e) => Err(e).context("storing the Slack installation"),
     }
+}
+
+/// Remembers a Slack request by its signature: `false` when it was seen before (the
+/// same signed request again is a replay, refused whatever it asks).
+#[tracing::instrument(name = "remember slack request", skip_all)]
+pub async fn remember_signature(client: &Client, signature: &[u8]) -> anyhow::Result<bool> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO slack_request_signatures (signature) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let inserted = client
+        .execute(&stmt, &[&signature])
+        .await
+        .context("remembering a Slack request")?;
+    Ok(inserted == 1)
+}
+
+/// Who pressed a button, as Herald knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackActor {
+    pub tenant_id: Uuid,
+    /// `None`: nobody of the tenant has this Slack user id.
+    pub recipient: Option<SlackRecipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackRecipient {
+    pub id: Uuid,
+    pub external_id: String,
+    pub name: Option<String>,
+    /// They were paged for this escalation (on any channel): only they may answer it.
+    pub paged: bool,
+}
+
+/// The tenant that installed `slack_team_id` and its recipient with `slack_user_id`
+/// (the one paged for `escalation_id`, if several share the id); `None` when no tenant
+/// installed that workspace.
+#[tracing::instrument(name = "find slack actor", skip_all)]
+pub async fn actor(
+    client: &Client,
+    slack_team_id: &str,
+    slack_user_id: &str,
+    escalation_id: Uuid,
+) -> anyhow::Result<Option<SlackActor>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT i.tenant_id, r.id AS recipient_id, r.external_id, r.name,
+                   COALESCE(r.paged, false) AS paged
+            FROM slack_installations i
+            LEFT JOIN LATERAL (
+                SELECT r.id, r.external_id, r.name,
+                       EXISTS (SELECT 1 FROM notification_log n
+                               WHERE n.escalation_id = $3 AND n.recipient_id = r.id) AS paged
+                FROM recipients r
+                WHERE r.tenant_id = i.tenant_id AND r.slack_user_id = $2
+                ORDER BY 4 DESC, r.external_id
+                LIMIT 1
+            ) r ON true
+            WHERE i.slack_team_id = $1
+            "#,
+        )
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&slack_team_id, &slack_user_id, &escalation_id])
+        .await
+        .context("finding who pressed a Slack button")?;
+    Ok(row.map(|row| SlackActor {
+        tenant_id: row.get("tenant_id"),
+        recipient: row
+            .get::<_, Option<Uuid>>("recipient_id")
+            .map(|id| SlackRecipient {
+                id,
+                external_id: row.get("external_id"),
+                name: row.get("name"),
+                paged: row.get("paged"),
+            }),
+    }))
+}
+
+/// An escalation as its Slack messages show it, and where those messages are.
+#[derive(Debug, Clone)]
+pub struct SlackThread {
+    pub state: EscalationState,
+    pub body: String,
+    pub team: Option<String>,
+    pub alert_count: i32,
+    pub dashboard_url: Option<String>,
+    pub triggered_at: chrono::DateTime<chrono::Utc>,
+    /// Every Slack message Herald posted for it: `(channel, ts)`.
+    pub messages: Vec<(String, String)>,
+    /// The installation's sealed bot token, when the tenant still has one.
+    pub bot_token: Option<Sealed>,
+}
+
+/// The escalation's Slack messages and what they show, with the bot token to rewrite
+/// them, in one statement.
+#[tracing::instrument(name = "load slack messages", skip_all, fields(escalation_id = %escalation_id))]
+pub async fn thread(client: &Client, escalation_id: Uuid) -> anyhow::Result<Option<SlackThread>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT e.id, e.tenant_id, e.title, e.priority, e.service, e.status,
+                   e.acknowledged_at, e.acknowledged_by, e.resolved_at, e.resolved_by,
+                   e.body, e.team, e.alert_count, e.dashboard_url, e.triggered_at,
+                   c.key_id, c.ciphertext,
+                   ARRAY(SELECT n.provider_message_id FROM notification_log n
+                         WHERE n.escalation_id = e.id AND n.channel = 'slack'
+                           AND n.provider_message_id LIKE '%/%'
+                         ORDER BY n.sent_at) AS messages
+            FROM escalations e
+            LEFT JOIN credentials c ON c.tenant_id = e.tenant_id AND c.kind = 'slack_bot_token'
+                 AND c.recipient_id IS NULL AND c.team IS NULL
+            WHERE e.id = $1
+            "#,
+        )
+        .await?;
+    let Some(row) = client
+        .query_opt(&stmt, &[&escalation_id])
+        .await
+        .context("loading the escalation's Slack messages")?
+    else {
+        return Ok(None);
+    };
+    let messages: Vec<String> = row.get("messages");
+    Ok(Some(SlackThread {
+        state: EscalationState::from_row(&row)?,
+        body: row.get("body"),
+        team: row.get("team"),
+        alert_count: row.get("alert_count"),
+        dashboard_url: row.get("dashboard_url"),
+        triggered_at: row.get("triggered_at"),
+        messages: messages
+            .iter()
+            .filter_map(|m| m.split_once('/'))
+            .map(|(c, ts)| (c.to_owned(), ts.to_owned()))
+            .collect(),
+        bot_token: row.get::<_, Option<String>>("key_id").map(|key_id| Sealed {
+            key_id,
+            bytes: row.get("ciphertext"),
+        }),
+    }))
 }

@@ -10,6 +10,7 @@ pub mod escalation;
 pub mod phone;
 pub mod policy;
 pub mod priority;
+pub mod slack;
 pub mod sms;
 pub mod status;
 pub mod text;

@@ -1,0 +1,2 @@
+DROP INDEX recipients_slack_user;
+DROP TABLE slack_request_signatures;
