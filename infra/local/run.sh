@@ -25,6 +25,8 @@ export HERALD_VOICE_ORIGINATION_IDENTITY="${HERALD_VOICE_ORIGINATION_IDENTITY:-+
 # The local Slack app: buttons post back to /slack/actions, signed with this secret.
 export HERALD_SLACK_SIGNING_SECRET="${HERALD_SLACK_SIGNING_SECRET:-local-only-slack-signing-secret-0001}"
 export HERALD_SLACK_INTERACTIVE="${HERALD_SLACK_INTERACTIVE:-true}"
+export HERALD_SLACK_CLIENT_ID="${HERALD_SLACK_CLIENT_ID:-1790000000.0001}"
+export HERALD_SLACK_CLIENT_SECRET="${HERALD_SLACK_CLIENT_SECRET:-local-only-slack-client-secret-0001}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 log "building herald-local"

@@ -55,18 +55,26 @@ EXPECTED_ROUTES = {
     ("DELETE", "/v1/recipients/{id}/teams-webhook"): "RecipientsFunction",
     ("PUT", "/v1/teams/{team}/teams-webhook"): "RecipientsFunction",
     ("DELETE", "/v1/teams/{team}/teams-webhook"): "RecipientsFunction",
+    # The tenant's connections and "Add to Slack" (Slack OAuth v2); the callback carries no
+    # API key (the signed state authenticates) but is served by the same function.
+    ("GET", "/v1/integrations"): "RecipientsFunction",
+    ("GET", "/v1/integrations/slack/install"): "RecipientsFunction",
+    ("GET", "/v1/integrations/slack/callback"): "RecipientsFunction",
+    ("DELETE", "/v1/integrations/slack"): "RecipientsFunction",
     ("GET", "/l/{token}"): "MagicLinkFunction",
     ("POST", "/l/{token}"): "MagicLinkFunction",
     # The Slack app's Interactivity Request URL (signed button clicks).
     ("POST", "/slack/actions"): "MagicLinkFunction",
 }
 # Path prefixes and the one function serving every route under them: escalations (the
-# paging path) apart from the inbox / webhook registration (which holds the secret keys);
-# a Slack button click acts through the same path a magic link takes.
+# paging path) apart from the inbox / webhook registration / Slack installs (which hold the
+# secret keys and the Slack client secret); a Slack button click acts through the same path
+# a magic link takes.
 ROUTE_PREFIXES = {
     "/v1/escalations": "IngestFunction",
     "/v1/recipients/": "RecipientsFunction",
     "/v1/teams/": "RecipientsFunction",
+    "/v1/integrations": "RecipientsFunction",
     "/l/": "MagicLinkFunction",
     "/slack/": "MagicLinkFunction",
 }
@@ -98,7 +106,9 @@ DISPATCH_ENV = {"HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS", "HERALD_
                 "HERALD_SENDING_LEASE_SECS"}
 FUNCTION_ENV = {
     "IngestFunction": set(QUEUE_URL_ENV),
-    "RecipientsFunction": {"HERALD_SECRET_KEYS_ARN"},
+    # HERALD_PUBLIC_BASE_URL: the Slack OAuth redirect_uri is built on it.
+    "RecipientsFunction": {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_CLIENT_ID", "HERALD_SLACK_CLIENT_SECRET_ARN",
+                           "HERALD_PUBLIC_BASE_URL"},
     "DispatchEmailFunction": DISPATCH_ENV | {"HERALD_SES_FROM"},
     "DispatchSmsFunction": DISPATCH_ENV | {"HERALD_SMS_SENDER_ID", "HERALD_SMS_ORIGINATION_NUMBER"},
     "DispatchPushFunction": set(DISPATCH_ENV),
@@ -141,6 +151,9 @@ ENV_FROM_PARAMETER = {
 # variables are set by exactly these functions, to exactly these values.
 SLACK_INTERACTIVITY_CONDITION = "HasSlackSigningSecret"
 SLACK_INTERACTIVE = {"Fn::If": [SLACK_INTERACTIVITY_CONDITION, "true", "false"]}
+# "Add to Slack" is on exactly when SlackClientId and SlackClientSecretArn are both set:
+# recipients then gets both (and nothing of them otherwise).
+SLACK_OAUTH_CONDITION = "HasSlackOAuth"
 CONDITIONAL_ENV = {
     "HERALD_SLACK_SIGNING_SECRET_ARN": {
         "MagicLinkFunction": {"Fn::If": [SLACK_INTERACTIVITY_CONDITION, {"Ref": "SlackSigningSecretArn"},
@@ -149,6 +162,13 @@ CONDITIONAL_ENV = {
     "HERALD_SLACK_INTERACTIVE": {
         "DispatchSlackFunction": SLACK_INTERACTIVE,
         "MagicLinkFunction": SLACK_INTERACTIVE,
+    },
+    "HERALD_SLACK_CLIENT_ID": {
+        "RecipientsFunction": {"Fn::If": [SLACK_OAUTH_CONDITION, {"Ref": "SlackClientId"}, {"Ref": "AWS::NoValue"}]},
+    },
+    "HERALD_SLACK_CLIENT_SECRET_ARN": {
+        "RecipientsFunction": {"Fn::If": [SLACK_OAUTH_CONDITION, {"Ref": "SlackClientSecretArn"},
+                                          {"Ref": "AWS::NoValue"}]},
     },
 }
 # Every action a function's role allows (the DB secret is everyone's). Nothing more.
@@ -169,8 +189,9 @@ FUNCTION_ACTIONS = {
 # The only Allow statement that may say Resource "*", and its exact actions: SMS to a phone
 # number and the opt-out check have no resource ARN to scope to.
 STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}}
-# Read the key secret: recipients seals the Teams webhooks, dispatch-teams opens them,
-# dispatch-slack opens the Slack bot tokens to post, magic-link to rewrite (chat.update).
+# Read the key secret: recipients seals the Teams webhooks and the bot tokens of Slack
+# installs, dispatch-teams opens the webhooks, dispatch-slack opens the Slack bot tokens to
+# post, magic-link to rewrite (chat.update).
 # Nobody else (ingest in particular) may name SecretKeysSecretArn or get
 # HERALD_SECRET_KEYS_ARN.
 SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction", "DispatchSlackFunction", "MagicLinkFunction"}
@@ -178,9 +199,21 @@ SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction", "DispatchS
 # HasSlackSigningSecret: an empty parameter would make an empty Resource). Nobody else may
 # name SlackSigningSecretArn.
 SLACK_SIGNING_SECRET_READERS = {"MagicLinkFunction"}
+# Read the Slack app's client secret (oauth.v2.access, the install state's key), and only
+# when installs are configured (under HasSlackOAuth). Nobody else may name SlackClientSecretArn.
+SLACK_CLIENT_SECRET_READERS = {"RecipientsFunction"}
+# Optional Slack secrets: parameter -> (the condition its one Allow sits under, its readers).
+CONDITIONAL_SECRETS = {
+    "SlackSigningSecretArn": (SLACK_INTERACTIVITY_CONDITION, SLACK_SIGNING_SECRET_READERS),
+    "SlackClientSecretArn": (SLACK_OAUTH_CONDITION, SLACK_CLIENT_SECRET_READERS),
+}
+# Slack parameters that are no secret ARN, and the only functions that may name them.
+SLACK_PARAMETER_USERS = {"SlackClientId": {"RecipientsFunction"}}
 # Run in EgressSubnetIds (a NAT route to the internet); every other function stays in
-# PrivateSubnetIds, which need no internet route.
-EGRESS_FUNCTIONS = {"DispatchTeamsFunction", "DispatchSlackFunction", "MagicLinkFunction"}
+# PrivateSubnetIds, which need no internet route. recipients calls oauth.v2.access.
+EGRESS_FUNCTIONS = {"DispatchTeamsFunction", "DispatchSlackFunction", "MagicLinkFunction", "RecipientsFunction"}
+# The paging path: never any Slack secret or setting (it only enqueues Slack rows).
+NO_SLACK_FUNCTIONS = {"IngestFunction"}
 # Functions deployed exactly like another one (network, logging level, sizing, environment,
 # IAM statements): dispatch-slack is dispatch-teams with another provider. Only the binary,
 # the queue and the log group differ (those are checked per channel).
@@ -191,14 +224,22 @@ MIRROR_KEYS = ("VpcConfig", "Timeout", "MemorySize", "Layers", "LoggingConfig", 
 # or link to magic links.
 MIRROR_ENV_EXTRA = {"DispatchSlackFunction": {"HERALD_SLACK_INTERACTIVE"}}
 # Functions placed in the network like another one, with the same extension layer:
-# magic-link calls chat.update on slack.com, as dispatch-slack calls chat.postMessage.
-NETWORK_LIKE = {"MagicLinkFunction": "DispatchSlackFunction"}
+# magic-link calls chat.update on slack.com, recipients oauth.v2.access, as dispatch-slack
+# calls chat.postMessage.
+NETWORK_LIKE = {"MagicLinkFunction": "DispatchSlackFunction", "RecipientsFunction": "DispatchSlackFunction"}
 NETWORK_KEYS = ("VpcConfig", "Layers")
 EXTENSION_LAYER = {"Ref": "ParametersSecretsExtensionLayerArn"}
 # Secrets a function reads by ARN through the Parameters and Secrets extension (needs the layer).
-EXTENSION_SECRET_ENV = {"HERALD_DATABASE_SECRET_ARN", "HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_SIGNING_SECRET_ARN"}
+EXTENSION_SECRET_ENV = {"HERALD_DATABASE_SECRET_ARN", "HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_SIGNING_SECRET_ARN",
+                        "HERALD_SLACK_CLIENT_SECRET_ARN"}
 # Outputs: name -> (what the ApiUrl output's URL is followed by, the route it names).
 API_URL_OUTPUTS = {"SlackInteractivityUrl": ("/slack/actions", ("POST", "/slack/actions"))}
+# Outputs that must equal a URL a function builds from its HERALD_PUBLIC_BASE_URL (Slack
+# compares the OAuth redirect_uri exactly): name -> (function, path appended, the route).
+BASE_URL_OUTPUTS = {
+    "SlackOAuthRedirectUrl": ("RecipientsFunction", "/v1/integrations/slack/callback",
+                              ("GET", "/v1/integrations/slack/callback")),
+}
 # Interface endpoints for every AWS API the functions (or the secrets extension) call.
 ENDPOINT_SERVICES = {"sqs", "email", "secretsmanager", "logs", "sns", "sms-voice"}
 # Parameters that must stay optional (deployable without a value), with their defaults.
@@ -212,6 +253,8 @@ PARAMETER_DEFAULTS = {
     "VoiceConfigurationSet": "",
     "InboxRetentionDays": 30,
     "SlackSigningSecretArn": "",  # empty: Slack interactivity off, buttons are magic links
+    "SlackClientId": "",  # empty: "Add to Slack" off
+    "SlackClientSecretArn": "",
 }
 PARAMETER_TYPES = {
     "EgressSubnetIds": "List<AWS::EC2::Subnet::Id>",
@@ -219,6 +262,8 @@ PARAMETER_TYPES = {
     "EgressRouteTableId": "String",
     "SecretKeysSecretArn": "String",
     "SlackSigningSecretArn": "String",
+    "SlackClientId": "String",
+    "SlackClientSecretArn": "String",
 }
 # Environment variables no function may set (any more, or ever).
 REMOVED_ENV = {
@@ -229,6 +274,9 @@ REMOVED_ENV = {
     # Secrets come from Secrets Manager (the *_ARN variables), never inline in the template.
     "HERALD_SECRET_KEYS": "the keys are read from HERALD_SECRET_KEYS_ARN, never inline",
     "HERALD_SLACK_SIGNING_SECRET": "the signing secret is read from HERALD_SLACK_SIGNING_SECRET_ARN, never inline",
+    "HERALD_SLACK_CLIENT_SECRET": "the client secret is read from HERALD_SLACK_CLIENT_SECRET_ARN, never inline",
+    # Local fakes only; deployed, installs go to Slack's own consent page (the code default).
+    "HERALD_SLACK_AUTHORIZE_URL": "the deployed installer sends admins to Slack's own consent page (the code default)",
 }
 # Parameters that must be gone (replaced, or no longer meaningful).
 REMOVED_PARAMETERS = {
@@ -706,6 +754,7 @@ def main() -> int:
     db_secret = {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
     keys_secret = {"Ref": "SecretKeysSecretArn"}
     signing_secret = {"Ref": "SlackSigningSecretArn"}
+    client_secret = {"Ref": "SlackClientSecretArn"}
     for fname in sorted(functions):
         allow = {str(a) for a, s in actions_of(fname) if s.get("Effect") == "Allow"}
         expected = FUNCTION_ACTIONS.get(fname, set())
@@ -714,11 +763,13 @@ def main() -> int:
                       for r in as_list(s.get("Resource"))]
         norm = [{"Fn::GetAtt": list(getatt(r))} if getatt(r) else r for r in secret_res]
         may_read = ([db_secret] + ([keys_secret] if fname in SECRET_KEYS_READERS else [])
-                    + ([signing_secret] if fname in SLACK_SIGNING_SECRET_READERS else []))
+                    + ([signing_secret] if fname in SLACK_SIGNING_SECRET_READERS else [])
+                    + ([client_secret] if fname in SLACK_CLIENT_SECRET_READERS else []))
         check(bool(norm) and all(r in may_read for r in norm),
               f"{fname}: secretsmanager:GetSecretValue only on "
               + " and ".join(["the DB master secret"] + (["SecretKeysSecretArn"] if fname in SECRET_KEYS_READERS else [])
-                             + (["SlackSigningSecretArn"] if fname in SLACK_SIGNING_SECRET_READERS else [])),
+                             + (["SlackSigningSecretArn"] if fname in SLACK_SIGNING_SECRET_READERS else [])
+                             + (["SlackClientSecretArn"] if fname in SLACK_CLIENT_SECRET_READERS else [])),
               repr(secret_res))
         check(db_secret in norm, f"{fname}: reads the DB master secret (ReadDatabaseSecret)")
         if fname in SECRET_KEYS_READERS:
@@ -733,27 +784,58 @@ def main() -> int:
           repr(keys_env_users))
     check("HERALD_SECRET_KEYS_ARN" not in globals_fn.get("Environment", {}).get("Variables", {}),
           "HERALD_SECRET_KEYS_ARN is not a Globals variable")
-    # The Slack signing secret: one Allow on exactly SlackSigningSecretArn, and only under
-    # HasSlackSigningSecret (Fn::If [cond, statement, AWS::NoValue]); nobody else names it.
-    check(json.dumps(template.get("Conditions", {}).get(SLACK_INTERACTIVITY_CONDITION)) == json.dumps(
-        {"Fn::Not": [{"Fn::Equals": [{"Ref": "SlackSigningSecretArn"}, ""]}]}),
+    # The optional Slack secrets: each has one Allow on exactly its ARN, and only under its
+    # condition (Fn::If [cond, statement, AWS::NoValue]); nobody else names it.
+    conditions = template.get("Conditions", {})
+    is_set = lambda p: {"Fn::Not": [{"Fn::Equals": [{"Ref": p}, ""]}]}  # noqa: E731
+    check(json.dumps(conditions.get(SLACK_INTERACTIVITY_CONDITION)) == json.dumps(is_set("SlackSigningSecretArn")),
           f"{SLACK_INTERACTIVITY_CONDITION}: SlackSigningSecretArn is not empty",
-          repr(template.get("Conditions", {}).get(SLACK_INTERACTIVITY_CONDITION)))
-    for fname in sorted(functions):
-        raw = raw_statements(functions[fname].get("Properties", {}).get("Policies"))
-        if fname not in SLACK_SIGNING_SECRET_READERS:
-            check('"SlackSigningSecretArn"' not in json.dumps(functions[fname]),
-                  f"{fname}: never names SlackSigningSecretArn (read by {sorted(SLACK_SIGNING_SECRET_READERS)} only)")
-            continue
-        naming = [st for st in raw if '"SlackSigningSecretArn"' in json.dumps(st)]
-        branch = naming[0].get("Fn::If") if len(naming) == 1 and isinstance(naming[0], dict) else None
-        stmt = branch[1] if isinstance(branch, list) and len(branch) == 3 else {}
-        check(isinstance(branch, list) and len(branch) == 3 and branch[0] == SLACK_INTERACTIVITY_CONDITION
-              and branch[2] == {"Ref": "AWS::NoValue"} and stmt.get("Effect") == "Allow"
-              and as_list(stmt.get("Action")) == ["secretsmanager:GetSecretValue"]
-              and as_list(stmt.get("Resource")) == [signing_secret] and "Condition" not in stmt,
-              f"{fname}: secretsmanager:GetSecretValue on SlackSigningSecretArn, only under "
-              f"{SLACK_INTERACTIVITY_CONDITION}", repr(naming))
+          repr(conditions.get(SLACK_INTERACTIVITY_CONDITION)))
+    oauth_cond = {"Fn::And": [is_set("SlackClientId"), is_set("SlackClientSecretArn")]}
+    check(json.dumps(conditions.get(SLACK_OAUTH_CONDITION), sort_keys=True) == json.dumps(oauth_cond, sort_keys=True),
+          f"{SLACK_OAUTH_CONDITION}: SlackClientId and SlackClientSecretArn both not empty",
+          repr(conditions.get(SLACK_OAUTH_CONDITION)))
+    for pname, (cond, readers) in sorted(CONDITIONAL_SECRETS.items()):
+        for fname in sorted(functions):
+            raw = raw_statements(functions[fname].get("Properties", {}).get("Policies"))
+            if fname not in readers:
+                check(f'"{pname}"' not in json.dumps(functions[fname]),
+                      f"{fname}: never names {pname} (read by {sorted(readers)} only)")
+                continue
+            naming = [st for st in raw if f'"{pname}"' in json.dumps(st)]
+            branch = naming[0].get("Fn::If") if len(naming) == 1 and isinstance(naming[0], dict) else None
+            stmt = branch[1] if isinstance(branch, list) and len(branch) == 3 else {}
+            check(isinstance(branch, list) and len(branch) == 3 and branch[0] == cond
+                  and branch[2] == {"Ref": "AWS::NoValue"} and isinstance(stmt, dict) and stmt.get("Effect") == "Allow"
+                  and as_list(stmt.get("Action")) == ["secretsmanager:GetSecretValue"]
+                  and as_list(stmt.get("Resource")) == [{"Ref": pname}] and "Condition" not in stmt,
+                  f"{fname}: exactly one statement names {pname}: secretsmanager:GetSecretValue on it, only "
+                  f"under {cond}", repr(naming))
+        param = template.get("Parameters", {}).get(pname, {})
+        pattern = param.get("AllowedPattern", "")
+        check(bool(pattern) and bool(re.fullmatch(pattern, ""))
+              and bool(re.fullmatch(pattern, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:herald/slack-AbC123"))
+              and not re.fullmatch(pattern, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:herald/slack")
+              and not re.fullmatch(pattern, "*"),
+              f"{pname}: empty or a full secret ARN (with the suffix the exact-ARN grant needs)", repr(param))
+        doc = str(param.get("Description", ""))
+        for fname in sorted(readers):
+            binary = functions.get(fname, {}).get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+            check(bool(binary) and str(binary) in doc, f"{pname}: description names its reader {binary}", doc)
+    for pname, users in sorted(SLACK_PARAMETER_USERS.items()):
+        for fname in sorted(set(functions) - users):
+            check(f'"{pname}"' not in json.dumps(functions[fname]),
+                  f"{fname}: never names {pname} (used by {sorted(users)} only)")
+    # The paging path holds nothing of Slack: no Slack parameter, no HERALD_SLACK_* variable.
+    slack_params = sorted(p for p in template.get("Parameters", {}) if p.startswith("Slack"))
+    for fname in sorted(NO_SLACK_FUNCTIONS):
+        text = json.dumps(functions.get(fname, {}))
+        named = [p for p in slack_params if f'"{p}"' in text or "${" + p + "}" in text]
+        slack_env = sorted(v for v in merged_env(globals_fn, functions.get(fname, {}).get("Properties", {}))
+                           if v.startswith("HERALD_SLACK_"))
+        check(fname in functions and not named and not slack_env,
+              f"{fname}: no Slack parameter ({', '.join(slack_params)}) and no HERALD_SLACK_* variable",
+              repr(named + slack_env))
     # Conditional environment: exactly these functions, exactly these values.
     for var, expected in sorted(CONDITIONAL_ENV.items()):
         users = sorted(f for f in functions if var in merged_env(globals_fn, functions[f].get("Properties", {})))
@@ -830,11 +912,11 @@ def main() -> int:
         queue_env = sorted(v for v in merged_env(globals_fn, functions[fname].get("Properties", {}))
                            if v.startswith("HERALD_QUEUE_URL_"))
         check(not queue_env, f"{fname}: no HERALD_QUEUE_URL_* (not an enqueuer)", repr(queue_env))
-    # Same Lambda settings as ingest (Globals): VPC, security groups, subnets, sizing, layers.
+    # Same Lambda settings as ingest (Globals): sizing, layers, logging. Not the network:
+    # recipients calls oauth.v2.access, so it is placed like dispatch-slack (NETWORK_LIKE).
     if "IngestFunction" in functions and "RecipientsFunction" in functions:
         ip, rp = functions["IngestFunction"].get("Properties", {}), functions["RecipientsFunction"].get("Properties", {})
-        for key in ("VpcConfig", "Timeout", "MemorySize", "Layers", "LoggingConfig", "Runtime", "Architectures",
-                    "CodeUri"):
+        for key in ("Timeout", "MemorySize", "Layers", "LoggingConfig", "Runtime", "Architectures", "CodeUri"):
             a, b = merged(globals_fn, rp, key), merged(globals_fn, ip, key)
             check(a == b, f"RecipientsFunction: {key} as IngestFunction's", f"{a!r} vs {b!r}")
     keys_param = template.get("Parameters", {}).get("SecretKeysSecretArn", {})
@@ -1025,6 +1107,11 @@ def main() -> int:
         if ch != REFERENCE_CHANNEL:
             for var in ("HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS"):
                 check(envs[dname].get(var) == envs.get(ref_fn, {}).get(var), f"{dname}: {var} as {ref_fn}'s")
+    # The Slack OAuth redirect_uri is built on the same base the magic links use.
+    check(envs.get("RecipientsFunction", {}).get("HERALD_PUBLIC_BASE_URL")
+          == envs.get(ref_fn, {}).get("HERALD_PUBLIC_BASE_URL") is not None,
+          f"RecipientsFunction: HERALD_PUBLIC_BASE_URL as {ref_fn}'s",
+          repr(envs.get("RecipientsFunction", {}).get("HERALD_PUBLIC_BASE_URL")))
     # URLs to paste elsewhere: the ApiUrl output's URL plus a path that is a route.
     api_url = outputs.get("ApiUrl", {}).get("Value")
     api_sub = api_url.get("Fn::Sub") if isinstance(api_url, dict) else None
@@ -1036,6 +1123,33 @@ def main() -> int:
               f"output {oname}: names the route {route[0]} {route[1]} -> {EXPECTED_ROUTES.get(route)}",
               repr(routes.get(route)))
         check(bool(outputs.get(oname, {}).get("Description")), f"output {oname}: has a Description")
+
+    def plus_path(value, suffix: str):
+        """The URL `value` + suffix, as the template writes it: Ref P -> Sub ${P}suffix,
+        Sub s -> Sub s+suffix, Fn::If [c, a, b] -> Fn::If [c, a+suffix, b+suffix]."""
+        if isinstance(value, dict) and list(value) == ["Ref"]:
+            return {"Fn::Sub": "${" + value["Ref"] + "}" + suffix}
+        if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
+            return {"Fn::Sub": value["Fn::Sub"] + suffix}
+        if isinstance(value, dict) and list(value) == ["Fn::If"] and len(value["Fn::If"]) == 3:
+            c, a, b = value["Fn::If"]
+            return {"Fn::If": [c, plus_path(a, suffix), plus_path(b, suffix)]}
+        return None
+    for oname, (fname, suffix, route) in sorted(BASE_URL_OUTPUTS.items()):
+        value = outputs.get(oname, {}).get("Value")
+        base = envs.get(fname, {}).get("HERALD_PUBLIC_BASE_URL")
+        check(base is not None and value == plus_path(base, suffix),
+              f"output {oname}: {fname}'s HERALD_PUBLIC_BASE_URL + {suffix} (the exact redirect_uri it sends)",
+              f"{value!r} vs base {base!r}")
+        # Without PublicBaseUrl: the ApiUrl output's URL + the path.
+        branch = value.get("Fn::If") if isinstance(value, dict) else None
+        check(isinstance(api_sub, str) and isinstance(branch, list) and len(branch) == 3
+              and branch[0] == "HasPublicBaseUrl" and branch[2] == {"Fn::Sub": api_sub + suffix},
+              f"output {oname}: the ApiUrl output's URL + {suffix} when PublicBaseUrl is empty", repr(value))
+        check(route[1] == suffix and routes.get(route) == [EXPECTED_ROUTES.get(route)] == [fname],
+              f"output {oname}: names the route {route[0]} {route[1]} -> {fname}", repr(routes.get(route)))
+        check("Redirect URLs" in str(outputs.get(oname, {}).get("Description", "")),
+              f"output {oname}: Description says where it goes (Redirect URLs)")
     extra_q = sorted(set(queues) - {q for q, _, _, _ in CHANNELS.values()} - {d for _, d, _, _ in CHANNELS.values()}
                      - event_dlq_targets)
     check(not extra_q, "no queues besides the channel queues, their DLQs and the schedule DLQ", repr(extra_q))
@@ -1148,7 +1262,6 @@ def main() -> int:
 
     # --- the optional NAT path: everything behind CreateNatGateway (PublicSubnetId +
     #     EgressRouteTableId), one 0.0.0.0/0 route in that route table -> the NAT gateway
-    conditions = template.get("Conditions", {})
     nat_cond = {"Fn::And": [{"Fn::Not": [{"Fn::Equals": [{"Ref": "PublicSubnetId"}, ""]}]},
                             {"Fn::Not": [{"Fn::Equals": [{"Ref": "EgressRouteTableId"}, ""]}]}]}
     check(json.dumps(conditions.get("CreateNatGateway"), sort_keys=True) == json.dumps(nat_cond, sort_keys=True),
@@ -1191,7 +1304,6 @@ def main() -> int:
                     and f'"Fn::If": ["{c}"' not in cond_text)
     check(not unused, "every condition is used", repr(unused))
     rules = template.get("Rules", {})
-    is_set = lambda p: {"Fn::Not": [{"Fn::Equals": [{"Ref": p}, ""]}]}  # noqa: E731
 
     def rule_pairs() -> set[tuple[str, str]]:
         out = set()
@@ -1203,6 +1315,11 @@ def main() -> int:
         return out
     check(rule_pairs() == {("PublicSubnetId", "EgressRouteTableId"), ("EgressRouteTableId", "PublicSubnetId")},
           "Rules: PublicSubnetId and EgressRouteTableId are given together or not at all", repr(sorted(rule_pairs())))
+    # A client id without its secret would offer installs that can never finish.
+    slack_rules = [n for n, r in rules.items() if r.get("RuleCondition") == is_set("SlackClientId")
+                   and any(x.get("Assert") == is_set("SlackClientSecretArn") and x.get("AssertDescription")
+                           for x in r.get("Assertions", []))]
+    check(len(slack_rules) == 1, "Rules: SlackClientId needs SlackClientSecretArn", repr(slack_rules))
     rtb_pattern = params.get("EgressRouteTableId", {}).get("AllowedPattern", "")
     check(rtb_pattern == "^(rtb-[0-9a-f]+)?$", "parameter EgressRouteTableId: AllowedPattern ^(rtb-[0-9a-f]+)?$",
           repr(rtb_pattern))

@@ -25,6 +25,9 @@ pub struct Config {
     /// `HERALD_SLACK_SIGNING_SECRET` or `HERALD_SLACK_SIGNING_SECRET_ARN`: the Slack
     /// app's signing secret, which `POST /slack/actions` checks every request with.
     pub slack_signing_secret: Option<SecretSource>,
+    /// `HERALD_SLACK_CLIENT_ID` with `HERALD_SLACK_CLIENT_SECRET[_ARN]`: the Slack app's
+    /// OAuth credentials, for "Add to Slack" (`/v1/integrations/slack/install`).
+    pub slack_oauth: Option<SlackOAuthConfig>,
     /// `HERALD_TEAMS_WEBHOOK_HOSTS` (comma-separated host suffixes; default the Power
     /// Automate Workflows hosts): the only hosts a Teams webhook may point at.
     pub teams_webhook_hosts: Vec<String>,
@@ -63,6 +66,15 @@ impl SecretSource {
             SecretSource::SecretArn(arn) => crate::secrets::fetch_secret_string(arn).await,
         }
     }
+}
+
+/// The Slack app's OAuth credentials.
+#[derive(Debug, Clone)]
+pub struct SlackOAuthConfig {
+    pub client_id: String,
+    pub client_secret: SecretSource,
+    /// `HERALD_SLACK_AUTHORIZE_URL` (default Slack's consent page).
+    pub authorize_url: String,
 }
 
 /// One channel's settings. Each comes from `HERALD_<NAME>` or `HERALD_<NAME>_<CHANNEL>`
@@ -302,6 +314,29 @@ impl Config {
             },
             secret_keys: secret("HERALD_SECRET_KEYS"),
             slack_signing_secret: secret("HERALD_SLACK_SIGNING_SECRET"),
+            slack_oauth: match (
+                var("HERALD_SLACK_CLIENT_ID"),
+                secret("HERALD_SLACK_CLIENT_SECRET"),
+            ) {
+                (None, _) => None,
+                (Some(_), None) => {
+                    bail!("HERALD_SLACK_CLIENT_ID is set without HERALD_SLACK_CLIENT_SECRET[_ARN]")
+                }
+                (Some(client_id), Some(client_secret)) => {
+                    let authorize_url = var("HERALD_SLACK_AUTHORIZE_URL")
+                        .unwrap_or_else(|| crate::slack::DEFAULT_AUTHORIZE_URL.to_owned());
+                    let parsed = url::Url::parse(&authorize_url).map_err(|e| {
+                        anyhow::anyhow!("HERALD_SLACK_AUTHORIZE_URL is not a URL: {e}")
+                    })?;
+                    crate::domain::webhook::check_provider_url(&parsed)
+                        .map_err(|why| anyhow::anyhow!("HERALD_SLACK_AUTHORIZE_URL {why}"))?;
+                    Some(SlackOAuthConfig {
+                        client_id: client_id.trim().to_owned(),
+                        client_secret,
+                        authorize_url,
+                    })
+                }
+            },
             retry: RetryPolicies {
                 default: RetryPolicy {
                     max_attempts,

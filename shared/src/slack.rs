@@ -2,7 +2,8 @@
 //! resolves through [`crate::actions`] (the path a magic link takes), and once an
 //! escalation is answered every Slack message Herald posted for it is rewritten
 //! (`chat.update`) to say who answered, so nobody else starts on an incident someone
-//! already has (GoAlert #19).
+//! already has (GoAlert #19). And "Add to Slack": the OAuth v2 install that stores a
+//! tenant's installation ([`SlackInstaller`]).
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use uuid::Uuid;
 use crate::actions::{self, ButtonOutcome};
 use crate::channels::slack::{Card, Controls, SlackChat, SlackSettings, render_update};
 use crate::db::{Client, Pool};
+use crate::domain::oauth::StateError;
 use crate::domain::slack::{self as rules, Interaction, PayloadError, SignatureError};
 use crate::secrets::{Keyring, Owner};
 use crate::warm::Warm;
@@ -99,8 +101,9 @@ impl SlackApp {
             .ok_or(InteractionError::NotConfigured)?
             .get()
             .await?;
+        // A secret pasted with a trailing newline must not turn every click into a 401.
         let tag = rules::verify_signature(
-            secret.expose_secret().as_bytes(),
+            secret.expose_secret().trim().as_bytes(),
             timestamp,
             signature,
             body,
@@ -205,5 +208,223 @@ impl SlackApp {
             }
             Err(_) => tracing::warn!("rewriting Slack messages took too long; left as they were"),
         }
+    }
+}
+
+/// The bot scopes Herald asks for: post its direct messages, and open them.
+pub const BOT_SCOPES: &str = "chat:write,im:write";
+/// Slack's consent page, unless `HERALD_SLACK_AUTHORIZE_URL` says otherwise.
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://slack.com/oauth/v2/authorize";
+
+/// What "Add to Slack" can fail with (each maps to one HTTP status, in the recipients
+/// function's handler).
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(
+        "Slack installs are not configured (set HERALD_SLACK_CLIENT_ID and HERALD_SLACK_CLIENT_SECRET)"
+    )]
+    NotConfigured,
+    /// Forged, altered or expired: 400, nothing stored.
+    #[error("this install link is not valid: {0}")]
+    State(#[from] StateError),
+    /// The admin said no, or Slack refused the code (`invalid_code`...): 400.
+    #[error("Slack did not grant the install: {0}")]
+    Denied(String),
+    /// Slack answered, but not with a bot token for a workspace: 502.
+    #[error("Slack's answer to the code exchange is unusable: {0}")]
+    BadAnswer(&'static str),
+    /// The workspace is another tenant's: 409.
+    #[error("Slack workspace {0} is already installed for another tenant")]
+    Conflict(String),
+    /// Slack could not be reached or failed: 502, try again.
+    #[error("Slack could not be reached: {0}")]
+    Upstream(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A finished install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub tenant_id: Uuid,
+    pub slack_team_id: String,
+    pub team_name: Option<String>,
+}
+
+/// Slack's OAuth v2 install of Herald's app in a tenant's workspace: the redirect to the
+/// consent page with a signed `state`, and the callback that trades the `code` for the
+/// bot token at `oauth.v2.access`, seals it and stores the installation.
+#[derive(Clone)]
+pub struct SlackInstaller {
+    client_id: String,
+    client_secret: Warm<SecretString>,
+    authorize_url: String,
+    access_url: String,
+    redirect_uri: String,
+    http: reqwest::Client,
+    keyring: Warm<Keyring>,
+}
+
+#[derive(serde::Deserialize)]
+struct AccessAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    bot_user_id: Option<String>,
+    #[serde(default)]
+    team: Option<AccessTeam>,
+}
+
+#[derive(serde::Deserialize)]
+struct AccessTeam {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl SlackInstaller {
+    /// `None` without `HERALD_SLACK_CLIENT_ID`: installs are not offered.
+    pub fn from_config(config: &crate::Config) -> anyhow::Result<Option<Self>> {
+        let Some(oauth) = &config.slack_oauth else {
+            return Ok(None);
+        };
+        let settings = SlackSettings::from_config(config)?;
+        let base = settings.api_base_url.trim_end_matches('/');
+        let source = oauth.client_secret.clone();
+        Ok(Some(Self {
+            client_id: oauth.client_id.clone(),
+            client_secret: Warm::lazy(move || {
+                let source = source.clone();
+                async move { source.read().await }
+            }),
+            authorize_url: oauth.authorize_url.clone(),
+            access_url: format!("{base}/oauth.v2.access"),
+            redirect_uri: format!(
+                "{}/v1/integrations/slack/callback",
+                config.require_public_base_url()?
+            ),
+            http: crate::channels::https_client()?,
+            keyring: Keyring::warming(config.require_secret_keys()?),
+        }))
+    }
+
+    /// The key `state` is signed with: derived from the client secret, so there is no
+    /// other secret to keep, and rotating the client secret voids pending installs.
+    async fn state_key(&self) -> anyhow::Result<Vec<u8>> {
+        let secret = self.client_secret.get().await?;
+        Ok(crate::domain::oauth::derive_key(
+            secret.expose_secret().as_bytes(),
+        ))
+    }
+
+    /// Slack's consent page for `tenant_id`, valid for ten minutes from `now`.
+    pub async fn authorize_url(&self, tenant_id: Uuid, now: i64) -> anyhow::Result<String> {
+        use rand::TryRngCore;
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut nonce)
+            .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+        let state = crate::domain::oauth::sign_state(
+            &self.state_key().await?,
+            tenant_id,
+            now + crate::domain::oauth::STATE_TTL_SECS,
+            nonce,
+        );
+        let mut url = url::Url::parse(&self.authorize_url)?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("scope", BOT_SCOPES)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("state", &state);
+        Ok(url.into())
+    }
+
+    /// The callback: the state first (nothing is sent to Slack for a forged or expired
+    /// one), then the code exchange; the bot token is sealed before it is stored and is
+    /// never logged or shown.
+    #[tracing::instrument(name = "complete slack install", skip_all)]
+    pub async fn complete(
+        &self,
+        pool: &Pool,
+        code: &str,
+        state: &str,
+        now: i64,
+    ) -> Result<Installed, InstallError> {
+        let tenant_id = crate::domain::oauth::verify_state(&self.state_key().await?, state, now)?;
+        let secret = self.client_secret.get().await?;
+        let response = self
+            .http
+            .post(&self.access_url)
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", secret.expose_secret()),
+                ("code", code),
+                ("redirect_uri", self.redirect_uri.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| InstallError::Upstream(crate::channels::classify_transport(e).message))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(InstallError::Upstream(format!(
+                "Slack answered HTTP {status}"
+            )));
+        }
+        let answer: AccessAnswer = response
+            .json()
+            .await
+            .map_err(|_| InstallError::BadAnswer("not the JSON Slack documents"))?;
+        if !answer.ok {
+            let code = answer.error.unwrap_or_else(|| "unknown_error".into());
+            return Err(InstallError::Denied(crate::channels::redact(&code)));
+        }
+        let token = answer
+            .access_token
+            .filter(|t| t.starts_with("xoxb-"))
+            .map(SecretString::from)
+            .ok_or(InstallError::BadAnswer("no bot token"))?;
+        let team = answer.team.ok_or(InstallError::BadAnswer("no workspace"))?;
+        let well_formed = |id: &str, first: &[char]| {
+            id.starts_with(first)
+                && (3..=21).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        };
+        if !well_formed(&team.id, &['T', 'E']) {
+            return Err(InstallError::BadAnswer(
+                "a workspace id that is not Slack's",
+            ));
+        }
+        let bot_user_id = answer
+            .bot_user_id
+            .filter(|id| well_formed(id, &['U', 'W', 'B']));
+        let keyring = self.keyring.get().await?;
+        let sealed = keyring.seal(&token, &Owner::slack_bot_token(tenant_id));
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| InstallError::Unexpected(e.into()))?;
+        crate::db::slack::install(
+            &client,
+            tenant_id,
+            &team.id,
+            bot_user_id.as_deref(),
+            &sealed,
+        )
+        .await
+        .map_err(|e| match e.downcast::<crate::db::slack::WorkspaceTaken>() {
+            Ok(taken) => InstallError::Conflict(taken.0),
+            Err(e) => InstallError::Unexpected(e),
+        })?;
+        tracing::info!(slack_team_id = %team.id, "Slack installed");
+        Ok(Installed {
+            tenant_id,
+            slack_team_id: team.id,
+            team_name: team.name,
+        })
     }
 }

@@ -15,4 +15,5 @@ mod retry;
 mod robustness;
 mod slack;
 mod slack_actions;
+mod slack_install;
 mod teams;

@@ -352,3 +352,44 @@ async fn without_a_signing_secret_the_route_is_not_there() {
     assert_eq!(answer.status, 404, "{}", answer.text);
     assert_eq!(status_of(&app, id).await.0, "triggered");
 }
+
+#[tokio::test]
+async fn another_tenants_escalation_is_never_answered_from_this_workspace() {
+    let app = TestApp::spawn().await;
+    let (own, _) = paged(&app).await;
+    // Tenant B has its own workspace and pages someone with the same Slack user id.
+    let client = app.pool.get().await.expect("conn");
+    let (other, other_key) = herald_local::stack::create_tenant(&client, "Other")
+        .await
+        .expect("tenant");
+    herald_local::stack::install_slack(&client, &app.config, other, "T0OTHER01", "xoxb-other")
+        .await
+        .expect("installed");
+    let body = escalation_on(&["slack"], person("u-sam", "U0SAM0001"));
+    let bearer = format!(
+        "Bearer {}",
+        secrecy::ExposeSecret::expose_secret(&other_key)
+    );
+    let created = app
+        .request(
+            "POST",
+            "/v1/escalations",
+            &[
+                ("authorization", bearer.as_str()),
+                ("content-type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(created.status, 202, "{}", created.text);
+    let theirs: Uuid = created.json()["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    // Sam presses, from tenant A's workspace, with tenant B's escalation id.
+    let answer = click(&app, &press("U0SAM0001", ACKNOWLEDGE_ACTION_ID, theirs)).await;
+    assert_eq!(answer.json()["outcome"], "refused", "{}", answer.text);
+    assert_eq!(status_of(&app, theirs).await, ("triggered".into(), None));
+    assert_eq!(status_of(&app, own).await, ("triggered".into(), None));
+}

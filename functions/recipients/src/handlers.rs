@@ -156,7 +156,7 @@ struct WebhookRequest {
 }
 
 #[derive(Debug, Serialize)]
-struct WebhookView {
+pub struct WebhookView {
     #[serde(skip_serializing_if = "Option::is_none")]
     recipient_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,6 +165,18 @@ struct WebhookView {
     host: String,
     key_id: String,
     updated_at: DateTime<Utc>,
+}
+
+impl WebhookView {
+    pub fn new(recipient_id: Option<String>, team: Option<String>, info: WebhookInfo) -> Self {
+        Self {
+            recipient_id,
+            team,
+            host: info.host,
+            key_id: info.key_id,
+            updated_at: info.updated_at,
+        }
+    }
 }
 
 /// Registers (or replaces) a Teams webhook. The URL is sealed before it is stored and
@@ -213,13 +225,7 @@ pub async fn put_webhook(
     };
     Ok(json(
         StatusCode::OK,
-        &WebhookView {
-            recipient_id,
-            team,
-            host: info.host,
-            key_id: info.key_id,
-            updated_at: info.updated_at,
-        },
+        &WebhookView::new(recipient_id, team, info),
     ))
 }
 

@@ -6,12 +6,18 @@ use uuid::Uuid;
 
 use crate::Deps;
 use crate::handlers::{self, InboxRoute};
+use crate::integrations;
 
 enum Route {
     /// The caller's id for a recipient, and what to do with their inbox.
     Inbox(String, InboxRoute),
     PutWebhook(WebhookOwner),
     DeleteWebhook(WebhookOwner),
+    Integrations,
+    SlackInstall,
+    /// Slack's redirect back: authenticated by its signed `state`, not an API key.
+    SlackCallback,
+    SlackUninstall,
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -66,6 +72,15 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
                 _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
             }
         }
+        (["v1", "integrations"], &Method::GET) => Ok(Route::Integrations),
+        (["v1", "integrations"], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (["v1", "integrations", "slack"], &Method::DELETE) => Ok(Route::SlackUninstall),
+        (["v1", "integrations", "slack"], _) => Err(ApiError::MethodNotAllowed("DELETE")),
+        (["v1", "integrations", "slack", "install"], &Method::GET) => Ok(Route::SlackInstall),
+        (["v1", "integrations", "slack", "callback"], &Method::GET) => Ok(Route::SlackCallback),
+        (["v1", "integrations", "slack", "install" | "callback"], _) => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
         _ => Err(ApiError::NoRoute),
     }
 }
@@ -77,6 +92,9 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
 
 async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let route = route(req.method(), req.raw_http_path())?;
+    if let Route::SlackCallback = route {
+        return integrations::callback(deps, req).await;
+    }
     let (client, principal) = herald::http::authenticated(&deps.pool, &deps.keys, req).await?;
     match route {
         Route::Inbox(recipient, what) => {
@@ -86,6 +104,11 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
             handlers::put_webhook(deps, &client, &principal, req, &owner).await
         }
         Route::DeleteWebhook(owner) => handlers::delete_webhook(&client, &principal, &owner).await,
+        Route::Integrations => integrations::list(&client, &principal).await,
+        Route::SlackInstall => integrations::install(deps, &principal).await,
+        Route::SlackUninstall => integrations::uninstall(&client, &principal).await,
+        // Answered above, before authentication; here only for completeness.
+        Route::SlackCallback => integrations::callback(deps, req).await,
     }
 }
 

@@ -1,6 +1,6 @@
 //! `recipients`: the HTTP API (API Gateway HTTP API, payload v2) of what belongs to a
-//! recipient or a team rather than to one escalation: the in-app inbox, and the Teams
-//! webhooks pages are posted to.
+//! recipient, a team or the tenant rather than to one escalation: the in-app inbox, the
+//! Teams webhooks pages are posted to, and the tenant's connections (the Slack install).
 //!
 //! It is its own function, apart from `ingest`: apps poll the inbox (the unread count
 //! especially) far more often than escalations arrive, and that traffic must not share
@@ -10,6 +10,7 @@
 
 pub mod handlers;
 pub mod http_handler;
+pub mod integrations;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct Deps {
     pub keyring: Option<Warm<Keyring>>,
     /// The hosts a Teams webhook may point at.
     pub teams_webhook_hosts: Vec<String>,
+    /// "Add to Slack", when the Slack app's OAuth credentials are configured.
+    pub slack_installer: Option<herald::slack::SlackInstaller>,
 }
 
 impl Deps {
@@ -44,6 +47,7 @@ impl Deps {
             keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
             keyring: config.secret_keys.as_ref().map(Keyring::warming),
             teams_webhook_hosts: config.teams_webhook_hosts.clone(),
+            slack_installer: herald::slack::SlackInstaller::from_config(config)?,
         })
     }
 }

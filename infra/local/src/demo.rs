@@ -53,17 +53,58 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         registered.text().await?
     );
 
-    // What the Slack OAuth callback will store; the bot token is sealed like the webhook.
-    stack::install_slack(
-        &pool.get().await?,
-        config,
-        tenant_id,
-        &format!("T0DEMO{stamp}"),
-        &format!("xoxb-demo-{stamp}"),
-    )
-    .await?;
+    // "Add to Slack": the redirect to Slack's consent page, then Slack's redirect back
+    // with a code (the local fake's oauth.v2.access trades it for a bot token).
+    let install = http
+        .get(format!("{base_url}/v1/integrations/slack/install"))
+        .bearer_auth(key.expose_secret())
+        .send()
+        .await?;
+    let status = install.status();
+    let authorize: Value = install.json().await?;
+    let authorize = url::Url::parse(
+        authorize["authorize_url"]
+            .as_str()
+            .context("no authorize_url")?,
+    )?;
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .context("no state")?;
     println!(
-        "   Slack installed for workspace T0DEMO{stamp} (herald-local slack install; the bot token is stored sealed)"
+        "   GET /v1/integrations/slack/install -> {status}, Location {}://{}{}?client_id=…&scope=chat:write,im:write&state=<signed, 10 min>",
+        authorize.scheme(),
+        authorize.host_str().unwrap_or_default(),
+        authorize.path()
+    );
+    let callback = http
+        .get(format!("{base_url}/v1/integrations/slack/callback"))
+        .query(&[
+            ("code", format!("T0DEMO{stamp}-consented")),
+            ("state", state),
+        ])
+        .send()
+        .await?;
+    let status = callback.status();
+    println!(
+        "   Slack sends the admin back: GET /v1/integrations/slack/callback?code=…&state=… -> {status} {}",
+        callback.text().await?
+    );
+    if !status.is_success() {
+        bail!("the Slack install failed");
+    }
+    let listing: Value = http
+        .get(format!("{base_url}/v1/integrations"))
+        .bearer_auth(key.expose_secret())
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "   GET /v1/integrations -> slack {} (the bot token is sealed, never shown), {} Teams webhook(s)",
+        listing["slack"],
+        listing["teams_webhooks"].as_array().map_or(0, Vec::len)
     );
 
     step("3. POST /v1/escalations: one escalation on every channel");

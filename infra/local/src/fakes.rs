@@ -35,8 +35,9 @@ pub struct FakeProviders {
     pub teams: MockServer,
     /// Answers `SendVoiceMessage` with a message id.
     pub voice: MockServer,
-    /// Answers `POST /api/chat.postMessage` with `ok: true`, a DM channel and a `ts`, and
-    /// `POST /api/chat.update` with `ok: true`.
+    /// Answers `POST /api/chat.postMessage` with `ok: true`, a DM channel and a `ts`,
+    /// `POST /api/chat.update` with `ok: true`, and `POST /api/oauth.v2.access` (see
+    /// [`oauth_answer`]).
     pub slack: MockServer,
 }
 
@@ -91,6 +92,18 @@ impl FakeProviders {
                 ResponseTemplate::new(200).set_body_json(json!({
                     "ok": true, "channel": "D0HERALD01", "ts": format!("1790000000.{n:06}")
                 }))
+            })
+            .with_priority(10)
+            .mount(&slack)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/oauth.v2.access"))
+            .respond_with(|req: &Request| {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&req.body)
+                        .into_owned()
+                        .collect();
+                ResponseTemplate::new(200).set_body_json(oauth_answer(&form))
             })
             .with_priority(10)
             .mount(&slack)
@@ -167,6 +180,40 @@ impl FakeProviders {
             .await
             .into_iter()
             .filter(|r| r.header("x-amz-target") == Some(SEND_VOICE_MESSAGE))
+            .collect()
+    }
+}
+
+/// The fake `oauth.v2.access`: a code `T0WORKSPACE-anything` installs workspace
+/// `T0WORKSPACE` with the bot token `xoxb-fake-{code}`; a code starting `bad` is
+/// refused as Slack refuses a used or unknown one.
+pub fn oauth_answer(form: &std::collections::HashMap<String, String>) -> Value {
+    let code = form.get("code").map(String::as_str).unwrap_or_default();
+    if code.starts_with("bad") || form.get("client_secret").is_none() {
+        return json!({ "ok": false, "error": "invalid_code" });
+    }
+    let team = code.split('-').next().unwrap_or_default();
+    json!({
+        "ok": true,
+        "app_id": "A0HERALD01",
+        "authed_user": { "id": "U0ADMIN001" },
+        "scope": "chat:write,im:write",
+        "token_type": "bot",
+        "access_token": format!("xoxb-fake-{code}"),
+        "bot_user_id": "U0HERALDBOT",
+        "team": { "id": team, "name": "Fake Workspace" },
+        "enterprise": null,
+        "is_enterprise_install": false
+    })
+}
+
+impl FakeProviders {
+    /// Every `oauth.v2.access` call, oldest first.
+    pub async fn slack_oauth_exchanges(&self) -> Vec<Received> {
+        received(&self.slack)
+            .await
+            .into_iter()
+            .filter(|r| r.path == "/api/oauth.v2.access")
             .collect()
     }
 }

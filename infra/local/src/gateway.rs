@@ -93,6 +93,20 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "DELETE /v1/teams/{team}/teams-webhook",
             vec![("team", (*team).to_owned())],
         ),
+        ("GET", ["v1", "integrations"]) => m(Target::Recipients, "GET /v1/integrations", vec![]),
+        ("GET", ["v1", "integrations", "slack", "install"]) => m(
+            Target::Recipients,
+            "GET /v1/integrations/slack/install",
+            vec![],
+        ),
+        ("GET", ["v1", "integrations", "slack", "callback"]) => m(
+            Target::Recipients,
+            "GET /v1/integrations/slack/callback",
+            vec![],
+        ),
+        ("DELETE", ["v1", "integrations", "slack"]) => {
+            m(Target::Recipients, "DELETE /v1/integrations/slack", vec![])
+        }
         ("GET", ["l", token]) => m(
             Target::MagicLink,
             "GET /l/{token}",

@@ -1,3 +1,7 @@
+// The local runner awaits every function's handler inside one spawned, Send future: deep
+// enough that proving it Send needs more than the default recursion limit.
+#![recursion_limit = "256"]
+
 //! Herald on one machine: the same handlers as on Lambda, fed the way AWS feeds them.
 //!
 //! - [`fakes`]: local fake providers for Teams, End User Messaging voice and the Slack

@@ -144,6 +144,15 @@ pub fn local_config(
             LOCAL_SLACK_SIGNING_SECRET.to_owned(),
         ),
         ("HERALD_SLACK_INTERACTIVE".to_owned(), "true".to_owned()),
+        // "Add to Slack" against the local fake's oauth.v2.access.
+        (
+            "HERALD_SLACK_CLIENT_ID".to_owned(),
+            LOCAL_SLACK_CLIENT_ID.to_owned(),
+        ),
+        (
+            "HERALD_SLACK_CLIENT_SECRET".to_owned(),
+            LOCAL_SLACK_CLIENT_SECRET.to_owned(),
+        ),
     ]);
     for (channel, pair) in queues {
         vars.insert(
@@ -160,6 +169,10 @@ pub fn local_config(
 /// The local Slack app's signing secret (local runs only: never deploy it). The demo,
 /// the tests and the bench sign button clicks with it as Slack would.
 pub const LOCAL_SLACK_SIGNING_SECRET: &str = "local-only-slack-signing-secret-0001";
+
+/// The local Slack app's OAuth credentials (local runs only).
+pub const LOCAL_SLACK_CLIENT_ID: &str = "1790000000.0001";
+pub const LOCAL_SLACK_CLIENT_SECRET: &str = "local-only-slack-client-secret-0001";
 
 /// The sender `serve`, the tests and the bench verify in the emulator's SES.
 pub const LOCAL_SENDER: &str = "herald@alerts.example.com";

@@ -270,7 +270,7 @@ fn message(card: &Card<'_>, controls: &Controls<'_>) -> Value {
             let line = answered_line(state);
             blocks.push(json!({
                 "type": "context",
-                "elements": [{ "type": "plain_text", "text": line, "emoji": true }]
+                "elements": [{ "type": "plain_text", "text": line, "emoji": false }]
             }));
             text = format!("{} {text}", escape_mrkdwn(&line));
             if *interactive && state.status == EscalationStatus::Acknowledged {
@@ -293,7 +293,8 @@ fn message(card: &Card<'_>, controls: &Controls<'_>) -> Value {
     json!({ "text": text, "blocks": blocks })
 }
 
-/// "✅ Acknowledged by Alice Martin at 03:14 UTC", and the resolution once there is one.
+/// "✅ Acknowledged by Alice Martin at 2026-11-22 03:14 UTC", or the resolution once
+/// there is one.
 pub fn answered_line(state: &EscalationState) -> String {
     let part = |verb: &str, stamp: &Stamp| {
         format!(

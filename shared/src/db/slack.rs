@@ -10,6 +10,12 @@ use super::Client;
 use super::escalations::EscalationState;
 use crate::secrets::Sealed;
 
+/// The workspace is installed for another tenant (an interaction from it must find one
+/// tenant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Slack workspace {0} is already installed for another tenant")]
+pub struct WorkspaceTaken(pub String);
+
 /// Stores (or replaces) the tenant's installation and its sealed bot token, in one
 /// statement: a new token never sits beside an old workspace, or the reverse.
 #[tracing::instrument(name = "store slack installation", skip_all)]
@@ -58,7 +64,7 @@ pub async fn install(
             if e.as_db_error().and_then(|d| d.constraint())
                 == Some("slack_installations_slack_team_id_key") =>
         {
-            anyhow::bail!("Slack workspace {slack_team_id} is already installed for another tenant")
+            Err(WorkspaceTaken(slack_team_id.to_owned()).into())
         }
         Err(e) => Err(e).context("storing the Slack installation"),
     }
@@ -205,4 +211,66 @@ pub async fn thread(client: &Client, escalation_id: Uuid) -> anyhow::Result<Opti
             bytes: row.get("ciphertext"),
         }),
     }))
+}
+
+/// What the API shows of a tenant's Slack installation: never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationInfo {
+    pub slack_team_id: String,
+    pub bot_user_id: Option<String>,
+    /// The id of the key its bot token is sealed with.
+    pub key_id: Option<String>,
+    pub installed_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[tracing::instrument(name = "read slack installation", skip_all)]
+pub async fn installation(
+    client: &Client,
+    tenant_id: Uuid,
+) -> anyhow::Result<Option<InstallationInfo>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT i.slack_team_id, i.bot_user_id, c.key_id, i.installed_at, i.updated_at
+            FROM slack_installations i
+            LEFT JOIN credentials c ON c.tenant_id = i.tenant_id AND c.kind = 'slack_bot_token'
+                 AND c.recipient_id IS NULL AND c.team IS NULL
+            WHERE i.tenant_id = $1
+            "#,
+        )
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&tenant_id])
+        .await?
+        .map(|row| InstallationInfo {
+            slack_team_id: row.get("slack_team_id"),
+            bot_user_id: row.get("bot_user_id"),
+            key_id: row.get("key_id"),
+            installed_at: row.get("installed_at"),
+            updated_at: row.get("updated_at"),
+        }))
+}
+
+/// Removes the tenant's installation and its sealed bot token, in one statement;
+/// `false` when there was none. Slack rows are `suppressed` / `channel_not_connected`
+/// from then on.
+#[tracing::instrument(name = "remove slack installation", skip_all)]
+pub async fn uninstall(client: &Client, tenant_id: Uuid) -> anyhow::Result<bool> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            WITH token AS (
+                DELETE FROM credentials
+                WHERE tenant_id = $1 AND kind = 'slack_bot_token' AND recipient_id IS NULL AND team IS NULL
+            )
+            DELETE FROM slack_installations WHERE tenant_id = $1
+            "#,
+        )
+        .await?;
+    Ok(client
+        .execute(&stmt, &[&tenant_id])
+        .await
+        .context("removing the Slack installation")?
+        == 1)
 }

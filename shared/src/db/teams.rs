@@ -126,3 +126,50 @@ pub async fn delete(
     let stmt = client.prepare_cached(sql).await?;
     Ok(client.execute(&stmt, &[&tenant_id, &key]).await? > 0)
 }
+
+/// A stored webhook as the connections list shows it: whose, its host, its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookListing {
+    pub owner: WebhookOwner,
+    pub info: WebhookInfo,
+}
+
+/// The tenant's Teams webhooks, recipients' first (by their id), then teams'.
+#[tracing::instrument(name = "list teams webhooks", skip_all)]
+pub async fn list(client: &Client, tenant_id: Uuid) -> anyhow::Result<Vec<WebhookListing>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT r.external_id, c.team, c.hint, c.key_id, c.updated_at
+            FROM credentials c
+            LEFT JOIN recipients r ON r.id = c.recipient_id
+            WHERE c.tenant_id = $1 AND c.kind = 'teams_webhook'
+            ORDER BY c.team NULLS FIRST, r.external_id
+            "#,
+        )
+        .await?;
+    client
+        .query(&stmt, &[&tenant_id])
+        .await
+        .context("listing Teams webhooks")?
+        .iter()
+        .map(|row| {
+            let owner = match (
+                row.get::<_, Option<String>>("external_id"),
+                row.get::<_, Option<String>>("team"),
+            ) {
+                (Some(recipient), _) => WebhookOwner::Recipient(recipient),
+                (None, Some(team)) => WebhookOwner::Team(team),
+                (None, None) => anyhow::bail!("a Teams webhook without an owner"),
+            };
+            Ok(WebhookListing {
+                owner,
+                info: WebhookInfo {
+                    host: row.get("hint"),
+                    key_id: row.get("key_id"),
+                    updated_at: row.get("updated_at"),
+                },
+            })
+        })
+        .collect()
+}

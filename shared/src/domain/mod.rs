@@ -7,6 +7,7 @@ pub mod budget;
 pub mod channel;
 pub mod email;
 pub mod escalation;
+pub mod oauth;
 pub mod phone;
 pub mod policy;
 pub mod priority;

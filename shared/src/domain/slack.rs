@@ -47,7 +47,7 @@ pub fn verify_signature(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    if (now - sent).abs() > MAX_CLOCK_SKEW_SECS {
+    if now.abs_diff(sent) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let tag = signature
@@ -313,6 +313,13 @@ mod tests {
             check(Some("yesterday"), Some(SIGNATURE), BODY, THEN),
             Err(SignatureError::BadTimestamp)
         );
+        // No overflow on absurd timestamps: simply stale.
+        for absurd in [i64::MIN, i64::MAX] {
+            assert_eq!(
+                check(Some(&absurd.to_string()), Some(SIGNATURE), BODY, THEN),
+                Err(SignatureError::Stale)
+            );
+        }
     }
 
     #[test]

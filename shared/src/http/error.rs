@@ -23,6 +23,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The request conflicts with what another tenant holds (a Slack workspace).
+    #[error("{0}")]
+    Conflict(String),
+    /// A provider Herald called on the caller's behalf failed (Slack's OAuth exchange).
+    #[error("{0}")]
+    Upstream(String),
     /// The database could not be reached in time; the caller should retry.
     #[error("the store is unavailable, retry shortly")]
     Unavailable(#[source] anyhow::Error),
@@ -56,6 +62,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -70,6 +78,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Upstream(_) => "upstream_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Unexpected(_) => "internal",
         }
@@ -106,5 +116,23 @@ impl ApiError {
         builder
             .body(Body::Text(body.to_string()))
             .expect("a static set of valid headers")
+    }
+}
+
+impl From<crate::slack::InstallError> for ApiError {
+    fn from(e: crate::slack::InstallError) -> Self {
+        use crate::slack::InstallError as E;
+        match e {
+            E::NotConfigured => ApiError::NotFound("Slack app (set HERALD_SLACK_CLIENT_ID)"),
+            E::State(_) => {
+                ApiError::Validation(FieldError::new("invalid_state", "state", e.to_string()))
+            }
+            E::Denied(_) => {
+                ApiError::Validation(FieldError::new("slack_denied", "code", e.to_string()))
+            }
+            E::BadAnswer(_) | E::Upstream(_) => ApiError::Upstream(e.to_string()),
+            E::Conflict(_) => ApiError::Conflict(e.to_string()),
+            E::Unexpected(e) => ApiError::Unexpected(e),
+        }
     }
 }

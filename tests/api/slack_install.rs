@@ -1,0 +1,281 @@
+//! "Add to Slack": the install redirect carries a signed, expiring `state`; the callback
+//! trades the code at `oauth.v2.access` (the local fake) and keeps the bot token sealed;
+//! a forged or expired state is refused before Slack is asked anything. The connections
+//! list shows no secret, and removing the installation stops Slack pages.
+
+use std::collections::HashMap;
+
+use herald::domain::Channel;
+use herald::domain::oauth::{derive_key, sign_state};
+use herald_local::stack::{LOCAL_SLACK_CLIENT_ID, LOCAL_SLACK_CLIENT_SECRET};
+
+use crate::channels::{escalation_on, notification_of, row};
+use crate::helpers::{TestApp, TestResponse, capture_logs};
+use crate::slack::person;
+
+async fn get(app: &TestApp, path: &str) -> TestResponse {
+    let bearer = app.bearer();
+    app.request("GET", path, &[("authorization", bearer.as_str())], b"")
+        .await
+}
+
+/// The install redirect's query, as Slack receives it.
+async fn start_install(app: &TestApp) -> HashMap<String, String> {
+    let answer = get(app, "/v1/integrations/slack/install").await;
+    assert_eq!(answer.status, 302, "{}", answer.text);
+    let location = answer
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location")
+        .to_owned();
+    assert_eq!(answer.json()["authorize_url"], location.as_str());
+    let url = url::Url::parse(&location).expect("a URL");
+    assert_eq!(
+        (url.host_str(), url.path()),
+        (Some("slack.com"), "/oauth/v2/authorize")
+    );
+    url.query_pairs().into_owned().collect()
+}
+
+async fn callback(app: &TestApp, code: &str, state: &str) -> TestResponse {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", code)
+        .append_pair("state", state)
+        .finish();
+    app.request(
+        "GET",
+        &format!("/v1/integrations/slack/callback?{query}"),
+        &[],
+        b"",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_install_stores_the_workspace_with_its_token_sealed() {
+    let (_guard, logs) = capture_logs();
+    let app = TestApp::spawn().await;
+    let query = start_install(&app).await;
+    assert_eq!(query["client_id"], LOCAL_SLACK_CLIENT_ID);
+    assert_eq!(query["scope"], "chat:write,im:write");
+    assert_eq!(
+        query["redirect_uri"],
+        format!(
+            "{}/v1/integrations/slack/callback",
+            crate::helpers::PUBLIC_BASE_URL
+        )
+    );
+    let done = callback(&app, "T0NEWSPACE-1234", &query["state"]).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json()["slack_team_id"], "T0NEWSPACE");
+
+    // Slack was asked with the app's credentials and the same redirect URI.
+    let exchanges = app.fakes.slack_oauth_exchanges().await;
+    assert_eq!(exchanges.len(), 1);
+
+    // Stored sealed; the token is nowhere in the listing or the logs.
+    let token = "xoxb-fake-T0NEWSPACE-1234";
+    let client = app.pool.get().await.expect("conn");
+    let stored: Vec<u8> = client
+        .query_one(
+            "SELECT ciphertext FROM credentials WHERE kind = 'slack_bot_token' AND tenant_id = $1",
+            &[&app.tenant_id],
+        )
+        .await
+        .expect("the sealed token")
+        .get(0);
+    assert!(!String::from_utf8_lossy(&stored).contains("xoxb"));
+    let listing = get(&app, "/v1/integrations").await;
+    assert_eq!(listing.status, 200, "{}", listing.text);
+    let slack = &listing.json()["slack"];
+    assert_eq!(slack["slack_team_id"], "T0NEWSPACE", "{}", listing.text);
+    assert_eq!(slack["bot_user_id"], "U0HERALDBOT");
+    assert!(!listing.text.contains("xoxb"), "{}", listing.text);
+    let logs = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
+    assert!(!logs.contains(token), "the bot token is in a log line");
+    assert!(
+        !logs.contains(LOCAL_SLACK_CLIENT_SECRET),
+        "the client secret is in a log line"
+    );
+
+    // The installation works: a page reaches Slack with the new token.
+    app.post_escalation(&escalation_on(&["slack"], person("u-sam", "U0SAM0001")))
+        .await;
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
+    let post = app.fakes.slack_posts().await;
+    assert_eq!(
+        post[0].header("authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_forged_or_expired_state_is_refused_before_slack_is_asked() {
+    let app = TestApp::spawn().await;
+    let key = derive_key(LOCAL_SLACK_CLIENT_SECRET.as_bytes());
+    let now = chrono::Utc::now().timestamp();
+    let cases = [
+        (
+            "forged (another key)",
+            sign_state(b"not the app's secret", app.tenant_id, now + 600, [1; 16]),
+        ),
+        ("expired", sign_state(&key, app.tenant_id, now - 1, [2; 16])),
+        ("garbage", "not-a-state".to_owned()),
+    ];
+    for (what, state) in cases {
+        let refused = callback(&app, "T0FORGED-1", &state).await;
+        assert_eq!(refused.status, 400, "{what}: {}", refused.text);
+        assert_eq!(refused.json()["error"]["field"], "state", "{what}");
+    }
+    assert!(app.fakes.slack_oauth_exchanges().await.is_empty());
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM slack_installations")
+            .await,
+        0
+    );
+    // A well-signed state still installs (the key is the one the app uses).
+    let fresh = sign_state(&key, app.tenant_id, now + 600, [3; 16]);
+    assert_eq!(callback(&app, "T0SIGNED-1", &fresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_refused_code_or_denied_consent_is_a_clear_400() {
+    let app = TestApp::spawn().await;
+    let query = start_install(&app).await;
+    let refused = callback(&app, "bad-used-code", &query["state"]).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("invalid_code")),
+        "{}",
+        refused.text
+    );
+    let denied = app
+        .request(
+            "GET",
+            &format!(
+                "/v1/integrations/slack/callback?error=access_denied&state={}",
+                query["state"]
+            ),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(denied.status, 400, "{}", denied.text);
+    let missing = app
+        .request("GET", "/v1/integrations/slack/callback", &[], b"")
+        .await;
+    assert_eq!(missing.status, 400, "{}", missing.text);
+    assert_eq!(missing.json()["error"]["field"], "code");
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM slack_installations")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn connections_are_listed_without_secrets_and_slack_can_be_removed() {
+    let app = TestApp::spawn().await;
+    let empty = get(&app, "/v1/integrations").await;
+    assert_eq!(
+        empty.json()["slack"],
+        serde_json::Value::Null,
+        "{}",
+        empty.text
+    );
+    assert_eq!(empty.json()["teams_webhooks"], serde_json::json!([]));
+
+    let query = start_install(&app).await;
+    assert_eq!(
+        callback(&app, "T0REMOVE-1", &query["state"]).await.status,
+        200
+    );
+    let webhook = app.fakes.teams_webhook("list-me");
+    let bearer = app.bearer();
+    let put = app
+        .request(
+            "PUT",
+            "/v1/recipients/u-ann/teams-webhook",
+            &[
+                ("authorization", bearer.as_str()),
+                ("content-type", "application/json"),
+            ],
+            serde_json::json!({ "url": webhook }).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let listing = get(&app, "/v1/integrations").await;
+    let hooks = listing.json()["teams_webhooks"].clone();
+    assert_eq!(hooks[0]["recipient_id"], "u-ann", "{}", listing.text);
+    assert_eq!(hooks[0]["host"], "127.0.0.1");
+    assert!(
+        !listing.text.contains("list-me"),
+        "the URL is write-only: {}",
+        listing.text
+    );
+
+    // Another tenant sees none of it.
+    let client = app.pool.get().await.expect("conn");
+    let (_, other_key) = herald_local::stack::create_tenant(&client, "Other")
+        .await
+        .expect("tenant");
+    let other = format!(
+        "Bearer {}",
+        secrecy::ExposeSecret::expose_secret(&other_key)
+    );
+    let theirs = app
+        .request(
+            "GET",
+            "/v1/integrations",
+            &[("authorization", other.as_str())],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        theirs.json()["slack"],
+        serde_json::Value::Null,
+        "{}",
+        theirs.text
+    );
+    assert_eq!(theirs.json()["teams_webhooks"], serde_json::json!([]));
+
+    // Removed once (204); there is nothing left the second time (404).
+    for expected in [204, 404] {
+        let answer = app
+            .request(
+                "DELETE",
+                "/v1/integrations/slack",
+                &[("authorization", bearer.as_str())],
+                b"",
+            )
+            .await;
+        assert_eq!(answer.status, expected, "{}", answer.text);
+    }
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM credentials WHERE kind = 'slack_bot_token'")
+            .await,
+        0
+    );
+    // Slack pages stop: no installation is "not connected".
+    let created = app
+        .post_escalation(&escalation_on(&["slack"], person("u-sam", "U0SAM0001")))
+        .await
+        .json();
+    let id = notification_of(&created, Channel::Slack);
+    app.dispatch_channel(Channel::Slack).await;
+    assert_eq!(row(&app, id).await["reason"], "channel_not_connected");
+}
+
+#[tokio::test]
+async fn install_needs_an_api_key_and_the_callback_does_not() {
+    let app = TestApp::spawn().await;
+    let anonymous = app
+        .request("GET", "/v1/integrations/slack/install", &[], b"")
+        .await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text);
+    let listing = app.request("GET", "/v1/integrations", &[], b"").await;
+    assert_eq!(listing.status, 401);
+}
