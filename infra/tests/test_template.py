@@ -101,6 +101,20 @@ CHANNELS = {
 }
 REFERENCE_CHANNEL = "email"  # the other channels copy its queue / event source settings
 ENQUEUERS = ("IngestFunction", "RetryFunction")
+# Functions that announce answers (acknowledged / resolved escalations) to the channels that
+# rewrite their messages, and the only queues each may send to: magic-link sends one
+# {"answered_escalation_id": ...} message to the Slack queue (dispatch-slack does the
+# chat.update). No other queue, no other SQS action. (Ingest announces too, through the
+# SlackQueue it already enqueues to.)
+ANNOUNCERS = {"MagicLinkFunction": {"SlackQueue"}}
+# Variables a function once had and must not get back.
+FORBIDDEN_ENV = {
+    "MagicLinkFunction": {
+        "HERALD_SECRET_KEYS_ARN": "it opens no bot token: dispatch-slack rewrites the messages",
+        "HERALD_SLACK_INTERACTIVE": "it builds no Slack message: only dispatch-slack reads it",
+        "HERALD_SLACK_API_BASE_URL": "it calls no Slack API",
+    },
+}
 QUEUE_URL_ENV = {f"HERALD_QUEUE_URL_{ch.upper()}" for ch in CHANNELS}
 DISPATCH_ENV = {"HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS", "HERALD_MAX_ATTEMPTS",
                 "HERALD_SENDING_LEASE_SECS"}
@@ -117,7 +131,7 @@ FUNCTION_ENV = {
                                              "HERALD_VOICE_CONFIGURATION_SET"},
     # No HERALD_SLACK_API_BASE_URL: it defaults to https://slack.com/api in code.
     "DispatchSlackFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_INTERACTIVE"},
-    "MagicLinkFunction": {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_SIGNING_SECRET_ARN", "HERALD_SLACK_INTERACTIVE"},
+    "MagicLinkFunction": {"HERALD_QUEUE_URL_SLACK", "HERALD_SLACK_SIGNING_SECRET_ARN"},
     "RetryFunction": QUEUE_URL_ENV | {
         "HERALD_MAX_ATTEMPTS",
         "HERALD_SENDING_LEASE_SECS",
@@ -137,7 +151,6 @@ ENV_FROM_PARAMETER = {
     ("RecipientsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchTeamsFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchSlackFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
-    ("MagicLinkFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchSmsFunction", "HERALD_SMS_SENDER_ID"): "SmsSenderId",
     ("DispatchSmsFunction", "HERALD_SMS_ORIGINATION_NUMBER"): "SmsOriginationNumber",
     ("DispatchVoiceFunction", "HERALD_VOICE_ORIGINATION_IDENTITY"): "VoiceOriginationIdentityArn",
@@ -146,9 +159,9 @@ ENV_FROM_PARAMETER = {
     ("RetentionFunction", "HERALD_INBOX_RETENTION_DAYS"): "InboxRetentionDays",
 }
 # Slack interactivity is on exactly when SlackSigningSecretArn is set: magic-link then gets
-# the secret to check POST /slack/actions with, and both Slack senders (dispatch-slack
-# posts, magic-link rewrites) make buttons that post back instead of magic links. These
-# variables are set by exactly these functions, to exactly these values.
+# the secret to check POST /slack/actions with, and the one Slack sender (dispatch-slack,
+# which posts and rewrites the messages) makes buttons that post back instead of magic
+# links. These variables are set by exactly these functions, to exactly these values.
 SLACK_INTERACTIVITY_CONDITION = "HasSlackSigningSecret"
 SLACK_INTERACTIVE = {"Fn::If": [SLACK_INTERACTIVITY_CONDITION, "true", "false"]}
 # "Add to Slack" is on exactly when SlackClientId and SlackClientSecretArn are both set:
@@ -161,7 +174,6 @@ CONDITIONAL_ENV = {
     },
     "HERALD_SLACK_INTERACTIVE": {
         "DispatchSlackFunction": SLACK_INTERACTIVE,
-        "MagicLinkFunction": SLACK_INTERACTIVE,
     },
     "HERALD_SLACK_CLIENT_ID": {
         "RecipientsFunction": {"Fn::If": [SLACK_OAUTH_CONDITION, {"Ref": "SlackClientId"}, {"Ref": "AWS::NoValue"}]},
@@ -182,7 +194,7 @@ FUNCTION_ACTIONS = {
     "DispatchTeamsFunction": {"secretsmanager:GetSecretValue"},
     "DispatchVoiceFunction": {"sms-voice:SendVoiceMessage", "secretsmanager:GetSecretValue"},
     "DispatchSlackFunction": {"secretsmanager:GetSecretValue"},
-    "MagicLinkFunction": {"secretsmanager:GetSecretValue"},
+    "MagicLinkFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RetryFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RetentionFunction": {"secretsmanager:GetSecretValue"},
 }
@@ -191,10 +203,10 @@ FUNCTION_ACTIONS = {
 STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}}
 # Read the key secret: recipients seals the Teams webhooks and the bot tokens of Slack
 # installs, dispatch-teams opens the webhooks, dispatch-slack opens the Slack bot tokens to
-# post, magic-link to rewrite (chat.update).
-# Nobody else (ingest in particular) may name SecretKeysSecretArn or get
+# post and to rewrite (chat.update) once an escalation is answered.
+# Nobody else (ingest and magic-link in particular) may name SecretKeysSecretArn or get
 # HERALD_SECRET_KEYS_ARN.
-SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction", "DispatchSlackFunction", "MagicLinkFunction"}
+SECRET_KEYS_READERS = {"RecipientsFunction", "DispatchTeamsFunction", "DispatchSlackFunction"}
 # Read the Slack signing secret, and only when one is configured (the statement sits under
 # HasSlackSigningSecret: an empty parameter would make an empty Resource). Nobody else may
 # name SlackSigningSecretArn.
@@ -210,8 +222,10 @@ CONDITIONAL_SECRETS = {
 # Slack parameters that are no secret ARN, and the only functions that may name them.
 SLACK_PARAMETER_USERS = {"SlackClientId": {"RecipientsFunction"}}
 # Run in EgressSubnetIds (a NAT route to the internet); every other function stays in
-# PrivateSubnetIds, which need no internet route. recipients calls oauth.v2.access.
-EGRESS_FUNCTIONS = {"DispatchTeamsFunction", "DispatchSlackFunction", "MagicLinkFunction", "RecipientsFunction"}
+# PrivateSubnetIds, which need no internet route. recipients calls oauth.v2.access;
+# magic-link calls no Slack API any more (it announces answers on SlackQueue), so it is
+# private.
+EGRESS_FUNCTIONS = {"DispatchTeamsFunction", "DispatchSlackFunction", "RecipientsFunction"}
 # The paging path: never any Slack secret or setting (it only enqueues Slack rows).
 NO_SLACK_FUNCTIONS = {"IngestFunction"}
 # Functions deployed exactly like another one (network, logging level, sizing, environment,
@@ -224,9 +238,10 @@ MIRROR_KEYS = ("VpcConfig", "Timeout", "MemorySize", "Layers", "LoggingConfig", 
 # or link to magic links.
 MIRROR_ENV_EXTRA = {"DispatchSlackFunction": {"HERALD_SLACK_INTERACTIVE"}}
 # Functions placed in the network like another one, with the same extension layer:
-# magic-link calls chat.update on slack.com, recipients oauth.v2.access, as dispatch-slack
-# calls chat.postMessage.
-NETWORK_LIKE = {"MagicLinkFunction": "DispatchSlackFunction", "RecipientsFunction": "DispatchSlackFunction"}
+# recipients calls oauth.v2.access on slack.com as dispatch-slack calls chat.postMessage;
+# magic-link reaches only AWS APIs (SQS, Secrets Manager) and the database, as ingest does
+# (the Globals' private VpcConfig).
+NETWORK_LIKE = {"MagicLinkFunction": "IngestFunction", "RecipientsFunction": "DispatchSlackFunction"}
 NETWORK_KEYS = ("VpcConfig", "Layers")
 EXTENSION_LAYER = {"Ref": "ParametersSecretsExtensionLayerArn"}
 # Secrets a function reads by ARN through the Parameters and Secrets extension (needs the layer).
@@ -498,6 +513,14 @@ def main() -> int:
         env = merged_env(globals_fn, props)
         missing = (DB_ENV | FUNCTION_ENV.get(name, set())) - set(env)
         check(not missing, f"{name}: environment complete", f"missing {sorted(missing)}")
+        # Nothing beyond the Globals and its FUNCTION_ENV entry (least privilege: an ARN or a
+        # queue URL it does not need is one it could be granted by mistake later).
+        extra_env = set(env) - DB_ENV - set(globals_fn.get("Environment", {}).get("Variables", {})) \
+            - FUNCTION_ENV.get(name, set())
+        check(not extra_env, f"{name}: no environment variable beyond the Globals and its own list",
+              f"extra {sorted(extra_env)}")
+        for var in sorted(FORBIDDEN_ENV.get(name, {})):
+            check(var not in env, f"{name}: no {var} ({FORBIDDEN_ENV[name][var]})", repr(env.get(var)))
         logging = merged(globals_fn, props, "LoggingConfig") or {}
         check(logging.get("LogFormat") == "JSON" or env.get("AWS_LAMBDA_LOG_FORMAT") == "JSON",
               f"{name}: JSON logs")
@@ -864,6 +887,10 @@ def main() -> int:
         binary = functions.get(fname, {}).get("Metadata", {}).get("BuildProperties", {}).get("Binary")
         check(bool(binary) and str(binary) in keys_doc,
               f"SecretKeysSecretArn: description names its reader {binary}", keys_doc)
+    for fname in sorted(set(functions) - SECRET_KEYS_READERS):
+        binary = functions[fname].get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        check(bool(binary) and not re.search(rf"(?<![\w-]){re.escape(str(binary))}(?![\w-])", keys_doc),
+              f"SecretKeysSecretArn: description does not name {binary} (no reader)", keys_doc)
     # Mirrors: same deployment as their model, except the binary, the queue and the log group.
     for fname, model in sorted(MIRRORS.items()):
         if not check(fname in functions and model in functions, f"{fname} and {model} exist"):
@@ -903,15 +930,45 @@ def main() -> int:
             layers = as_list(merged(globals_fn, props, "Layers") or [])
             check(EXTENSION_LAYER in layers, f"{fname}: has the Parameters and Secrets extension layer "
                                              f"(reads {', '.join(reads)} through it)", repr(layers))
-    # Only the enqueuers touch SQS or know a queue URL (recipients writes no queue).
+    # Announcers: exactly sqs:SendMessage on exactly their queues, and exactly those queues'
+    # URLs (magic-link: SlackQueue).
+    for fname, allowed_queues in sorted(ANNOUNCERS.items()):
+        if not check(fname in functions, f"{fname} exists (announcer)"):
+            continue
+        sqs = [(a, s) for a, s in actions_of(fname) if str(a).lower().startswith("sqs:")]
+        check(bool(sqs) and {str(a) for a, _ in sqs} == {"sqs:SendMessage"}
+              and all(s.get("Effect") == "Allow" and "Condition" not in s for _, s in sqs),
+              f"{fname}: its only SQS action is sqs:SendMessage (an Allow)", repr(sqs))
+        sqs_res = [r for _, s in sqs for r in as_list(s.get("Resource", []))]
+        check(len(sqs_res) == len(allowed_queues)
+              and {getatt(r) for r in sqs_res} == {(q, "Arn") for q in allowed_queues},
+              f"{fname}: sqs:SendMessage on exactly {sorted(allowed_queues)} (no other queue, no DLQ)",
+              repr(sqs_res))
+        fenv = merged_env(globals_fn, functions[fname].get("Properties", {}))
+        queue_env = {v: fenv[v] for v in fenv if v.startswith("HERALD_QUEUE_URL_")}
+        expected_env = {f"HERALD_QUEUE_URL_{ch.upper()}": {"Ref": q}
+                        for ch, (q, _, _, _) in CHANNELS.items() if q in allowed_queues}
+        check(len(expected_env) == len(allowed_queues) and queue_env == expected_env,
+              f"{fname}: its HERALD_QUEUE_URL_* are exactly "
+              + ", ".join(f"{k} = Ref {v['Ref']}" for k, v in sorted(expected_env.items())), repr(queue_env))
+    # Who may send to which queue: ingest and retry to every channel queue, the announcers
+    # to theirs; nobody to a DLQ.
+    for qname in sorted(queues):
+        senders = sorted(f for f in functions for a, s in actions_of(f)
+                         if str(a) == "sqs:SendMessage" and s.get("Effect") == "Allow"
+                         and any(ref_target(r) == qname for r in as_list(s.get("Resource", []))))
+        expected = sorted(({*ENQUEUERS} if qname in expected_queues else set())
+                          | {f for f, qs in ANNOUNCERS.items() if qname in qs})
+        check(senders == expected, f"{qname}: sqs:SendMessage allowed to exactly {expected}", repr(senders))
+    # Only the enqueuers and announcers touch SQS or know a queue URL (recipients writes no queue).
     for fname in sorted(functions):
-        if fname in ENQUEUERS:
+        if fname in ENQUEUERS or fname in ANNOUNCERS:
             continue
         sqs_actions = sorted({str(a) for a, _ in actions_of(fname) if str(a).lower().startswith("sqs:")})
-        check(not sqs_actions, f"{fname}: no sqs:* action (not an enqueuer)", repr(sqs_actions))
+        check(not sqs_actions, f"{fname}: no sqs:* action (not an enqueuer or announcer)", repr(sqs_actions))
         queue_env = sorted(v for v in merged_env(globals_fn, functions[fname].get("Properties", {}))
                            if v.startswith("HERALD_QUEUE_URL_"))
-        check(not queue_env, f"{fname}: no HERALD_QUEUE_URL_* (not an enqueuer)", repr(queue_env))
+        check(not queue_env, f"{fname}: no HERALD_QUEUE_URL_* (not an enqueuer or announcer)", repr(queue_env))
     # Same Lambda settings as ingest (Globals): sizing, layers, logging. Not the network:
     # recipients calls oauth.v2.access, so it is placed like dispatch-slack (NETWORK_LIKE).
     if "IngestFunction" in functions and "RecipientsFunction" in functions:
@@ -1242,6 +1299,10 @@ def main() -> int:
         binary = functions.get(fname, {}).get("Metadata", {}).get("BuildProperties", {}).get("Binary")
         check(bool(binary) and str(binary) in egress_doc,
               f"EgressSubnetIds: description names {binary} (runs there)", egress_doc)
+    for fname in sorted(set(functions) - EGRESS_FUNCTIONS):
+        binary = functions[fname].get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        check(bool(binary) and not re.search(rf"(?<![\w-]){re.escape(str(binary))}(?![\w-])", egress_doc),
+              f"EgressSubnetIds: description does not name {binary} (runs in PrivateSubnetIds)", egress_doc)
 
     endpoints = by_type("AWS::EC2::VPCEndpoint")
     services = {}

@@ -48,6 +48,13 @@ pub trait Dispatch: Send + Sync {
     /// through the retry sweep when their lease expires. The caller hands the messages
     /// back to SQS.
     fn dispatch<'a>(&'a self, ids: &'a [Uuid]) -> BoxFuture<'a, anyhow::Result<Summary>>;
+
+    /// Follows up on answered escalations (see [`Adapter::answered`]): each id with what
+    /// it did, an `Err` to hand that message back to SQS.
+    fn answered<'a>(
+        &'a self,
+        escalation_ids: &'a [Uuid],
+    ) -> BoxFuture<'a, Vec<(Uuid, anyhow::Result<usize>)>>;
 }
 
 /// What the pipeline needs, built once per cold start.
@@ -349,6 +356,45 @@ impl<A: Adapter> Dispatch for Dispatcher<A> {
 
     fn dispatch<'a>(&'a self, ids: &'a [Uuid]) -> BoxFuture<'a, anyhow::Result<Summary>> {
         Box::pin(self.run(ids))
+    }
+
+    fn answered<'a>(
+        &'a self,
+        escalation_ids: &'a [Uuid],
+    ) -> BoxFuture<'a, Vec<(Uuid, anyhow::Result<usize>)>> {
+        Box::pin(async move {
+            let ready = async {
+                let adapter = self.adapter.get().await?;
+                let keyring = match &self.keyring {
+                    Some(k) => Some(k.get().await?),
+                    None => None,
+                };
+                anyhow::Ok((adapter, keyring))
+            }
+            .await;
+            let (adapter, keyring) = match ready {
+                Ok(ready) => ready,
+                Err(e) => {
+                    let why = crate::telemetry::describe(e.as_ref());
+                    return escalation_ids
+                        .iter()
+                        .map(|id| {
+                            (
+                                *id,
+                                Err(anyhow::anyhow!("setting up the provider client: {why}")),
+                            )
+                        })
+                        .collect();
+                }
+            };
+            let (adapter, keyring) = (&adapter, keyring.as_ref());
+            futures::future::join_all(
+                escalation_ids.iter().map(|id| async move {
+                    (*id, adapter.answered(&self.pool, keyring, *id).await)
+                }),
+            )
+            .await
+        })
     }
 }
 

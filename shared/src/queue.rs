@@ -1,6 +1,8 @@
 //! The SQS envelope and batched enqueue. A message carries only a notification id and a
 //! trace id; the dispatcher reads everything else from PostgreSQL, so a lost message is
-//! never a lost notification (the retry sweep re-enqueues rows left `queued`).
+//! never a lost notification (the retry sweep re-enqueues rows left `queued`). The Slack
+//! queue also carries "this escalation was answered" ([`AnsweredEnvelope`]): the Slack
+//! dispatcher, which holds the bot tokens, rewrites the escalation's messages.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -52,6 +54,19 @@ impl Queues {
         })
     }
 
+    /// Tells the dispatchers of [`REWRITTEN_ON_ANSWER`] channels (those with a queue here)
+    /// that `escalation_id` was answered. Best effort: the answer is recorded already, a
+    /// failure here only leaves earlier messages showing their buttons (logged).
+    pub async fn announce_answer(&self, escalation_id: Uuid) {
+        for channel in REWRITTEN_ON_ANSWER {
+            if let Some(queue) = self.0.get(channel)
+                && let Err(e) = queue.announce(escalation_id).await
+            {
+                tracing::warn!(%channel, error.message = %crate::telemetry::describe(e.as_ref()), "could not announce the answer; its messages keep their buttons");
+            }
+        }
+    }
+
     /// Enqueues each envelope on its channel's queue. Envelopes for a channel without a
     /// queue are reported as failed (they stay `queued` for the sweep).
     pub async fn enqueue(&self, items: &[(Channel, Envelope)]) -> EnqueueReport {
@@ -82,6 +97,42 @@ impl Queues {
             report.failed.extend(part.failed);
         }
         report
+    }
+}
+
+/// An escalation was acknowledged or resolved: the channels whose messages show it
+/// (Slack) rewrite them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnsweredEnvelope {
+    pub answered_escalation_id: Uuid,
+}
+
+/// What a dispatcher's queue carries.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum QueueMessage {
+    Deliver(Envelope),
+    Answered(AnsweredEnvelope),
+}
+
+impl QueueMessage {
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+/// The channels whose messages are rewritten once their escalation is answered.
+pub const REWRITTEN_ON_ANSWER: &[Channel] = &[Channel::Slack];
+
+impl crate::warm::Warm<Queues> {
+    /// [`Queues::announce_answer`] once the SQS client is ready (logged if it cannot be).
+    pub async fn announce_answer(&self, escalation_id: Uuid) {
+        match self.get().await {
+            Ok(queues) => queues.announce_answer(escalation_id).await,
+            Err(e) => {
+                tracing::warn!(error.message = %crate::telemetry::describe(e.as_ref()), "no SQS client to announce the answer")
+            }
+        }
     }
 }
 
@@ -137,6 +188,30 @@ impl Enqueuer {
             sent: envelopes.len() - failed.len(),
             failed,
         }
+    }
+
+    /// One [`AnsweredEnvelope`] for `escalation_id`.
+    pub async fn announce(&self, escalation_id: Uuid) -> anyhow::Result<()> {
+        let body = serde_json::to_string(&AnsweredEnvelope {
+            answered_escalation_id: escalation_id,
+        })?;
+        let entry = SendMessageBatchRequestEntry::builder()
+            .id("0")
+            .message_body(body)
+            .build()
+            .context("building a batch entry")?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .entries(entry)
+            .send()
+            .await
+            .context("SendMessageBatch")?;
+        if !out.failed().is_empty() {
+            anyhow::bail!("SQS refused the message");
+        }
+        Ok(())
     }
 
     /// Returns the ids SQS still had not accepted after a few quick retries.
@@ -208,6 +283,29 @@ impl Enqueuer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queue_carries_deliveries_and_answers() {
+        let id = Uuid::new_v4();
+        assert_eq!(
+            QueueMessage::parse(&format!(r#"{{"notification_id":"{id}"}}"#)).expect("parses"),
+            QueueMessage::Deliver(Envelope {
+                notification_id: id,
+                trace_id: None
+            })
+        );
+        let answered = serde_json::to_string(&AnsweredEnvelope {
+            answered_escalation_id: id,
+        })
+        .expect("serializes");
+        assert_eq!(
+            QueueMessage::parse(&answered).expect("parses"),
+            QueueMessage::Answered(AnsweredEnvelope {
+                answered_escalation_id: id
+            })
+        );
+        assert!(QueueMessage::parse(r#"{"other":1}"#).is_err());
+    }
 
     #[test]
     fn envelope_carries_only_ids() {

@@ -1,26 +1,22 @@
 //! Herald's Slack app beyond posting pages: a signed button click acknowledges or
-//! resolves through [`crate::actions`] (the path a magic link takes), and once an
-//! escalation is answered every Slack message Herald posted for it is rewritten
+//! resolves through [`crate::actions`] (the path a magic link takes); once an escalation
+//! is answered, whichever way, the Slack dispatcher (the one function that holds the bot
+//! tokens and talks to Slack) rewrites every Slack message Herald posted for it
 //! (`chat.update`) to say who answered, so nobody else starts on an incident someone
-//! already has (GoAlert #19). And "Add to Slack": the OAuth v2 install that stores a
-//! tenant's installation ([`SlackInstaller`]).
-
-use std::time::Duration;
+//! already has (GoAlert #19): [`rewrite_answered`], fed by an
+//! [`crate::queue::AnsweredEnvelope`] on the Slack queue. And "Add to Slack": the OAuth
+//! v2 install that stores a tenant's installation ([`SlackInstaller`]).
 
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::actions::{self, ButtonOutcome};
 use crate::channels::slack::{Card, Controls, SlackChat, SlackSettings, render_update};
-use crate::db::{Client, Pool};
+use crate::db::Pool;
 use crate::domain::oauth::StateError;
 use crate::domain::slack::{self as rules, Interaction, PayloadError, SignatureError};
 use crate::secrets::{Keyring, Owner};
 use crate::warm::Warm;
-
-/// How long rewriting an escalation's messages may take in all: a click must be
-/// answered within Slack's 3 s.
-pub const REFRESH_BUDGET: Duration = Duration::from_millis(1_500);
 
 /// What `POST /slack/actions` can fail with (each maps to one HTTP status, in the
 /// function's handler).
@@ -49,39 +45,24 @@ pub enum Answered {
     Ignored,
 }
 
-/// The Slack side of the magic-link function.
+/// Slack's interactions, in the magic-link function: it checks and acts, and holds no
+/// bot token (the Slack dispatcher rewrites the messages).
 #[derive(Clone)]
 pub struct SlackApp {
-    signing_secret: Option<Warm<SecretString>>,
-    chat: SlackChat,
-    keyring: Warm<Keyring>,
+    signing_secret: Warm<SecretString>,
 }
 
 impl SlackApp {
-    /// `None` when the function was given no keys to open bot tokens with
-    /// (`HERALD_SECRET_KEYS[_ARN]`): it cannot rewrite Slack messages, and takes no
-    /// Slack interaction either.
-    pub fn from_config(config: &crate::Config) -> anyhow::Result<Option<Self>> {
-        let Some(keys) = &config.secret_keys else {
-            if config.slack_signing_secret.is_some() {
-                anyhow::bail!(
-                    "HERALD_SLACK_SIGNING_SECRET is set without HERALD_SECRET_KEYS[_ARN]: Slack messages could not be updated"
-                );
-            }
-            return Ok(None);
-        };
-        let settings = SlackSettings::from_config(config)?;
-        let signing_secret = config.slack_signing_secret.clone().map(|source| {
-            Warm::lazy(move || {
+    /// `None` without a signing secret: Slack interactivity is off (`/slack/actions` is
+    /// 404, and the buttons are magic links).
+    pub fn from_config(config: &crate::Config) -> Option<Self> {
+        let source = config.slack_signing_secret.clone()?;
+        Some(Self {
+            signing_secret: Warm::lazy(move || {
                 let source = source.clone();
                 async move { source.read().await }
-            })
-        });
-        Ok(Some(Self {
-            signing_secret,
-            chat: SlackChat::new(crate::channels::https_client()?, &settings),
-            keyring: Keyring::warming(keys),
-        }))
+            }),
+        })
     }
 
     /// Checks the request is Slack's (signature over the raw body, five-minute window,
@@ -95,12 +76,7 @@ impl SlackApp {
         body: &[u8],
         now: i64,
     ) -> Result<Answered, InteractionError> {
-        let secret = self
-            .signing_secret
-            .as_ref()
-            .ok_or(InteractionError::NotConfigured)?
-            .get()
-            .await?;
+        let secret = self.signing_secret.get().await?;
         // A secret pasted with a trailing newline must not turn every click into a 401.
         let tag = rules::verify_signature(
             secret.expose_secret().trim().as_bytes(),
@@ -138,77 +114,70 @@ impl SlackApp {
         let outcome =
             actions::press_slack_button(&mut client, &team_id, &user_id, escalation_id, action)
                 .await?;
-        match &outcome {
-            ButtonOutcome::Applied { state, .. } | ButtonOutcome::AlreadyDone(state) => {
-                self.refresh_with(&client, state.id).await;
-            }
-            ButtonOutcome::Refused(why) => {
-                tracing::info!(why, "Slack button press refused");
-            }
+        if let ButtonOutcome::Refused(why) = &outcome {
+            tracing::info!(why, "Slack button press refused");
         }
         Ok(Answered::Button(outcome))
     }
+}
 
-    /// Rewrites every Slack message of the escalation to show who answered it, within
-    /// [`REFRESH_BUDGET`]. Best effort: the answer itself is already recorded; a message
-    /// that cannot be rewritten is logged (without the token) and left as it was.
-    pub async fn refresh(&self, pool: &Pool, escalation_id: Uuid) {
-        match pool.get().await {
-            Ok(client) => self.refresh_with(&client, escalation_id).await,
-            Err(e) => tracing::warn!(error.message = %e, "no connection to rewrite Slack messages"),
-        }
+/// Rewrites every Slack message Herald posted for `escalation_id` to show who answered
+/// it, with the installation's bot token; how many were rewritten. It reads the
+/// escalation as it is now, so a late or repeated rewrite shows the latest state. `Err`
+/// (the message goes back to SQS) when the store fails or Slack refuses for now
+/// (rate limited, down); a message Slack refuses for good (deleted, token revoked) is
+/// logged and left.
+#[tracing::instrument(name = "rewrite slack messages", skip_all, fields(escalation_id = %escalation_id))]
+pub async fn rewrite_answered(
+    chat: &SlackChat,
+    pool: &Pool,
+    keyring: Option<&Keyring>,
+    escalation_id: Uuid,
+) -> anyhow::Result<usize> {
+    let client = pool.get().await?;
+    let Some(thread) = crate::db::slack::thread(&client, escalation_id).await? else {
+        return Ok(0);
+    };
+    drop(client);
+    let Some(sealed) = thread
+        .bot_token
+        .as_ref()
+        .filter(|_| !thread.messages.is_empty())
+    else {
+        return Ok(0);
+    };
+    let keyring = keyring.ok_or_else(|| anyhow::anyhow!("no keys to open the bot token"))?;
+    let token = keyring.open(sealed, &Owner::slack_bot_token(thread.state.tenant_id))?;
+    let card = Card {
+        escalation_id,
+        title: &thread.state.title,
+        body: &thread.body,
+        priority: thread.state.priority,
+        service: thread.state.service.as_deref(),
+        team: thread.team.as_deref(),
+        alert_count: thread.alert_count,
+        dashboard_url: thread.dashboard_url.as_deref(),
+        triggered_at: thread.triggered_at,
+    };
+    let controls = Controls::Answered {
+        state: &thread.state,
+        interactive: chat.is_interactive(),
+    };
+    let updates = thread.messages.iter().map(|(channel, ts)| {
+        let body = render_update(&card, channel, ts, &controls);
+        let token = &token;
+        async move { chat.update(token, &body).await }
+    });
+    let results = futures::future::join_all(updates).await;
+    let mut retry = 0;
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        tracing::warn!(error.code = %e.code, error.message = %e.message, retryable = e.retryable(), "a Slack message was not rewritten");
+        retry += usize::from(e.retryable());
     }
-
-    #[tracing::instrument(name = "refresh slack messages", skip_all, fields(escalation_id = %escalation_id))]
-    async fn refresh_with(&self, client: &Client, escalation_id: Uuid) {
-        let work = async {
-            let Some(thread) = crate::db::slack::thread(client, escalation_id).await? else {
-                return Ok(0);
-            };
-            let Some(sealed) = thread
-                .bot_token
-                .as_ref()
-                .filter(|_| !thread.messages.is_empty())
-            else {
-                return Ok(0);
-            };
-            let keyring = self.keyring.get().await?;
-            let token = keyring.open(sealed, &Owner::slack_bot_token(thread.state.tenant_id))?;
-            let card = Card {
-                escalation_id,
-                title: &thread.state.title,
-                body: &thread.body,
-                priority: thread.state.priority,
-                service: thread.state.service.as_deref(),
-                team: thread.team.as_deref(),
-                alert_count: thread.alert_count,
-                dashboard_url: thread.dashboard_url.as_deref(),
-                triggered_at: thread.triggered_at,
-            };
-            let controls = Controls::Answered {
-                state: &thread.state,
-                interactive: self.chat.is_interactive(),
-            };
-            let updates = thread.messages.iter().map(|(channel, ts)| {
-                let body = render_update(&card, channel, ts, &controls);
-                let chat = &self.chat;
-                let token = &token;
-                async move { chat.update(token, &body).await }
-            });
-            let results = futures::future::join_all(updates).await;
-            for e in results.iter().filter_map(|r| r.as_ref().err()) {
-                tracing::warn!(error.code = %e.code, error.message = %e.message, "a Slack message was not rewritten");
-            }
-            anyhow::Ok(results.iter().filter(|r| r.is_ok()).count())
-        };
-        match tokio::time::timeout(REFRESH_BUDGET, work).await {
-            Ok(Ok(updated)) => tracing::info!(updated, "Slack messages rewritten"),
-            Ok(Err(e)) => {
-                tracing::warn!(error.message = %crate::telemetry::describe(e.as_ref()), "Slack messages not rewritten")
-            }
-            Err(_) => tracing::warn!("rewriting Slack messages took too long; left as they were"),
-        }
+    if retry > 0 {
+        anyhow::bail!("{retry} Slack message(s) not rewritten for now; trying again");
     }
+    Ok(results.iter().filter(|r| r.is_ok()).count())
 }
 
 /// The bot scopes Herald asks for: post its direct messages, and open them.

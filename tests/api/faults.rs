@@ -1072,6 +1072,11 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
                 config.outbox_grace = Duration::from_secs(1);
                 config.retry.default.base = Duration::from_millis(200);
                 config.retry.default.cap = Duration::from_secs(1);
+                // Slack is not in this test yet: without its queue, nothing is planned
+                // for it and answers are not announced to it.
+                if let Some(slack) = config.channels.get_mut(&Channel::Slack) {
+                    slack.queue_url = None;
+                }
             }),
         })
         .await,

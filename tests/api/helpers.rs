@@ -269,7 +269,7 @@ impl TestApp {
         let recipients = herald_recipients::Deps::new(&config)
             .await
             .expect("recipients deps");
-        let magic = herald_magic_link::Deps::from_config(&config)
+        let magic = herald_magic_link::Deps::new(&config, ready())
             .await
             .expect("magic-link deps");
         let retry = herald_retry::Deps::new(&config, ready())

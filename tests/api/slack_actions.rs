@@ -1,7 +1,8 @@
 //! `POST /slack/actions`: a button click signed as Slack signs it acknowledges or
 //! resolves through the magic link's path, once; forged, stale and replayed requests
-//! are 401 and change nothing; then every Slack message of the escalation says who
-//! answered.
+//! are 401 and change nothing. However it was answered (button, link, API), the answer
+//! is announced on the Slack queue and the Slack dispatcher rewrites every Slack message
+//! of the escalation to say who answered.
 
 use serde_json::json;
 use uuid::Uuid;
@@ -140,7 +141,9 @@ async fn a_signed_click_acknowledges_and_every_slack_message_says_who() {
         .get(0);
     assert_eq!(email, "escalation_acknowledged");
 
-    // Both Slack messages (Sam's and Ann's) now say who acknowledged; Resolve stays.
+    // The answer is announced on the Slack queue; the Slack dispatcher rewrites both
+    // messages (Sam's and Ann's) to say who acknowledged; Resolve stays.
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
     let posted: Vec<String> = app
         .fakes
         .slack_posts()
@@ -179,6 +182,7 @@ async fn a_signed_click_acknowledges_and_every_slack_message_says_who() {
     let answer = click(&app, &press("U0ANN0001", RESOLVE_ACTION_ID, id)).await;
     assert_eq!(answer.json()["outcome"], "applied", "{}", answer.text);
     assert_eq!(status_of(&app, id).await.0, "resolved");
+    app.dispatch_channel(Channel::Slack).await;
     let updates = app.fakes.slack_updates().await;
     assert_eq!(updates.len(), 4);
     let last = updates.last().expect("update").body.to_string();
@@ -242,7 +246,10 @@ async fn forged_stale_and_replayed_requests_are_401_and_change_nothing() {
         app.scalar_i64("SELECT count(*) FROM event_log").await,
         events_before
     );
-    assert_eq!(app.fakes.slack_updates().await.len(), updates_before);
+    // One answer, one rewrite of the two messages: the replay announced nothing.
+    assert_eq!(updates_before, 0);
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
+    assert_eq!(app.fakes.slack_updates().await.len(), 2);
 }
 
 #[tokio::test]
@@ -274,6 +281,9 @@ async fn twenty_concurrent_clicks_acknowledge_exactly_once() {
         "{outcomes:?}"
     );
     assert_eq!(events(&app, id, "escalation.acknowledged").await, 1);
+    // Only the winner announces: one rewrite of the two messages, not twenty.
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
+    assert_eq!(app.fakes.slack_updates().await.len(), 2);
 }
 
 #[tokio::test]
@@ -332,11 +342,33 @@ async fn an_answer_by_magic_link_rewrites_the_slack_messages_too() {
     let done = app.magic("POST", &links[0]).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(status_of(&app, id).await.0, "acknowledged");
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
     let updates = app.fakes.slack_updates().await;
     assert_eq!(updates.len(), 2, "both Slack messages");
     for u in &updates {
         let text = u.body["text"].as_str().expect("text");
         assert!(text.starts_with("✅ Acknowledged by Sam Rivera"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_through_the_api_rewrites_the_slack_messages_too() {
+    let app = TestApp::spawn().await;
+    let (id, _) = paged(&app).await;
+    let answer = app
+        .api("POST", &format!("/v1/escalations/{id}/resolve"), None)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
+    let updates = app.fakes.slack_updates().await;
+    assert_eq!(updates.len(), 2, "both Slack messages");
+    for u in &updates {
+        let text = u.body["text"].as_str().expect("text");
+        assert!(text.starts_with("☑️ Resolved by API key"), "{text}");
+        assert!(
+            !u.body.to_string().contains(RESOLVE_ACTION_ID),
+            "nothing left to press"
+        );
     }
 }
 

@@ -1,13 +1,20 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use herald::dispatch::Dispatch;
-use herald::queue::Envelope;
+use herald::queue::QueueMessage;
 use lambda_runtime::{Error, LambdaEvent};
 use uuid::Uuid;
 
 /// One valid message of the batch.
 struct Item {
     message_id: String,
-    notification_id: Uuid,
+    work: Work,
+}
+
+enum Work {
+    /// Send this notification.
+    Deliver(Uuid),
+    /// This escalation was answered: follow up on its earlier messages.
+    Answered(Uuid),
 }
 
 #[tracing::instrument(name = "dispatch batch", skip_all, fields(channel = %dispatcher.channel(), records = event.payload.records.len()))]
@@ -17,36 +24,53 @@ pub async fn function_handler<D: Dispatch + ?Sized>(
 ) -> Result<SqsBatchResponse, Error> {
     let items = parse_records(event.payload);
     let mut response = SqsBatchResponse::default();
-    if items.is_empty() {
-        return Ok(response);
-    }
-    let ids: Vec<Uuid> = items.iter().map(|i| i.notification_id).collect();
-    match dispatcher.dispatch(&ids).await {
-        Ok(summary) => {
-            tracing::info!(
-                claimed = summary.claimed,
-                sent = summary.sent,
-                failed_transient = summary.transient,
-                failed_permanent = summary.permanent,
-                suppressed = summary.suppressed,
-                skipped = items.len().saturating_sub(summary.claimed),
-                "batch done"
-            );
+    let (deliveries, answers): (Vec<&Item>, Vec<&Item>) = items
+        .iter()
+        .partition(|i| matches!(i.work, Work::Deliver(_)));
+    let id_of = |i: &Item| match i.work {
+        Work::Deliver(id) | Work::Answered(id) => id,
+    };
+    if !deliveries.is_empty() {
+        let ids: Vec<Uuid> = deliveries.iter().map(|i| id_of(i)).collect();
+        match dispatcher.dispatch(&ids).await {
+            Ok(summary) => {
+                tracing::info!(
+                    claimed = summary.claimed,
+                    sent = summary.sent,
+                    failed_transient = summary.transient,
+                    failed_permanent = summary.permanent,
+                    suppressed = summary.suppressed,
+                    skipped = deliveries.len().saturating_sub(summary.claimed),
+                    "batch done"
+                );
+            }
+            Err(e) => {
+                // The store is unreachable: hand every message back to SQS. Nothing was sent
+                // for rows we could not claim; rows we claimed but could not record stay
+                // `sending` and the retry sweep reclaims them when their lease expires.
+                tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "batch failed; SQS will redeliver");
+                for item in &deliveries {
+                    response.add_failure(item.message_id.clone());
+                }
+            }
         }
-        Err(e) => {
-            // The store is unreachable: hand every message back to SQS. Nothing was sent
-            // for rows we could not claim; rows we claimed but could not record stay
-            // `sending` and the retry sweep reclaims them when their lease expires.
-            tracing::error!(error.message = %herald::telemetry::describe(e.as_ref()), "batch failed; SQS will redeliver");
-            for item in &items {
-                response.add_failure(item.message_id.clone());
+    }
+    if !answers.is_empty() {
+        let ids: Vec<Uuid> = answers.iter().map(|i| id_of(i)).collect();
+        for ((_, outcome), item) in dispatcher.answered(&ids).await.into_iter().zip(&answers) {
+            match outcome {
+                Ok(rewritten) => tracing::info!(rewritten, "answered escalation followed up"),
+                Err(e) => {
+                    tracing::warn!(error.message = %herald::telemetry::describe(e.as_ref()), "following up an answer failed; SQS will redeliver");
+                    response.add_failure(item.message_id.clone());
+                }
             }
         }
     }
     Ok(response)
 }
 
-/// Keeps the records whose body is a valid envelope. A malformed body is acknowledged
+/// Keeps the records whose body is a valid message. A malformed body is acknowledged
 /// (not returned as a failure) and logged: it will never become valid, and redelivering
 /// it would only poison the queue until it reached the DLQ.
 fn parse_records(event: SqsEvent) -> Vec<Item> {
@@ -55,10 +79,14 @@ fn parse_records(event: SqsEvent) -> Vec<Item> {
         .into_iter()
         .filter_map(|record| {
             let message_id = record.message_id.unwrap_or_default();
-            match record.body.as_deref().map(Envelope::parse) {
-                Some(Ok(envelope)) => Some(Item {
+            match record.body.as_deref().map(QueueMessage::parse) {
+                Some(Ok(QueueMessage::Deliver(envelope))) => Some(Item {
                     message_id,
-                    notification_id: envelope.notification_id,
+                    work: Work::Deliver(envelope.notification_id),
+                }),
+                Some(Ok(QueueMessage::Answered(answered))) => Some(Item {
+                    message_id,
+                    work: Work::Answered(answered.answered_escalation_id),
                 }),
                 Some(Err(e)) => {
                     // The error's category and position only: its message may quote the body.
@@ -105,10 +133,16 @@ mod tests {
             ),
             record("m2", Some("not json")),
             record("m3", None),
+            record(
+                "m4",
+                Some(r#"{"answered_escalation_id":"0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6d9c10"}"#),
+            ),
         ];
         let items = parse_records(event);
-        assert_eq!(items.len(), 1);
+        assert_eq!(items.len(), 2);
         assert_eq!(items[0].message_id, "m1");
+        assert!(matches!(items[0].work, Work::Deliver(_)));
+        assert!(matches!(items[1].work, Work::Answered(_)));
     }
 
     #[test]

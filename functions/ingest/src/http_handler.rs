@@ -65,7 +65,9 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
                 .ok_or(ApiError::NotFound("escalation"))?;
             Ok(json(StatusCode::OK, &EscalationView::from(&detail)))
         }
-        Route::Transition(id, action) => transition(client, &principal, caller, id, action).await,
+        Route::Transition(id, action) => {
+            transition(deps, client, &principal, caller, id, action).await
+        }
     }
 }
 
@@ -101,6 +103,7 @@ async fn create(
 }
 
 async fn transition(
+    deps: &Deps,
     mut client: db::Client,
     principal: &Principal,
     caller: &Caller,
@@ -111,7 +114,12 @@ async fn transition(
     let outcome =
         herald::actions::apply(&mut client, principal.tenant_id, id, action, &actor).await?;
     match outcome {
-        Transition::Applied(state) => Ok(json(StatusCode::OK, &TransitionView::new(&state, true))),
+        Transition::Applied(state) => {
+            // The Slack dispatcher rewrites the escalation's Slack messages.
+            drop(client);
+            deps.queues.announce_answer(state.id).await;
+            Ok(json(StatusCode::OK, &TransitionView::new(&state, true)))
+        }
         Transition::AlreadyDone(state) => {
             Ok(json(StatusCode::OK, &TransitionView::new(&state, false)))
         }

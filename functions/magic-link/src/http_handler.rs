@@ -84,10 +84,7 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Page, LinkError> {
                     .await?;
             Ok(match outcome {
                 LinkOutcome::Applied { action, state, who } => {
-                    if let Some(slack) = &deps.slack {
-                        drop(client);
-                        slack.refresh(&deps.pool, state.id).await;
-                    }
+                    deps.announce_answer(state.id).await;
                     Page::done(action, &state, &who)
                 }
                 LinkOutcome::AlreadyDone(state) => Page::moot(&state),

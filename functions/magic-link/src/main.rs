@@ -7,6 +7,6 @@ use lambda_http::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;
-    let deps = Deps::from_config(&config).await?;
+    let deps = Deps::new(&config, herald::config::aws_sdk_config_warming()).await?;
     run(service_fn(|req| function_handler(&deps, req))).await
 }

@@ -1,7 +1,8 @@
 //! `POST /slack/actions`: Slack's interaction requests. The signature is checked over
 //! the raw body before anything else (see [`herald::slack::SlackApp::interaction`]);
-//! Slack needs a 200 within 3 s, and shows the person nothing from its body: what they
-//! see is their message rewritten.
+//! Slack needs a 200 within 3 s (the answer is one SQS message away), and shows the
+//! person nothing from its body: what they see is their message rewritten by the Slack
+//! dispatcher.
 
 use herald::actions::ButtonOutcome;
 use herald::slack::{Answered, InteractionError};
@@ -45,6 +46,9 @@ pub async fn handle(deps: &Deps, req: &Request) -> Response<Body> {
     match answer {
         Ok(Answered::Ignored) => reply(StatusCode::OK, "ignored", "not a Herald button"),
         Ok(Answered::Button(outcome)) => {
+            if let ButtonOutcome::Applied { state, .. } = &outcome {
+                deps.announce_answer(state.id).await;
+            }
             let (outcome, message) = match &outcome {
                 ButtonOutcome::Applied { action, who, .. } => {
                     ("applied", format!("{} by {who}", action.past_tense()))

@@ -65,7 +65,7 @@ impl Functions {
         Ok(Self {
             ingest: herald_ingest::Deps::new(config, Warm::ready(sdk.clone())).await?,
             recipients: herald_recipients::Deps::new(config).await?,
-            magic_link: herald_magic_link::Deps::from_config(config).await?,
+            magic_link: herald_magic_link::Deps::new(config, Warm::ready(sdk.clone())).await?,
             dispatchers,
             fakes,
             schedules: Arc::new(Schedules::new(config, sdk).await?),

@@ -53,6 +53,19 @@ pub trait Adapter: Clone + Send + Sync + Sized + 'static {
         &self,
         delivery: &Delivery<'_>,
     ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+
+    /// Follows up on an answered escalation (an [`crate::queue::AnsweredEnvelope`] on this
+    /// channel's queue): a channel whose messages show the answer rewrites them (Slack).
+    /// Returns how many messages it rewrote; `Err` when it should be tried again (the
+    /// store, or a provider's transient refusal). Most channels have nothing to do.
+    fn answered(
+        &self,
+        _pool: &crate::db::Pool,
+        _keyring: Option<&crate::secrets::Keyring>,
+        _escalation_id: uuid::Uuid,
+    ) -> impl Future<Output = anyhow::Result<usize>> + Send {
+        async { Ok(0) }
+    }
 }
 
 /// Everything an adapter needs to send one notification.

@@ -389,6 +389,17 @@ impl Adapter for SlackChat {
         Ok(Self::new(super::https_client()?, &settings))
     }
 
+    /// Rewrites the escalation's messages to say who answered (see
+    /// [`crate::slack::rewrite_answered`]).
+    fn answered(
+        &self,
+        pool: &crate::db::Pool,
+        keyring: Option<&crate::secrets::Keyring>,
+        escalation_id: Uuid,
+    ) -> impl std::future::Future<Output = anyhow::Result<usize>> + Send {
+        crate::slack::rewrite_answered(self, pool, keyring, escalation_id)
+    }
+
     #[tracing::instrument(name = "send slack", skip_all, fields(notification_id = %delivery.notification.id))]
     async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
         let n = delivery.notification;
