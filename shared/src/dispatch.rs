@@ -206,7 +206,7 @@ impl<A: Adapter> Dispatcher<A> {
         }
 
         // The messages are out: recording must not give up at the first hiccup.
-        (|| async { notifications::record(&self.pool.get().await?, &results).await })
+        let recorded = (|| async { notifications::record(&self.pool.get().await?, &results).await })
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(100))
@@ -217,6 +217,16 @@ impl<A: Adapter> Dispatcher<A> {
                 tracing::warn!(error.message = %crate::telemetry::describe(e.as_ref()), ?after, "recording failed; retrying")
             })
             .await?;
+        // Someone answered while these were on their way: the answer's own follow-up may
+        // have run before they were recorded, so follow up here too (Slack rewrites).
+        for escalation_id in recorded.answered_meanwhile {
+            if let Err(e) = adapter
+                .answered(&self.pool, keyring.as_ref(), escalation_id)
+                .await
+            {
+                tracing::warn!(%escalation_id, error.message = %crate::telemetry::describe(e.as_ref()), "could not follow up an answer given during the send");
+            }
+        }
         Ok(summary)
     }
 

@@ -270,7 +270,7 @@ async fn a_stale_result_never_overwrites_a_later_attempt() {
         .await
         .expect("record");
 
-    assert_eq!(written, 0);
+    assert_eq!(written.written, 0);
     let row = client
         .query_one(
             "SELECT status, provider_message_id FROM notification_log WHERE id = $1",

@@ -425,3 +425,48 @@ async fn another_tenants_escalation_is_never_answered_from_this_workspace() {
     assert_eq!(status_of(&app, theirs).await, ("triggered".into(), None));
     assert_eq!(status_of(&app, own).await, ("triggered".into(), None));
 }
+
+#[tokio::test]
+async fn a_message_posted_while_someone_answers_is_rewritten_by_its_own_dispatcher() {
+    let app = TestApp::spawn().await;
+    install(&app).await;
+    // Slack takes its time with this post; the escalation is answered meanwhile.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/api/chat.postMessage"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_delay(std::time::Duration::from_millis(700))
+                .set_body_json(
+                    json!({ "ok": true, "channel": "D0SLOW0001", "ts": "1790000000.900001" }),
+                ),
+        )
+        .with_priority(1)
+        .mount(&app.fakes.slack)
+        .await;
+    let created = app
+        .post_escalation(&escalation_on(&["slack"], person("u-sam", "U0SAM0001")))
+        .await
+        .json();
+    let id: Uuid = created["id"].as_str().expect("id").parse().expect("uuid");
+    let notification = crate::channels::notification_of(&created, Channel::Slack);
+    let dispatcher = app.dispatcher(Channel::Slack);
+    let ids = [notification];
+    let (sent, answered) = tokio::join!(dispatcher.dispatch(&ids), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        app.api("POST", &format!("/v1/escalations/{id}/acknowledge"), None)
+            .await
+    });
+    assert_eq!(sent.expect("dispatch").sent, 1);
+    assert_eq!(answered.status, 200, "{}", answered.text);
+    // Without draining the queue: the dispatcher saw the answer when it recorded.
+    let updates = app.fakes.slack_updates().await;
+    assert_eq!(updates.len(), 1, "the late message is rewritten");
+    assert_eq!(updates[0].body["ts"], "1790000000.900001");
+    assert!(
+        updates[0].body["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("✅ Acknowledged by API key")),
+        "{}",
+        updates[0].body
+    );
+}

@@ -331,7 +331,7 @@ pub enum AttemptOutcome {
 /// later attempt now owns. A failure on an escalation acknowledged or resolved
 /// meanwhile becomes `suppressed`, not a retry.
 #[tracing::instrument(name = "record batch", skip_all, fields(results = results.len()))]
-pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<u64> {
+pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<Recorded> {
     let stmt = client
         .prepare_cached(
             r#"
@@ -358,12 +358,20 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
                           n.provider_message_id, n.error, n.retryable, n.suppressed_reason
             )
-            INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
-            SELECT tenant_id, escalation_id, id, 'notification.' || status, 'system', 'dispatch-' || channel,
-                   jsonb_strip_nulls(jsonb_build_object(
-                       'attempt', attempt_count, 'provider_message_id', provider_message_id,
-                       'error', error, 'retryable', retryable, 'reason', suppressed_reason))
-            FROM updated
+            , evt AS (
+                INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
+                SELECT tenant_id, escalation_id, id, 'notification.' || status, 'system', 'dispatch-' || channel,
+                       jsonb_strip_nulls(jsonb_build_object(
+                           'attempt', attempt_count, 'provider_message_id', provider_message_id,
+                           'error', error, 'retryable', retryable, 'reason', suppressed_reason))
+                FROM updated
+            )
+            SELECT (SELECT count(*) FROM updated) AS written,
+                   -- Sent while someone answered: their messages show buttons that no
+                   -- longer apply, and the answer's rewrite may have missed them.
+                   ARRAY(SELECT DISTINCT u.escalation_id FROM updated u
+                         JOIN escalations e ON e.id = u.escalation_id
+                         WHERE u.status = 'sent' AND e.status <> 'triggered') AS answered
             "#,
         )
         .await?;
@@ -410,8 +418,8 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             }
         }
     }
-    client
-        .execute(
+    let row = client
+        .query_one(
             &stmt,
             &[
                 &ids,
@@ -427,5 +435,18 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             ],
         )
         .await
-        .context("recording delivery results")
+        .context("recording delivery results")?;
+    Ok(Recorded {
+        written: u64::try_from(row.get::<_, i64>("written")).unwrap_or(0),
+        answered_meanwhile: row.get("answered"),
+    })
+}
+
+/// What recording a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Rows this batch still owned and updated.
+    pub written: u64,
+    /// Escalations answered while this batch sent a message for them.
+    pub answered_meanwhile: Vec<Uuid>,
 }
