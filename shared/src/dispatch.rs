@@ -245,6 +245,7 @@ impl<A: Adapter> Dispatcher<A> {
                 .map(|(action, t)| (*action, magic_link::url(&self.public_base_url, &t.token)))
                 .collect(),
         );
+        let mut revoked_credential = None;
         let outcome = match self.prepare(keyring, n) {
             Err(outcome) => outcome,
             Ok(credential) => {
@@ -257,7 +258,15 @@ impl<A: Adapter> Dispatcher<A> {
                     Ok(receipt) => AttemptOutcome::Sent {
                         provider_message_id: receipt.provider_message_id,
                     },
-                    Err(e) => self.failed(n, e),
+                    Err(e) => {
+                        if e.kind == FailureKind::CredentialRevoked
+                            && let Some(c) = &n.credential
+                        {
+                            tracing::warn!(credential_id = %c.id, error.code = %e.code, "the provider refused the credential as revoked; marked for the tenant's admins");
+                            revoked_credential = Some(c.id);
+                        }
+                        self.failed(n, e)
+                    }
                 }
             }
         };
@@ -265,6 +274,7 @@ impl<A: Adapter> Dispatcher<A> {
             id: n.id,
             attempt: n.attempt_count,
             outcome,
+            revoked_credential,
         }
     }
 
@@ -290,6 +300,9 @@ impl<A: Adapter> Dispatcher<A> {
         let Some(credential) = &n.credential else {
             return suppressed(A::MISSING_CREDENTIAL);
         };
+        if credential.revoked {
+            return suppressed(reason::CREDENTIAL_REVOKED);
+        }
         let Some(keyring) = keyring else {
             return Err(self.failed(
                 n,

@@ -265,6 +265,7 @@ async fn a_stale_result_never_overwrites_a_later_attempt() {
         outcome: AttemptOutcome::Sent {
             provider_message_id: Some("stale".into()),
         },
+        revoked_credential: None,
     };
     let written = notifications::record(&client, &[stale])
         .await

@@ -279,3 +279,68 @@ async fn install_needs_an_api_key_and_the_callback_does_not() {
     let listing = app.request("GET", "/v1/integrations", &[], b"").await;
     assert_eq!(listing.status, 401);
 }
+
+#[tokio::test]
+async fn a_revoked_token_is_shown_to_admins_and_not_sent_with_until_reinstalled() {
+    let app = TestApp::spawn().await;
+    let query = start_install(&app).await;
+    assert_eq!(
+        callback(&app, "T0REVOKE-1", &query["state"]).await.status,
+        200
+    );
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/api/chat.postMessage"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({ "ok": false, "error": "token_revoked" })),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.fakes.slack)
+        .await;
+    let page = || escalation_on(&["slack"], person("u-sam", "U0SAM0001"));
+    let first = app.post_escalation(&page()).await.json();
+    app.dispatch_channel(Channel::Slack).await;
+    assert_eq!(
+        row(&app, notification_of(&first, Channel::Slack)).await["status"],
+        "failed"
+    );
+
+    // Admin-visible, not a silent failure.
+    let listing = get(&app, "/v1/integrations").await.json();
+    assert_eq!(listing["slack"]["status"], "revoked", "{listing}");
+    assert!(
+        listing["slack"]["revoked_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("token_revoked")),
+        "{listing}"
+    );
+    // The next page is not sent with a token Slack refused.
+    let posts_before = app.fakes.slack_posts().await.len();
+    let second = app.post_escalation(&page()).await.json();
+    app.dispatch_channel(Channel::Slack).await;
+    let r = row(&app, notification_of(&second, Channel::Slack)).await;
+    assert_eq!(
+        (r["status"].as_str(), r["reason"].as_str()),
+        (Some("suppressed"), Some("credential_revoked")),
+        "{r}"
+    );
+    assert_eq!(app.fakes.slack_posts().await.len(), posts_before);
+
+    // Installing again clears it, and pages flow.
+    let query = start_install(&app).await;
+    assert_eq!(
+        callback(&app, "T0REVOKE-2", &query["state"]).await.status,
+        200
+    );
+    assert_eq!(
+        get(&app, "/v1/integrations").await.json()["slack"]["status"],
+        "connected"
+    );
+    let third = app.post_escalation(&page()).await.json();
+    app.dispatch_channel(Channel::Slack).await;
+    assert_eq!(
+        row(&app, notification_of(&third, Channel::Slack)).await["status"],
+        "sent"
+    );
+}

@@ -165,6 +165,11 @@ pub struct WebhookView {
     host: String,
     key_id: String,
     updated_at: DateTime<Utc>,
+    /// Set once Teams refused the webhook as deleted: register a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_reason: Option<String>,
 }
 
 impl WebhookView {
@@ -175,6 +180,8 @@ impl WebhookView {
             host: info.host,
             key_id: info.key_id,
             updated_at: info.updated_at,
+            revoked_at: info.revoked_at,
+            revoked_reason: info.revoked_reason,
         }
     }
 }

@@ -24,6 +24,10 @@ struct SlackView {
     key_id: Option<String>,
     installed_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// `connected`, or `revoked` once Slack refused the bot token: install again.
+    status: &'static str,
+    revoked_at: Option<DateTime<Utc>>,
+    revoked_reason: Option<String>,
 }
 
 impl From<InstallationInfo> for SlackView {
@@ -34,6 +38,13 @@ impl From<InstallationInfo> for SlackView {
             key_id: i.key_id,
             installed_at: i.installed_at,
             updated_at: i.updated_at,
+            status: if i.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "connected"
+            },
+            revoked_at: i.revoked_at,
+            revoked_reason: i.revoked_reason,
         }
     }
 }

@@ -81,6 +81,9 @@ impl Claimed {
 /// A sealed credential and whose it is (its ciphertext opens only for that owner).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
+    pub id: Uuid,
+    /// The provider refused it as revoked or expired: not sent with until replaced.
+    pub revoked: bool,
     pub sealed: Sealed,
     pub owner: Owner,
     /// The team it belongs to, when it is a team's rather than the recipient's.
@@ -168,6 +171,7 @@ pub async fn claim(
                    END AS address,
                    w.kind AS credential_kind, w.key_id AS credential_key_id, w.ciphertext AS credential,
                    w.recipient_id AS credential_recipient_id, w.team AS credential_team,
+                   w.id AS credential_id, w.revoked_at IS NOT NULL AS credential_revoked,
                    -- A team's webhook reaches everyone in its channel: one card per
                    -- escalation and level, on the row of the first recipient (by id) who
                    -- has no credential of their own; the others' rows are suppressed.
@@ -189,7 +193,7 @@ pub async fn claim(
             -- The recipient's own first, then their team's, then the tenant's (a Slack
             -- installation's bot token).
             LEFT JOIN LATERAL (
-                SELECT kind, key_id, ciphertext, recipient_id, team FROM credentials w
+                SELECT id, kind, key_id, ciphertext, recipient_id, team, revoked_at FROM credentials w
                 WHERE w.kind = CASE c.channel WHEN 'teams' THEN 'teams_webhook'
                                               WHEN 'slack' THEN 'slack_bot_token' END
                   AND w.tenant_id = c.tenant_id
@@ -266,6 +270,8 @@ fn credential(r: &tokio_postgres::Row) -> anyhow::Result<Option<Credential>> {
         (kind, _, _) => anyhow::bail!("a {kind} credential without its owner"),
     };
     Ok(Some(Credential {
+        id: r.get("credential_id"),
+        revoked: r.get("credential_revoked"),
         sealed: Sealed {
             key_id: r.get("credential_key_id"),
             bytes,
@@ -306,6 +312,8 @@ pub struct AttemptResult {
     /// The claim's `attempt_count`: a result only lands on the attempt it belongs to.
     pub attempt: i32,
     pub outcome: AttemptOutcome,
+    /// The credential the provider refused as revoked or expired, to mark it so.
+    pub revoked_credential: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,7 +366,12 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
                           n.provider_message_id, n.error, n.retryable, n.suppressed_reason
             )
-            , evt AS (
+            , revoked AS (
+                -- Marked once, for admins to see; replacing the credential clears it.
+                UPDATE credentials AS c SET revoked_at = now(), revoked_reason = left(x.error, 200)
+                FROM unnest($11::uuid[], $12::text[]) AS x(id, error)
+                WHERE c.id = x.id AND c.revoked_at IS NULL
+            ), evt AS (
                 INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
                 SELECT tenant_id, escalation_id, id, 'notification.' || status, 'system', 'dispatch-' || channel,
                        jsonb_strip_nulls(jsonb_build_object(
@@ -383,8 +396,15 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
     let mut retryables = Vec::with_capacity(results.len());
     let mut next_attempts = Vec::with_capacity(results.len());
     let mut reasons: Vec<Option<&str>> = Vec::with_capacity(results.len());
+    let (mut revoked_ids, mut revoked_errors): (Vec<Uuid>, Vec<&str>) = (Vec::new(), Vec::new());
     for r in results {
         ids.push(r.id);
+        if let (Some(credential), AttemptOutcome::Failed { error, .. }) =
+            (r.revoked_credential, &r.outcome)
+        {
+            revoked_ids.push(credential);
+            revoked_errors.push(error.as_str());
+        }
         match &r.outcome {
             AttemptOutcome::Sent {
                 provider_message_id,
@@ -432,6 +452,8 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &reasons,
                 &reason::ESCALATION_ACKNOWLEDGED,
                 &reason::ESCALATION_RESOLVED,
+                &revoked_ids,
+                &revoked_errors,
             ],
         )
         .await

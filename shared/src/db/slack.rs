@@ -41,7 +41,7 @@ pub async fn install(
             SELECT tenant_id, 'slack_bot_token', $4, $5, $2 FROM installation
             ON CONFLICT (tenant_id, kind) WHERE recipient_id IS NULL AND team IS NULL DO UPDATE SET
                 key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, hint = EXCLUDED.hint,
-                updated_at = now()
+                revoked_at = NULL, revoked_reason = NULL, updated_at = now()
             "#,
         )
         .await?;
@@ -222,6 +222,10 @@ pub struct InstallationInfo {
     pub key_id: Option<String>,
     pub installed_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Slack refused the bot token as revoked (the app was uninstalled, the token
+    /// rotated...): install again (that clears these).
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_reason: Option<String>,
 }
 
 #[tracing::instrument(name = "read slack installation", skip_all)]
@@ -232,7 +236,8 @@ pub async fn installation(
     let stmt = client
         .prepare_cached(
             r#"
-            SELECT i.slack_team_id, i.bot_user_id, c.key_id, i.installed_at, i.updated_at
+            SELECT i.slack_team_id, i.bot_user_id, c.key_id, i.installed_at, i.updated_at,
+                   c.revoked_at, c.revoked_reason
             FROM slack_installations i
             LEFT JOIN credentials c ON c.tenant_id = i.tenant_id AND c.kind = 'slack_bot_token'
                  AND c.recipient_id IS NULL AND c.team IS NULL
@@ -249,6 +254,8 @@ pub async fn installation(
             key_id: row.get("key_id"),
             installed_at: row.get("installed_at"),
             updated_at: row.get("updated_at"),
+            revoked_at: row.get("revoked_at"),
+            revoked_reason: row.get("revoked_reason"),
         }))
 }
 

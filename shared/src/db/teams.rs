@@ -23,6 +23,9 @@ pub struct WebhookInfo {
     pub host: String,
     pub key_id: String,
     pub updated_at: DateTime<Utc>,
+    /// Teams refused it as deleted or revoked: replace it (that clears these).
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_reason: Option<String>,
 }
 
 /// The recipient's internal id, for sealing a value to them. A recipient not seen yet is
@@ -67,8 +70,8 @@ pub async fn upsert(
         VALUES ($1, 'teams_webhook', $2, $3, $4, $5, $6)
         ON CONFLICT (recipient_id, kind) WHERE recipient_id IS NOT NULL DO UPDATE SET
             key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, hint = EXCLUDED.hint,
-            updated_at = now()
-        RETURNING hint AS host, key_id, updated_at
+            revoked_at = NULL, revoked_reason = NULL, updated_at = now()
+        RETURNING hint AS host, key_id, updated_at, revoked_at, revoked_reason
         "#
     } else {
         r#"
@@ -76,8 +79,8 @@ pub async fn upsert(
         VALUES ($1, 'teams_webhook', $2, $3, $4, $5, $6)
         ON CONFLICT (tenant_id, team, kind) WHERE team IS NOT NULL DO UPDATE SET
             key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, hint = EXCLUDED.hint,
-            updated_at = now()
-        RETURNING hint AS host, key_id, updated_at
+            revoked_at = NULL, revoked_reason = NULL, updated_at = now()
+        RETURNING hint AS host, key_id, updated_at, revoked_at, revoked_reason
         "#
     };
     let stmt = client.prepare_cached(sql).await?;
@@ -99,6 +102,8 @@ pub async fn upsert(
         host: row.get("host"),
         key_id: row.get("key_id"),
         updated_at: row.get("updated_at"),
+        revoked_at: row.get("revoked_at"),
+        revoked_reason: row.get("revoked_reason"),
     })
 }
 
@@ -140,7 +145,7 @@ pub async fn list(client: &Client, tenant_id: Uuid) -> anyhow::Result<Vec<Webhoo
     let stmt = client
         .prepare_cached(
             r#"
-            SELECT r.external_id, c.team, c.hint, c.key_id, c.updated_at
+            SELECT r.external_id, c.team, c.hint, c.key_id, c.updated_at, c.revoked_at, c.revoked_reason
             FROM credentials c
             LEFT JOIN recipients r ON r.id = c.recipient_id
             WHERE c.tenant_id = $1 AND c.kind = 'teams_webhook'
@@ -168,6 +173,8 @@ pub async fn list(client: &Client, tenant_id: Uuid) -> anyhow::Result<Vec<Webhoo
                     host: row.get("hint"),
                     key_id: row.get("key_id"),
                     updated_at: row.get("updated_at"),
+                    revoked_at: row.get("revoked_at"),
+                    revoked_reason: row.get("revoked_reason"),
                 },
             })
         })

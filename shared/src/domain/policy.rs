@@ -36,6 +36,10 @@ pub mod reason {
     pub const SENT_TO_TEAM_CHANNEL: &str = "sent_to_team_channel";
     /// The tenant has not connected the channel's provider (no Slack installation).
     pub const NOT_CONNECTED: &str = "channel_not_connected";
+    /// The provider refused the credential as revoked or expired (a Slack token, a
+    /// deleted Teams webhook): admins see it in `GET /v1/integrations` until they
+    /// replace it.
+    pub const CREDENTIAL_REVOKED: &str = "credential_revoked";
 }
 
 /// One row ingest will write for a recipient.

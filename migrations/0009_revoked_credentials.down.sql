@@ -1,0 +1,1 @@
+ALTER TABLE credentials DROP COLUMN revoked_reason, DROP COLUMN revoked_at;
