@@ -101,6 +101,8 @@ check dispatch-push events/dispatch-push/sqs-batch.json '"batchItemFailures": ?\
 check_row 4b9a6c0d-1928-4d3c-9b7a-8e9f0a1b2c52 failed # the sample endpoint does not exist: NotFound, for good
 check dispatch-slack events/dispatch-slack/sqs-batch.json '"batchItemFailures": ?\[\]'
 check_row 18673fda-e5f6-4a09-8847-5b6c7d8e9f85 sent # with the installation stored above, to the Slack fake
+# "This escalation was answered" on the Slack queue: its Slack messages are rewritten.
+check dispatch-slack events/dispatch-slack/answered.json '"batchItemFailures": ?\[\]'
 check dispatch-teams events/dispatch-teams/sqs-batch.json '"batchItemFailures": ?\[\]'
 check_row 3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63 sent # to the webhook the put-teams-webhook sample registered
 check dispatch-voice events/dispatch-voice/sqs-batch.json '"batchItemFailures": ?\[\]'

@@ -139,6 +139,10 @@ pub async fn rewrite_answered(
         return Ok(0);
     };
     drop(client);
+    // Only an answer is shown: a stray message about an open escalation changes nothing.
+    if thread.state.status == crate::domain::EscalationStatus::Triggered {
+        return Ok(0);
+    }
     let Some(sealed) = thread
         .bot_token
         .as_ref()

@@ -158,5 +158,16 @@ mod tests {
             assert_eq!(event.records.len(), 3);
             assert_eq!(parse_records(event).len(), 2);
         }
+        let answered: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/dispatch-slack/answered.json"))
+                .expect("sample");
+        let items = parse_records(answered);
+        assert!(matches!(
+            items.as_slice(),
+            [Item {
+                work: Work::Answered(_),
+                ..
+            }]
+        ));
     }
 }
