@@ -263,7 +263,7 @@ impl<A: Adapter> Dispatcher<A> {
                             && let Some(c) = &n.credential
                         {
                             tracing::warn!(credential_id = %c.id, error.code = %e.code, "the provider refused the credential as revoked; marked for the tenant's admins");
-                            revoked_credential = Some(c.id);
+                            revoked_credential = Some((c.id, c.updated_at));
                         }
                         self.failed(n, e)
                     }
@@ -294,14 +294,15 @@ impl<A: Adapter> Dispatcher<A> {
         if !A::CREDENTIAL {
             return Ok(None);
         }
-        if n.credential_shared {
-            return suppressed(reason::SENT_TO_TEAM_CHANNEL);
-        }
         let Some(credential) = &n.credential else {
             return suppressed(A::MISSING_CREDENTIAL);
         };
+        // Before the team-channel rule: a revoked team webhook carries nobody's page.
         if credential.revoked {
             return suppressed(reason::CREDENTIAL_REVOKED);
+        }
+        if n.credential_shared {
+            return suppressed(reason::SENT_TO_TEAM_CHANNEL);
         }
         let Some(keyring) = keyring else {
             return Err(self.failed(

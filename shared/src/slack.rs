@@ -150,8 +150,19 @@ pub async fn rewrite_answered(
     else {
         return Ok(0);
     };
-    let keyring = keyring.ok_or_else(|| anyhow::anyhow!("no keys to open the bot token"))?;
-    let token = keyring.open(sealed, &Owner::slack_bot_token(thread.state.tenant_id))?;
+    // A missing or wrong key does not heal by retrying: logged, and the message acknowledged
+    // (the dispatcher's own sends fail loudly on the same key).
+    let Some(keyring) = keyring else {
+        tracing::warn!("no keys to open the bot token; Slack messages left as they were");
+        return Ok(0);
+    };
+    let token = match keyring.open(sealed, &Owner::slack_bot_token(thread.state.tenant_id)) {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(error.message = %e, "the bot token does not open; Slack messages left as they were");
+            return Ok(0);
+        }
+    };
     let card = Card {
         escalation_id,
         title: &thread.state.title,
@@ -206,8 +217,8 @@ pub enum InstallError {
     /// Slack answered, but not with a bot token for a workspace: 502.
     #[error("Slack's answer to the code exchange is unusable: {0}")]
     BadAnswer(&'static str),
-    /// The workspace is another tenant's: 409.
-    #[error("Slack workspace {0} is already installed for another tenant")]
+    /// The workspace is another tenant's, or the tenant has another one: 409.
+    #[error("{0}")]
     Conflict(String),
     /// Slack could not be reached or failed: 502, try again.
     #[error("Slack could not be reached: {0}")]
@@ -389,9 +400,14 @@ impl SlackInstaller {
             &sealed,
         )
         .await
-        .map_err(|e| match e.downcast::<crate::db::slack::WorkspaceTaken>() {
-            Ok(taken) => InstallError::Conflict(taken.0),
-            Err(e) => InstallError::Unexpected(e),
+        .map_err(|e| {
+            if e.is::<crate::db::slack::WorkspaceTaken>()
+                || e.is::<crate::db::slack::OtherWorkspaceInstalled>()
+            {
+                InstallError::Conflict(e.to_string())
+            } else {
+                InstallError::Unexpected(e)
+            }
         })?;
         tracing::info!(slack_team_id = %team.id, "Slack installed");
         Ok(Installed {

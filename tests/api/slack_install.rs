@@ -327,6 +327,16 @@ async fn a_revoked_token_is_shown_to_admins_and_not_sent_with_until_reinstalled(
     );
     assert_eq!(app.fakes.slack_posts().await.len(), posts_before);
 
+    // Another workspace never silently replaces the installed one.
+    let query = start_install(&app).await;
+    let other = callback(&app, "T0ELSEWHERE-1", &query["state"]).await;
+    assert_eq!(other.status, 409, "{}", other.text);
+    assert!(other.text.contains("remove it first"), "{}", other.text);
+    assert_eq!(
+        get(&app, "/v1/integrations").await.json()["slack"]["slack_team_id"],
+        "T0REVOKE"
+    );
+
     // Installing again clears it, and pages flow.
     let query = start_install(&app).await;
     assert_eq!(

@@ -329,11 +329,16 @@ pub fn classify_error(code: &str) -> DeliveryError {
         | "service_unavailable"
         | "internal_error"
         | "fatal_error"
-        | "team_added_to_org" => FailureKind::Transient,
-        "invalid_auth" | "not_authed" | "account_inactive" | "token_revoked" | "token_expired"
-        | "missing_scope" | "no_permission" | "org_login_required" | "ekm_access_denied" => {
+        | "team_added_to_org"
+        // The workspace is being migrated: it passes.
+        | "org_login_required" => FailureKind::Transient,
+        // The installation's token itself is dead: the tenant's admin must install again
+        // (the credential is marked, and shown to them).
+        "invalid_auth" | "not_authed" | "account_inactive" | "token_revoked" | "token_expired" => {
             FailureKind::CredentialRevoked
         }
+        // Refused for this message or channel, not the token: permanent for this row only.
+        "missing_scope" | "no_permission" | "ekm_access_denied" => FailureKind::Permanent,
         "channel_not_found"
         | "user_not_found"
         | "user_disabled"
@@ -678,6 +683,15 @@ mod tests {
             FailureKind::AddressInvalid
         );
         assert_eq!(classify_error("ratelimited").kind, FailureKind::RateLimited);
+        // Only a dead token marks the tenant's installation; a refusal of one message or
+        // channel, or a workspace migration, does not switch Slack off for everyone.
+        for code in ["missing_scope", "no_permission", "ekm_access_denied"] {
+            assert_eq!(classify_error(code).kind, FailureKind::Permanent, "{code}");
+        }
+        assert_eq!(
+            classify_error("org_login_required").kind,
+            FailureKind::Transient
+        );
     }
 
     #[test]

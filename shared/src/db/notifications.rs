@@ -84,6 +84,8 @@ pub struct Credential {
     pub id: Uuid,
     /// The provider refused it as revoked or expired: not sent with until replaced.
     pub revoked: bool,
+    /// When it was stored: a refusal marks only this version (not one replaced since).
+    pub updated_at: DateTime<Utc>,
     pub sealed: Sealed,
     pub owner: Owner,
     /// The team it belongs to, when it is a team's rather than the recipient's.
@@ -172,6 +174,7 @@ pub async fn claim(
                    w.kind AS credential_kind, w.key_id AS credential_key_id, w.ciphertext AS credential,
                    w.recipient_id AS credential_recipient_id, w.team AS credential_team,
                    w.id AS credential_id, w.revoked_at IS NOT NULL AS credential_revoked,
+                   w.updated_at AS credential_updated_at,
                    -- A team's webhook reaches everyone in its channel: one card per
                    -- escalation and level, on the row of the first recipient (by id) who
                    -- has no credential of their own; the others' rows are suppressed.
@@ -193,7 +196,8 @@ pub async fn claim(
             -- The recipient's own first, then their team's, then the tenant's (a Slack
             -- installation's bot token).
             LEFT JOIN LATERAL (
-                SELECT id, kind, key_id, ciphertext, recipient_id, team, revoked_at FROM credentials w
+                SELECT id, kind, key_id, ciphertext, recipient_id, team, revoked_at, updated_at
+                FROM credentials w
                 WHERE w.kind = CASE c.channel WHEN 'teams' THEN 'teams_webhook'
                                               WHEN 'slack' THEN 'slack_bot_token' END
                   AND w.tenant_id = c.tenant_id
@@ -272,6 +276,7 @@ fn credential(r: &tokio_postgres::Row) -> anyhow::Result<Option<Credential>> {
     Ok(Some(Credential {
         id: r.get("credential_id"),
         revoked: r.get("credential_revoked"),
+        updated_at: r.get("credential_updated_at"),
         sealed: Sealed {
             key_id: r.get("credential_key_id"),
             bytes,
@@ -312,8 +317,9 @@ pub struct AttemptResult {
     /// The claim's `attempt_count`: a result only lands on the attempt it belongs to.
     pub attempt: i32,
     pub outcome: AttemptOutcome,
-    /// The credential the provider refused as revoked or expired, to mark it so.
-    pub revoked_credential: Option<Uuid>,
+    /// The credential the provider refused as revoked or expired (its id and the
+    /// version that was sent with), to mark it so.
+    pub revoked_credential: Option<(Uuid, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,8 +375,9 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             , revoked AS (
                 -- Marked once, for admins to see; replacing the credential clears it.
                 UPDATE credentials AS c SET revoked_at = now(), revoked_reason = left(x.error, 200)
-                FROM unnest($11::uuid[], $12::text[]) AS x(id, error)
-                WHERE c.id = x.id AND c.revoked_at IS NULL
+                FROM unnest($11::uuid[], $12::text[], $13::timestamptz[]) AS x(id, error, version)
+                -- Only the version that was refused: a reinstall meanwhile is left alone.
+                WHERE c.id = x.id AND c.updated_at = x.version AND c.revoked_at IS NULL
             ), evt AS (
                 INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
                 SELECT tenant_id, escalation_id, id, 'notification.' || status, 'system', 'dispatch-' || channel,
@@ -396,14 +403,16 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
     let mut retryables = Vec::with_capacity(results.len());
     let mut next_attempts = Vec::with_capacity(results.len());
     let mut reasons: Vec<Option<&str>> = Vec::with_capacity(results.len());
-    let (mut revoked_ids, mut revoked_errors): (Vec<Uuid>, Vec<&str>) = (Vec::new(), Vec::new());
+    let (mut revoked_ids, mut revoked_errors, mut revoked_versions) =
+        (Vec::new(), Vec::<&str>::new(), Vec::new());
     for r in results {
         ids.push(r.id);
-        if let (Some(credential), AttemptOutcome::Failed { error, .. }) =
+        if let (Some((credential, version)), AttemptOutcome::Failed { error, .. }) =
             (r.revoked_credential, &r.outcome)
         {
             revoked_ids.push(credential);
             revoked_errors.push(error.as_str());
+            revoked_versions.push(version);
         }
         match &r.outcome {
             AttemptOutcome::Sent {
@@ -454,6 +463,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &reason::ESCALATION_RESOLVED,
                 &revoked_ids,
                 &revoked_errors,
+                &revoked_versions,
             ],
         )
         .await

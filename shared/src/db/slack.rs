@@ -16,6 +16,13 @@ use crate::secrets::Sealed;
 #[error("Slack workspace {0} is already installed for another tenant")]
 pub struct WorkspaceTaken(pub String);
 
+/// The tenant has another workspace installed: it removes that one first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this tenant already has another Slack workspace installed: remove it first (DELETE /v1/integrations/slack)"
+)]
+pub struct OtherWorkspaceInstalled;
+
 /// Stores (or replaces) the tenant's installation and its sealed bot token, in one
 /// statement: a new token never sits beside an old workspace, or the reverse.
 #[tracing::instrument(name = "store slack installation", skip_all)]
@@ -32,9 +39,11 @@ pub async fn install(
             WITH installation AS (
                 INSERT INTO slack_installations (tenant_id, slack_team_id, bot_user_id)
                 VALUES ($1, $2, $3)
+                -- A reinstall of the same workspace replaces its token; another workspace
+                -- never silently takes its place (the tenant removes the first).
                 ON CONFLICT (tenant_id) DO UPDATE SET
-                    slack_team_id = EXCLUDED.slack_team_id, bot_user_id = EXCLUDED.bot_user_id,
-                    updated_at = now()
+                    bot_user_id = EXCLUDED.bot_user_id, updated_at = now()
+                    WHERE slack_installations.slack_team_id = EXCLUDED.slack_team_id
                 RETURNING tenant_id
             )
             INSERT INTO credentials (tenant_id, kind, key_id, ciphertext, hint)
@@ -58,6 +67,7 @@ pub async fn install(
         )
         .await;
     match stored {
+        Ok(0) => Err(OtherWorkspaceInstalled.into()),
         Ok(_) => Ok(()),
         // One workspace belongs to one tenant: an interaction from it must find one.
         Err(e)
