@@ -103,6 +103,7 @@ impl Queues {
 /// An escalation was acknowledged or resolved: the channels whose messages show it
 /// (Slack) rewrite them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AnsweredEnvelope {
     pub answered_escalation_id: Uuid,
 }
@@ -136,7 +137,9 @@ impl crate::warm::Warm<Queues> {
     }
 }
 
+/// A delivery. Unknown fields are refused, so a body is one kind of message or none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Envelope {
     pub notification_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -305,6 +308,13 @@ mod tests {
             })
         );
         assert!(QueueMessage::parse(r#"{"other":1}"#).is_err());
+        // Both ids: neither kind, so acknowledged and dropped rather than guessed at.
+        assert!(
+            QueueMessage::parse(&format!(
+                r#"{{"notification_id":"{id}","answered_escalation_id":"{id}"}}"#
+            ))
+            .is_err()
+        );
     }
 
     #[test]
