@@ -205,12 +205,16 @@ impl<A: Adapter> Dispatcher<A> {
             }
         }
 
-        // The messages are out: recording must not give up at the first hiccup.
+        // The messages are out: recording must not give up at the first hiccup (a pooled
+        // connection the database dropped is only found dead when used; each try takes
+        // another or a fresh one). Giving up means the rows wait out their lease and are
+        // sent again, so it tries for a few seconds (well inside the function's timeout).
         let recorded = (|| async { notifications::record(&self.pool.get().await?, &results).await })
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(100))
-                    .with_max_times(3)
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_max_times(8)
                     .with_jitter(),
             )
             .notify(|e, after| {
