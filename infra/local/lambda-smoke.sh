@@ -80,6 +80,16 @@ check_row() { # notification id, expected status: what a dispatcher sample did t
     failures=$((failures + 1))
   fi
 }
+check_escalation() { # escalation id, expected "status|acknowledged_by"
+  local id="$1" expect="$2" got
+  got="$(psql "$HERALD_DATABASE_URL" -Atqc "SELECT status || '|' || coalesce(acknowledged_by, '') FROM escalations WHERE id = '$id'")"
+  if [ "$got" = "$expect" ]; then
+    printf 'ok   %-15s %-45s %s\n' "escalation" "$id" "$got"
+  else
+    printf 'FAIL %-15s %-45s expected %s, got %s\n' "escalation" "$id" "$expect" "${got:-nothing}"
+    failures=$((failures + 1))
+  fi
+}
 check ingest events/ingest/create-escalation.json '"statusCode": ?202'
 check ingest events/ingest/create-escalation-invalid.json '"statusCode": ?400'
 check ingest events/ingest/unauthorized.json '"statusCode": ?401'
@@ -107,6 +117,10 @@ check dispatch-teams events/dispatch-teams/sqs-batch.json '"batchItemFailures": 
 check_row 3a895bfc-0817-4c2b-8a69-7d8e9f0a1b63 sent # to the webhook the put-teams-webhook sample registered
 check dispatch-voice events/dispatch-voice/sqs-batch.json '"batchItemFailures": ?\[\]'
 check_row 29784aeb-f706-4b1a-9958-6c7d8e9f0a74 sent # to the voice fake
+# Bob replies "1a" (raw, as the template subscribes), then STOP (in an SNS envelope),
+# then a poison message: his code acknowledges the escalation, STOP is the carrier's.
+check sms-reply events/sms-reply/sqs-batch.json '"batchItemFailures": ?\[\]'
+check_escalation 1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f "acknowledged|Bob Stone"
 check retry events/retry/scheduled.json '"stopped_early": ?false'
 check retention events/retention/scheduled.json '"magic_link_tokens": ?[0-9]+'
 

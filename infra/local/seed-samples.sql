@@ -44,3 +44,8 @@ VALUES ('5c0b7d1e-2a39-4e4d-8c8b-9f0a1b2c3d41', '00000000-0000-4000-8000-0000000
 INSERT INTO notifications (tenant_id, recipient_id, escalation_id, title, message, priority)
 VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002',
         '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', 'Sample escalation on every channel', '', 'critical');
+-- Bob's SMS page of the escalation on every channel carried reply code 1 (the claim
+-- hands codes out; the sms-reply sample replies "1a" from his number).
+INSERT INTO sms_reply_codes (phone, code, tenant_id, escalation_id, recipient_id)
+VALUES ('+14155550102', 1, '00000000-0000-4000-8000-000000000001',
+        '1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f', '00000000-0000-4000-8000-000000000003');

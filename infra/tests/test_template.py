@@ -40,6 +40,7 @@ BINARIES = {
     "magic-link",
     "retry",
     "retention",
+    "sms-reply",
 }
 EXPECTED_ROUTES = {
     ("POST", "/v1/escalations"): "IngestFunction",
@@ -100,13 +101,36 @@ CHANNELS = {
     "slack": ("SlackQueue", "SlackDLQ", "DispatchSlackFunction", "dispatch-slack"),
 }
 REFERENCE_CHANNEL = "email"  # the other channels copy its queue / event source settings
+# Inbound queues (not channels): name -> (its queue, that queue's DLQ, the function consuming
+# it, its binary). End User Messaging two-way SMS publishes every inbound SMS to
+# SMS_INBOUND_TOPIC, which delivers raw to the queue; sms-reply acknowledges / resolves,
+# announces on SlackQueue and confirms by SMS. Queue and DLQ settings as the reference
+# channel's; nobody enqueues to it (SNS does, through its queue policy).
+INBOUND = {"sms-inbound": ("SmsInboundQueue", "SmsInboundDLQ", "SmsReplyFunction", "sms-reply")}
+SMS_INBOUND_TOPIC = "SmsInboundTopic"
+SMS_INBOUND_KEY = "SmsInboundKey"
+# Replies are few: fewer pollers than the dispatchers (2 is the smallest Lambda allows).
+INBOUND_MAX_CONCURRENCY = 2
+# Event source settings an inbound consumer shares with the reference dispatcher.
+INBOUND_SAME_EVENT_KEYS = ("BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes")
+# Outputs of the inbound path: name -> the resource its Value is a Ref of.
+INBOUND_OUTPUTS = {"SmsInboundTopicArn": "SmsInboundTopic", "SmsInboundQueueUrl": "SmsInboundQueue",
+                   "SmsInboundDLQUrl": "SmsInboundDLQ"}
+# Service principals that may use the topic's key, and the only actions they get: the
+# publisher (End User Messaging) needs a data key; SNS itself delivers.
+INBOUND_KEY_SERVICES = {"sms-voice.amazonaws.com", "sns.amazonaws.com"}
+INBOUND_KEY_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
+SOURCE_ACCOUNT = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+# Send SMS to phone numbers (Resource "*"), so both must deny sns:Publish to every SNS ARN.
+SMS_SENDERS = ("DispatchSmsFunction", "SmsReplyFunction")
 ENQUEUERS = ("IngestFunction", "RetryFunction")
 # Functions that announce answers (acknowledged / resolved escalations) to the channels that
 # rewrite their messages, and the only queues each may send to: magic-link sends one
 # {"answered_escalation_id": ...} message to the Slack queue (dispatch-slack does the
 # chat.update). No other queue, no other SQS action. (Ingest announces too, through the
-# SlackQueue it already enqueues to.)
-ANNOUNCERS = {"MagicLinkFunction": {"SlackQueue"}}
+# SlackQueue it already enqueues to.) sms-reply announces the answers it takes by SMS the
+# same way.
+ANNOUNCERS = {"MagicLinkFunction": {"SlackQueue"}, "SmsReplyFunction": {"SlackQueue"}}
 # Variables a function once had and must not get back.
 FORBIDDEN_ENV = {
     "MagicLinkFunction": {
@@ -124,7 +148,8 @@ FUNCTION_ENV = {
     "RecipientsFunction": {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_CLIENT_ID", "HERALD_SLACK_CLIENT_SECRET_ARN",
                            "HERALD_PUBLIC_BASE_URL"},
     "DispatchEmailFunction": DISPATCH_ENV | {"HERALD_SES_FROM"},
-    "DispatchSmsFunction": DISPATCH_ENV | {"HERALD_SMS_SENDER_ID", "HERALD_SMS_ORIGINATION_NUMBER"},
+    "DispatchSmsFunction": DISPATCH_ENV | {"HERALD_SMS_SENDER_ID", "HERALD_SMS_ORIGINATION_NUMBER",
+                                           "HERALD_SMS_REPLY_CODES"},
     "DispatchPushFunction": set(DISPATCH_ENV),
     "DispatchTeamsFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN"},
     "DispatchVoiceFunction": DISPATCH_ENV | {"HERALD_VOICE_ORIGINATION_IDENTITY", "HERALD_VOICE_ID",
@@ -132,6 +157,8 @@ FUNCTION_ENV = {
     # No HERALD_SLACK_API_BASE_URL: it defaults to https://slack.com/api in code.
     "DispatchSlackFunction": DISPATCH_ENV | {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_INTERACTIVE"},
     "MagicLinkFunction": {"HERALD_QUEUE_URL_SLACK", "HERALD_SLACK_SIGNING_SECRET_ARN"},
+    # The answer announcement, and the fallback sender of the confirmation SMS.
+    "SmsReplyFunction": {"HERALD_QUEUE_URL_SLACK", "HERALD_SMS_ORIGINATION_NUMBER"},
     "RetryFunction": QUEUE_URL_ENV | {
         "HERALD_MAX_ATTEMPTS",
         "HERALD_SENDING_LEASE_SECS",
@@ -153,6 +180,8 @@ ENV_FROM_PARAMETER = {
     ("DispatchSlackFunction", "HERALD_SECRET_KEYS_ARN"): "SecretKeysSecretArn",
     ("DispatchSmsFunction", "HERALD_SMS_SENDER_ID"): "SmsSenderId",
     ("DispatchSmsFunction", "HERALD_SMS_ORIGINATION_NUMBER"): "SmsOriginationNumber",
+    ("DispatchSmsFunction", "HERALD_SMS_REPLY_CODES"): "SmsReplyCodes",
+    ("SmsReplyFunction", "HERALD_SMS_ORIGINATION_NUMBER"): "SmsOriginationNumber",
     ("DispatchVoiceFunction", "HERALD_VOICE_ORIGINATION_IDENTITY"): "VoiceOriginationIdentityArn",
     ("DispatchVoiceFunction", "HERALD_VOICE_ID"): "VoiceId",
     ("DispatchVoiceFunction", "HERALD_VOICE_CONFIGURATION_SET"): "VoiceConfigurationSet",
@@ -197,10 +226,14 @@ FUNCTION_ACTIONS = {
     "MagicLinkFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RetryFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RetentionFunction": {"secretsmanager:GetSecretValue"},
+    # The confirmation SMS (no opt-out check: the replier just texted us), the answer
+    # announcement; no ses, no sms-voice, no dynamodb.
+    "SmsReplyFunction": {"sns:Publish", "sqs:SendMessage", "secretsmanager:GetSecretValue"},
 }
-# The only Allow statement that may say Resource "*", and its exact actions: SMS to a phone
-# number and the opt-out check have no resource ARN to scope to.
-STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}}
+# The only Allow statements that may say Resource "*", and their exact actions: SMS to a
+# phone number and the opt-out check have no resource ARN to scope to.
+STAR_RESOURCE_ALLOWED = {"DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"},
+                         "SmsReplyFunction": {"sns:Publish"}}
 # Read the key secret: recipients seals the Teams webhooks and the bot tokens of Slack
 # installs, dispatch-teams opens the webhooks, dispatch-slack opens the Slack bot tokens to
 # post and to rewrite (chat.update) once an escalation is answered.
@@ -241,7 +274,9 @@ MIRROR_ENV_EXTRA = {"DispatchSlackFunction": {"HERALD_SLACK_INTERACTIVE"}}
 # recipients calls oauth.v2.access on slack.com as dispatch-slack calls chat.postMessage;
 # magic-link reaches only AWS APIs (SQS, Secrets Manager) and the database, as ingest does
 # (the Globals' private VpcConfig).
-NETWORK_LIKE = {"MagicLinkFunction": "IngestFunction", "RecipientsFunction": "DispatchSlackFunction"}
+# sms-reply too: SNS, SQS and Secrets Manager through the interface endpoints, no NAT.
+NETWORK_LIKE = {"MagicLinkFunction": "IngestFunction", "RecipientsFunction": "DispatchSlackFunction",
+                "SmsReplyFunction": "IngestFunction"}
 NETWORK_KEYS = ("VpcConfig", "Layers")
 EXTENSION_LAYER = {"Ref": "ParametersSecretsExtensionLayerArn"}
 # Secrets a function reads by ARN through the Parameters and Secrets extension (needs the layer).
@@ -270,6 +305,7 @@ PARAMETER_DEFAULTS = {
     "SlackSigningSecretArn": "",  # empty: Slack interactivity off, buttons are magic links
     "SlackClientId": "",  # empty: "Add to Slack" off
     "SlackClientSecretArn": "",
+    "SmsReplyCodes": "false",  # reply codes need the two-way number set up first
 }
 PARAMETER_TYPES = {
     "EgressSubnetIds": "List<AWS::EC2::Subnet::Id>",
@@ -279,6 +315,7 @@ PARAMETER_TYPES = {
     "SlackSigningSecretArn": "String",
     "SlackClientId": "String",
     "SlackClientSecretArn": "String",
+    "SmsReplyCodes": "String",
 }
 # Environment variables no function may set (any more, or ever).
 REMOVED_ENV = {
@@ -747,10 +784,15 @@ def main() -> int:
     consumed = {ref_target(ev.get("Properties", {}).get("Queue"))
                 for res in functions.values()
                 for ev in res.get("Properties", {}).get("Events", {}).values() if ev.get("Type") == "SQS"}
-    channel_queues = {q for q in consumed if q in queues and q not in dlqs}
+    inbound_queues = {q for q, _, _, _ in INBOUND.values()}
+    inbound_dlqs = {d for _, d, _, _ in INBOUND.values()}
+    channel_queues = {q for q in consumed if q in queues and q not in dlqs and q not in inbound_queues}
     expected_queues = {q for q, _, _, _ in CHANNELS.values()}
     check(channel_queues == expected_queues, f"the consumed channel queues are exactly {sorted(expected_queues)}",
           repr(sorted(channel_queues)))
+    consumed_inbound = {q for q in consumed if q in queues and q not in dlqs and q not in expected_queues}
+    check(consumed_inbound == inbound_queues, f"the consumed non-channel queues are exactly {sorted(inbound_queues)}",
+          repr(sorted(consumed_inbound)))
     for fname in ENQUEUERS:
         sqs = [(a, s) for a, s in actions_of(fname) if str(a).lower().startswith("sqs:")]
         check(bool(sqs) and {a for a, _ in sqs} == {"sqs:SendMessage"},
@@ -986,8 +1028,11 @@ def main() -> int:
 
     # --- dispatcher and retry sweep agree on attempts; the lease outlives a dispatch
     envs = {f: merged_env(globals_fn, r.get("Properties", {})) for f, r in functions.items()}
-    dispatchers = sorted(f for f, r in functions.items()
-                         if any(ev.get("Type") == "SQS" for ev in r.get("Properties", {}).get("Events", {}).values()))
+    sqs_triggered = sorted(f for f, r in functions.items()
+                           if any(ev.get("Type") == "SQS" for ev in r.get("Properties", {}).get("Events", {}).values()))
+    inbound_consumers = {fn for _, _, fn, _ in INBOUND.values()}
+    # The inbound consumers deliver nothing (no notification rows, no attempts): not dispatchers.
+    dispatchers = [f for f in sqs_triggered if f not in inbound_consumers]
     for dname in dispatchers:
         for var in sorted(v for v in set(envs[dname]) | set(envs.get("RetryFunction", {}))
                           if v == "HERALD_MAX_ATTEMPTS" or v.startswith("HERALD_MAX_ATTEMPTS_")
@@ -1083,7 +1128,11 @@ def main() -> int:
     # --- channels: each dispatcher consumes its own queue, each queue has its own DLQ +
     #     alarm, settings copied from the reference channel
     check(set(dispatchers) == {d for _, _, d, _ in CHANNELS.values()},
-          "the SQS-triggered functions are exactly the channel dispatchers", repr(dispatchers))
+          "the SQS-triggered functions besides the inbound consumers are exactly the channel dispatchers",
+          repr(dispatchers))
+    check(set(sqs_triggered) == {d for _, _, d, _ in CHANNELS.values()} | inbound_consumers,
+          f"the SQS-triggered functions are exactly the channel dispatchers and {sorted(inbound_consumers)}",
+          repr(sqs_triggered))
     consumers: dict[str, list[str]] = {}
     for fname, res in functions.items():
         for ev in res.get("Properties", {}).get("Events", {}).values():
@@ -1164,6 +1213,230 @@ def main() -> int:
         if ch != REFERENCE_CHANNEL:
             for var in ("HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS"):
                 check(envs[dname].get(var) == envs.get(ref_fn, {}).get(var), f"{dname}: {var} as {ref_fn}'s")
+    # --- inbound SMS replies: End User Messaging two-way SMS -> SmsInboundTopic (KMS) ->
+    #     SmsInboundQueue (raw, + DLQ + alarm) -> SmsReplyFunction (private, announcer)
+    for name, (qname, dlq, fname, binary) in sorted(INBOUND.items()):
+        if not check(qname in queues and dlq in queues and fname in functions,
+                     f"{name}: {qname}, {dlq} and {fname} exist"):
+            continue
+        qp, dp = queues[qname].get("Properties", {}), queues[dlq].get("Properties", {})
+        check(qp.get("QueueName") == {"Fn::Sub": f"${{AWS::StackName}}-{name}"},
+              f"{qname}: named ${{AWS::StackName}}-{name}", repr(qp.get("QueueName")))
+        check(dp.get("QueueName") == {"Fn::Sub": f"${{AWS::StackName}}-{name}-dlq"},
+              f"{dlq}: named ${{AWS::StackName}}-{name}-dlq", repr(dp.get("QueueName")))
+        check(redrive_of.get(qname) == (dlq, "Arn"), f"{qname}: redrives to its own {dlq}",
+              repr(redrive_of.get(qname)))
+        others = sorted(q for q, t in redrive_of.items() if t and t[0] == dlq and q != qname)
+        check(not others, f"{dlq}: no other queue redrives into it", repr(others))
+        check(len(depth_alarms.get(dlq, [])) == 1, f"{dlq}: has a depth alarm", repr(depth_alarms.get(dlq)))
+        diff = {k: (v, ref_settings[k]) for k, v in queue_settings(qp).items() if v != ref_settings[k]}
+        check(not diff, f"{qname}: same settings as {ref_q}", repr(diff))
+        check(dp.get("MessageRetentionPeriod") == ref_dlqp.get("MessageRetentionPeriod")
+              and dp.get("SqsManagedSseEnabled") is True and ref_dlqp.get("SqsManagedSseEnabled") is True,
+              f"{dlq}: same settings as {ref_dlq} (SqsManagedSseEnabled)")
+        check(qp.get("SqsManagedSseEnabled") is True and "KmsMasterKeyId" not in qp,
+              f"{qname}: SqsManagedSseEnabled (no queue KMS key SNS would need access to)")
+        check(consumers.get(qname) == [fname], f"{qname}: consumed by {fname} only", repr(consumers.get(qname)))
+        check(not consumers.get(dlq), f"{dlq}: consumed by nothing (inspect, then redrive)",
+              repr(consumers.get(dlq)))
+        props = functions[fname].get("Properties", {})
+        check(functions[fname].get("Metadata", {}).get("BuildProperties", {}).get("Binary") == binary,
+              f"{fname}: Binary {binary}")
+        check(functions[fname].get("Metadata", {}).get("BuildMethod") == "rust-cargolambda"
+              and props.get("CodeUri") == "../", f"{fname}: built with rust-cargolambda from CodeUri ../")
+        check(merged(globals_fn, props, "Timeout") == 30
+              and merged(globals_fn, props, "Timeout") == merged(globals_fn, functions[ref_fn].get("Properties", {}),
+                                                                 "Timeout"), f"{fname}: Timeout 30, as {ref_fn}'s")
+        check(bool(props.get("Description")), f"{fname}: has a Description")
+        sqs_events = [ev.get("Properties", {}) for ev in props.get("Events", {}).values() if ev.get("Type") == "SQS"]
+        other_events = sorted(en for en, ev in props.get("Events", {}).items() if ev.get("Type") != "SQS")
+        check(len(sqs_events) == 1 and getatt(sqs_events[0].get("Queue")) == (qname, "Arn") and not other_events,
+              f"{fname}: exactly one event source, SQS on {qname}.Arn", repr(props.get("Events")))
+        if sqs_events:
+            ev = sqs_events[0]
+            check(ev.get("BatchSize") == 10 and ev.get("MaximumBatchingWindowInSeconds") == 1
+                  and ev.get("FunctionResponseTypes") == ["ReportBatchItemFailures"],
+                  f"{fname}: BatchSize 10, MaximumBatchingWindowInSeconds 1, ReportBatchItemFailures", repr(ev))
+            diff = {k: (ev.get(k), ref_ev.get(k)) for k in INBOUND_SAME_EVENT_KEYS if ev.get(k) != ref_ev.get(k)}
+            check(not diff, f"{fname}: event source settings as {ref_fn}'s (but the concurrency)", repr(diff))
+            check(ev.get("ScalingConfig") == {"MaximumConcurrency": INBOUND_MAX_CONCURRENCY},
+                  f"{fname}: ScalingConfig.MaximumConcurrency {INBOUND_MAX_CONCURRENCY} (inbound replies are few)",
+                  repr(ev.get("ScalingConfig")))
+            check(ev.get("Enabled", True) is True, f"{fname}: event source enabled")
+        group = function_log_group(fname)
+        if check(group is not None, f"{fname}: has a log group resource ({group})"):
+            check(group not in log_groups_seen, f"{fname}: log group {group} is its own",
+                  f"shared with {log_groups_seen.get(group)}")
+            log_groups_seen[group] = fname
+            check(ref_target((props.get("LoggingConfig") or {}).get("LogGroup")) == group,
+                  f"{fname}: LoggingConfig.LogGroup is Ref {group}")
+            check(log_groups[group].get("Properties", {}).get("LogGroupName")
+                  == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{binary}"},
+                  f"{group}: named /aws/lambda/${{AWS::StackName}}/{binary}")
+            days = log_groups[group].get("Properties", {}).get("RetentionInDays")
+            check(days == log_groups.get(function_log_group(ref_fn) or "", {}).get("Properties", {})
+                  .get("RetentionInDays") and isinstance(days, int), f"{group}: RetentionInDays as {ref_fn}'s ({days})")
+        level_floor(fname, "warn")
+        for fn in ENQUEUERS:
+            check(not any(ref_target(r) == qname for a, st in actions_of(fn) for r in as_list(st.get("Resource", []))),
+                  f"{fn}: never enqueues to {qname} (End User Messaging does, through SNS)")
+        check(qname in output_refs and dlq in output_refs, f"{name}: outputs give the URLs of {qname} and {dlq}")
+
+    # The reply function: private, the Globals' network only; exactly its actions.
+    sr = functions.get("SmsReplyFunction", {}).get("Properties", {})
+    sr_vpc = merged(globals_fn, sr, "VpcConfig") or {}
+    check("VpcConfig" not in sr and sr_vpc.get("SubnetIds") == {"Ref": "PrivateSubnetIds"}
+          and [ref_target(g) for g in as_list(sr_vpc.get("SecurityGroupIds") or [])] == ["LambdaSecurityGroup"],
+          "SmsReplyFunction: the Globals' VpcConfig only (PrivateSubnetIds, LambdaSecurityGroup; no egress subnets)",
+          repr(sr_vpc))
+    sr_text = json.dumps(functions.get("SmsReplyFunction", {}))
+    check('"EgressSubnetIds"' not in sr_text and '"EgressLambdaSecurityGroup"' not in sr_text,
+          "SmsReplyFunction: never names EgressSubnetIds or EgressLambdaSecurityGroup")
+    endpoint_services = {json.dumps(e.get("Properties", {}).get("ServiceName"))
+                         for e in by_type("AWS::EC2::VPCEndpoint").values()
+                         if e.get("Properties", {}).get("VpcEndpointType") == "Interface"}
+    for svc in ("sns", "sqs", "secretsmanager"):
+        check(json.dumps({"Fn::Sub": "com.amazonaws.${AWS::Region}." + svc}) in endpoint_services,
+              f"SmsReplyFunction: reaches {svc} through its interface endpoint", repr(sorted(endpoint_services)))
+    sr_actions = {str(a) for a, _ in actions_of("SmsReplyFunction")}
+    check("sns:CheckIfPhoneNumberIsOptedOut" not in sr_actions,
+          "SmsReplyFunction: no sns:CheckIfPhoneNumberIsOptedOut (the replier just texted us)",
+          repr(sorted(sr_actions)))
+    banned = sorted(a for a in sr_actions
+                    if a.lower().startswith(("ses:", "sesv2:", "dynamodb:", "sms-voice:", "kms:")))
+    check(not banned, "SmsReplyFunction: no ses, sesv2, dynamodb, sms-voice or kms action", repr(banned))
+    sr_sns = [(a, st) for a, st in actions_of("SmsReplyFunction") if str(a).startswith("sns:")]
+    check({str(a) for a, _ in sr_sns} == {"sns:Publish"}
+          and [st.get("Effect") for _, st in sr_sns].count("Allow") == 1
+          and all(as_list(st.get("Resource")) == ["*"] for _, st in sr_sns if st.get("Effect") == "Allow")
+          and all("Condition" not in st for _, st in sr_sns),
+          "SmsReplyFunction: one Allow of sns:Publish on '*' (phone numbers), besides the Deny", repr(sr_sns))
+    sr_sqs = [r for a, st in actions_of("SmsReplyFunction") if str(a).startswith("sqs:")
+              for r in as_list(st.get("Resource", []))]
+    check([getatt(r) for r in sr_sqs] == [("SlackQueue", "Arn")],
+          "SmsReplyFunction: sqs:SendMessage on SlackQueue.Arn only (no other queue, no DLQ)", repr(sr_sqs))
+    check(envs.get("SmsReplyFunction", {}).get("HERALD_QUEUE_URL_SLACK") == {"Ref": "SlackQueue"},
+          "SmsReplyFunction: HERALD_QUEUE_URL_SLACK is Ref SlackQueue")
+    check(envs.get("SmsReplyFunction", {}).get("RUST_LOG") == envs.get(ref_fn, {}).get("RUST_LOG")
+          and (sr.get("LoggingConfig") or {}).get("ApplicationLogLevel")
+          == (functions.get(ref_fn, {}).get("Properties", {}).get("LoggingConfig") or {}).get("ApplicationLogLevel"),
+          f"SmsReplyFunction: RUST_LOG and ApplicationLogLevel as {ref_fn}'s (LogLevels mapping)")
+
+    # The reply-codes switch: a true/false parameter, read by dispatch-sms only.
+    rc = params.get("SmsReplyCodes", {})
+    check(rc.get("Type") == "String" and rc.get("AllowedValues") == ["true", "false"] and rc.get("Default") == "false",
+          'parameter SmsReplyCodes: String, AllowedValues ["true", "false"], Default "false"', repr(rc))
+    rc_doc = str(rc.get("Description", ""))
+    check("SmsOriginationNumber" in rc_doc and SMS_INBOUND_TOPIC in rc_doc and "two-way" in rc_doc,
+          "parameter SmsReplyCodes: description names the two-way SmsOriginationNumber and SmsInboundTopic", rc_doc)
+    rc_users = sorted(f for f, e in envs.items() if "HERALD_SMS_REPLY_CODES" in e)
+    check(rc_users == ["DispatchSmsFunction"], "only DispatchSmsFunction gets HERALD_SMS_REPLY_CODES", repr(rc_users))
+    rc_namers = sorted(f for f in functions if '"SmsReplyCodes"' in json.dumps(functions[f]))
+    check(rc_namers == ["DispatchSmsFunction"], "only DispatchSmsFunction names SmsReplyCodes", repr(rc_namers))
+
+    # The topic: KMS-encrypted with its own key; only End User Messaging of this account publishes.
+    topics = by_type("AWS::SNS::Topic")
+    for tname, t in sorted(topics.items()):
+        check("KmsMasterKeyId" in t.get("Properties", {}), f"{tname}: KMS-encrypted (KmsMasterKeyId)")
+    tp = topics.get(SMS_INBOUND_TOPIC, {}).get("Properties", {})
+    check(SMS_INBOUND_TOPIC in topics and ref_target(tp.get("KmsMasterKeyId")) == SMS_INBOUND_KEY
+          and not tp.get("FifoTopic"),
+          f"{SMS_INBOUND_TOPIC}: standard topic, encrypted with {SMS_INBOUND_KEY}", repr(tp))
+    check(tp.get("TopicName") == {"Fn::Sub": "${AWS::StackName}-sms-inbound"},
+          f"{SMS_INBOUND_TOPIC}: named ${{AWS::StackName}}-sms-inbound", repr(tp.get("TopicName")))
+    check(not tp.get("Subscription"), f"{SMS_INBOUND_TOPIC}: no inline subscriptions (see AWS::SNS::Subscription)")
+    keys = by_type("AWS::KMS::Key")
+    kp = keys.get(SMS_INBOUND_KEY, {}).get("Properties", {})
+    check(SMS_INBOUND_KEY in keys and kp.get("EnableKeyRotation") is True
+          and kp.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+          and kp.get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT",
+          f"{SMS_INBOUND_KEY}: symmetric, rotation enabled", repr({k: v for k, v in kp.items() if k != "KeyPolicy"}))
+    kstmts = as_list((kp.get("KeyPolicy") or {}).get("Statement", []))
+    root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    admins = [st for st in kstmts if isinstance(st, dict) and st.get("Principal") == {"AWS": root}]
+    check(len(admins) == 1 and admins[0].get("Effect") == "Allow" and "Condition" not in admins[0],
+          f"{SMS_INBOUND_KEY}: the account root administers the key (one statement)", repr(admins))
+    key_principals = [st.get("Principal") for st in kstmts if isinstance(st, dict)]
+    check(all(p == {"AWS": root} or (isinstance(p, dict) and list(p) == ["Service"]) for p in key_principals)
+          and all(st.get("Effect") == "Allow" and "NotPrincipal" not in st and "NotAction" not in st
+                  for st in kstmts if isinstance(st, dict)),
+          f"{SMS_INBOUND_KEY}: Allows only, to the account root and service principals (no '*')", repr(key_principals))
+    services_on_key = {}
+    for st in kstmts:
+        svc = (st.get("Principal") or {}).get("Service") if isinstance(st, dict) else None
+        if svc is not None:
+            for sv in as_list(svc):
+                services_on_key.setdefault(sv, []).append(st)
+    check(set(services_on_key) == INBOUND_KEY_SERVICES,
+          f"{SMS_INBOUND_KEY}: the service principals are exactly {sorted(INBOUND_KEY_SERVICES)}",
+          repr(sorted(services_on_key)))
+    for svc, sts in sorted(services_on_key.items()):
+        st = sts[0]
+        check(len(sts) == 1 and as_list(st.get("Principal", {}).get("Service")) == [svc]
+              and set(as_list(st.get("Action"))) == INBOUND_KEY_ACTIONS
+              and len(as_list(st.get("Action"))) == len(INBOUND_KEY_ACTIONS),
+              f"{SMS_INBOUND_KEY}: {svc} may only {' and '.join(sorted(INBOUND_KEY_ACTIONS))}", repr(sts))
+        check(st.get("Condition", {}).get("StringEquals") == SOURCE_ACCOUNT["StringEquals"],
+              f"{SMS_INBOUND_KEY}: {svc} only with aws:SourceAccount = this account", repr(st.get("Condition")))
+    sv = (services_on_key.get("sms-voice.amazonaws.com") or [{}])[0]
+    check((sv.get("Condition") or {}).get("ArnLike") == {"aws:SourceArn": {
+              "Fn::Sub": "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:*"}},
+          f"{SMS_INBOUND_KEY}: sms-voice.amazonaws.com only for this account's End User Messaging resources "
+          "(aws:SourceArn)", repr(sv.get("Condition")))
+    tpols = [r.get("Properties", {}) for r in by_type("AWS::SNS::TopicPolicy").values()]
+    on_topic = [tpol for tpol in tpols if any(ref_target(t) == SMS_INBOUND_TOPIC for t in as_list(tpol.get("Topics")))]
+    if check(len(on_topic) == 1 and len(tpols) == 1
+             and as_list(on_topic[0].get("Topics")) == [{"Ref": SMS_INBOUND_TOPIC}],
+             f"{SMS_INBOUND_TOPIC}: one topic policy (SmsInboundTopicPolicy), on it alone", repr(tpols)):
+        pst = as_list(on_topic[0].get("PolicyDocument", {}).get("Statement", []))
+        st = pst[0] if len(pst) == 1 else {}
+        check(len(pst) == 1 and st.get("Effect") == "Allow"
+              and st.get("Principal") == {"Service": "sms-voice.amazonaws.com"}
+              and as_list(st.get("Action")) == ["sns:Publish"]
+              and as_list(st.get("Resource")) == [{"Ref": SMS_INBOUND_TOPIC}],
+              f"{SMS_INBOUND_TOPIC}: only sms-voice.amazonaws.com may sns:Publish (one statement)", repr(pst))
+        check(st.get("Condition") == SOURCE_ACCOUNT,
+              f"{SMS_INBOUND_TOPIC}: publishing only with aws:SourceAccount = ${{AWS::AccountId}}",
+              repr(st.get("Condition")))
+    # The queue: SNS may deliver, from the topic only; no other queue has a resource policy.
+    inbound_q = INBOUND["sms-inbound"][0]
+    qpols = by_type("AWS::SQS::QueuePolicy")
+    on_q = {n: r.get("Properties", {}) for n, r in qpols.items()}
+    check(len(on_q) == 1 and all(as_list(q.get("Queues")) == [{"Ref": inbound_q}] for q in on_q.values()),
+          f"one queue policy, on {inbound_q} alone (SmsInboundQueuePolicy)", repr(on_q))
+    for qpn, qpp in sorted(on_q.items()):
+        pst = as_list(qpp.get("PolicyDocument", {}).get("Statement", []))
+        st = pst[0] if len(pst) == 1 else {}
+        check(len(pst) == 1 and st.get("Effect") == "Allow" and st.get("Principal") == {"Service": "sns.amazonaws.com"}
+              and as_list(st.get("Action")) == ["sqs:SendMessage"]
+              and [getatt(r) for r in as_list(st.get("Resource"))] == [(inbound_q, "Arn")],
+              f"{qpn}: only sns.amazonaws.com may sqs:SendMessage to {inbound_q} (one statement)", repr(pst))
+        check(st.get("Condition") == {"ArnEquals": {"aws:SourceArn": {"Ref": SMS_INBOUND_TOPIC}}},
+              f"{qpn}: only with ArnEquals aws:SourceArn = {SMS_INBOUND_TOPIC}", repr(st.get("Condition")))
+    subs = {n: r for n, r in by_type("AWS::SNS::Subscription").items()}
+    on_t = {n: r for n, r in subs.items() if ref_target(r.get("Properties", {}).get("TopicArn")) == SMS_INBOUND_TOPIC}
+    check(len(on_t) == 1 and len(subs) == 1, f"{SMS_INBOUND_TOPIC}: exactly one subscription (and no other)",
+          repr(sorted(subs)))
+    for sn, sub in sorted(on_t.items()):
+        sp = sub.get("Properties", {})
+        check(sp.get("Protocol") == "sqs" and getatt(sp.get("Endpoint")) == (inbound_q, "Arn")
+              and sp.get("TopicArn") == {"Ref": SMS_INBOUND_TOPIC},
+              f"{sn}: {SMS_INBOUND_TOPIC} -> sqs {inbound_q}.Arn", repr(sp))
+        check(sp.get("RawMessageDelivery") is True, f"{sn}: RawMessageDelivery true",
+              repr(sp.get("RawMessageDelivery")))
+        check(not sp.get("FilterPolicy"), f"{sn}: no filter policy (every inbound SMS reaches sms-reply)")
+        check("SmsInboundQueuePolicy" in as_list(sub.get("DependsOn", [])),
+              f"{sn}: created after SmsInboundQueuePolicy (the first delivery is allowed)", repr(sub.get("DependsOn")))
+    for oname, target in sorted(INBOUND_OUTPUTS.items()):
+        o = outputs.get(oname, {})
+        check(o.get("Value") == {"Ref": target}, f"output {oname}: Ref {target}", repr(o.get("Value")))
+        check(bool(o.get("Description")), f"output {oname}: has a Description")
+    two_way_doc = str(outputs.get("SmsInboundTopicArn", {}).get("Description", ""))
+    check("update-phone-number" in two_way_doc and "--two-way-enabled" in two_way_doc
+          and "--two-way-channel-arn" in two_way_doc,
+          "output SmsInboundTopicArn: says to set it as the number's two-way channel (update-phone-number "
+          "--two-way-enabled --two-way-channel-arn)", two_way_doc)
+
     # The Slack OAuth redirect_uri is built on the same base the magic links use.
     check(envs.get("RecipientsFunction", {}).get("HERALD_PUBLIC_BASE_URL")
           == envs.get(ref_fn, {}).get("HERALD_PUBLIC_BASE_URL") is not None,
@@ -1208,8 +1481,9 @@ def main() -> int:
         check("Redirect URLs" in str(outputs.get(oname, {}).get("Description", "")),
               f"output {oname}: Description says where it goes (Redirect URLs)")
     extra_q = sorted(set(queues) - {q for q, _, _, _ in CHANNELS.values()} - {d for _, d, _, _ in CHANNELS.values()}
-                     - event_dlq_targets)
-    check(not extra_q, "no queues besides the channel queues, their DLQs and the schedule DLQ", repr(extra_q))
+                     - inbound_queues - inbound_dlqs - event_dlq_targets)
+    check(not extra_q, "no queues besides the channel queues, the inbound SMS queue, their DLQs and the schedule DLQ",
+          repr(extra_q))
 
     for var, why in sorted(REMOVED_ENV.items()):
         users = sorted(f for f, e in envs.items() if var in e)
@@ -1223,13 +1497,15 @@ def main() -> int:
         return policy_statements(functions.get(fname, {}).get("Properties", {}).get("Policies"))
 
     sns_users = sorted(f for f in functions for a, _ in actions_of(f) if str(a).startswith("sns:"))
-    check(set(sns_users) == {"DispatchSmsFunction", "DispatchPushFunction"},
-          "only the SMS and push dispatchers have sns actions", repr(sns_users))
-    sms_deny = [s for s in statements_of("DispatchSmsFunction") if s.get("Effect") == "Deny"]
-    check(len(sms_deny) == 1 and as_list(sms_deny[0].get("Action")) == ["sns:Publish"]
-          and as_list(sms_deny[0].get("Resource")) == [{"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"}],
-          "DispatchSmsFunction: sns:Publish to any SNS ARN (topics, endpoints) denied; phone numbers only",
-          repr(sms_deny))
+    check(set(sns_users) == {"DispatchSmsFunction", "DispatchPushFunction", "SmsReplyFunction"},
+          "only the SMS and push dispatchers and sms-reply have sns actions", repr(sns_users))
+    for fname in SMS_SENDERS:
+        sms_deny = [s for s in statements_of(fname) if s.get("Effect") == "Deny"]
+        check(len(sms_deny) == 1 and as_list(sms_deny[0].get("Action")) == ["sns:Publish"]
+              and as_list(sms_deny[0].get("Resource")) == [{"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"}]
+              and "Condition" not in sms_deny[0],
+              f"{fname}: sns:Publish to any SNS ARN (topics, endpoints) denied; phone numbers only",
+              repr(sms_deny))
     push = [s for s in statements_of("DispatchPushFunction") if "sns:Publish" in as_list(s.get("Action", []))]
     check(bool(push) and all(as_list(s.get("Resource")) == [
         {"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:endpoint/*"}] for s in push),

@@ -1,5 +1,5 @@
 //! Acknowledge and resolve: the one path every actor takes (an API key, a magic link,
-//! a Slack button), so the rules live in one place: [`act`] decides what the action
+//! a Slack button, an SMS reply), so the rules live in one place: [`act`] decides what the action
 //! does (through [`escalations::transition`]: the state change, who is recorded, the
 //! pending deliveries it stops, the audit event), each caller only says who is acting.
 
@@ -80,9 +80,9 @@ pub async fn apply(
     act(tx, tenant_id, escalation_id, action, actor).await
 }
 
-/// What pressing a Slack button did.
+/// What pressing a Slack button or replying to an SMS did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ButtonOutcome {
+pub enum Outcome {
     /// The action was applied; `who` is the recipient as people know them.
     Applied {
         action: Action,
@@ -91,8 +91,43 @@ pub enum ButtonOutcome {
     },
     /// Someone else was first; nothing changed.
     AlreadyDone(EscalationState),
-    /// Nothing changed, and why, in words for the person who pressed.
+    /// Nothing changed, and why, in words for the person who pressed or replied.
     Refused(&'static str),
+}
+
+/// Applies an SMS reply's action for the number that sent it: code `code` of `phone`
+/// stands for one page, sent to one recipient of one tenant, and only that page is
+/// acted on, as that recipient. A code the number was never given (or no longer has:
+/// another tenant's, an expired one) is refused and changes nothing.
+#[tracing::instrument(name = "reply by sms", skip_all, fields(code, action = action.as_str()))]
+pub async fn reply_by_sms(
+    client: &mut Client,
+    phone: &str,
+    code: i16,
+    action: Action,
+) -> anyhow::Result<(Outcome, Option<crate::db::sms::CodeOwner>)> {
+    let Some(owner) = crate::db::sms::code_owner(client, phone, code).await? else {
+        return Ok((Outcome::Refused("no open page has this code"), None));
+    };
+    let who = owner
+        .name
+        .clone()
+        .unwrap_or_else(|| owner.external_id.clone());
+    let actor = Actor {
+        kind: ActorKind::Recipient,
+        id: owner.external_id.clone(),
+        display: who.clone(),
+        recipient_id: Some(owner.recipient_id),
+        ip: None,
+        user_agent: Some("SMS reply".to_owned()),
+    };
+    let tx = client.transaction().await?;
+    let outcome = match act(tx, owner.tenant_id, owner.escalation_id, action, &actor).await? {
+        Transition::Applied(state) => Outcome::Applied { action, state, who },
+        Transition::AlreadyDone(state) => Outcome::AlreadyDone(state),
+        Transition::NotFound => Outcome::Refused("this escalation no longer exists"),
+    };
+    Ok((outcome, Some(owner)))
 }
 
 /// Applies a Slack button's action for the Slack user who pressed it, as the recipient
@@ -106,23 +141,21 @@ pub async fn press_slack_button(
     slack_user_id: &str,
     escalation_id: Uuid,
     action: Action,
-) -> anyhow::Result<ButtonOutcome> {
+) -> anyhow::Result<Outcome> {
     let found =
         crate::db::slack::actor(client, slack_team_id, slack_user_id, escalation_id).await?;
     let Some(found) = found else {
-        return Ok(ButtonOutcome::Refused(
+        return Ok(Outcome::Refused(
             "this Slack workspace is not connected to Herald",
         ));
     };
     let Some(recipient) = found.recipient else {
-        return Ok(ButtonOutcome::Refused(
+        return Ok(Outcome::Refused(
             "Herald does not know your Slack account: ask an admin to add your Slack user id",
         ));
     };
     if !recipient.paged {
-        return Ok(ButtonOutcome::Refused(
-            "you were not paged for this escalation",
-        ));
+        return Ok(Outcome::Refused("you were not paged for this escalation"));
     }
     let who = recipient
         .name
@@ -139,9 +172,9 @@ pub async fn press_slack_button(
     let tx = client.transaction().await?;
     Ok(
         match act(tx, found.tenant_id, escalation_id, action, &actor).await? {
-            Transition::Applied(state) => ButtonOutcome::Applied { action, state, who },
-            Transition::AlreadyDone(state) => ButtonOutcome::AlreadyDone(state),
-            Transition::NotFound => ButtonOutcome::Refused("this escalation no longer exists"),
+            Transition::Applied(state) => Outcome::Applied { action, state, who },
+            Transition::AlreadyDone(state) => Outcome::AlreadyDone(state),
+            Transition::NotFound => Outcome::Refused("this escalation no longer exists"),
         },
     )
 }

@@ -95,6 +95,7 @@ pub const PROVIDER_VARS: &[(Channel, &str)] = &[
     (Channel::Email, "SES_CONFIGURATION_SET"),
     (Channel::Sms, "SMS_SENDER_ID"),
     (Channel::Sms, "SMS_ORIGINATION_NUMBER"),
+    (Channel::Sms, "SMS_REPLY_CODES"),
     (Channel::Voice, "VOICE_ORIGINATION_IDENTITY"),
     (Channel::Voice, "VOICE_ID"),
     (Channel::Voice, "VOICE_CONFIGURATION_SET"),
@@ -113,6 +114,15 @@ impl ChannelConfig {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.provider.get(name).map(String::as_str)
+    }
+
+    /// A `true`/`false` setting, `false` when unset; anything else is an error naming it.
+    pub fn flag(&self, name: &str) -> anyhow::Result<bool> {
+        match self.get(name).map(str::trim) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => anyhow::bail!("HERALD_{name}={other:?} is not true or false"),
+        }
     }
 }
 

@@ -71,6 +71,8 @@ pub struct Dispatcher<A: Adapter> {
     keyring: Option<Warm<Keyring>>,
     /// What this channel's messages offer, so what gets a token ([`Adapter::actions`]).
     actions: &'static [Action],
+    /// Whether the claim hands out reply codes ([`Adapter::reply_codes`]).
+    reply_codes: bool,
 }
 
 impl<A: Adapter> Dispatcher<A> {
@@ -80,6 +82,7 @@ impl<A: Adapter> Dispatcher<A> {
     pub async fn new(config: &Config, sdk: Warm<aws_config::SdkConfig>) -> anyhow::Result<Self> {
         let settings = A::settings(config)?;
         let actions = A::actions(&settings);
+        let reply_codes = A::reply_codes(&settings);
         let public_base_url = config.require_public_base_url()?.to_owned();
         let adapter = Warm::lazy(move || {
             let (settings, sdk) = (settings.clone(), sdk.clone());
@@ -102,6 +105,7 @@ impl<A: Adapter> Dispatcher<A> {
             retry: config.retry.for_channel(A::CHANNEL),
             keyring,
             actions,
+            reply_codes,
         })
     }
 
@@ -151,6 +155,7 @@ impl<A: Adapter> Dispatcher<A> {
                 &to_store,
                 self.token_ttl,
                 self.lease,
+                self.reply_codes,
             )
             .await
         };

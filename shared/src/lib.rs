@@ -8,6 +8,7 @@
 //! - [`magic_link`]: token minting and hashing.
 //! - [`scheduled`]: the retry sweep and retention runs.
 //! - [`slack`]: Slack button clicks and the rewrite of answered Slack messages.
+//! - [`sms_reply`]: acknowledging and resolving by replying to an SMS page.
 
 pub mod actions;
 pub mod api_key;
@@ -24,6 +25,7 @@ pub mod queue;
 pub mod scheduled;
 pub mod secrets;
 pub mod slack;
+pub mod sms_reply;
 pub mod telemetry;
 pub mod warm;
 

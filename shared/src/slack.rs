@@ -10,7 +10,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::actions::{self, ButtonOutcome};
+use crate::actions::{self, Outcome};
 use crate::channels::slack::{Card, Controls, SlackChat, SlackSettings, render_update};
 use crate::db::Pool;
 use crate::domain::oauth::StateError;
@@ -40,7 +40,7 @@ pub enum InteractionError {
 /// What a request to `POST /slack/actions` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answered {
-    Button(ButtonOutcome),
+    Button(Outcome),
     /// An interaction Herald does not act on (the Dashboard link button...).
     Ignored,
 }
@@ -114,7 +114,7 @@ impl SlackApp {
         let outcome =
             actions::press_slack_button(&mut client, &team_id, &user_id, escalation_id, action)
                 .await?;
-        if let ButtonOutcome::Refused(why) = &outcome {
+        if let Outcome::Refused(why) = &outcome {
             tracing::info!(why, "Slack button press refused");
         }
         Ok(Answered::Button(outcome))

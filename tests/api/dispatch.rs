@@ -246,6 +246,7 @@ async fn a_stale_result_never_overwrites_a_later_attempt() {
         &[],
         Duration::from_secs(60),
         Duration::from_secs(60),
+        false,
     )
     .await
     .expect("claim");

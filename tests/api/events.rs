@@ -86,3 +86,30 @@ async fn dispatch_sample_acknowledges_the_malformed_record() {
     .expect("answers");
     assert!(res.batch_item_failures.is_empty());
 }
+
+#[tokio::test]
+async fn sms_reply_sample_handles_each_record_and_drops_the_malformed_one() {
+    let app = TestApp::spawn().await;
+    let event = serde_json::from_str(include_str!("../../events/sms-reply/sqs-batch.json"))
+        .expect("sample");
+    let res = herald_sms_reply::function_handler(
+        &app.sms_replies,
+        LambdaEvent::new(event, Context::default()),
+    )
+    .await
+    .expect("answers");
+    assert!(res.batch_item_failures.is_empty());
+    // The code is not one this database handed out: help; STOP is the carrier's.
+    let client = app.pool.get().await.expect("conn");
+    let outcomes: Vec<String> = client
+        .query(
+            "SELECT outcome FROM sms_replies ORDER BY received_at, outcome",
+            &[],
+        )
+        .await
+        .expect("replies")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(outcomes, ["unknown_code", "carrier_keyword"]);
+}

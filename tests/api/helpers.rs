@@ -152,6 +152,11 @@ pub struct TestApp {
     /// The fake Teams and voice providers this test's dispatchers talk to.
     pub fakes: FakeProviders,
     pub config: Config,
+    /// The sms-reply function, and the topic -> queue inbound SMS arrive on.
+    pub sms_replies: herald::sms_reply::SmsReplies,
+    pub sms_inbound: stack::SmsInbound,
+    pub sms_inbound_poller: QueuePoller,
+    pub sns: herald::aws_sdk_sns::Client,
     http: reqwest::Client,
 }
 
@@ -233,14 +238,14 @@ impl TestApp {
         stack::ensure_sender_identity(&ses, SENDER)
             .await
             .expect("SES identity");
-        let queues = stack::ensure_channel_queues(
-            &sqs,
-            &format!("herald-{}", Uuid::new_v4().simple()),
-            2,
-            3,
-        )
-        .await
-        .expect("queues");
+        let prefix = format!("herald-{}", Uuid::new_v4().simple());
+        let queues = stack::ensure_channel_queues(&sqs, &prefix, 2, 3)
+            .await
+            .expect("queues");
+        let sns = herald::aws_sdk_sns::Client::new(&sdk);
+        let sms_inbound = stack::ensure_sms_inbound(&sqs, &sns, &prefix, 2, 3)
+            .await
+            .expect("inbound SMS topic and queue");
 
         let fakes = FakeProviders::start().await;
         let mut config = config_for(&db_url, &queues);
@@ -278,6 +283,15 @@ impl TestApp {
         let retention = herald_retention::Deps::from_config(&config)
             .await
             .expect("retention deps");
+        let sms_replies = herald::sms_reply::SmsReplies::new(&config, ready())
+            .await
+            .expect("sms-reply deps");
+        let sms_inbound_poller = QueuePoller {
+            sqs: sqs.clone(),
+            queue_url: sms_inbound.queue.url.clone(),
+            queue_arn: sms_inbound.queue.arn.clone(),
+            wait_seconds: 0,
+        };
         let pool = ingest.pool.clone();
         let (tenant_id, api_key) = stack::create_tenant(&pool.get().await.expect("conn"), "Acme")
             .await
@@ -314,8 +328,38 @@ impl TestApp {
             api_key,
             fakes,
             config,
+            sms_replies,
+            sms_inbound,
+            sms_inbound_poller,
+            sns,
             http: local_http(),
         }
+    }
+
+    /// Publishes `payload` to the inbound SMS topic, as End User Messaging does.
+    pub async fn publish_inbound(&self, payload: &str) {
+        self.sns
+            .publish()
+            .topic_arn(&self.sms_inbound.topic_arn)
+            .message(payload)
+            .send()
+            .await
+            .expect("publish to the inbound SMS topic");
+    }
+
+    /// One poll of the inbound SMS queue into the sms-reply function.
+    pub async fn poll_replies(&self) -> PollStats {
+        self.sms_inbound_poller
+            .poll_once(|event| herald_sms_reply::function_handler(&self.sms_replies, event))
+            .await
+            .expect("poll")
+    }
+
+    /// `from` texts `body` to Herald's number; the sms-reply function handles it.
+    pub async fn text_herald(&self, from: &str, body: &str) -> PollStats {
+        self.publish_inbound(&stack::inbound_sms_payload(from, body))
+            .await;
+        self.poll_replies().await
     }
 
     /// Sends a request through the API Gateway v2 event shape into the right handler.

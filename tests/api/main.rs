@@ -16,4 +16,5 @@ mod robustness;
 mod slack;
 mod slack_actions;
 mod slack_install;
+mod sms_reply;
 mod teams;

@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 14] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -14,6 +14,9 @@ const TABLES: [&str; 11] = [
     "notifications",
     "slack_installations",
     "slack_request_signatures",
+    "sms_reply_counters",
+    "sms_reply_codes",
+    "sms_replies",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -60,6 +60,24 @@ async fn seed(app: &TestApp) {
             INSERT INTO slack_request_signatures (signature, received_at)
             SELECT sha256(gen_random_uuid()::text::bytea), now() - interval '4 minutes'
             FROM generate_series(1, 2);
+            -- SMS reply codes: gone with their escalation, or an hour after it was
+            -- resolved; an open escalation's stand.
+            INSERT INTO sms_reply_codes (phone, code, tenant_id, escalation_id, recipient_id)
+            SELECT '+14155550100', row_number() OVER (), e.tenant_id, e.id, r.id
+            FROM escalations e CROSS JOIN recipients r;
+            -- Inbound SMS ids: remembered for two days.
+            INSERT INTO sms_replies (inbound_message_id, phone, outcome, received_at)
+            SELECT gen_random_uuid()::text, '+14155550100', 'help', now() - interval '3 days'
+            FROM generate_series(1, 3);
+            INSERT INTO sms_replies (inbound_message_id, phone, outcome, received_at)
+            SELECT gen_random_uuid()::text, '+14155550100', 'help', now() - interval '1 day'
+            FROM generate_series(1, 2);
+            -- Code counters: gone after a month idle, unless the number still holds a code.
+            INSERT INTO sms_reply_counters (phone, issued, updated_at) VALUES
+                ('+14155550100', 10, now() - interval '40 days'),
+                ('+14155550101', 3, now() - interval '40 days'),
+                ('+14155550102', 5, now() - interval '31 days'),
+                ('+14155550103', 7, now() - interval '29 days');
             "#
         ))
         .await
@@ -84,6 +102,23 @@ async fn census(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
             "slack_request_signatures",
             "SELECT CASE WHEN received_at < now() - interval '15 minutes' THEN 'gone' ELSE 'keep' END \
              FROM slack_request_signatures",
+        ),
+        (
+            "sms_reply_codes",
+            "SELECT CASE WHEN e.status = 'resolved' THEN 'gone' ELSE 'keep' END \
+             FROM sms_reply_codes k JOIN escalations e ON e.id = k.escalation_id",
+        ),
+        (
+            "sms_replies",
+            "SELECT CASE WHEN received_at < now() - interval '2 days' THEN 'gone' ELSE 'keep' END \
+             FROM sms_replies",
+        ),
+        (
+            "sms_reply_counters",
+            "SELECT CASE WHEN updated_at < now() - interval '30 days' \
+                          AND NOT EXISTS (SELECT 1 FROM sms_reply_codes k WHERE k.phone = x.phone) \
+                         THEN 'gone' ELSE 'keep' END \
+             FROM sms_reply_counters x",
         ),
     ] {
         let sql = format!(
@@ -122,6 +157,9 @@ async fn exactly_the_expired_rows_go_batch_by_batch() {
             ("magic_link_tokens", 12, 3),
             ("event_log", 7, 4),
             ("slack_request_signatures", 4, 2),
+            ("sms_reply_codes", 8, 2),
+            ("sms_replies", 3, 2),
+            ("sms_reply_counters", 2, 2),
         ]
     );
 
@@ -184,11 +222,19 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     assert_eq!(summary.deleted["magic_link_tokens"], 12);
     assert_eq!(summary.deleted["event_log"], 7);
     assert_eq!(summary.deleted["slack_request_signatures"], 4);
+    assert_eq!(summary.deleted["sms_reply_codes"], 5 + 3);
+    assert_eq!(summary.deleted["sms_replies"], 3);
+    assert_eq!(summary.deleted["sms_reply_counters"], 2);
     assert!(!summary.stopped_early);
     // In batches of at most 3: 10 expired tokens (4 statements), 2 used ones (1),
-    // 5 escalations with their 15 delivery rows (2), 7 audit rows (3), no inbox rows (1),
-    // 4 old Slack signatures (2).
-    assert_eq!(summary.statements, 4 + 1 + 2 + 3 + 1 + 2, "{summary:?}");
+    // 5 escalations with their 15 delivery rows and 5 codes (2), 7 audit rows (3), no
+    // inbox rows (1), 4 old Slack signatures (2), 3 codes of resolved escalations (2),
+    // 3 old inbound SMS ids (2), 2 idle counters (1).
+    assert_eq!(
+        summary.statements,
+        4 + 1 + 2 + 3 + 1 + 2 + 2 + 2 + 1,
+        "{summary:?}"
+    );
 
     let again = retention_run(&app, Duration::from_secs(30)).await;
     assert_eq!(again.total(), 0);
@@ -207,5 +253,7 @@ async fn a_spent_budget_deletes_nothing_and_the_next_run_continues() {
     assert_eq!(census(&app).await[0], ("escalations", 5, 5));
 
     let next = retention_run(&app, Duration::from_secs(30)).await;
-    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4);
+    // Escalations, deliveries, tokens, audit rows, Slack signatures, reply codes,
+    // inbound SMS ids, code counters.
+    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4 + 8 + 3 + 2);
 }

@@ -4,7 +4,7 @@
 //! person nothing from its body: what they see is their message rewritten by the Slack
 //! dispatcher.
 
-use herald::actions::ButtonOutcome;
+use herald::actions::Outcome;
 use herald::slack::{Answered, InteractionError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -46,17 +46,17 @@ pub async fn handle(deps: &Deps, req: &Request) -> Response<Body> {
     match answer {
         Ok(Answered::Ignored) => reply(StatusCode::OK, "ignored", "not a Herald button"),
         Ok(Answered::Button(outcome)) => {
-            if let ButtonOutcome::Applied { state, .. } = &outcome {
+            if let Outcome::Applied { state, .. } = &outcome {
                 deps.announce_answer(state.id).await;
             }
             let (outcome, message) = match &outcome {
-                ButtonOutcome::Applied { action, who, .. } => {
+                Outcome::Applied { action, who, .. } => {
                     ("applied", format!("{} by {who}", action.past_tense()))
                 }
-                ButtonOutcome::AlreadyDone(state) => {
+                Outcome::AlreadyDone(state) => {
                     ("already_done", format!("already {}", state.status.as_str()))
                 }
-                ButtonOutcome::Refused(why) => ("refused", (*why).to_owned()),
+                Outcome::Refused(why) => ("refused", (*why).to_owned()),
             };
             reply(StatusCode::OK, outcome, &message)
         }

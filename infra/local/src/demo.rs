@@ -282,12 +282,13 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         item["is_read"]
     );
 
-    let sms_links = links_in(&sms, &config.public_base_url.clone().unwrap_or_default());
-    let ack = sms_links
+    // The SMS carries reply codes (step 10); the email's link is the one to follow.
+    let email_links = links_in(html, &config.public_base_url.clone().unwrap_or_default());
+    let ack = email_links
         .first()
-        .context("no Acknowledge link in the SMS")?;
+        .context("no Acknowledge link in the email")?;
     step(
-        "6. GET the SMS's Acknowledge link (what a link scanner does): a confirmation page, nothing changes",
+        "6. GET the email's Acknowledge link (what a mail scanner does): a confirmation page, nothing changes",
     );
     let page = http.get(ack).send().await?;
     let status = page.status();
@@ -432,7 +433,108 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         bail!("the Slack click left the escalation {}", state["status"]);
     }
 
-    step("10. The schedules, fired on demand as EventBridge fires them every minute / hour");
+    step(
+        "10. A third escalation, on SMS and Slack, acknowledged by replying to the SMS: the Slack message shows it too",
+    );
+    let third = json!({
+        "dedup_key": format!("payments-latency-{stamp}"),
+        "title": "Payments p99 latency above 2 s",
+        "priority": "critical",
+        "service": "payments",
+        "recipients": [{ "id": "u-alice", "name": "Alice Martin", "phone": phone, "slack_user_id": "U0ALICE001" }],
+        "channels": { "primary": ["sms", "slack"] }
+    });
+    let (status, created) = post_escalation(&http, base_url, &key, &third).await?;
+    if status.as_u16() != 202 {
+        bail!("ingest answered {status}");
+    }
+    let third_id = created["id"].as_str().context("no id")?.to_owned();
+    let sms_to_alice = || async {
+        let data = moto_data(&http, moto_url).await?;
+        Ok::<Vec<String>, anyhow::Error>(
+            data["sns"]["SMS"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["phone_number"] == phone.as_str())
+                .filter_map(|m| m["message"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    };
+    let page = wait_for("the third page's SMS", || async {
+        Ok(sms_to_alice()
+            .await?
+            .into_iter()
+            .find(|m| m.contains("Payments p99")))
+    })
+    .await?;
+    println!("   sms      {page}");
+    let code: String = page
+        .split("Reply ")
+        .nth(1)
+        .map(|r| r.chars().take_while(char::is_ascii_digit).collect())
+        .context("no reply code in the SMS")?;
+    let message = wait_for("the third Slack message", || async {
+        let state = get_escalation(&http, base_url, &key, &third_id).await?;
+        Ok(state["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["channel"] == "slack")
+            .and_then(|d| d["provider_message_id"].as_str())
+            .and_then(|m| m.split_once('/'))
+            .map(|(_, ts)| ts.to_owned()))
+    })
+    .await?;
+    println!("   slack    posted to Alice's Slack as message {message}");
+    let sns = herald::aws_sdk_sns::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("herald-sms-inbound")
+        .send()
+        .await?
+        .topic_arn
+        .context("no inbound topic")?;
+    let reply = format!("{code}a");
+    sns.publish()
+        .topic_arn(&topic)
+        .message(stack::inbound_sms_payload(&phone, &reply))
+        .send()
+        .await?;
+    println!(
+        "   Alice texts \"{reply}\" to {}: End User Messaging -> SNS herald-sms-inbound -> SQS -> sms-reply",
+        stack::LOCAL_SMS_NUMBER
+    );
+    let confirmation = wait_for("the confirmation SMS", || async {
+        Ok(sms_to_alice()
+            .await?
+            .into_iter()
+            .find(|m| m.starts_with("Herald: acknowledged") && m.contains("Payments p99")))
+    })
+    .await?;
+    println!("   sms      {confirmation}");
+    let state = get_escalation(&http, base_url, &key, &third_id).await?;
+    println!(
+        "   escalation {third_id} is {} by {}",
+        state["status"], state["acknowledged"]["by"]
+    );
+    if state["status"] != "acknowledged" {
+        bail!("the SMS reply left the escalation {}", state["status"]);
+    }
+    let rewritten = wait_for("the third Slack message rewritten", || async {
+        Ok(fake_received(&http, base_url, "slack")
+            .await?
+            .into_iter()
+            .find(|p| p["path"] == "/api/chat.update" && p["body"]["ts"] == message.as_str())
+            .map(|p| p["body"].clone()))
+    })
+    .await?;
+    println!(
+        "   slack    chat.update {message}: \"{}\"",
+        rewritten["text"].as_str().unwrap_or_default()
+    );
+
+    step("11. The schedules, fired on demand as EventBridge fires them every minute / hour");
     for schedule in ["retry", "retention"] {
         let summary: Value = http
             .post(format!("{base_url}/_local/schedules/{schedule}"))

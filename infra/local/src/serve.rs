@@ -31,6 +31,8 @@ pub struct Functions {
     pub ingest: herald_ingest::Deps,
     pub recipients: herald_recipients::Deps,
     pub magic_link: herald_magic_link::Deps,
+    /// Replies to SMS pages, polled from the inbound SMS queue.
+    pub sms_reply: herald::sms_reply::SmsReplies,
     /// Every channel's dispatcher, polled from its own queue.
     pub dispatchers: BTreeMap<Channel, Arc<dyn Dispatch>>,
     /// The fake Teams and voice providers the dispatchers talk to.
@@ -66,6 +68,7 @@ impl Functions {
             ingest: herald_ingest::Deps::new(config, Warm::ready(sdk.clone())).await?,
             recipients: herald_recipients::Deps::new(config).await?,
             magic_link: herald_magic_link::Deps::new(config, Warm::ready(sdk.clone())).await?,
+            sms_reply: herald::sms_reply::SmsReplies::new(config, Warm::ready(sdk.clone())).await?,
             dispatchers,
             fakes,
             schedules: Arc::new(Schedules::new(config, sdk).await?),
@@ -112,6 +115,12 @@ pub async fn run(
             queue.url, queue.dlq_url
         );
     }
+    let sns = herald::aws_sdk_sns::Client::new(&sdk);
+    let inbound = stack::ensure_sms_inbound(&sqs, &sns, "herald", 30, 5).await?;
+    println!(
+        "inbound   SMS replies: topic {} -> queue {} (raw delivery; DLQ {})",
+        inbound.topic_arn, inbound.queue.url, inbound.queue.dlq_url
+    );
     println!("sender    {from} (verified in the emulator's SES)");
 
     let fakes = FakeProviders::on(
@@ -137,6 +146,15 @@ pub async fn run(
         };
         tokio::spawn(poll_forever(channel, poller, functions.clone()));
     }
+    tokio::spawn(poll_replies_forever(
+        QueuePoller {
+            sqs: sqs.clone(),
+            queue_url: inbound.queue.url.clone(),
+            queue_arn: inbound.queue.arn.clone(),
+            wait_seconds: 1,
+        },
+        functions.clone(),
+    ));
     tokio::spawn(
         functions
             .schedules
@@ -185,6 +203,29 @@ async fn poll_forever(channel: Channel, poller: QueuePoller, functions: Arc<Func
         {
             Ok(stats) if stats.received > 0 => println!(
                 "sqs       herald-{channel} -> dispatch-{channel}: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
+                stats.received,
+                stats.deleted,
+                stats.returned,
+                started.elapsed().as_millis()
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("sqs       poll failed: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn poll_replies_forever(poller: QueuePoller, functions: Arc<Functions>) {
+    loop {
+        let started = Instant::now();
+        match poller
+            .poll_once(|event| herald_sms_reply::function_handler(&functions.sms_reply, event))
+            .await
+        {
+            Ok(stats) if stats.received > 0 => println!(
+                "sqs       herald-sms-inbound -> sms-reply: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
                 stats.received,
                 stats.deleted,
                 stats.returned,

@@ -108,6 +108,74 @@ pub async fn ensure_channel_queues(
     Ok(queues)
 }
 
+/// Where inbound SMS arrive, as the template wires them: End User Messaging publishes
+/// each to the topic, which delivers it (raw) to the queue the `sms-reply` function
+/// polls.
+#[derive(Debug, Clone)]
+pub struct SmsInbound {
+    pub topic_arn: String,
+    pub queue: QueuePair,
+}
+
+/// Creates (or finds) the topic `{prefix}-sms-inbound`, its queue and DLQ, and the raw
+/// subscription between them.
+pub async fn ensure_sms_inbound(
+    sqs: &aws_sdk_sqs::Client,
+    sns: &herald::aws_sdk_sns::Client,
+    prefix: &str,
+    visibility_timeout_secs: u32,
+    max_receive_count: u32,
+) -> anyhow::Result<SmsInbound> {
+    let name = format!("{prefix}-sms-inbound");
+    let queue = ensure_queue(sqs, &name, visibility_timeout_secs, max_receive_count).await?;
+    let topic_arn = sns
+        .create_topic()
+        .name(&name)
+        .send()
+        .await
+        .context("creating the inbound SMS topic")?
+        .topic_arn
+        .context("no topic ARN")?;
+    let subscribed = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .context("listing the topic's subscriptions")?
+        .subscriptions
+        .unwrap_or_default()
+        .iter()
+        .any(|s| s.endpoint.as_deref() == Some(queue.arn.as_str()));
+    if !subscribed {
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue.arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .context("subscribing the queue to the topic")?;
+    }
+    Ok(SmsInbound { topic_arn, queue })
+}
+
+/// The two-way number local SMS pages come from, and replies go to.
+pub const LOCAL_SMS_NUMBER: &str = "+12065550111";
+
+/// One inbound SMS as End User Messaging publishes it to the topic (its documented
+/// payload): `body` from `from` to Herald's number.
+pub fn inbound_sms_payload(from: &str, body: &str) -> String {
+    serde_json::json!({
+        "originationNumber": from,
+        "destinationNumber": LOCAL_SMS_NUMBER,
+        "messageKeyword": "KEYWORD_000000000000",
+        "messageBody": body,
+        "inboundMessageId": Uuid::new_v4().to_string(),
+        "previousPublishedMessageId": Uuid::new_v4().simple().to_string(),
+    })
+    .to_string()
+}
+
 /// A local stack's configuration, parsed from the same variables Lambda reads (so with
 /// the same defaults and checks): the database, a queue per channel, a verified sender
 /// and a public base URL, then `extra` (which wins). Tests and the bench build theirs

@@ -46,6 +46,12 @@ pub trait Adapter: Clone + Send + Sync + Sized + 'static {
         Self::ACTIONS
     }
 
+    /// Whether the claim gives each row a reply code ([`Claimed::reply_code`]): SMS
+    /// with two-way replies on.
+    fn reply_codes(_settings: &Self::Settings) -> bool {
+        false
+    }
+
     /// The adapter with its provider client; built on first use.
     fn build(settings: Self::Settings, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self>;
 

@@ -61,11 +61,7 @@ impl SlackSettings {
             .map_err(|e| anyhow::anyhow!("HERALD_SLACK_API_BASE_URL is not a URL: {e}"))?;
         crate::domain::webhook::check_provider_url(&url)
             .map_err(|why| anyhow::anyhow!("HERALD_SLACK_API_BASE_URL {why}"))?;
-        let interactive = match slack.get("SLACK_INTERACTIVE").map(str::trim) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => anyhow::bail!("HERALD_SLACK_INTERACTIVE={other:?} is not true or false"),
-        };
+        let interactive = slack.flag("SLACK_INTERACTIVE")?;
         Ok(Self {
             api_base_url,
             interactive,

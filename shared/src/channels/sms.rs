@@ -13,6 +13,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use super::{Adapter, Delivery, DeliveryError, FailureKind, Receipt, sns};
 use crate::db::notifications::Claimed;
 use crate::domain::sms::{self, SmsText};
+use crate::domain::sms_reply;
 use crate::domain::{Action, Address, Channel};
 
 /// How long an opt-out answer is trusted. A STOP reply takes effect at the carrier at
@@ -21,11 +22,15 @@ use crate::domain::{Action, Address, Channel};
 pub const OPT_OUT_CACHE: Duration = Duration::from_secs(300);
 
 /// `HERALD_SMS_SENDER_ID` and `HERALD_SMS_ORIGINATION_NUMBER`, both optional (where the
-/// destination country supports them).
+/// destination country supports them), and `HERALD_SMS_REPLY_CODES`.
 #[derive(Debug, Clone, Default)]
 pub struct SmsSettings {
     pub sender_id: Option<String>,
     pub origination_number: Option<String>,
+    /// Pages say "reply 4a to acknowledge, 4r to resolve" instead of carrying an
+    /// acknowledge link (see [`crate::sms_reply`]): needs a two-way origination number
+    /// whose inbound messages reach the `sms-reply` function.
+    pub reply_codes: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +44,11 @@ pub struct SnsSms {
 /// link, in one segment when it can.
 pub fn render(n: &Claimed, acknowledge_url: &str) -> SmsText {
     sms::compose(n.priority.label(), &n.title, "Ack", acknowledge_url)
+}
+
+/// The text with reply codes on: priority, title (cut to fit) and the two replies.
+pub fn render_with_code(n: &Claimed, code: i16) -> SmsText {
+    sms_reply::page(n.priority.label(), &n.title, code)
 }
 
 impl SnsSms {
@@ -98,6 +108,31 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, DeliveryError>
         .map_err(|e| DeliveryError::permanent("BuildError", e.to_string()))
 }
 
+/// One transactional SMS to `phone` through SNS `Publish` (pages, and the answers to
+/// replies); SNS's message id.
+pub async fn publish(
+    client: &aws_sdk_sns::Client,
+    phone: &str,
+    text: String,
+    sender_id: Option<&str>,
+    origination_number: Option<&str>,
+) -> Result<Option<String>, DeliveryError> {
+    let mut publish = client
+        .publish()
+        .phone_number(phone)
+        .message(text)
+        .message_attributes("AWS.SNS.SMS.SMSType", string_attribute("Transactional")?);
+    if let Some(sender_id) = sender_id {
+        publish = publish.message_attributes("AWS.SNS.SMS.SenderID", string_attribute(sender_id)?);
+    }
+    if let Some(number) = origination_number {
+        publish =
+            publish.message_attributes("AWS.MM.SMS.OriginationNumber", string_attribute(number)?);
+    }
+    let out = publish.send().await.map_err(sns::classify)?;
+    Ok(out.message_id)
+}
+
 impl Adapter for SnsSms {
     const CHANNEL: Channel = Channel::Sms;
     const ACTIONS: &'static [Action] = &[Action::Acknowledge];
@@ -108,7 +143,21 @@ impl Adapter for SnsSms {
         Ok(SmsSettings {
             sender_id: channel.get("SMS_SENDER_ID").map(str::to_owned),
             origination_number: channel.get("SMS_ORIGINATION_NUMBER").map(str::to_owned),
+            reply_codes: channel.flag("SMS_REPLY_CODES")?,
         })
+    }
+
+    /// Reply codes instead of links: no token is minted for an SMS page.
+    fn actions(settings: &SmsSettings) -> &'static [Action] {
+        if settings.reply_codes {
+            &[]
+        } else {
+            Self::ACTIONS
+        }
+    }
+
+    fn reply_codes(settings: &SmsSettings) -> bool {
+        settings.reply_codes
     }
 
     fn build(settings: SmsSettings, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
@@ -132,28 +181,30 @@ impl Adapter for SnsSms {
                 "the number opted out of SMS at the carrier",
             ));
         }
-        let text = render(n, delivery.link(Action::Acknowledge)?);
+        let text = match (self.settings.reply_codes, n.reply_code) {
+            (true, Some(code)) => render_with_code(n, code),
+            (true, None) => {
+                return Err(DeliveryError::permanent(
+                    "NoReplyCode",
+                    "the claim gave this page no reply code",
+                ));
+            }
+            (false, _) => render(n, delivery.link(Action::Acknowledge)?),
+        };
         let span = tracing::Span::current();
         span.record("sms.encoding", text.encoding.as_str());
         span.record("sms.units", text.units);
         span.record("sms.segments", text.segments);
-        let mut publish = self
-            .client
-            .publish()
-            .phone_number(phone.as_str())
-            .message(text.text)
-            .message_attributes("AWS.SNS.SMS.SMSType", string_attribute("Transactional")?);
-        if let Some(sender_id) = &self.settings.sender_id {
-            publish =
-                publish.message_attributes("AWS.SNS.SMS.SenderID", string_attribute(sender_id)?);
-        }
-        if let Some(number) = &self.settings.origination_number {
-            publish = publish
-                .message_attributes("AWS.MM.SMS.OriginationNumber", string_attribute(number)?);
-        }
-        let out = publish.send().await.map_err(sns::classify)?;
+        let message_id = publish(
+            &self.client,
+            phone.as_str(),
+            text.text,
+            self.settings.sender_id.as_deref(),
+            self.settings.origination_number.as_deref(),
+        )
+        .await?;
         Ok(Receipt {
-            provider_message_id: out.message_id,
+            provider_message_id: message_id,
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod inbox;
 pub mod notifications;
 pub mod retention;
 pub mod slack;
+pub mod sms;
 pub mod sweep;
 pub mod teams;
 pub mod tenants;

@@ -43,6 +43,9 @@ pub struct Claimed {
     pub credential_shared: bool,
     /// The recipient's other channels for this escalation that went out (or are going).
     pub other_channels: Vec<Channel>,
+    /// The code a reply to this SMS names (`4` in "reply 4a"), when the claim was asked
+    /// for codes: this escalation's code for the number, kept while it stands.
+    pub reply_code: Option<i16>,
 }
 
 #[cfg(test)]
@@ -74,6 +77,7 @@ impl Claimed {
             credential: None,
             credential_shared: false,
             other_channels: vec![],
+            reply_code: None,
         }
     }
 }
@@ -118,6 +122,11 @@ pub struct TokenToStore<'a> {
 /// sent message always exists. Rows already sent, being sent by someone else,
 /// suppressed, or of an acknowledged escalation are skipped: a redelivered SQS message
 /// never sends twice.
+///
+/// With `reply_codes`, the same statement gives each claimed SMS its reply code (see
+/// [`crate::domain::sms_reply`]): the code this escalation already has for the number,
+/// else the number's next one (its counter row serialises concurrent batches, so a
+/// code is never handed out twice at once).
 #[tracing::instrument(name = "claim batch", skip_all, fields(requested = ids.len()))]
 pub async fn claim(
     client: &Client,
@@ -126,6 +135,7 @@ pub async fn claim(
     tokens: &[TokenToStore<'_>],
     token_ttl: Duration,
     lease: Duration,
+    reply_codes: bool,
 ) -> anyhow::Result<Vec<Claimed>> {
     let stmt = client
         .prepare_cached(
@@ -161,6 +171,43 @@ pub async fn claim(
                        now() + make_interval(secs => $7)
                 FROM unnest($4::uuid[], $5::bytea[], $6::text[]) AS t(notification_id, hash, action)
                 JOIN claimed c ON c.id = t.notification_id
+            ), sms_pages AS (
+                SELECT DISTINCT ON (r.phone, c.escalation_id)
+                       r.phone, c.escalation_id, c.tenant_id, c.recipient_id
+                FROM claimed c JOIN recipients r ON r.id = c.recipient_id
+                WHERE $8 AND c.channel = 'sms' AND r.phone IS NOT NULL
+                ORDER BY r.phone, c.escalation_id, c.recipient_id
+            ), kept AS (
+                SELECT k.phone, k.escalation_id, k.code
+                FROM sms_reply_codes k
+                JOIN sms_pages p ON p.phone = k.phone AND p.escalation_id = k.escalation_id
+            ), wanted AS (
+                SELECT p.*,
+                       row_number() OVER (PARTITION BY p.phone ORDER BY p.escalation_id) AS n,
+                       count(*) OVER (PARTITION BY p.phone) AS wanted
+                FROM sms_pages p
+                WHERE NOT EXISTS (SELECT 1 FROM kept k
+                                  WHERE k.phone = p.phone AND k.escalation_id = p.escalation_id)
+            ), counters AS (
+                -- In phone order, so two batches never wait on each other's rows crosswise.
+                INSERT INTO sms_reply_counters AS x (phone, issued)
+                SELECT phone, count(*) FROM wanted GROUP BY phone ORDER BY phone
+                ON CONFLICT (phone) DO UPDATE SET issued = x.issued + EXCLUDED.issued, updated_at = now()
+                RETURNING x.phone, x.issued
+            ), assigned AS (
+                INSERT INTO sms_reply_codes AS k (phone, code, tenant_id, escalation_id, recipient_id)
+                SELECT w.phone, ((x.issued - w.wanted + w.n - 1) % 99 + 1)::smallint,
+                       w.tenant_id, w.escalation_id, w.recipient_id
+                FROM wanted w JOIN counters x ON x.phone = w.phone
+                -- A code handed out again stands for the new page from now on.
+                ON CONFLICT (phone, code) DO UPDATE SET
+                    tenant_id = EXCLUDED.tenant_id, escalation_id = EXCLUDED.escalation_id,
+                    recipient_id = EXCLUDED.recipient_id, assigned_at = now()
+                RETURNING k.phone, k.escalation_id, k.code
+            ), codes AS (
+                SELECT phone, escalation_id, code FROM kept
+                UNION ALL
+                SELECT phone, escalation_id, code FROM assigned
             )
             SELECT c.*, r.name AS recipient_name,
                    -- The one address this row's channel needs.
@@ -189,7 +236,10 @@ pub async fn claim(
                    ARRAY(SELECT o.channel FROM notification_log o
                          WHERE o.escalation_id = c.escalation_id AND o.recipient_id = c.recipient_id
                            AND o.id <> c.id AND o.status IN ('queued', 'sending', 'sent', 'delivered')
-                         ORDER BY o.channel) AS other_channels
+                         ORDER BY o.channel) AS other_channels,
+                   (SELECT min(code) FROM codes
+                    WHERE c.channel = 'sms' AND codes.phone = r.phone
+                      AND codes.escalation_id = c.escalation_id) AS reply_code
             FROM claimed c
             JOIN recipients r ON r.id = c.recipient_id
             -- The row's sealed credential, in the same statement: no lookup per message.
@@ -223,6 +273,7 @@ pub async fn claim(
                 &token_hashes,
                 &token_actions,
                 &token_ttl.as_secs_f64(),
+                &reply_codes,
             ],
         )
         .await
@@ -254,6 +305,7 @@ pub async fn claim(
                     .iter()
                     .map(|c| c.parse::<Channel>().map_err(anyhow::Error::from))
                     .collect::<anyhow::Result<_>>()?,
+                reply_code: r.get("reply_code"),
             })
         })
         .collect()

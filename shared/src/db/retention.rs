@@ -18,11 +18,27 @@ pub enum Window {
     /// Fixed, not configured: a signature must be kept while a replay of it could still
     /// pass Slack's five-minute timestamp check.
     SlackReplay,
+    /// Fixed: how long after its escalation is resolved a reply code still answers
+    /// "already resolved" (then a reply gets help).
+    SmsCodes,
+    /// Fixed: inbound SMS ids are kept while SQS could still deliver the message again
+    /// (and help is sent at most once per ten minutes).
+    SmsReplies,
+    /// Fixed: a number nobody paged for this long starts again at code 1.
+    SmsCounters,
 }
 
 /// How long a Slack request signature is kept: the five-minute window either way, and
 /// a margin for clocks.
 pub const SLACK_REPLAY_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// How long a resolved escalation's reply codes stand.
+pub const SMS_CODE_AFTER_RESOLVED: Duration = Duration::from_secs(3600);
+/// How long an inbound SMS id is remembered (SQS keeps a message at most 14 days, but
+/// the sms-reply queue hands it to the DLQ after five receives within minutes).
+pub const SMS_REPLY_LOG: Duration = Duration::from_secs(2 * 24 * 3600);
+/// How long an idle number keeps its code counter.
+pub const SMS_COUNTER_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Window {
     pub fn of(self, config: &RetentionConfig) -> Duration {
@@ -32,6 +48,9 @@ impl Window {
             Window::EventLog => config.event_log,
             Window::Inbox => config.inbox,
             Window::SlackReplay => SLACK_REPLAY_WINDOW,
+            Window::SmsCodes => SMS_CODE_AFTER_RESOLVED,
+            Window::SmsReplies => SMS_REPLY_LOG,
+            Window::SmsCounters => SMS_COUNTER_IDLE,
         }
     }
 }
@@ -96,7 +115,12 @@ pub const RULES: &[Rule] = &[
         // delivery rows (recipients x channels x levels), and the adaptive batch size
         // keeps the statement short either way.
         table: "escalations",
-        children: &["notification_log", "magic_link_tokens", "notifications"],
+        children: &[
+            "notification_log",
+            "magic_link_tokens",
+            "notifications",
+            "sms_reply_codes",
+        ],
         window: Window::ResolvedEscalations,
         sql: r#"
             WITH doomed AS (
@@ -111,6 +135,9 @@ pub const RULES: &[Rule] = &[
             ), inbox AS (
                 DELETE FROM notifications WHERE escalation_id IN (SELECT id FROM doomed)
                 RETURNING 1
+            ), codes AS (
+                DELETE FROM sms_reply_codes WHERE escalation_id IN (SELECT id FROM doomed)
+                RETURNING 1
             ), deliveries AS (
                 DELETE FROM notification_log WHERE escalation_id IN (SELECT id FROM doomed)
                 RETURNING 1
@@ -119,7 +146,8 @@ pub const RULES: &[Rule] = &[
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM deliveries),
-                   (SELECT count(*) FROM tokens), (SELECT count(*) FROM inbox)
+                   (SELECT count(*) FROM tokens), (SELECT count(*) FROM inbox),
+                   (SELECT count(*) FROM codes)
         "#,
     },
     Rule {
@@ -172,6 +200,63 @@ pub const RULES: &[Rule] = &[
                 WHERE signature IN (
                     SELECT signature FROM slack_request_signatures
                     WHERE received_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // Reply codes of escalations resolved a while ago: a reply then gets help. The
+        // codes table holds at most 99 rows a number, so the scan stays small.
+        table: "sms_reply_codes",
+        children: &[],
+        window: Window::SmsCodes,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM sms_reply_codes
+                WHERE (phone, code) IN (
+                    SELECT k.phone, k.code FROM sms_reply_codes k
+                    JOIN escalations e ON e.id = k.escalation_id
+                    WHERE e.status = 'resolved' AND e.resolved_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                    FOR UPDATE OF k SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // Inbound SMS ids, once no redelivery of them can come.
+        table: "sms_replies",
+        children: &[],
+        window: Window::SmsReplies,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM sms_replies
+                WHERE inbound_message_id IN (
+                    SELECT inbound_message_id FROM sms_replies
+                    WHERE received_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // Counters of numbers idle for a month and holding no code: they start at 1 again.
+        table: "sms_reply_counters",
+        children: &[],
+        window: Window::SmsCounters,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM sms_reply_counters
+                WHERE phone IN (
+                    SELECT x.phone FROM sms_reply_counters x
+                    WHERE x.updated_at < now() - make_interval(secs => $1)
+                      AND NOT EXISTS (SELECT 1 FROM sms_reply_codes k WHERE k.phone = x.phone)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING 1

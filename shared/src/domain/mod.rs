@@ -13,6 +13,7 @@ pub mod policy;
 pub mod priority;
 pub mod slack;
 pub mod sms;
+pub mod sms_reply;
 pub mod status;
 pub mod text;
 pub mod webhook;

@@ -80,8 +80,29 @@ pub struct SmsText {
 /// beside a long link), the title is cut to fit two segments instead: the link always
 /// arrives whole.
 pub fn compose(priority_label: &str, title: &str, link_label: &str, link: &str) -> SmsText {
+    fit(
+        &format!("[{priority_label}] "),
+        title,
+        &format!(" {link_label}: {link}"),
+    )
+}
+
+/// A text already known to be short, measured.
+pub fn measured(text: String) -> SmsText {
+    let (encoding, units) = measure(&text);
+    SmsText {
+        segments: segments(encoding, units),
+        text,
+        encoding,
+        units,
+    }
+}
+
+/// `before`, the title and `after`, the title (its whitespace collapsed) cut as
+/// [`compose`] cuts it: `before` and `after` always arrive whole.
+pub fn fit(before: &str, title: &str, after: &str) -> SmsText {
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    let build = |t: &str| format!("[{priority_label}] {t} {link_label}: {link}");
+    let build = |t: &str| format!("{before}{t}{after}");
     let whole = build(&title);
     let (encoding, units) = measure(&whole);
     if segments(encoding, units) == 1 {

@@ -1,0 +1,16 @@
+// The handler future nests the SDK and store futures deeply.
+#![recursion_limit = "256"]
+
+use herald::sms_reply::SmsReplies;
+use herald_sms_reply::function_handler;
+use lambda_runtime::{Error, run, service_fn};
+
+// One event at a time per instance: a single-threaded runtime starts faster and
+// needs no worker threads (the hello-lambda baseline uses the same).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    herald::telemetry::init();
+    let config = herald::Config::from_env()?;
+    let replies = SmsReplies::new(&config, herald::config::aws_sdk_config_warming()).await?;
+    run(service_fn(|event| function_handler(&replies, event))).await
+}
