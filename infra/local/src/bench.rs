@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::stack;
 
 /// Every function binary, as `infra/template.yaml` deploys them.
-pub const FUNCTIONS: [&str; 11] = [
+pub const FUNCTIONS: [&str; 12] = [
     "ingest",
     "recipients",
     "dispatch-email",
@@ -40,6 +40,7 @@ pub const FUNCTIONS: [&str; 11] = [
     "dispatch-teams",
     "dispatch-voice",
     "magic-link",
+    "sms-reply",
     "retry",
     "retention",
 ];
@@ -188,6 +189,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     crate::bench_channels::slack_actions(&config(&db_url, 4), &ingest_fast, &key, instant, 300)
+        .await?;
+    crate::bench_channels::sms_replies(&config(&db_url, 4), &ingest_fast, &key, instant, 300)
         .await?;
 
     println!("\n== 3. cold start: process start -> first Runtime API poll (median of 15)");

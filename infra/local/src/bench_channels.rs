@@ -409,6 +409,93 @@ pub(crate) async fn slack_actions(
     Ok(())
 }
 
+/// SMS with reply codes: batches of 10 pages through dispatch-sms (each claim also hands
+/// out the 10 numbers' codes), then a reply to one page handled by sms-reply (find the
+/// code, acknowledge, announce on the Slack queue, text back the confirmation), each
+/// against the instant provider.
+pub(crate) async fn sms_replies(
+    config: &herald::Config,
+    ingest: &herald_ingest::Deps,
+    key: &secrecy::SecretString,
+    provider: SocketAddr,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    let sms = &mut config.channels.entry(Channel::Sms).or_default().provider;
+    sms.insert("SMS_REPLY_CODES", "true".to_owned());
+    sms.insert(
+        "SMS_ORIGINATION_NUMBER",
+        crate::stack::LOCAL_SMS_NUMBER.to_owned(),
+    );
+    let dispatcher = herald::dispatch::for_channel(
+        Channel::Sms,
+        &config,
+        Warm::ready(instant_sdk(provider).await),
+    )
+    .await?
+    .context("an SMS dispatcher")?;
+    let replies =
+        herald::sms_reply::SmsReplies::new(&config, Warm::ready(instant_sdk(provider).await))
+            .await?;
+    let mut batches = Vec::with_capacity(rounds);
+    let mut handled = Vec::with_capacity(rounds);
+    for n in 0..=rounds {
+        let body = escalation_on(
+            Channel::Sms,
+            10,
+            &format!("bench sms reply {n} {}", Uuid::new_v4()),
+        );
+        let ids = crate::bench::post_ids(ingest, key, &body).await?;
+        let started = Instant::now();
+        let summary = dispatcher.dispatch(&ids).await?;
+        let batch = started.elapsed();
+        if summary.sent != 10 {
+            bail!("the SMS pages were not sent: {summary:?}");
+        }
+        let (phone, code): (String, i16) = {
+            let client = ingest.pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT k.phone, k.code FROM sms_reply_codes k \
+                     JOIN notification_log n ON n.escalation_id = k.escalation_id \
+                     WHERE n.id = $1 ORDER BY k.phone LIMIT 1",
+                    &[&ids[0]],
+                )
+                .await?;
+            (row.get(0), row.get(1))
+        };
+        let reply = herald::sms_reply::InboundSms::from_sqs_body(
+            &crate::stack::inbound_sms_payload(&phone, &format!("{code}a")),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = Instant::now();
+        let outcome = replies
+            .handle(&reply)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let elapsed = started.elapsed();
+        if outcome.outcome != Some(herald::db::sms::ReplyOutcome::Applied) || !outcome.answered {
+            bail!("the reply was not applied and answered: {outcome:?}");
+        }
+        // The first round warms the statement cache and the connections.
+        if n > 0 {
+            batches.push(batch);
+            handled.push(elapsed);
+        }
+    }
+    println!(
+        "dispatch-sms with reply codes, {rounds} batches of 10 pages (claim + codes, publish, record): p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&batches, 0.5)),
+        ms(percentile(&batches, 0.99)),
+    );
+    println!(
+        "sms-reply, {rounds} replies \"<code>a\" one at a time (seen-before check, code lookup, acknowledgement, record, Slack announcement, confirmation SMS): p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&handled, 0.5)),
+        ms(percentile(&handled, 0.99)),
+    );
+    Ok(())
+}
+
 /// Ingests one escalation of 10 recipients on `channel` (not timed), then times one
 /// dispatcher batch of its 10 rows.
 async fn run_batch(

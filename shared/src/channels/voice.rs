@@ -50,8 +50,9 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Where the links went, as a listener hears it: "the email and text message".
-fn where_links_went(channels: &[Channel]) -> Option<String> {
+/// Where else the page went, as a listener hears it: "the email and text message" (each
+/// answers with a link, a button or a reply).
+fn where_else_it_went(channels: &[Channel]) -> Option<String> {
     let names: Vec<&str> = channels
         .iter()
         .filter_map(|c| match c {
@@ -80,13 +81,11 @@ pub fn render(n: &Claimed) -> String {
         .as_deref()
         .map(|s| format!(" on {}", escape(s)))
         .unwrap_or_default();
-    let act = match where_links_went(&n.other_channels) {
+    let act = match where_else_it_went(&n.other_channels) {
         Some(places) => {
-            format!("To acknowledge or resolve it, open the link in {places} Herald sent you.")
+            format!("To acknowledge or resolve it, answer {places} Herald sent you.")
         }
-        None => {
-            "Herald had no other way to reach you with a link: acknowledge it in Herald.".to_owned()
-        }
+        None => "Herald had no other way to reach you: acknowledge it in Herald.".to_owned(),
     };
     format!(
         "<speak>This is Herald with a <emphasis level=\"strong\">{priority}</emphasis> \
