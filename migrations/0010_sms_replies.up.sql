@@ -25,17 +25,21 @@ CREATE TABLE sms_reply_codes (
 -- A page sent again to the same number keeps its code; retention finds codes by it.
 CREATE INDEX sms_reply_codes_escalation ON sms_reply_codes (escalation_id, phone);
 
--- Every inbound SMS handled, by End User Messaging's id: a redelivered message is
--- never acted on or answered twice. `answer` is what Herald replied (NULL: nothing, a
--- carrier keyword or help already sent recently), `answered_at` when it went out, so a
--- crash between the two sends it once on redelivery. The body is never stored.
+-- Every inbound SMS handled, by End User Messaging's id, recorded in the same
+-- transaction as the action it took: a redelivered message is never acted on twice.
+-- `answer` is what Herald replies (NULL: nothing, for a carrier keyword or help sent
+-- recently); one delivery at a time may send it (`answering_until`, a short lease), and
+-- `answered_at` says it went, so a crash in between sends it once on redelivery. The
+-- body is never stored.
 CREATE TABLE sms_replies (
     inbound_message_id text PRIMARY KEY CHECK (length(inbound_message_id) BETWEEN 1 AND 200),
     phone              text NOT NULL,
-    outcome            text NOT NULL CHECK (outcome IN
-                           ('applied', 'already_done', 'unknown_code', 'help', 'carrier_keyword')),
+    -- NULL only inside the transaction that handles the message.
+    outcome            text CHECK (outcome IN
+                           ('applied', 'already_done', 'unknown_code', 'help', 'carrier_keyword', 'too_late')),
     escalation_id      uuid,
     answer             text CHECK (length(answer) <= 1600),
+    answering_until    timestamptz,
     answered_at        timestamptz,
     received_at        timestamptz NOT NULL DEFAULT now()
 );

@@ -95,39 +95,58 @@ pub enum Outcome {
     Refused(&'static str),
 }
 
-/// Applies an SMS reply's action for the number that sent it: code `code` of `phone`
-/// stands for one page, sent to one recipient of one tenant, and only that page is
-/// acted on, as that recipient. A code the number was never given (or no longer has:
-/// another tenant's, an expired one) is refused and changes nothing.
-#[tracing::instrument(name = "reply by sms", skip_all, fields(code, action = action.as_str()))]
+/// Applies an SMS reply's action for the number that sent it, inside the caller's
+/// transaction (which records the inbound message in it, so the reply acts once): code
+/// `code` of `phone` stands for one page, sent to one recipient of one tenant, and only
+/// that page is acted on, as that recipient. A code the number was never given (or no
+/// longer has: another tenant's, an expired one) is refused and changes nothing. The
+/// caller commits.
+#[tracing::instrument(name = "reply by sms", skip_all, fields(code = code, action = action.as_str()))]
 pub async fn reply_by_sms(
-    client: &mut Client,
+    tx: &Transaction<'_>,
     phone: &str,
     code: i16,
     action: Action,
-) -> anyhow::Result<(Outcome, Option<crate::db::sms::CodeOwner>)> {
-    let Some(owner) = crate::db::sms::code_owner(client, phone, code).await? else {
-        return Ok((Outcome::Refused("no open page has this code"), None));
+) -> anyhow::Result<Outcome> {
+    let Some(owner) = crate::db::sms::code_owner(tx, phone, code).await? else {
+        return Ok(Outcome::Refused("no open page has this code"));
     };
-    let who = owner
-        .name
-        .clone()
-        .unwrap_or_else(|| owner.external_id.clone());
+    let (actor, who) = recipient_actor(
+        owner.external_id,
+        owner.name,
+        owner.recipient_id,
+        "SMS reply",
+    );
+    let outcome =
+        escalations::transition(tx, owner.tenant_id, owner.escalation_id, action, &actor).await?;
+    Ok(outcome_of(outcome, action, who))
+}
+
+/// A recipient acting from a message, and their name as people know them.
+fn recipient_actor(
+    external_id: String,
+    name: Option<String>,
+    recipient_id: Uuid,
+    user_agent: &str,
+) -> (Actor, String) {
+    let who = name.unwrap_or_else(|| external_id.clone());
     let actor = Actor {
         kind: ActorKind::Recipient,
-        id: owner.external_id.clone(),
+        id: external_id,
         display: who.clone(),
-        recipient_id: Some(owner.recipient_id),
+        recipient_id: Some(recipient_id),
         ip: None,
-        user_agent: Some("SMS reply".to_owned()),
+        user_agent: Some(user_agent.to_owned()),
     };
-    let tx = client.transaction().await?;
-    let outcome = match act(tx, owner.tenant_id, owner.escalation_id, action, &actor).await? {
+    (actor, who)
+}
+
+fn outcome_of(transition: Transition, action: Action, who: String) -> Outcome {
+    match transition {
         Transition::Applied(state) => Outcome::Applied { action, state, who },
         Transition::AlreadyDone(state) => Outcome::AlreadyDone(state),
         Transition::NotFound => Outcome::Refused("this escalation no longer exists"),
-    };
-    Ok((outcome, Some(owner)))
+    }
 }
 
 /// Applies a Slack button's action for the Slack user who pressed it, as the recipient
@@ -157,26 +176,11 @@ pub async fn press_slack_button(
     if !recipient.paged {
         return Ok(Outcome::Refused("you were not paged for this escalation"));
     }
-    let who = recipient
-        .name
-        .clone()
-        .unwrap_or_else(|| recipient.external_id.clone());
-    let actor = Actor {
-        kind: ActorKind::Recipient,
-        id: recipient.external_id,
-        display: who.clone(),
-        recipient_id: Some(recipient.id),
-        ip: None,
-        user_agent: Some("Slack".to_owned()),
-    };
+    let (actor, who) =
+        recipient_actor(recipient.external_id, recipient.name, recipient.id, "Slack");
     let tx = client.transaction().await?;
-    Ok(
-        match act(tx, found.tenant_id, escalation_id, action, &actor).await? {
-            Transition::Applied(state) => Outcome::Applied { action, state, who },
-            Transition::AlreadyDone(state) => Outcome::AlreadyDone(state),
-            Transition::NotFound => Outcome::Refused("this escalation no longer exists"),
-        },
-    )
+    let transition = act(tx, found.tenant_id, escalation_id, action, &actor).await?;
+    Ok(outcome_of(transition, action, who))
 }
 
 /// The one place an action is applied, inside the caller's transaction (a magic link

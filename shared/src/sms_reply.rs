@@ -8,6 +8,7 @@
 //! Nothing happens twice: every inbound message id is recorded with the answer, and a
 //! redelivered message only sends an answer that did not go out yet.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::Config;
@@ -41,6 +42,10 @@ impl std::fmt::Debug for InboundSms {
             .finish_non_exhaustive()
     }
 }
+
+/// A reply SQS got longer ago than this is not acted on (answered "too late"): by
+/// then its code may stand for another page.
+pub const MAX_REPLY_AGE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// The SNS envelope around a message when the subscription does not use raw delivery.
 #[derive(Deserialize)]
@@ -145,96 +150,58 @@ impl SmsReplies {
     }
 
     /// Acts on one inbound SMS and answers it, once however often it is delivered.
+    /// `sent_at` is when SQS first got it: a reply older than [`MAX_REPLY_AGE`] (one
+    /// redriven from the DLQ days later) never acts, since its code may stand for
+    /// another page by now; its sender is told.
     #[tracing::instrument(name = "sms reply", skip_all, fields(inbound_message_id = %sms.inbound_message_id, outcome))]
-    pub async fn handle(&self, sms: &InboundSms) -> Result<Handled, ReplyError> {
+    pub async fn handle(
+        &self,
+        sms: &InboundSms,
+        sent_at: Option<DateTime<Utc>>,
+    ) -> Result<Handled, ReplyError> {
         let Some(phone) = PhoneE164::from_stored(sms.origination_number.trim()) else {
             return Err(ReplyError::Malformed(
                 "the sender is not an E.164 number".into(),
             ));
         };
+        let too_late =
+            sent_at.is_some_and(|at| Utc::now().signed_duration_since(at) > MAX_REPLY_AGE);
         let mut client = self.pool.get().await.map_err(anyhow::Error::from)?;
-        if let Some(before) = store::handled(&client, &sms.inbound_message_id).await? {
-            let answered = match (&before.answer, before.answered) {
-                (Some(answer), false) => {
-                    drop(client);
-                    self.answer(sms, &phone, answer.clone()).await?
-                }
-                _ => false,
-            };
-            return Ok(Handled {
-                outcome: None,
-                answered,
-            });
-        }
-
-        let (outcome, escalation_id, answer) = match sms_reply::parse(&sms.message_body) {
-            Reply::CarrierKeyword => (ReplyOutcome::CarrierKeyword, None, None),
-            Reply::Unrecognised => (
-                ReplyOutcome::Help,
-                None,
-                Some(sms_reply::answer(&Answer::Help).text),
-            ),
-            Reply::Act { code, action } => {
-                match actions::reply_by_sms(&mut client, phone.as_str(), code, action).await? {
-                    (Outcome::Applied { action, state, .. }, _) => {
-                        self.queues.announce_answer(state.id).await;
-                        let text = sms_reply::answer(&Answer::Done {
-                            action,
-                            code,
-                            title: &state.title,
-                        });
-                        (ReplyOutcome::Applied, Some(state.id), Some(text.text))
-                    }
-                    (Outcome::AlreadyDone(state), _) => {
-                        let standing = if state.status == EscalationStatus::Resolved {
-                            Standing::Resolved {
-                                by: state.resolved.as_ref().and_then(|s| s.by.as_deref()),
-                            }
-                        } else {
-                            Standing::Acknowledged {
-                                by: state.acknowledged.as_ref().and_then(|s| s.by.as_deref()),
-                            }
-                        };
-                        let text = sms_reply::answer(&Answer::AlreadyDone {
-                            title: &state.title,
-                            standing,
-                        });
-                        (ReplyOutcome::AlreadyDone, Some(state.id), Some(text.text))
-                    }
-                    (Outcome::Refused(_), _) => (
-                        ReplyOutcome::UnknownCode,
-                        None,
-                        Some(sms_reply::answer(&Answer::UnknownCode(code)).text),
-                    ),
-                }
-            }
+        // One transaction records the message and applies its action: a second delivery
+        // of it waits on the first, then finds it recorded and acts on nothing.
+        let tx = client.transaction().await.map_err(anyhow::Error::from)?;
+        let outcome = if store::begin(&tx, &sms.inbound_message_id, phone.as_str()).await? {
+            let (outcome, escalation_id, answer) =
+                decide(&tx, phone.as_str(), &sms.message_body, too_late).await?;
+            tracing::Span::current().record("outcome", outcome.as_str());
+            store::finish(
+                &tx,
+                &sms.inbound_message_id,
+                outcome,
+                escalation_id,
+                answer.as_deref(),
+            )
+            .await?;
+            tx.commit().await.map_err(anyhow::Error::from)?;
+            Some(outcome)
+        } else {
+            tx.rollback().await.map_err(anyhow::Error::from)?;
+            None
         };
-        tracing::Span::current().record("outcome", outcome.as_str());
-        let recorded = store::record(
-            &client,
-            &sms.inbound_message_id,
-            phone.as_str(),
-            outcome,
-            escalation_id,
-            answer.as_deref(),
-        )
-        .await?;
-        drop(client);
-        let Some(recorded) = recorded else {
-            // Another delivery of the same message got there first; it answers.
+        // Whoever takes the answer announces and sends it: this delivery, or a later one
+        // if this one dies first.
+        let Some(pending) = store::take_answer(&client, &sms.inbound_message_id).await? else {
             return Ok(Handled {
-                outcome: None,
+                outcome,
                 answered: false,
             });
         };
-        let answered = match recorded.answer {
-            Some(answer) => self.answer(sms, &phone, answer).await?,
-            None => false,
-        };
-        Ok(Handled {
-            outcome: Some(outcome),
-            answered,
-        })
+        drop(client);
+        if let (Some(ReplyOutcome::Applied), Some(id)) = (pending.outcome, pending.escalation_id) {
+            self.queues.announce_answer(id).await;
+        }
+        let answered = self.answer(sms, &phone, pending.answer).await?;
+        Ok(Handled { outcome, answered })
     }
 
     /// Sends `answer` back and records that it went. A refusal that retrying cannot
@@ -269,6 +236,69 @@ impl SmsReplies {
         store::mark_answered(&client, &sms.inbound_message_id).await?;
         Ok(sent)
     }
+}
+
+/// What a reply does, applied in `tx`, and what to answer.
+async fn decide(
+    tx: &crate::db::Transaction<'_>,
+    phone: &str,
+    body: &str,
+    too_late: bool,
+) -> anyhow::Result<(ReplyOutcome, Option<uuid::Uuid>, Option<String>)> {
+    let reply = sms_reply::parse(body);
+    if too_late && reply != Reply::CarrierKeyword {
+        return Ok((
+            ReplyOutcome::TooLate,
+            None,
+            Some(sms_reply::answer(&Answer::TooLate).text),
+        ));
+    }
+    Ok(match reply {
+        Reply::CarrierKeyword => (ReplyOutcome::CarrierKeyword, None, None),
+        Reply::Unrecognised => (
+            ReplyOutcome::Help,
+            None,
+            Some(sms_reply::answer(&Answer::Help).text),
+        ),
+        Reply::Act { code, action } => {
+            match actions::reply_by_sms(tx, phone, code, action).await? {
+                Outcome::Applied { action, state, .. } => {
+                    let text = sms_reply::answer(&Answer::Done {
+                        action,
+                        code,
+                        title: &state.title,
+                    });
+                    (ReplyOutcome::Applied, Some(state.id), Some(text.text))
+                }
+                Outcome::AlreadyDone(state) => {
+                    let by = |stamp: &Option<crate::db::escalations::Stamp>| {
+                        stamp.as_ref().and_then(|s| s.by.clone())
+                    };
+                    let (resolved_by, acknowledged_by) =
+                        (by(&state.resolved), by(&state.acknowledged));
+                    let standing = if state.status == EscalationStatus::Resolved {
+                        Standing::Resolved {
+                            by: resolved_by.as_deref(),
+                        }
+                    } else {
+                        Standing::Acknowledged {
+                            by: acknowledged_by.as_deref(),
+                        }
+                    };
+                    let text = sms_reply::answer(&Answer::AlreadyDone {
+                        title: &state.title,
+                        standing,
+                    });
+                    (ReplyOutcome::AlreadyDone, Some(state.id), Some(text.text))
+                }
+                Outcome::Refused(_) => (
+                    ReplyOutcome::UnknownCode,
+                    None,
+                    Some(sms_reply::answer(&Answer::UnknownCode(code)).text),
+                ),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

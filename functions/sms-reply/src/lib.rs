@@ -20,8 +20,15 @@ pub async fn function_handler(
     let mut response = SqsBatchResponse::default();
     for record in event.payload.records {
         let message_id = record.message_id.unwrap_or_default();
+        // When SQS got it: a reply handled hours later (redriven from the DLQ) must not act
+        // on a code that may stand for another page by now.
+        let sent_at = record
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|ms| ms.parse::<i64>().ok())
+            .and_then(chrono::DateTime::from_timestamp_millis);
         let handled = match record.body.as_deref().map(InboundSms::from_sqs_body) {
-            Some(Ok(sms)) => replies.handle(&sms).await,
+            Some(Ok(sms)) => replies.handle(&sms, sent_at).await,
             Some(Err(e)) => Err(e),
             None => Err(ReplyError::Malformed("an SQS record without a body".into())),
         };

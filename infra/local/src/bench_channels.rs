@@ -470,7 +470,7 @@ pub(crate) async fn sms_replies(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
         let outcome = replies
-            .handle(&reply)
+            .handle(&reply, Some(chrono::Utc::now()))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let elapsed = started.elapsed();

@@ -29,7 +29,8 @@ pub struct SmsSettings {
     pub origination_number: Option<String>,
     /// Pages say "reply 4a to acknowledge, 4r to resolve" instead of carrying an
     /// acknowledge link (see [`crate::sms_reply`]): needs a two-way origination number
-    /// whose inbound messages reach the `sms-reply` function.
+    /// whose inbound messages reach the `sms-reply` function. The link's token is still
+    /// minted, for the page that finds no free code.
     pub reply_codes: bool,
 }
 
@@ -147,15 +148,6 @@ impl Adapter for SnsSms {
         })
     }
 
-    /// Reply codes instead of links: no token is minted for an SMS page.
-    fn actions(settings: &SmsSettings) -> &'static [Action] {
-        if settings.reply_codes {
-            &[]
-        } else {
-            Self::ACTIONS
-        }
-    }
-
     fn reply_codes(settings: &SmsSettings) -> bool {
         settings.reply_codes
     }
@@ -181,15 +173,11 @@ impl Adapter for SnsSms {
                 "the number opted out of SMS at the carrier",
             ));
         }
+        // With replies on, the claim gave the page its code, unless every code of the
+        // number still stands for an open page: then it carries its link, as without.
         let text = match (self.settings.reply_codes, n.reply_code) {
             (true, Some(code)) => render_with_code(n, code),
-            (true, None) => {
-                return Err(DeliveryError::permanent(
-                    "NoReplyCode",
-                    "the claim gave this page no reply code",
-                ));
-            }
-            (false, _) => render(n, delivery.link(Action::Acknowledge)?),
+            _ => render(n, delivery.link(Action::Acknowledge)?),
         };
         let span = tracing::Span::current();
         span.record("sms.encoding", text.encoding.as_str());

@@ -126,7 +126,8 @@ pub struct TokenToStore<'a> {
 /// With `reply_codes`, the same statement gives each claimed SMS its reply code (see
 /// [`crate::domain::sms_reply`]): the code this escalation already has for the number,
 /// else the number's next one (its counter row serialises concurrent batches, so a
-/// code is never handed out twice at once).
+/// code is never handed out twice at once), unless that code still stands for a page
+/// not yet resolved: then the row gets none and its SMS carries the link.
 #[tracing::instrument(name = "claim batch", skip_all, fields(requested = ids.len()))]
 pub async fn claim(
     client: &Client,
@@ -196,13 +197,17 @@ pub async fn claim(
                 RETURNING x.phone, x.issued
             ), assigned AS (
                 INSERT INTO sms_reply_codes AS k (phone, code, tenant_id, escalation_id, recipient_id)
-                SELECT w.phone, ((x.issued - w.wanted + w.n - 1) % 99 + 1)::smallint,
+                SELECT w.phone, ((x.issued - w.wanted + w.n - 1) % $9 + 1)::smallint,
                        w.tenant_id, w.escalation_id, w.recipient_id
                 FROM wanted w JOIN counters x ON x.phone = w.phone
-                -- A code handed out again stands for the new page from now on.
+                -- A code handed out again stands for the new page from now on, but only
+                -- once the page it stood for is resolved: an open page keeps its code,
+                -- and the new one (no row returned) goes out with its link instead.
                 ON CONFLICT (phone, code) DO UPDATE SET
                     tenant_id = EXCLUDED.tenant_id, escalation_id = EXCLUDED.escalation_id,
                     recipient_id = EXCLUDED.recipient_id, assigned_at = now()
+                    WHERE NOT EXISTS (SELECT 1 FROM escalations held
+                                      WHERE held.id = k.escalation_id AND held.status <> 'resolved')
                 RETURNING k.phone, k.escalation_id, k.code
             ), codes AS (
                 SELECT phone, escalation_id, code FROM kept
@@ -274,6 +279,7 @@ pub async fn claim(
                 &token_actions,
                 &token_ttl.as_secs_f64(),
                 &reply_codes,
+                &i64::from(crate::domain::sms_reply::MAX_CODE),
             ],
         )
         .await

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use uuid::Uuid;
 
-use super::Client;
+use super::{Client, Transaction};
 
 /// Who a code was sent to, and for which escalation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct CodeOwner {
 /// The page `phone`'s code `code` stands for, if it still stands for one.
 #[tracing::instrument(name = "find sms reply code", skip_all)]
 pub async fn code_owner(
-    client: &Client,
+    client: &Transaction<'_>,
     phone: &str,
     code: i16,
 ) -> anyhow::Result<Option<CodeOwner>> {
@@ -50,15 +50,6 @@ pub async fn code_owner(
     }))
 }
 
-/// An inbound message handled before (SQS delivers at least once).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handled {
-    /// What Herald answers, if anything.
-    pub answer: Option<String>,
-    /// The answer went out.
-    pub answered: bool,
-}
-
 /// How an inbound message was handled, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyOutcome {
@@ -67,6 +58,8 @@ pub enum ReplyOutcome {
     UnknownCode,
     Help,
     CarrierKeyword,
+    /// It reached Herald too late to act on ([`crate::sms_reply::MAX_REPLY_AGE`]).
+    TooLate,
 }
 
 impl ReplyOutcome {
@@ -77,86 +70,137 @@ impl ReplyOutcome {
             ReplyOutcome::UnknownCode => "unknown_code",
             ReplyOutcome::Help => "help",
             ReplyOutcome::CarrierKeyword => "carrier_keyword",
+            ReplyOutcome::TooLate => "too_late",
         }
     }
 
     /// Help (for an unknown code or an unreadable reply) goes to a number at most once
-    /// per [`HELP_EVERY_SECS`]: an auto-responder answering Herald must not start a loop.
+    /// per [`HELP_EVERY`]: an auto-responder answering Herald must not start a loop.
     fn is_help(self) -> bool {
-        matches!(self, ReplyOutcome::UnknownCode | ReplyOutcome::Help)
+        matches!(
+            self,
+            ReplyOutcome::UnknownCode | ReplyOutcome::Help | ReplyOutcome::TooLate
+        )
     }
 }
 
-/// At most one help text per number in this many seconds.
-pub const HELP_EVERY_SECS: f64 = 600.0;
+/// At most one help text per number this often.
+pub const HELP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// The inbound message `inbound_message_id`, if it was handled already.
-pub async fn handled(client: &Client, inbound_message_id: &str) -> anyhow::Result<Option<Handled>> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT answer, answered_at IS NOT NULL AS answered FROM sms_replies WHERE inbound_message_id = $1",
-        )
-        .await?;
-    let row = client
-        .query_opt(&stmt, &[&inbound_message_id])
-        .await
-        .context("looking up an inbound SMS")?;
-    Ok(row.map(|row| Handled {
-        answer: row.get("answer"),
-        answered: row.get("answered"),
-    }))
-}
-
-/// Records how an inbound message was handled and what to answer. Help is dropped when
-/// the number had help less than [`HELP_EVERY_SECS`] ago. `None` when another delivery
-/// of the same message recorded it first (it answers); else the answer to send now.
-#[tracing::instrument(name = "record sms reply", skip_all, fields(outcome = outcome.as_str()))]
-pub async fn record(
-    client: &Client,
+/// Starts handling the inbound message `inbound_message_id` in `tx`: records it, after
+/// waiting for any other transaction handling a message from the same number (so two
+/// replies from one number are handled one after the other, and the help limit sees
+/// the first). `false` when it was handled already: another delivery of the same
+/// message (SQS delivers at least once) committed it first.
+pub async fn begin(
+    tx: &Transaction<'_>,
     inbound_message_id: &str,
     phone: &str,
+) -> anyhow::Result<bool> {
+    let stmt = tx
+        .prepare_cached(
+            r#"
+            INSERT INTO sms_replies (inbound_message_id, phone)
+            SELECT $1, $2 FROM pg_advisory_xact_lock(hashtextextended('sms_reply:' || $2, 0))
+            ON CONFLICT (inbound_message_id) DO NOTHING
+            "#,
+        )
+        .await?;
+    let inserted = tx
+        .execute(&stmt, &[&inbound_message_id, &phone])
+        .await
+        .context("recording an inbound SMS")?;
+    Ok(inserted == 1)
+}
+
+/// Records, in the transaction [`begin`] started, how the message was handled and what
+/// to answer. Help is dropped when the number had help less than [`HELP_EVERY`] ago.
+#[tracing::instrument(name = "record sms reply", skip_all, fields(outcome = outcome.as_str()))]
+pub async fn finish(
+    tx: &Transaction<'_>,
+    inbound_message_id: &str,
     outcome: ReplyOutcome,
     escalation_id: Option<Uuid>,
     answer: Option<&str>,
-) -> anyhow::Result<Option<Handled>> {
+) -> anyhow::Result<()> {
+    let stmt = tx
+        .prepare_cached(
+            r#"
+            UPDATE sms_replies AS r SET
+                outcome = $2, escalation_id = $3,
+                answer = CASE WHEN $5 AND EXISTS (
+                             SELECT 1 FROM sms_replies h
+                             WHERE h.phone = r.phone AND h.inbound_message_id <> r.inbound_message_id
+                               AND h.outcome IN ('unknown_code', 'help', 'too_late') AND h.answer IS NOT NULL
+                               AND h.received_at > now() - make_interval(secs => $6))
+                         THEN NULL ELSE $4 END
+            WHERE r.inbound_message_id = $1
+            "#,
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &inbound_message_id,
+            &outcome.as_str(),
+            &escalation_id,
+            &answer,
+            &outcome.is_help(),
+            &HELP_EVERY.as_secs_f64(),
+        ],
+    )
+    .await
+    .context("recording how an inbound SMS was handled")?;
+    Ok(())
+}
+
+/// An answer still to send, and the reply it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unanswered {
+    pub answer: String,
+    pub outcome: Option<ReplyOutcome>,
+    pub escalation_id: Option<Uuid>,
+}
+
+/// How long one delivery of a message holds its answer before another may send it.
+pub const ANSWER_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Takes the answer to `inbound_message_id` for sending, if it has one not sent yet and
+/// no other delivery of the message is sending it (under a lease of [`ANSWER_LEASE`]).
+pub async fn take_answer(
+    client: &Client,
+    inbound_message_id: &str,
+) -> anyhow::Result<Option<Unanswered>> {
     let stmt = client
         .prepare_cached(
             r#"
-            INSERT INTO sms_replies (inbound_message_id, phone, outcome, escalation_id, answer)
-            SELECT $1, $2, $3, $4,
-                   CASE WHEN $6 AND EXISTS (
-                            SELECT 1 FROM sms_replies h
-                            WHERE h.phone = $2 AND h.outcome IN ('unknown_code', 'help')
-                              AND h.answer IS NOT NULL
-                              AND h.received_at > now() - make_interval(secs => $7))
-                        THEN NULL ELSE $5 END
-            ON CONFLICT (inbound_message_id) DO NOTHING
-            RETURNING answer
+            UPDATE sms_replies SET answering_until = now() + make_interval(secs => $2)
+            WHERE inbound_message_id = $1 AND answer IS NOT NULL AND answered_at IS NULL
+              AND (answering_until IS NULL OR answering_until < now())
+            RETURNING answer, outcome, escalation_id
             "#,
         )
         .await?;
     let row = client
-        .query_opt(
-            &stmt,
-            &[
-                &inbound_message_id,
-                &phone,
-                &outcome.as_str(),
-                &escalation_id,
-                &answer,
-                &outcome.is_help(),
-                &HELP_EVERY_SECS,
-            ],
-        )
+        .query_opt(&stmt, &[&inbound_message_id, &ANSWER_LEASE.as_secs_f64()])
         .await
-        .context("recording an inbound SMS")?;
-    Ok(row.map(|row| Handled {
+        .context("taking an SMS answer")?;
+    Ok(row.map(|row| Unanswered {
         answer: row.get("answer"),
-        answered: false,
+        outcome: match row.get::<_, Option<&str>>("outcome") {
+            Some("applied") => Some(ReplyOutcome::Applied),
+            Some("already_done") => Some(ReplyOutcome::AlreadyDone),
+            Some("unknown_code") => Some(ReplyOutcome::UnknownCode),
+            Some("help") => Some(ReplyOutcome::Help),
+            Some("carrier_keyword") => Some(ReplyOutcome::CarrierKeyword),
+            Some("too_late") => Some(ReplyOutcome::TooLate),
+            _ => None,
+        },
+        escalation_id: row.get("escalation_id"),
     }))
 }
 
-/// The answer to `inbound_message_id` went out.
+/// The answer to `inbound_message_id` went out (or will never go).
 pub async fn mark_answered(client: &Client, inbound_message_id: &str) -> anyhow::Result<()> {
     let stmt = client
         .prepare_cached(

@@ -9,9 +9,10 @@
 use super::Action;
 use super::sms::{self, SmsText};
 
-/// Codes run 1..=99 per phone number, then start again at 1: a code is reused only
-/// after 98 later pages to the same number, so a late reply to an old page cannot land
-/// on a new one it was not meant for while the old one is still in memory.
+/// Codes run 1..=99 per phone number, then start again at 1, skipping any code whose
+/// page is not resolved yet: a code stands for one open page at a time, and is reused
+/// only 99 pages later (a page that finds no free code carries its acknowledge link
+/// instead).
 pub const MAX_CODE: i16 = 99;
 
 /// What an inbound SMS asks for.
@@ -64,22 +65,30 @@ pub fn parse(body: &str) -> Reply {
     if CARRIER_KEYWORDS.contains(&first_word.as_str()) {
         return Reply::CarrierKeyword;
     }
-    let compact: String = body
+    // At most two words: the code and the action, either way round, or both in one.
+    let text = body
         .trim()
         .trim_end_matches(['.', '!', '?'])
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
         .to_ascii_lowercase();
-    let digits_first = compact.find(|c: char| !c.is_ascii_digit()).map(|i| {
-        let (code, word) = compact.split_at(i);
-        (code, word)
-    });
-    let letters_first = compact.find(|c: char| c.is_ascii_digit()).map(|i| {
-        let (word, code) = compact.split_at(i);
-        (code, word)
-    });
-    for (code, word) in [digits_first, letters_first].into_iter().flatten() {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let candidates: Vec<(&str, &str)> = match words.as_slice() {
+        [one] => {
+            let digits_first = one
+                .find(|c: char| !c.is_ascii_digit())
+                .map(|i| one.split_at(i));
+            let letters_first = one.find(|c: char| c.is_ascii_digit()).map(|i| {
+                let (word, code) = one.split_at(i);
+                (code, word)
+            });
+            [digits_first, letters_first]
+                .into_iter()
+                .flatten()
+                .collect()
+        }
+        [a, b] => vec![(*a, *b), (*b, *a)],
+        _ => vec![],
+    };
+    for (code, word) in candidates {
         if let (Some(code), Some(action)) = (parse_code(code), parse_action(word)) {
             return Reply::Act { code, action };
         }
@@ -138,6 +147,8 @@ pub enum Answer<'a> {
     UnknownCode(i16),
     /// Not a code and an action.
     Help,
+    /// The reply reached Herald too late to act on (redelivered hours later).
+    TooLate,
 }
 
 const HELP: &str =
@@ -178,6 +189,10 @@ pub fn answer(answer: &Answer<'_>) -> SmsText {
             "Herald: no open page to this number has code {code}. {HELP}"
         )),
         Answer::Help => plain(format!("Herald: {HELP}")),
+        Answer::TooLate => plain(
+            "Herald: your reply reached Herald too late to act on, so nothing changed. If the page still stands, reply to it again."
+                .to_owned(),
+        ),
     }
 }
 
@@ -323,7 +338,7 @@ mod tests {
                 .text
                 .contains("no open page to this number has code 7")
         );
-        for a in [Answer::UnknownCode(99), Answer::Help] {
+        for a in [Answer::UnknownCode(99), Answer::Help, Answer::TooLate] {
             assert_eq!(answer(&a).segments, 1, "{a:?}");
         }
     }
