@@ -195,24 +195,30 @@ async fn poll_forever(channel: Channel, poller: QueuePoller, functions: Arc<Func
     let Some(dispatcher) = functions.dispatchers.get(&channel).cloned() else {
         return;
     };
+    let route = format!("herald-{channel} -> dispatch-{channel}");
     loop {
         let started = Instant::now();
-        match poller
+        let polled = poller
             .poll_once(|event| herald_dispatch::function_handler(dispatcher.as_ref(), event))
-            .await
-        {
-            Ok(stats) if stats.received > 0 => println!(
-                "sqs       herald-{channel} -> dispatch-{channel}: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
-                stats.received,
-                stats.deleted,
-                stats.returned,
-                started.elapsed().as_millis()
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("sqs       poll failed: {e:#}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            .await;
+        report(&route, started, polled).await;
+    }
+}
+
+/// Prints what one poll did, as the local runner's log shows each batch.
+async fn report(route: &str, started: Instant, polled: anyhow::Result<crate::poller::PollStats>) {
+    match polled {
+        Ok(stats) if stats.received > 0 => println!(
+            "sqs       {route}: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
+            stats.received,
+            stats.deleted,
+            stats.returned,
+            started.elapsed().as_millis()
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("sqs       poll failed: {e:#}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }
@@ -220,23 +226,10 @@ async fn poll_forever(channel: Channel, poller: QueuePoller, functions: Arc<Func
 async fn poll_replies_forever(poller: QueuePoller, functions: Arc<Functions>) {
     loop {
         let started = Instant::now();
-        match poller
+        let polled = poller
             .poll_once(|event| herald_sms_reply::function_handler(&functions.sms_reply, event))
-            .await
-        {
-            Ok(stats) if stats.received > 0 => println!(
-                "sqs       herald-sms-inbound -> sms-reply: batch of {} -> {} deleted, {} returned to the queue ({} ms)",
-                stats.received,
-                stats.deleted,
-                stats.returned,
-                started.elapsed().as_millis()
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("sqs       poll failed: {e:#}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
+            .await;
+        report("herald-sms-inbound -> sms-reply", started, polled).await;
     }
 }
 

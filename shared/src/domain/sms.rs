@@ -103,16 +103,11 @@ pub fn measured(text: String) -> SmsText {
 pub fn fit(before: &str, title: &str, after: &str) -> SmsText {
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
     let build = |t: &str| format!("{before}{t}{after}");
-    let whole = build(&title);
-    let (encoding, units) = measure(&whole);
-    if segments(encoding, units) == 1 {
-        return SmsText {
-            text: whole,
-            encoding,
-            units,
-            segments: 1,
-        };
+    let whole = measured(build(&title));
+    if whole.segments == 1 {
+        return whole;
     }
+    let encoding = whole.encoding;
     let ellipsis = match encoding {
         Encoding::Gsm7 => "...",
         Encoding::Ucs2 => "…",
@@ -137,14 +132,7 @@ pub fn fit(before: &str, title: &str, after: &str) -> SmsText {
         used += unit_len(c);
         kept.push(c);
     }
-    let text = build(&format!("{}{ellipsis}", kept.trim_end()));
-    let (encoding, units) = measure(&text);
-    SmsText {
-        segments: segments(encoding, units),
-        text,
-        encoding,
-        units,
-    }
+    measured(build(&format!("{}{ellipsis}", kept.trim_end())))
 }
 
 #[cfg(test)]
