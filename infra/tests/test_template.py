@@ -61,6 +61,8 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/integrations"): "RecipientsFunction",
     ("GET", "/v1/integrations/slack/install"): "RecipientsFunction",
     ("GET", "/v1/integrations/slack/callback"): "RecipientsFunction",
+    ("GET", "/v1/recipients/{id}/connections/slack"): "RecipientsFunction",
+    ("DELETE", "/v1/recipients/{id}/connections/slack"): "RecipientsFunction",
     ("DELETE", "/v1/integrations/slack"): "RecipientsFunction",
     ("GET", "/l/{token}"): "MagicLinkFunction",
     ("POST", "/l/{token}"): "MagicLinkFunction",

@@ -5,14 +5,15 @@
 //! (`chat.update`) to say who answered, so nobody else starts on an incident someone
 //! already has (GoAlert #19): [`rewrite_answered`], fed by an
 //! [`crate::queue::AnsweredEnvelope`] on the Slack queue. And "Add to Slack": the OAuth
-//! v2 install that stores a tenant's installation ([`SlackInstaller`]).
+//! v2 install that stores a tenant's installation, and the same flow for one person,
+//! which connects their own Slack account to their recipient ([`SlackInstaller`]).
 
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::actions::{self, Outcome};
 use crate::channels::slack::{Card, Controls, SlackChat, SlackSettings, render_update};
-use crate::db::Pool;
+use crate::db::{Client, Pool};
 use crate::domain::oauth::StateError;
 use crate::domain::slack::{self as rules, Interaction, PayloadError, SignatureError};
 use crate::secrets::{Keyring, Owner};
@@ -197,6 +198,9 @@ pub async fn rewrite_answered(
 
 /// The bot scopes Herald asks for: post its direct messages, and open them.
 pub const BOT_SCOPES: &str = "chat:write,im:write";
+/// The one user scope a person's connection asks for (Slack needs one): enough for
+/// Slack to say who they are, nothing that reads or posts their messages.
+pub const USER_SCOPES: &str = "users:read";
 /// Slack's consent page, unless `HERALD_SLACK_AUTHORIZE_URL` says otherwise.
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://slack.com/oauth/v2/authorize";
 
@@ -227,12 +231,28 @@ pub enum InstallError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// A finished flow: the tenant's installation, or one person's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completed {
+    Installed(Installed),
+    Connected(Connected),
+}
+
 /// A finished install.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
     pub tenant_id: Uuid,
     pub slack_team_id: String,
     pub team_name: Option<String>,
+}
+
+/// A person's Slack account, connected to their recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    pub tenant_id: Uuid,
+    pub recipient_id: Uuid,
+    pub slack_team_id: String,
+    pub slack_user_id: String,
 }
 
 /// Slack's OAuth v2 install of Herald's app in a tenant's workspace: the redirect to the
@@ -260,6 +280,17 @@ struct AccessAnswer {
     bot_user_id: Option<String>,
     #[serde(default)]
     team: Option<AccessTeam>,
+    #[serde(default)]
+    authed_user: Option<AuthedUser>,
+}
+
+#[derive(serde::Deserialize)]
+struct AuthedUser {
+    id: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -304,31 +335,48 @@ impl SlackInstaller {
         ))
     }
 
-    /// Slack's consent page for `tenant_id`, valid for ten minutes from `now`.
-    pub async fn authorize_url(&self, tenant_id: Uuid, now: i64) -> anyhow::Result<String> {
+    /// Slack's consent page for `tenant_id`'s installation (`recipient: None`) or for the
+    /// recipient connecting their own account, valid once for ten minutes from `now`.
+    pub async fn authorize_url(
+        &self,
+        client: &Client,
+        tenant_id: Uuid,
+        recipient: Option<Uuid>,
+        now: i64,
+    ) -> anyhow::Result<String> {
         use rand::TryRngCore;
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng
             .try_fill_bytes(&mut nonce)
             .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+        let expires_at = now + crate::domain::oauth::STATE_TTL_SECS;
         let state = crate::domain::oauth::sign_state(
             &self.state_key().await?,
             tenant_id,
-            now + crate::domain::oauth::STATE_TTL_SECS,
+            expires_at,
             nonce,
         );
+        let expires_at = chrono::DateTime::from_timestamp(expires_at, 0)
+            .ok_or_else(|| anyhow::anyhow!("an expiry out of range"))?;
+        crate::db::oauth::remember(client, &nonce, tenant_id, recipient, expires_at).await?;
         let mut url = url::Url::parse(&self.authorize_url)?;
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.client_id)
-            .append_pair("scope", BOT_SCOPES)
-            .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("state", &state);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("client_id", &self.client_id);
+            match recipient {
+                None => query.append_pair("scope", BOT_SCOPES),
+                Some(_) => query.append_pair("user_scope", USER_SCOPES),
+            };
+            query
+                .append_pair("redirect_uri", &self.redirect_uri)
+                .append_pair("state", &state);
+        }
         Ok(url.into())
     }
 
-    /// The callback: the state first (nothing is sent to Slack for a forged or expired
-    /// one), then the code exchange; the bot token is sealed before it is stored and is
-    /// never logged or shown.
+    /// The callback: the state first (nothing is sent to Slack for a forged, expired or
+    /// used one: each state works once), then the code exchange; the token is sealed
+    /// before it is stored and is never logged or shown.
     #[tracing::instrument(name = "complete slack install", skip_all)]
     pub async fn complete(
         &self,
@@ -336,8 +384,16 @@ impl SlackInstaller {
         code: &str,
         state: &str,
         now: i64,
-    ) -> Result<Installed, InstallError> {
-        let tenant_id = crate::domain::oauth::verify_state(&self.state_key().await?, state, now)?;
+    ) -> Result<Completed, InstallError> {
+        let verified = crate::domain::oauth::verify_state(&self.state_key().await?, state, now)?;
+        let tenant_id = verified.tenant_id;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| InstallError::Unexpected(e.into()))?;
+        let pending = crate::db::oauth::take(&client, &verified.nonce, tenant_id)
+            .await?
+            .ok_or(InstallError::State(StateError::Used))?;
         let secret = self.client_secret.get().await?;
         let response = self
             .http
@@ -365,55 +421,117 @@ impl SlackInstaller {
             let code = answer.error.unwrap_or_else(|| "unknown_error".into());
             return Err(InstallError::Denied(crate::channels::redact(&code)));
         }
+        let team = answer
+            .team
+            .as_ref()
+            .ok_or(InstallError::BadAnswer("no workspace"))?;
+        if !well_formed(&team.id, &['T', 'E']) {
+            return Err(InstallError::BadAnswer(
+                "a workspace id that is not Slack's",
+            ));
+        }
+        let keyring = self.keyring.get().await?;
+        match pending.recipient_id {
+            None => {
+                self.store_installation(&client, &keyring, tenant_id, answer)
+                    .await
+            }
+            Some(recipient_id) => {
+                self.store_connection(&client, &keyring, tenant_id, recipient_id, answer)
+                    .await
+            }
+        }
+    }
+
+    async fn store_installation(
+        &self,
+        client: &Client,
+        keyring: &Keyring,
+        tenant_id: Uuid,
+        answer: AccessAnswer,
+    ) -> Result<Completed, InstallError> {
         let token = answer
             .access_token
             .filter(|t| t.starts_with("xoxb-"))
             .map(SecretString::from)
             .ok_or(InstallError::BadAnswer("no bot token"))?;
         let team = answer.team.ok_or(InstallError::BadAnswer("no workspace"))?;
-        let well_formed = |id: &str, first: &[char]| {
-            id.starts_with(first)
-                && (3..=21).contains(&id.len())
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        };
-        if !well_formed(&team.id, &['T', 'E']) {
-            return Err(InstallError::BadAnswer(
-                "a workspace id that is not Slack's",
-            ));
-        }
         let bot_user_id = answer
             .bot_user_id
             .filter(|id| well_formed(id, &['U', 'W', 'B']));
-        let keyring = self.keyring.get().await?;
         let sealed = keyring.seal(&token, &Owner::slack_bot_token(tenant_id));
-        let client = pool
-            .get()
+        crate::db::slack::install(client, tenant_id, &team.id, bot_user_id.as_deref(), &sealed)
             .await
-            .map_err(|e| InstallError::Unexpected(e.into()))?;
-        crate::db::slack::install(
-            &client,
-            tenant_id,
-            &team.id,
-            bot_user_id.as_deref(),
-            &sealed,
-        )
-        .await
-        .map_err(|e| {
-            if e.is::<crate::db::slack::WorkspaceTaken>()
-                || e.is::<crate::db::slack::OtherWorkspaceInstalled>()
-            {
-                InstallError::Conflict(e.to_string())
-            } else {
-                InstallError::Unexpected(e)
-            }
-        })?;
+            .map_err(|e| {
+                if e.is::<crate::db::slack::WorkspaceTaken>()
+                    || e.is::<crate::db::slack::OtherWorkspaceInstalled>()
+                {
+                    InstallError::Conflict(e.to_string())
+                } else {
+                    InstallError::Unexpected(e)
+                }
+            })?;
         tracing::info!(slack_team_id = %team.id, "Slack installed");
-        Ok(Installed {
+        Ok(Completed::Installed(Installed {
             tenant_id,
             slack_team_id: team.id,
             team_name: team.name,
-        })
+        }))
     }
+
+    async fn store_connection(
+        &self,
+        client: &Client,
+        keyring: &Keyring,
+        tenant_id: Uuid,
+        recipient_id: Uuid,
+        answer: AccessAnswer,
+    ) -> Result<Completed, InstallError> {
+        let team = answer.team.ok_or(InstallError::BadAnswer("no workspace"))?;
+        let user = answer
+            .authed_user
+            .ok_or(InstallError::BadAnswer("no user"))?;
+        if !well_formed(&user.id, &['U', 'W']) {
+            return Err(InstallError::BadAnswer("a user id that is not Slack's"));
+        }
+        let token = user
+            .access_token
+            .filter(|t| t.starts_with("xoxp-"))
+            .map(SecretString::from)
+            .ok_or(InstallError::BadAnswer("no user token"))?;
+        let scopes = user.scope.unwrap_or_default();
+        let sealed = keyring.seal(&token, &Owner::slack_user_token(tenant_id, recipient_id));
+        crate::db::slack::connect(
+            client,
+            &crate::db::slack::Connection {
+                tenant_id,
+                recipient_id,
+                slack_team_id: &team.id,
+                slack_user_id: &user.id,
+                scopes: scopes.get(..500).unwrap_or(&scopes),
+            },
+            &sealed,
+        )
+        .await
+        .map_err(|e| match e.downcast::<crate::db::slack::ConnectRefused>() {
+            Ok(refused) => InstallError::Conflict(refused.to_string()),
+            Err(e) => InstallError::Unexpected(e),
+        })?;
+        tracing::info!(slack_team_id = %team.id, slack_user_id = %user.id, "Slack account connected");
+        Ok(Completed::Connected(Connected {
+            tenant_id,
+            recipient_id,
+            slack_team_id: team.id,
+            slack_user_id: user.id,
+        }))
+    }
+}
+
+/// A Slack id: its kind's first letter, then 2 to 20 capitals or digits.
+fn well_formed(id: &str, first: &[char]) -> bool {
+    id.starts_with(first)
+        && (3..=21).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }

@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 16] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -17,6 +17,8 @@ const TABLES: [&str; 14] = [
     "sms_reply_counters",
     "sms_reply_codes",
     "sms_replies",
+    "oauth_states",
+    "slack_connections",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

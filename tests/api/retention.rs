@@ -78,6 +78,11 @@ async fn seed(app: &TestApp) {
                 ('+14155550101', 3, now() - interval '40 days'),
                 ('+14155550102', 5, now() - interval '31 days'),
                 ('+14155550103', 7, now() - interval '29 days');
+            -- OAuth states: gone an hour after they expired.
+            INSERT INTO oauth_states (nonce, tenant_id, expires_at)
+            SELECT substr(sha256(gen_random_uuid()::text::bytea), 1, 16), '{t}', x
+            FROM unnest(ARRAY[now() - interval '2 hours', now() - interval '61 minutes',
+                              now() - interval '59 minutes', now() + interval '5 minutes']) AS x;
             "#
         ))
         .await
@@ -120,6 +125,11 @@ async fn census(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
                          THEN 'gone' ELSE 'keep' END \
              FROM sms_reply_counters x",
         ),
+        (
+            "oauth_states",
+            "SELECT CASE WHEN expires_at < now() - interval '1 hour' THEN 'gone' ELSE 'keep' END \
+             FROM oauth_states",
+        ),
     ] {
         let sql = format!(
             "SELECT count(*) FILTER (WHERE l = 'gone'), count(*) FILTER (WHERE l = 'keep') FROM ({labelled}) AS t(l)"
@@ -160,6 +170,7 @@ async fn exactly_the_expired_rows_go_batch_by_batch() {
             ("sms_reply_codes", 8, 2),
             ("sms_replies", 3, 2),
             ("sms_reply_counters", 2, 2),
+            ("oauth_states", 2, 2),
         ]
     );
 
@@ -225,14 +236,15 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     assert_eq!(summary.deleted["sms_reply_codes"], 5 + 3);
     assert_eq!(summary.deleted["sms_replies"], 3);
     assert_eq!(summary.deleted["sms_reply_counters"], 2);
+    assert_eq!(summary.deleted["oauth_states"], 2);
     assert!(!summary.stopped_early);
     // In batches of at most 3: 10 expired tokens (4 statements), 2 used ones (1),
     // 5 escalations with their 15 delivery rows and 5 codes (2), 7 audit rows (3), no
     // inbox rows (1), 4 old Slack signatures (2), 3 codes of resolved escalations (2),
-    // 3 old inbound SMS ids (2), 2 idle counters (1).
+    // 3 old inbound SMS ids (2), 2 idle counters (1), 2 expired OAuth states (1).
     assert_eq!(
         summary.statements,
-        4 + 1 + 2 + 3 + 1 + 2 + 2 + 2 + 1,
+        4 + 1 + 2 + 3 + 1 + 2 + 2 + 2 + 1 + 1,
         "{summary:?}"
     );
 
@@ -254,6 +266,6 @@ async fn a_spent_budget_deletes_nothing_and_the_next_run_continues() {
 
     let next = retention_run(&app, Duration::from_secs(30)).await;
     // Escalations, deliveries, tokens, audit rows, Slack signatures, reply codes,
-    // inbound SMS ids, code counters.
-    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4 + 8 + 3 + 2);
+    // inbound SMS ids, code counters, OAuth states.
+    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4 + 8 + 3 + 2 + 2);
 }

@@ -134,9 +134,177 @@ async fn a_forged_or_expired_state_is_refused_before_slack_is_asked() {
             .await,
         0
     );
-    // A well-signed state still installs (the key is the one the app uses).
-    let fresh = sign_state(&key, app.tenant_id, now + 600, [3; 16]);
-    assert_eq!(callback(&app, "T0SIGNED-1", &fresh).await.status, 200);
+    // Well signed with the app's key, but never issued: refused too (a state is
+    // stored when issued), and Slack is still not asked.
+    let never_issued = sign_state(&key, app.tenant_id, now + 600, [3; 16]);
+    let refused = callback(&app, "T0SIGNED-1", &never_issued).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(app.fakes.slack_oauth_exchanges().await.is_empty());
+    // One Herald issued installs.
+    let query = start_install(&app).await;
+    assert_eq!(
+        callback(&app, "T0SIGNED-1", &query["state"]).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_state_works_once_even_when_two_callbacks_race() {
+    let app = TestApp::spawn().await;
+    let query = start_install(&app).await;
+    let state = query["state"].clone();
+    let (a, b) = tokio::join!(
+        callback(&app, "T0ONCE-1", &state),
+        callback(&app, "T0ONCE-2", &state)
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400], "{} / {}", a.text, b.text);
+    let refused = if a.status == 400 { a } else { b };
+    assert_eq!(refused.json()["error"]["field"], "state");
+    assert!(refused.text.contains("already used"), "{}", refused.text);
+    // Later, with a fresh code: still refused, and Slack was asked once in all.
+    let again = callback(&app, "T0ONCE-3", &state).await;
+    assert_eq!(again.status, 400, "{}", again.text);
+    assert_eq!(app.fakes.slack_oauth_exchanges().await.len(), 1);
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM oauth_states").await, 0);
+}
+
+/// The consent page's query for `recipient` connecting their own Slack account.
+async fn start_connection(app: &TestApp, recipient: &str) -> HashMap<String, String> {
+    let answer = get(
+        app,
+        &format!("/v1/recipients/{recipient}/connections/slack"),
+    )
+    .await;
+    assert_eq!(answer.status, 302, "{}", answer.text);
+    let location = answer.json()["authorize_url"]
+        .as_str()
+        .expect("a URL")
+        .to_owned();
+    url::Url::parse(&location)
+        .expect("a URL")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+async fn delete(app: &TestApp, path: &str) -> TestResponse {
+    let bearer = app.bearer();
+    app.request("DELETE", path, &[("authorization", bearer.as_str())], b"")
+        .await
+}
+
+#[tokio::test]
+async fn a_person_connects_their_slack_account_and_pages_reach_that_account() {
+    let (_guard, logs) = capture_logs();
+    let app = TestApp::spawn().await;
+    // Not before the tenant installed Slack.
+    let early = get(&app, "/v1/recipients/u-bo/connections/slack").await;
+    assert_eq!(early.status, 409, "{}", early.text);
+    assert!(early.text.contains("install Slack first"), "{}", early.text);
+
+    let query = start_install(&app).await;
+    assert_eq!(
+        callback(&app, "T0TEAM-1", &query["state"]).await.status,
+        200
+    );
+    let query = start_connection(&app, "u-bo").await;
+    assert_eq!(query["user_scope"], "users:read");
+    assert!(!query.contains_key("scope"), "{query:?}");
+    let done = callback(&app, "T0TEAM-user-U0BO00001-1", &query["state"]).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json()["slack_user_id"], "U0BO00001");
+
+    // Sealed, listed without the token, not logged.
+    let token = "xoxp-fake-T0TEAM-user-U0BO00001-1";
+    let stored: Vec<u8> = app
+        .pool
+        .get()
+        .await
+        .expect("conn")
+        .query_one(
+            "SELECT ciphertext FROM credentials WHERE kind = 'slack_user_token'",
+            &[],
+        )
+        .await
+        .expect("the sealed token")
+        .get(0);
+    assert!(!String::from_utf8_lossy(&stored).contains("xoxp"));
+    let listing = get(&app, "/v1/integrations").await;
+    let connections = listing.json()["slack_connections"].clone();
+    assert_eq!(connections[0]["recipient_id"], "u-bo", "{}", listing.text);
+    assert_eq!(connections[0]["slack_user_id"], "U0BO00001");
+    assert_eq!(connections[0]["status"], "connected");
+    assert!(!listing.text.contains("xoxp"), "{}", listing.text);
+    let logs = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
+    assert!(!logs.contains(token), "the user token is in a log line");
+
+    // The connected account is who Bo is in Slack: an escalation's payload naming
+    // another Slack id does not redirect Bo's pages.
+    app.post_escalation(&escalation_on(&["slack"], person("u-bo", "U0SOMEONE")))
+        .await;
+    assert_eq!(app.dispatch_channel(Channel::Slack).await, 1);
+    assert_eq!(
+        app.fakes.slack_posts().await[0].body["channel"],
+        "U0BO00001"
+    );
+
+    // One Slack account is one recipient; an account of another workspace is refused.
+    let query = start_connection(&app, "u-cy").await;
+    let taken = callback(&app, "T0TEAM-user-U0BO00001-2", &query["state"]).await;
+    assert_eq!(taken.status, 409, "{}", taken.text);
+    let query = start_connection(&app, "u-cy").await;
+    let elsewhere = callback(&app, "T0OTHER-user-U0CY00001-1", &query["state"]).await;
+    assert_eq!(elsewhere.status, 409, "{}", elsewhere.text);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM slack_connections")
+            .await,
+        1
+    );
+
+    // Removed once (204), then nothing to remove (404); the token goes with it.
+    for expected in [204, 404] {
+        let answer = delete(&app, "/v1/recipients/u-bo/connections/slack").await;
+        assert_eq!(answer.status, expected, "{}", answer.text);
+    }
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM credentials WHERE kind = 'slack_user_token'")
+            .await,
+        0
+    );
+    assert_eq!(
+        get(&app, "/v1/integrations").await.json()["slack_connections"],
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn removing_the_installation_removes_the_peoples_connections() {
+    let app = TestApp::spawn().await;
+    let query = start_install(&app).await;
+    assert_eq!(
+        callback(&app, "T0GONE-1", &query["state"]).await.status,
+        200
+    );
+    let query = start_connection(&app, "u-di").await;
+    assert_eq!(
+        callback(&app, "T0GONE-user-U0DI00001-1", &query["state"])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(delete(&app, "/v1/integrations/slack").await.status, 204);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM slack_connections")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM credentials WHERE kind LIKE 'slack%'")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,9 @@ enum Route {
     /// Slack's redirect back: authenticated by its signed `state`, not an API key.
     SlackCallback,
     SlackUninstall,
+    /// A person connects their own Slack account to their recipient (OAuth), or removes it.
+    ConnectSlack(String),
+    DisconnectSlack(String),
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -72,6 +75,11 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
                 _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
             }
         }
+        (["v1", "recipients", r, "connections", "slack"], m) => match *m {
+            Method::GET => Ok(Route::ConnectSlack(segment(r)?)),
+            Method::DELETE => Ok(Route::DisconnectSlack(segment(r)?)),
+            _ => Err(ApiError::MethodNotAllowed("GET, DELETE")),
+        },
         (["v1", "integrations"], &Method::GET) => Ok(Route::Integrations),
         (["v1", "integrations"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "integrations", "slack"], &Method::DELETE) => Ok(Route::SlackUninstall),
@@ -105,7 +113,13 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         }
         Route::DeleteWebhook(owner) => handlers::delete_webhook(&client, &principal, &owner).await,
         Route::Integrations => integrations::list(&client, &principal).await,
-        Route::SlackInstall => integrations::install(deps, &principal).await,
+        Route::SlackInstall => integrations::install(deps, &client, &principal, None).await,
+        Route::ConnectSlack(recipient) => {
+            integrations::install(deps, &client, &principal, Some(&recipient)).await
+        }
+        Route::DisconnectSlack(recipient) => {
+            integrations::disconnect(&client, &principal, &recipient).await
+        }
         Route::SlackUninstall => integrations::uninstall(&client, &principal).await,
         // Answered above, before authentication; here only for completeness.
         Route::SlackCallback => integrations::callback(deps, req).await,
@@ -130,6 +144,14 @@ mod tests {
         assert!(matches!(
             route(&Method::DELETE, &format!("/v1/recipients/u1/notifications/{n}")),
             Ok(Route::Inbox(_, InboxRoute::Delete(x))) if x == n
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/v1/recipients/u%2Fbo/connections/slack"),
+            Ok(Route::ConnectSlack(r)) if r == "u/bo"
+        ));
+        assert!(matches!(
+            route(&Method::DELETE, "/v1/recipients/bo/connections/slack"),
+            Ok(Route::DisconnectSlack(r)) if r == "bo"
         ));
         assert!(matches!(
             route(&Method::PUT, "/v1/teams/platform/teams-webhook"),

@@ -1,13 +1,15 @@
-//! A tenant's connections: its Slack installation ("Add to Slack", OAuth v2) and its
-//! Teams webhooks, listed without a secret, and the Slack installation removed.
+//! A tenant's connections: its Slack installation ("Add to Slack", OAuth v2), the
+//! people who connected their own Slack account (the same flow with a user scope), and
+//! its Teams webhooks, listed without a secret; the installation or a person's
+//! connection removed.
 
 use chrono::{DateTime, Utc};
-use herald::db::slack::{self, InstallationInfo};
+use herald::db::slack::{self, ConnectionInfo, InstallationInfo};
 use herald::db::teams::{self, WebhookOwner};
 use herald::db::tenants::Principal;
 use herald::domain::FieldError;
 use herald::http::{ApiError, json, no_content};
-use herald::slack::InstallError;
+use herald::slack::{Completed, InstallError};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -49,12 +51,53 @@ impl From<InstallationInfo> for SlackView {
     }
 }
 
+#[derive(Debug, Serialize)]
+struct ConnectionView {
+    /// Your id for the recipient.
+    recipient_id: String,
+    slack_team_id: String,
+    slack_user_id: String,
+    scopes: String,
+    /// The id of the key the user token is sealed with (the token is never shown).
+    key_id: String,
+    connected_at: DateTime<Utc>,
+    /// `connected`, or `revoked` once Slack refused the person's token.
+    status: &'static str,
+    revoked_at: Option<DateTime<Utc>>,
+    revoked_reason: Option<String>,
+}
+
+impl From<ConnectionInfo> for ConnectionView {
+    fn from(c: ConnectionInfo) -> Self {
+        Self {
+            recipient_id: c.recipient_id,
+            slack_team_id: c.slack_team_id,
+            slack_user_id: c.slack_user_id,
+            scopes: c.scopes,
+            key_id: c.key_id,
+            connected_at: c.connected_at,
+            status: if c.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "connected"
+            },
+            revoked_at: c.revoked_at,
+            revoked_reason: c.revoked_reason,
+        }
+    }
+}
+
 /// `GET /v1/integrations`: what the tenant has connected, no secret in it.
 pub async fn list(
     client: &herald::db::Client,
     principal: &Principal,
 ) -> Result<Response<Body>, ApiError> {
     let installation = slack::installation(client, principal.tenant_id).await?;
+    let connections: Vec<ConnectionView> = slack::connections(client, principal.tenant_id)
+        .await?
+        .into_iter()
+        .map(ConnectionView::from)
+        .collect();
     let webhooks: Vec<WebhookView> = teams::list(client, principal.tenant_id)
         .await?
         .into_iter()
@@ -70,20 +113,55 @@ pub async fn list(
         StatusCode::OK,
         &value!({
             "slack": installation.map(SlackView::from),
+            "slack_connections": connections,
             "teams_webhooks": webhooks,
         }),
     ))
 }
 
-/// `GET /v1/integrations/slack/install`: a redirect to Slack's consent page, with a
-/// `state` that names the tenant and expires in ten minutes.
-pub async fn install(deps: &Deps, principal: &Principal) -> Result<Response<Body>, ApiError> {
+/// `GET /v1/integrations/slack/install` (`recipient: None`) and
+/// `GET /v1/recipients/{id}/connections/slack`: a redirect to Slack's consent page, with
+/// a `state` that names the tenant (and the flow), works once and expires in ten
+/// minutes.
+pub async fn install(
+    deps: &Deps,
+    client: &herald::db::Client,
+    principal: &Principal,
+    recipient: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
     let installer = deps
         .slack_installer
         .as_ref()
         .ok_or(InstallError::NotConfigured)?;
+    let recipient = match recipient {
+        None => None,
+        Some(external_id) => {
+            if external_id.is_empty() || external_id.chars().count() > 128 {
+                return Err(ApiError::Validation(FieldError::new(
+                    "invalid",
+                    "id",
+                    "a recipient id is 1 to 128 characters",
+                )));
+            }
+            // A person connects an account of the workspace the tenant installed.
+            if slack::installation(client, principal.tenant_id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::Conflict(
+                    slack::ConnectRefused::NotInstalled.to_string(),
+                ));
+            }
+            Some(teams::ensure_recipient(client, principal.tenant_id, external_id).await?)
+        }
+    };
     let url = installer
-        .authorize_url(principal.tenant_id, Utc::now().timestamp())
+        .authorize_url(
+            client,
+            principal.tenant_id,
+            recipient,
+            Utc::now().timestamp(),
+        )
         .await?;
     let body = value!({
         "authorize_url": url,
@@ -122,18 +200,38 @@ pub async fn callback(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiE
             })
     };
     let (code, state) = (required("code")?, required("state")?);
-    let installed = installer
+    let body = match installer
         .complete(&deps.pool, code, state, Utc::now().timestamp())
-        .await?;
-    Ok(json(
-        StatusCode::OK,
-        &value!({
+        .await?
+    {
+        Completed::Installed(installed) => value!({
             "installed": true,
             "slack_team_id": installed.slack_team_id,
             "team_name": installed.team_name,
             "message": "Slack is connected to Herald: pages can reach this workspace. You can close this tab.",
         }),
-    ))
+        Completed::Connected(connected) => value!({
+            "connected": true,
+            "slack_team_id": connected.slack_team_id,
+            "slack_user_id": connected.slack_user_id,
+            "message": "Your Slack account is connected to Herald: pages reach you there, and your clicks on them act for you. You can close this tab.",
+        }),
+    };
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// `DELETE /v1/recipients/{id}/connections/slack`: the person's connection and token are
+/// deleted.
+pub async fn disconnect(
+    client: &herald::db::Client,
+    principal: &Principal,
+    recipient: &str,
+) -> Result<Response<Body>, ApiError> {
+    if !slack::disconnect(client, principal.tenant_id, recipient).await? {
+        return Err(ApiError::NotFound("Slack connection"));
+    }
+    tracing::info!("Slack connection removed");
+    Ok(no_content())
 }
 
 /// `DELETE /v1/integrations/slack`: the installation and its bot token are deleted;

@@ -185,14 +185,33 @@ impl FakeProviders {
 }
 
 /// The fake `oauth.v2.access`: a code `T0WORKSPACE-anything` installs workspace
-/// `T0WORKSPACE` with the bot token `xoxb-fake-{code}`; a code starting `bad` is
-/// refused as Slack refuses a used or unknown one.
+/// `T0WORKSPACE` with the bot token `xoxb-fake-{code}`; a code `T0WORKSPACE-user-U0ID…`
+/// is a person of that workspace, `U0ID`, connecting their account (a user token
+/// `xoxp-fake-{code}`, no bot token); a code starting `bad` is refused as Slack refuses a
+/// used or unknown one.
 pub fn oauth_answer(form: &std::collections::HashMap<String, String>) -> Value {
     let code = form.get("code").map(String::as_str).unwrap_or_default();
     if code.starts_with("bad") || form.get("client_secret").is_none() {
         return json!({ "ok": false, "error": "invalid_code" });
     }
-    let team = code.split('-').next().unwrap_or_default();
+    let mut parts = code.split('-');
+    let team = parts.next().unwrap_or_default();
+    if parts.next() == Some("user") {
+        let user = parts.next().unwrap_or_default();
+        return json!({
+            "ok": true,
+            "app_id": "A0HERALD01",
+            "authed_user": {
+                "id": user,
+                "scope": "users:read",
+                "access_token": format!("xoxp-fake-{code}"),
+                "token_type": "user"
+            },
+            "team": { "id": team, "name": "Fake Workspace" },
+            "enterprise": null,
+            "is_enterprise_install": false
+        });
+    }
     json!({
         "ok": true,
         "app_id": "A0HERALD01",

@@ -93,6 +93,15 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "DELETE /v1/teams/{team}/teams-webhook",
             vec![("team", (*team).to_owned())],
         ),
+        (method @ ("GET" | "DELETE"), ["v1", "recipients", id, "connections", "slack"]) => m(
+            Target::Recipients,
+            if method == "GET" {
+                "GET /v1/recipients/{id}/connections/slack"
+            } else {
+                "DELETE /v1/recipients/{id}/connections/slack"
+            },
+            vec![("id", (*id).to_owned())],
+        ),
         ("GET", ["v1", "integrations"]) => m(Target::Recipients, "GET /v1/integrations", vec![]),
         ("GET", ["v1", "integrations", "slack", "install"]) => m(
             Target::Recipients,

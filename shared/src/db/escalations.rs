@@ -71,7 +71,11 @@ pub async fn create(
                     name = EXCLUDED.name,
                     email = EXCLUDED.email,
                     phone = EXCLUDED.phone,
-                    slack_user_id = EXCLUDED.slack_user_id,
+                    -- A connected person's Slack id is the one Slack reported; a
+                    -- payload does not change it.
+                    slack_user_id = COALESCE(
+                        (SELECT s.slack_user_id FROM slack_connections s WHERE s.recipient_id = recipients.id),
+                        EXCLUDED.slack_user_id),
                     push_endpoint_arn = EXCLUDED.push_endpoint_arn,
                     timezone = EXCLUDED.timezone,
                     updated_at = now()

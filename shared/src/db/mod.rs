@@ -4,6 +4,7 @@
 pub mod escalations;
 pub mod inbox;
 pub mod notifications;
+pub mod oauth;
 pub mod retention;
 pub mod slack;
 pub mod sms;

@@ -26,6 +26,9 @@ pub enum Window {
     SmsReplies,
     /// Fixed: a number nobody paged for this long starts again at code 1.
     SmsCounters,
+    /// Fixed: how long after it expired an OAuth state is kept (its callback then says
+    /// "already used or never issued" rather than "expired", which is just as final).
+    OAuthStates,
 }
 
 /// How long a Slack request signature is kept: the five-minute window either way, and
@@ -39,6 +42,8 @@ pub const SMS_CODE_AFTER_RESOLVED: Duration = Duration::from_secs(3600);
 pub const SMS_REPLY_LOG: Duration = Duration::from_secs(2 * 24 * 3600);
 /// How long an idle number keeps its code counter.
 pub const SMS_COUNTER_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long an expired OAuth state is kept.
+pub const OAUTH_STATE_AFTER_EXPIRY: Duration = Duration::from_secs(3600);
 
 impl Window {
     pub fn of(self, config: &RetentionConfig) -> Duration {
@@ -51,6 +56,7 @@ impl Window {
             Window::SmsCodes => SMS_CODE_AFTER_RESOLVED,
             Window::SmsReplies => SMS_REPLY_LOG,
             Window::SmsCounters => SMS_COUNTER_IDLE,
+            Window::OAuthStates => OAUTH_STATE_AFTER_EXPIRY,
         }
     }
 }
@@ -200,6 +206,24 @@ pub const RULES: &[Rule] = &[
                 WHERE signature IN (
                     SELECT signature FROM slack_request_signatures
                     WHERE received_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // OAuth flows nobody finished, a while after they expired.
+        table: "oauth_states",
+        children: &[],
+        window: Window::OAuthStates,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM oauth_states
+                WHERE nonce IN (
+                    SELECT nonce FROM oauth_states
+                    WHERE expires_at < now() - make_interval(secs => $1)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING 1

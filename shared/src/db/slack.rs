@@ -269,8 +269,8 @@ pub async fn installation(
         }))
 }
 
-/// Removes the tenant's installation and its sealed bot token, in one statement;
-/// `false` when there was none. Slack rows are `suppressed` / `channel_not_connected`
+/// Removes the tenant's installation, its sealed bot token and the people's Slack
+/// connections, in one statement; `false` when there was none. Slack rows are `suppressed` / `channel_not_connected`
 /// from then on.
 #[tracing::instrument(name = "remove slack installation", skip_all)]
 pub async fn uninstall(client: &Client, tenant_id: Uuid) -> anyhow::Result<bool> {
@@ -278,8 +278,9 @@ pub async fn uninstall(client: &Client, tenant_id: Uuid) -> anyhow::Result<bool>
         .prepare_cached(
             r#"
             WITH token AS (
+                -- The bot token, and the people's tokens (their connections go with them).
                 DELETE FROM credentials
-                WHERE tenant_id = $1 AND kind = 'slack_bot_token' AND recipient_id IS NULL AND team IS NULL
+                WHERE tenant_id = $1 AND kind IN ('slack_bot_token', 'slack_user_token')
             )
             DELETE FROM slack_installations WHERE tenant_id = $1
             "#,
@@ -290,4 +291,173 @@ pub async fn uninstall(client: &Client, tenant_id: Uuid) -> anyhow::Result<bool>
         .await
         .context("removing the Slack installation")?
         == 1)
+}
+
+/// Why a person's Slack account could not be connected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectRefused {
+    #[error(
+        "Slack is not installed for this tenant, or that account is in another workspace: install Slack first (GET /v1/integrations/slack/install) and connect an account of that workspace"
+    )]
+    NotInstalled,
+    #[error(
+        "that Slack account is already connected to another recipient: disconnect it there first"
+    )]
+    TakenByAnother,
+}
+
+/// A person's Slack account as Slack reported it when they connected.
+#[derive(Debug, Clone)]
+pub struct Connection<'a> {
+    pub tenant_id: Uuid,
+    pub recipient_id: Uuid,
+    pub slack_team_id: &'a str,
+    pub slack_user_id: &'a str,
+    pub scopes: &'a str,
+}
+
+/// Stores (or replaces) a person's Slack connection and their sealed user token, and
+/// makes the connected user the recipient's Slack id, in one statement. The account must
+/// be in the workspace the tenant installed.
+#[tracing::instrument(name = "store slack connection", skip_all)]
+pub async fn connect(
+    client: &Client,
+    connection: &Connection<'_>,
+    sealed_user_token: &Sealed,
+) -> anyhow::Result<()> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            WITH installed AS (
+                SELECT tenant_id FROM slack_installations WHERE tenant_id = $1 AND slack_team_id = $3
+            ), token AS (
+                INSERT INTO credentials (tenant_id, kind, recipient_id, key_id, ciphertext, hint)
+                SELECT tenant_id, 'slack_user_token', $2, $6, $7, $4 FROM installed
+                ON CONFLICT (recipient_id, kind) WHERE recipient_id IS NOT NULL DO UPDATE SET
+                    key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, hint = EXCLUDED.hint,
+                    revoked_at = NULL, revoked_reason = NULL, updated_at = now()
+                RETURNING id
+            ), connection AS (
+                INSERT INTO slack_connections
+                    (recipient_id, tenant_id, credential_id, slack_team_id, slack_user_id, scopes)
+                SELECT $2, $1, id, $3, $4, $5 FROM token
+                ON CONFLICT (recipient_id) DO UPDATE SET
+                    credential_id = EXCLUDED.credential_id, slack_team_id = EXCLUDED.slack_team_id,
+                    slack_user_id = EXCLUDED.slack_user_id, scopes = EXCLUDED.scopes,
+                    connected_at = now()
+                RETURNING recipient_id
+            )
+            UPDATE recipients SET slack_user_id = $4, updated_at = now()
+            WHERE id IN (SELECT recipient_id FROM connection)
+            "#,
+        )
+        .await?;
+    let stored = client
+        .execute(
+            &stmt,
+            &[
+                &connection.tenant_id,
+                &connection.recipient_id,
+                &connection.slack_team_id,
+                &connection.slack_user_id,
+                &connection.scopes,
+                &sealed_user_token.key_id,
+                &sealed_user_token.bytes,
+            ],
+        )
+        .await;
+    match stored {
+        Ok(0) => Err(ConnectRefused::NotInstalled.into()),
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_db_error().and_then(|d| d.constraint())
+                == Some("slack_connections_tenant_id_slack_user_id_key") =>
+        {
+            Err(ConnectRefused::TakenByAnother.into())
+        }
+        Err(e) => Err(e).context("storing the Slack connection"),
+    }
+}
+
+/// A connection as the API lists it: no secret.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// The caller's id for the recipient.
+    pub recipient_id: String,
+    pub slack_team_id: String,
+    pub slack_user_id: String,
+    pub scopes: String,
+    pub key_id: String,
+    pub connected_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_reason: Option<String>,
+}
+
+#[tracing::instrument(name = "list slack connections", skip_all)]
+pub async fn connections(client: &Client, tenant_id: Uuid) -> anyhow::Result<Vec<ConnectionInfo>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT r.external_id, s.slack_team_id, s.slack_user_id, s.scopes, s.connected_at,
+                   c.key_id, c.revoked_at, c.revoked_reason
+            FROM slack_connections s
+            JOIN recipients r ON r.id = s.recipient_id
+            JOIN credentials c ON c.id = s.credential_id
+            WHERE s.tenant_id = $1
+            ORDER BY r.external_id
+            "#,
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&tenant_id])
+        .await
+        .context("listing Slack connections")?
+        .into_iter()
+        .map(|row| ConnectionInfo {
+            recipient_id: row.get("external_id"),
+            slack_team_id: row.get("slack_team_id"),
+            slack_user_id: row.get("slack_user_id"),
+            scopes: row.get("scopes"),
+            key_id: row.get("key_id"),
+            connected_at: row.get("connected_at"),
+            revoked_at: row.get("revoked_at"),
+            revoked_reason: row.get("revoked_reason"),
+        })
+        .collect())
+}
+
+/// Removes a person's Slack connection and their token, in one statement; the recipient
+/// keeps no Slack id (an escalation naming one sets it again). `false` when there was
+/// none.
+#[tracing::instrument(name = "remove slack connection", skip_all)]
+pub async fn disconnect(
+    client: &Client,
+    tenant_id: Uuid,
+    external_id: &str,
+) -> anyhow::Result<bool> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            WITH gone AS (
+                DELETE FROM credentials c
+                USING slack_connections s, recipients r
+                WHERE c.id = s.credential_id AND s.recipient_id = r.id
+                  AND r.tenant_id = $1 AND r.external_id = $2
+                RETURNING s.recipient_id, s.slack_user_id
+            ), cleared AS (
+                UPDATE recipients r SET slack_user_id = NULL, updated_at = now()
+                FROM gone
+                WHERE r.id = gone.recipient_id AND r.slack_user_id = gone.slack_user_id
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+            "#,
+        )
+        .await?;
+    let gone: i64 = client
+        .query_one(&stmt, &[&tenant_id, &external_id])
+        .await
+        .context("removing the Slack connection")?
+        .get(0);
+    Ok(gone > 0)
 }

@@ -1,6 +1,8 @@
-//! The `state` of an OAuth install (Slack's "Add to Slack"): which tenant started it and
-//! until when it may finish, signed so the callback cannot be pointed at another
-//! tenant, replayed later, or forged.
+//! The `state` of an OAuth flow (Slack's "Add to Slack", a person connecting their
+//! Slack account): which tenant started it and until when it may finish, signed so the
+//! callback cannot be pointed at another tenant, replayed later, or forged. Its nonce
+//! is also stored when issued and deleted when used (`oauth_states`), so a state
+//! works once.
 //!
 //! `base64url(tenant id 16 bytes || expiry, Unix seconds, 8 bytes big-endian || 16
 //! random bytes) "." base64url(HMAC-SHA256(key, that first part))`.
@@ -21,6 +23,16 @@ pub enum StateError {
     Forged,
     #[error("the install took longer than ten minutes: start again")]
     Expired,
+    /// Signed and unexpired, but already used (or never issued): start again.
+    #[error("this install link was already used: start again")]
+    Used,
+}
+
+/// A state Herald signed: its tenant, and the nonce that names the pending flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub tenant_id: Uuid,
+    pub nonce: [u8; 16],
 }
 
 /// The key states are signed with, derived from a secret of the app (its OAuth client
@@ -43,8 +55,8 @@ pub fn sign_state(key: &[u8], tenant_id: Uuid, expires_at: i64, nonce: [u8; 16])
     format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
 }
 
-/// The tenant a state was issued for, if it is ours and not expired at `now`.
-pub fn verify_state(key: &[u8], state: &str, now: i64) -> Result<Uuid, StateError> {
+/// The tenant and nonce a state was issued with, if it is ours and not expired at `now`.
+pub fn verify_state(key: &[u8], state: &str, now: i64) -> Result<Verified, StateError> {
     let (payload, tag) = state.split_once('.').ok_or(StateError::Malformed)?;
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
@@ -71,7 +83,8 @@ pub fn verify_state(key: &[u8], state: &str, now: i64) -> Result<Uuid, StateErro
     if now > expires_at {
         return Err(StateError::Expired);
     }
-    Ok(tenant_id)
+    let nonce = bytes[24..].try_into().map_err(|_| StateError::Malformed)?;
+    Ok(Verified { tenant_id, nonce })
 }
 
 #[cfg(test)]
@@ -84,8 +97,12 @@ mod tests {
     fn a_state_names_its_tenant_until_it_expires() {
         let tenant = Uuid::new_v4();
         let state = sign_state(KEY, tenant, 1_000, [7; 16]);
-        assert_eq!(verify_state(KEY, &state, 999), Ok(tenant));
-        assert_eq!(verify_state(KEY, &state, 1_000), Ok(tenant));
+        let verified = Verified {
+            tenant_id: tenant,
+            nonce: [7; 16],
+        };
+        assert_eq!(verify_state(KEY, &state, 999), Ok(verified));
+        assert_eq!(verify_state(KEY, &state, 1_000), Ok(verified));
         assert_eq!(verify_state(KEY, &state, 1_001), Err(StateError::Expired));
     }
 

@@ -1,0 +1,66 @@
+//! Pending OAuth flows (`oauth_states`): a state's nonce is stored when Herald sends
+//! someone to the provider and deleted by the one callback that uses it.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::Client;
+
+/// Remembers a state just issued for `tenant_id` (and the person connecting their own
+/// account, if it is that kind of flow).
+#[tracing::instrument(name = "remember oauth state", skip_all)]
+pub async fn remember(
+    client: &Client,
+    nonce: &[u8; 16],
+    tenant_id: Uuid,
+    recipient_id: Option<Uuid>,
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO oauth_states (nonce, tenant_id, recipient_id, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    client
+        .execute(
+            &stmt,
+            &[&nonce.as_slice(), &tenant_id, &recipient_id, &expires_at],
+        )
+        .await
+        .context("remembering an OAuth state")?;
+    Ok(())
+}
+
+/// What a pending flow was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// `None`: the tenant's installation; `Some`: this recipient connects their account.
+    pub recipient_id: Option<Uuid>,
+}
+
+/// Uses the state with `nonce` of `tenant_id`, once: `None` when it was used already,
+/// expired, or never issued. Two callbacks with one state at once: one gets it.
+#[tracing::instrument(name = "use oauth state", skip_all)]
+pub async fn take(
+    client: &Client,
+    nonce: &[u8; 16],
+    tenant_id: Uuid,
+) -> anyhow::Result<Option<Pending>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            DELETE FROM oauth_states
+            WHERE nonce = $1 AND tenant_id = $2 AND expires_at > now()
+            RETURNING recipient_id
+            "#,
+        )
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&nonce.as_slice(), &tenant_id])
+        .await
+        .context("using an OAuth state")?
+        .map(|row| Pending {
+            recipient_id: row.get(0),
+        }))
+}
