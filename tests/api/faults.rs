@@ -1,15 +1,21 @@
 //! Fault injection through the real local stack, on every channel: a few hundred
-//! escalations whose recipients are reached by email, SMS, push, Teams, voice and the
-//! in-app inbox, while the SQS send after ingest fails, every channel's dispatcher dies
-//! before and after sending, SES and SNS throttle and reject, the Teams and voice fakes
-//! answer 429/503 and `ThrottlingException`, and a dispatcher's database connection is
-//! killed mid-batch. Then `retry` runs until quiet, and on every channel nothing may be
-//! lost, acknowledged twice, or sent after an acknowledgement; duplicates may only come
-//! from a crash after a send.
+//! escalations whose recipients are reached by email, SMS, push, Teams, voice, Slack and
+//! the in-app inbox, while the SQS send after ingest fails, every channel's dispatcher
+//! dies before and after sending, SES and SNS throttle and reject, the Teams and voice
+//! fakes answer 429/503 and `ThrottlingException`, Slack answers 429 with `Retry-After`,
+//! `ok: false` `ratelimited` / `service_unavailable` and, for good, `channel_not_found`,
+//! and a dispatcher's database connection is killed mid-batch. Escalations are
+//! acknowledged meanwhile (a magic link or a Slack button pressed twice at once, then
+//! the API). Then `retry` runs until quiet, and on every channel nothing may be lost,
+//! acknowledged twice, or sent after an acknowledgement; duplicates may only come from a
+//! crash after a send. Slack's rewrites of answered messages (`chat.update`) are not
+//! pages: only `chat.postMessage` counts, and every recorded Slack message of an
+//! acknowledged escalation must have been rewritten.
 //!
 //! Faults are injected at the HTTP level by a small proxy that every provider call goes
 //! through (the AWS SDK's for SQS, SES and SNS in front of the emulator; voice's in front
-//! of its fake; the registered Teams webhooks point at it, in front of the Teams fake).
+//! of its fake; the registered Teams webhooks point at it, in front of the Teams fake;
+//! `HERALD_SLACK_API_BASE_URL` is the proxy's `/api`, in front of the Slack fake).
 //! Every decision is a hash of (seed, what, n) where `what` is a stable name (escalation,
 //! recipient, channel), never a random id, so a seed always injects the same faults:
 //! `HERALD_FAULT_SEED=<n> cargo test -p herald-tests --test api faults -- --nocapture`.
@@ -26,8 +32,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use herald::dispatch::Dispatch;
 use herald::domain::Channel;
+use herald::domain::slack::{ACKNOWLEDGE_ACTION_ID, button_click_body, sign};
 use herald::warm::Warm;
-use herald_local::fakes::SEND_VOICE_MESSAGE;
+use herald_local::fakes::{Received, SEND_VOICE_MESSAGE};
+use herald_local::stack::LOCAL_SLACK_SIGNING_SECRET;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
@@ -39,7 +47,8 @@ use wiremock::matchers::{body_partial_json, header, method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{
-    Options, TestApp, connect, local_http, moto_url, sdk_config, sdk_config_for, unique_phone,
+    Options, TestApp, TestResponse, connect, local_http, moto_url, sdk_config, sdk_config_for,
+    unique_phone,
 };
 
 /// Probabilities per decision (per provider call; the SQS one per notification).
@@ -52,29 +61,51 @@ const P_THROTTLE: f64 = 0.20;
 const REJECT_EVERY: usize = 13;
 
 /// The channels with a dispatcher under fault injection (in_app rows are written by
-/// ingest). Slack has its dispatcher but not yet its place in the fault proxy.
-const DISPATCHED: [Channel; 5] = [
+/// ingest).
+const DISPATCHED: [Channel; 6] = [
     Channel::Email,
     Channel::Sms,
     Channel::Push,
     Channel::Teams,
     Channel::Voice,
+    Channel::Slack,
 ];
-/// The channels whose messages carry an acknowledge link (voice reads a script).
-const LINKED: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Push, Channel::Teams];
-/// The primary channels of escalation `i` are `CHANNEL_SETS[i % 6]`: every channel
-/// (in_app included) is in three of the six sets, and each set gets one and two
-/// recipients in turn, so every channel gets the same share of notifications.
-const CHANNEL_SETS: [[Channel; 3]; 6] = [
-    [Channel::Email, Channel::Sms, Channel::InApp],
-    [Channel::Push, Channel::Teams, Channel::Voice],
-    [Channel::Email, Channel::Push, Channel::InApp],
-    [Channel::Sms, Channel::Teams, Channel::Voice],
-    [Channel::Email, Channel::Teams, Channel::InApp],
+/// The channels whose messages let their recipient acknowledge: a magic link in email,
+/// SMS, push and Teams; Slack's Acknowledge button (the test stack is interactive: Slack
+/// posts the click, signed, to `POST /slack/actions`). Voice reads a script.
+const LINKED: [Channel; 5] = [
+    Channel::Email,
+    Channel::Sms,
+    Channel::Push,
+    Channel::Teams,
+    Channel::Slack,
+];
+/// The primary channels of escalation `i` are `CHANNEL_SETS[i % 7]`, the lines of a
+/// Fano plane over the seven channels (in_app included): every channel is in three of
+/// the seven sets, every two channels share one, and each set gets one and two
+/// recipients in turn, so every channel gets the same share of notifications (and every
+/// set has a channel to acknowledge from).
+const CHANNEL_SETS: [[Channel; 3]; 7] = [
+    [Channel::Email, Channel::Sms, Channel::Teams],
     [Channel::Sms, Channel::Push, Channel::Voice],
+    [Channel::Push, Channel::Teams, Channel::Slack],
+    [Channel::Teams, Channel::Voice, Channel::InApp],
+    [Channel::Voice, Channel::Slack, Channel::Email],
+    [Channel::Slack, Channel::InApp, Channel::Sms],
+    [Channel::InApp, Channel::Email, Channel::Push],
 ];
 /// The header the proxy adds to a call the Teams or voice fake must answer with a fault.
 const FAULT_HEADER: &str = "x-herald-fault";
+/// Where the app under test finds Slack's Web API: the proxy's `/api` (the Slack fake
+/// answers under the same path).
+const SLACK_API_PATH: &str = "/api";
+const SLACK_POST_MESSAGE: &str = "/api/chat.postMessage";
+const SLACK_UPDATE: &str = "/api/chat.update";
+/// The Slack workspace this test's tenant installed, and its bot token.
+const SLACK_TEAM: &str = "T0FAULTS01";
+const SLACK_TOKEN: &str = "xoxb-faults-test-token";
+/// Slack's `Retry-After` on an injected HTTP 429, in seconds (small: the test stays fast).
+const SLACK_RETRY_AFTER: &str = "1";
 
 /// A uniform sample in [0, 1) from (seed, key, n).
 fn roll(seed: u64, key: &str, n: u64) -> f64 {
@@ -98,6 +129,8 @@ struct Injected {
     killed_before_send: u64,
     killed_after_send: u64,
     db_connections_killed: u64,
+    /// The throttles by kind, where a channel has several (Teams, Slack).
+    throttle_kinds: BTreeMap<&'static str, u64>,
 }
 
 /// A fault forced on an address's first provider call, so every channel's dispatcher
@@ -174,8 +207,17 @@ struct Faults {
     /// notifications of an SQS batch (set once the app exists: the app's SDK needs the
     /// proxy's address first).
     admin: tokio::sync::OnceCell<tokio_postgres::Client>,
-    /// The Teams and voice fakes (they start with the app).
-    fakes: tokio::sync::OnceCell<(String, String)>,
+    /// The Teams, voice and Slack fakes (they start with the app).
+    fakes: tokio::sync::OnceCell<Upstreams>,
+}
+
+/// Where the fakes behind the proxy listen.
+#[derive(Debug, Clone, Default)]
+struct Upstreams {
+    teams: String,
+    voice: String,
+    /// The Slack fake's root (its Web API is under [`SLACK_API_PATH`] there too).
+    slack: String,
 }
 
 /// Counts a send the proxy is handling, until dropped.
@@ -211,6 +253,12 @@ fn send_of(
     }
     if let Some(hook) = path.strip_prefix("/teams/") {
         return Some((Channel::Teams, hook.to_owned()));
+    }
+    // A page to a Slack user; `chat.update` (an answered message rewritten) is not one.
+    if path == SLACK_POST_MESSAGE {
+        let request: Value = serde_json::from_slice(body).ok()?;
+        let to = request["channel"].as_str()?;
+        return Some((Channel::Slack, to.to_owned()));
     }
     if target == SEND_VOICE_MESSAGE {
         let request: Value = serde_json::from_slice(body).ok()?;
@@ -270,11 +318,13 @@ impl Faults {
 
     /// Where a request goes on from the proxy.
     fn upstream(&self, path: &str, target: &str) -> String {
-        let (teams, voice) = self.fakes.get().cloned().unwrap_or_default();
+        let fakes = self.fakes.get().cloned().unwrap_or_default();
         if path.starts_with("/teams/") {
-            teams
+            fakes.teams
+        } else if path.starts_with(&format!("{SLACK_API_PATH}/")) {
+            fakes.slack
         } else if target.starts_with("PinpointSMSVoiceV2.") {
-            voice
+            fakes.voice
         } else {
             self.moto.clone()
         }
@@ -376,7 +426,8 @@ impl Faults {
 
     /// One provider send: decides its fault from the address's stable name and how many
     /// calls it had, then answers (the proxy itself for SES and SNS, which the emulator
-    /// cannot make fail; the Teams and voice fakes, told by a header) or forwards.
+    /// cannot make fail, and for Slack, so the Slack fake holds only the messages it
+    /// accepted; the Teams and voice fakes, told by a header) or forwards.
     async fn send(
         self: &Arc<Self>,
         channel: Channel,
@@ -442,6 +493,8 @@ impl Faults {
                             "Invalid parameter: PhoneNumber Reason: {to} is not valid to publish to"
                         ),
                     ),
+                    // The member left the workspace (HTTP 200, as Slack refuses).
+                    Channel::Slack => slack_error("channel_not_found"),
                     // The emulator (a disabled endpoint) and the fakes refuse these.
                     _ => {
                         self.forward_send(channel, &to, epoch, parts, body, None)
@@ -503,8 +556,30 @@ impl Faults {
                         } else {
                             "503"
                         };
+                        self.count(channel, |i| {
+                            *i.throttle_kinds.entry(status).or_default() += 1;
+                        });
                         self.forward_send(channel, &to, epoch, parts, body, Some(status))
                             .await
+                    }
+                    Channel::Slack => {
+                        let kind = roll(self.seed, &format!("slack-status:{name}"), n);
+                        let (kind, resp) = if kind < 1.0 / 3.0 {
+                            let mut resp = answer(429, "text/plain", "ratelimited".into());
+                            resp.headers_mut().insert(
+                                http::header::RETRY_AFTER,
+                                http::HeaderValue::from_static(SLACK_RETRY_AFTER),
+                            );
+                            ("429", resp)
+                        } else if kind < 2.0 / 3.0 {
+                            ("ratelimited", slack_error("ratelimited"))
+                        } else {
+                            ("service_unavailable", slack_error("service_unavailable"))
+                        };
+                        self.count(channel, |i| {
+                            *i.throttle_kinds.entry(kind).or_default() += 1;
+                        });
+                        resp
                     }
                     _ => {
                         self.forward_send(channel, &to, epoch, parts, body, Some("throttle"))
@@ -630,6 +705,15 @@ fn aws_json_error(
         http::HeaderValue::from_static(error_type),
     );
     resp
+}
+
+/// A refusal as Slack's Web API answers most of them: HTTP 200, `ok: false`.
+fn slack_error(code: &str) -> hyper::Response<Full<Bytes>> {
+    answer(
+        200,
+        "application/json; charset=utf-8",
+        json!({ "ok": false, "error": code }).to_string(),
+    )
 }
 
 /// An error as SNS (awsQuery) answers it.
@@ -838,9 +922,18 @@ struct Planned {
     sends: Vec<(Channel, String)>,
 }
 
+/// How a message that reached its recipient lets them acknowledge.
+enum Answer {
+    /// A magic link's token.
+    Link(String),
+    /// Slack's Acknowledge button, in the DM to this Slack user.
+    Button(String),
+}
+
 /// Acknowledges every fifth escalation not yet acknowledged: twice at once through a
-/// link in a message that reached one of its recipients, when one did (the channel
-/// tried first rotates, so every channel's links get clicked), and once through the API.
+/// link (or Slack's button) in a message that reached one of its recipients, when one
+/// did (the channel tried first rotates, so every channel's links get clicked), and once
+/// through the API.
 async fn acknowledge_round(
     app: &TestApp,
     escalations: &[Planned],
@@ -853,35 +946,97 @@ async fn acknowledge_round(
         if i % 5 != round || acked.contains(&escalation.id) {
             continue;
         }
+        // Rotated by `i / 5`, not `i`: a round takes the `i` with one `i % 5`.
         let link = (0..LINKED.len())
-            .map(|k| LINKED[(i + k) % LINKED.len()])
+            .map(|k| LINKED[(i / 5 + k) % LINKED.len()])
             .find_map(|channel| {
                 escalation
                     .sends
                     .iter()
                     .filter(|(c, _)| *c == channel)
-                    .filter_map(|key| sent.get(key))
-                    .flatten()
-                    .find_map(|text| first_link(text))
-                    .map(|token| (channel, token))
+                    .find_map(|key| {
+                        let texts = sent.get(key)?;
+                        if channel == Channel::Slack {
+                            texts
+                                .iter()
+                                .any(|text| text.contains(ACKNOWLEDGE_ACTION_ID))
+                                .then(|| Answer::Button(key.1.clone()))
+                        } else {
+                            texts
+                                .iter()
+                                .find_map(|text| first_link(text))
+                                .map(Answer::Link)
+                        }
+                    })
+                    .map(|answer| (channel, answer))
             });
-        if let Some((channel, token)) = link {
-            let (a, b) = tokio::join!(app.magic("POST", &token), app.magic("POST", &token));
-            let oks = [a.status, b.status].iter().filter(|s| **s == 200).count();
-            assert_eq!(
-                oks, 1,
-                "one of two concurrent clicks on a {channel} link wins: {} {}",
-                a.status, b.status
-            );
-            *link_wins.entry(channel).or_default() += 1;
-        }
         let id = &escalation.id;
+        match link {
+            Some((channel, Answer::Link(token))) => {
+                let (a, b) = tokio::join!(app.magic("POST", &token), app.magic("POST", &token));
+                let oks = [a.status, b.status].iter().filter(|s| **s == 200).count();
+                assert_eq!(
+                    oks, 1,
+                    "one of two concurrent clicks on a {channel} link wins: {} {}",
+                    a.status, b.status
+                );
+                *link_wins.entry(channel).or_default() += 1;
+            }
+            Some((channel, Answer::Button(user))) => {
+                let body = button_click_body(
+                    SLACK_TEAM,
+                    &user,
+                    ACKNOWLEDGE_ACTION_ID,
+                    id.parse().expect("escalation id"),
+                    ("D0HERALD01", "1790000000.000001"),
+                );
+                // Two requests (Slack signs each delivery with its own timestamp).
+                let now = Utc::now().timestamp();
+                let (a, b) = tokio::join!(
+                    press_slack_button(app, &body, now),
+                    press_slack_button(app, &body, now - 1)
+                );
+                let outcomes: Vec<String> = [&a, &b]
+                    .iter()
+                    .map(|r| {
+                        assert_eq!(r.status, 200, "a Slack button press: {}", r.text);
+                        r.json()["outcome"].as_str().unwrap_or_default().to_owned()
+                    })
+                    .collect();
+                let applied = outcomes.iter().filter(|o| *o == "applied").count();
+                assert_eq!(
+                    applied, 1,
+                    "one of two concurrent presses of a Slack button wins: {outcomes:?}"
+                );
+                assert!(outcomes.iter().any(|o| o == "already_done"), "{outcomes:?}");
+                *link_wins.entry(channel).or_default() += 1;
+            }
+            None => {}
+        }
         let api = app
             .api("POST", &format!("/v1/escalations/{id}/acknowledge"), None)
             .await;
         assert_eq!(api.status, 200, "{}", api.text);
         acked.insert(id.clone());
     }
+}
+
+/// A button press `POST /slack/actions` receives, signed as Slack signs it at `timestamp`.
+async fn press_slack_button(app: &TestApp, body: &[u8], timestamp: i64) -> TestResponse {
+    let signature = sign(LOCAL_SLACK_SIGNING_SECRET.as_bytes(), timestamp, body);
+    let timestamp = timestamp.to_string();
+    app.request(
+        "POST",
+        "/slack/actions",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-slack-request-timestamp", &timestamp),
+            ("x-slack-signature", &signature),
+            ("user-agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
+        ],
+        body,
+    )
+    .await
 }
 
 fn first_link(body: &str) -> Option<String> {
@@ -907,11 +1062,13 @@ fn forwarded_by_address(forwarded: &[Forwarded]) -> HashMap<(Channel, String), V
 
 /// Every message the providers hold for this test's addresses: email, SMS and push as
 /// the emulator stored them (SMS only with this run's tag: phone numbers may repeat
-/// across runs), Teams and voice as their fakes accepted them through the proxy.
+/// across runs), Teams and voice as their fakes accepted them through the proxy, Slack
+/// as its fake holds the `chat.postMessage` calls (a `chat.update` is not a page).
 async fn provider_messages(
     addresses: &BTreeMap<Channel, HashSet<String>>,
     run_tag: &str,
     forwarded: &[Forwarded],
+    slack_posts: &[Received],
 ) -> HashMap<(Channel, String), Vec<String>> {
     let data: Value = local_http()
         .get(format!("{}/moto-api/data.json", moto_url()))
@@ -974,6 +1131,18 @@ async fn provider_messages(
             .or_default()
             .push(f.text.clone());
     }
+    let members = of(Channel::Slack);
+    for post in slack_posts {
+        assert_eq!(post.path, SLACK_POST_MESSAGE, "only posts are pages");
+        if let Some(to) = post.body["channel"]
+            .as_str()
+            .filter(|c| members.contains(*c))
+        {
+            out.entry((Channel::Slack, to.to_owned()))
+                .or_default()
+                .push(post.body.to_string());
+        }
+    }
     out
 }
 
@@ -1021,10 +1190,11 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20261122);
+    // 182 = 13 rounds of the seven sets with one, then two, recipients: equal shares.
     let escalation_count: usize = std::env::var("HERALD_FAULT_ESCALATIONS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(180);
+        .unwrap_or(182);
     let started = Instant::now();
     // In every title, to tell this run's SMS from earlier runs' to the same number.
     let run_tag = format!("run{}", &Uuid::new_v4().simple().to_string()[..8]);
@@ -1064,19 +1234,17 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     });
     let proxy = start_proxy(faults.clone()).await;
     let proxy_url = format!("http://{proxy}");
+    let slack_api = format!("{proxy_url}{SLACK_API_PATH}");
     let app = Arc::new(
         TestApp::spawn_with(Options {
             aws_endpoint: proxy_url.clone(),
-            tune: Box::new(|config| {
+            tune: Box::new(move |config| {
                 config.sending_lease = Duration::from_secs(2);
                 config.outbox_grace = Duration::from_secs(1);
                 config.retry.default.base = Duration::from_millis(200);
                 config.retry.default.cap = Duration::from_secs(1);
-                // Slack is not in this test yet: without its queue, nothing is planned
-                // for it and answers are not announced to it.
-                if let Some(slack) = config.channels.get_mut(&Channel::Slack) {
-                    slack.queue_url = None;
-                }
+                // Slack's Web API through the proxy (the Slack fake behind it).
+                herald_local::stack::use_slack_api(config, &slack_api);
             }),
         })
         .await,
@@ -1088,12 +1256,27 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         .expect("admin connection");
     faults
         .fakes
-        .set((app.fakes.teams.uri(), app.fakes.voice_endpoint()))
+        .set(Upstreams {
+            teams: app.fakes.teams.uri(),
+            voice: app.fakes.voice_endpoint(),
+            slack: app.fakes.slack.uri(),
+        })
         .map_err(|_| "set once")
         .expect("fakes");
+    // The tenant's Slack installation: its bot token sealed, as "Add to Slack" stores it.
+    herald_local::stack::install_slack(
+        &app.pool.get().await.expect("conn"),
+        &app.config,
+        app.tenant_id,
+        SLACK_TEAM,
+        SLACK_TOKEN,
+    )
+    .await
+    .expect("Slack installed");
     // Email, SMS and push go through the proxy with the app's own dispatchers (its SDK
-    // configuration points at the proxy), Teams through the webhooks registered below;
-    // voice needs a dispatcher of its own, its SDK pointed at the proxy too.
+    // configuration points at the proxy), Slack too (its API base is the proxy's), Teams
+    // through the webhooks registered below; voice needs a dispatcher of its own, its SDK
+    // pointed at the proxy too.
     let mut dispatchers = app.dispatchers.clone();
     let voice = herald::dispatch::for_channel(
         Channel::Voice,
@@ -1226,6 +1409,17 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
                         ));
                         hook
                     }
+                    Channel::Slack => {
+                        // A member id (`U` and upper-case letters and digits).
+                        let kind = if reject { "REJ" } else { "FI" };
+                        let member = format!(
+                            "U{kind}{}X{}",
+                            recipient.label.to_uppercase(),
+                            &Uuid::new_v4().simple().to_string()[..8].to_uppercase()
+                        );
+                        person["slack_user_id"] = json!(member);
+                        member
+                    }
                     _ => recipient.external_id.clone(),
                 };
                 address_of.insert((recipient.external_id.clone(), channel), address.clone());
@@ -1347,7 +1541,13 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     }
     // Quiet means quiet: one more invocation of each channel finds nothing to do.
     assert_eq!(app.poll_once().await.received, 0, "email queue not empty");
-    for channel in [Channel::Sms, Channel::Push, Channel::Teams, Channel::Voice] {
+    for channel in [
+        Channel::Sms,
+        Channel::Push,
+        Channel::Teams,
+        Channel::Voice,
+        Channel::Slack,
+    ] {
         let stats = app.poll_channel(channel).await;
         assert_eq!(stats.received, 0, "{channel} queue not empty");
     }
@@ -1479,7 +1679,8 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         .filter(|f| killed_epochs.contains(&f.epoch))
         .map(|f| (f.channel, f.to.clone()))
         .collect();
-    let received = provider_messages(&addresses, &run_tag, &forwarded).await;
+    let slack_posts = app.fakes.slack_posts().await;
+    let received = provider_messages(&addresses, &run_tag, &forwarded, &slack_posts).await;
     let mut duplicates: BTreeMap<Channel, usize> = BTreeMap::new();
     for ((channel, to), texts) in &received {
         let target = faults.targets.lock().expect("lock")[&(*channel, to.clone())].clone();
@@ -1531,6 +1732,50 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         );
     }
 
+    // Once answered, every Slack message Herald recorded for the escalation is rewritten
+    // to say who answered (`chat.update` by its `ts`: not a page, not counted above).
+    let slack_updates = app.fakes.slack_updates().await;
+    let mut rewrites: HashMap<String, Vec<String>> = HashMap::new();
+    for u in &slack_updates {
+        assert_eq!(u.path, SLACK_UPDATE);
+        if let Some(ts) = u.body["ts"].as_str() {
+            rewrites
+                .entry(ts.to_owned())
+                .or_default()
+                .push(u.body["text"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let recorded = client
+        .query(
+            "SELECT n.provider_message_id, r.external_id FROM notification_log n \
+             JOIN escalations e ON e.id = n.escalation_id JOIN recipients r ON r.id = n.recipient_id \
+             WHERE n.channel = 'slack' AND n.provider_message_id LIKE '%/%' \
+               AND e.acknowledged_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .expect("Slack messages");
+    let mut rewritten = 0;
+    for row in &recorded {
+        let message: String = row.get(0);
+        let who: String = row.get(1);
+        let ts = message.split_once('/').map_or("", |(_, ts)| ts);
+        let texts = rewrites.get(ts).unwrap_or_else(|| {
+            panic!(
+                "slack to {who}: message {message} of an acknowledged escalation never rewritten"
+            )
+        });
+        assert!(
+            texts.iter().all(|t| t.contains("Acknowledged by")),
+            "slack to {who}: {message} rewritten as {texts:?}"
+        );
+        rewritten += 1;
+    }
+    assert!(
+        rewritten > 0,
+        "no Slack message of an acknowledged escalation to rewrite"
+    );
+
     // 5. What happened, per channel.
     let injected = faults.injected.lock().expect("lock").clone();
     let total_rows: u64 = by_status.values().flat_map(|s| s.values()).sum();
@@ -1554,10 +1799,11 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         let c = lane.channel;
         let i = injected.get(&c).cloned().unwrap_or_default();
         let throttle = match c {
-            Channel::Email => "SES throttled",
-            Channel::Sms | Channel::Push => "SNS throttled",
-            Channel::Teams => "webhook 429/503",
-            _ => "ThrottlingException",
+            Channel::Email => "SES throttled".to_owned(),
+            Channel::Sms | Channel::Push => "SNS throttled".to_owned(),
+            Channel::Teams => format!("webhook {:?}", i.throttle_kinds),
+            Channel::Slack => format!("Slack {:?}", i.throttle_kinds),
+            _ => "ThrottlingException".to_owned(),
         };
         let name = c.as_str();
         println!(
@@ -1589,7 +1835,12 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         let name = c.as_str();
         let links = if LINKED.contains(c) {
             let n = link_wins.get(c).copied().unwrap_or(0);
-            format!("{n} escalations acknowledged through its links")
+            let what = if *c == Channel::Slack {
+                "Acknowledge buttons"
+            } else {
+                "links"
+            };
+            format!("{n} escalations acknowledged through its {what}")
         } else {
             "no links (a call reads a script)".to_owned()
         };
@@ -1605,9 +1856,15 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         );
     }
     println!(
-        "  acknowledged {} escalations (0 twice), {} of them through a link clicked twice at once",
+        "  acknowledged {} escalations (0 twice), {} of them through a link or Slack button pressed twice at once",
         acked.len(),
         link_wins.values().sum::<u64>()
+    );
+    println!(
+        "  Slack: {} chat.postMessage (the pages), {} chat.update rewriting the {rewritten} recorded \
+         messages of acknowledged escalations (not pages)",
+        slack_posts.len(),
+        slack_updates.len(),
     );
 
     assert_eq!(faults.unknown_sends.load(Ordering::SeqCst), 0);
@@ -1621,9 +1878,23 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
             "{c}: nothing sent"
         );
         assert!(i.throttled > 0 && i.rejected > 0, "{c}: {i:?}");
+        if c == Channel::Slack {
+            for kind in ["429", "ratelimited", "service_unavailable"] {
+                assert!(
+                    i.throttle_kinds.contains_key(kind),
+                    "Slack never {kind}: {i:?}"
+                );
+            }
+        }
         assert!(
             i.killed_before_send > 0 && i.killed_after_send > 0,
             "{c}: its dispatcher was not killed both ways: {i:?}"
+        );
+    }
+    for c in LINKED {
+        assert!(
+            link_wins.get(&c).copied().unwrap_or(0) > 0,
+            "no escalation acknowledged through {c}: {link_wins:?}"
         );
     }
     assert!(
