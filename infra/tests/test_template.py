@@ -68,6 +68,7 @@ EXPECTED_ROUTES = {
     ("POST", "/l/{token}"): "MagicLinkFunction",
     # The Slack app's Interactivity Request URL (signed button clicks).
     ("POST", "/slack/actions"): "MagicLinkFunction",
+    ("POST", "/slack/events"): "MagicLinkFunction",
 }
 # Path prefixes and the one function serving every route under them: escalations (the
 # paging path) apart from the inbox / webhook registration / Slack installs (which hold the
@@ -285,7 +286,8 @@ EXTENSION_LAYER = {"Ref": "ParametersSecretsExtensionLayerArn"}
 EXTENSION_SECRET_ENV = {"HERALD_DATABASE_SECRET_ARN", "HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_SIGNING_SECRET_ARN",
                         "HERALD_SLACK_CLIENT_SECRET_ARN"}
 # Outputs: name -> (what the ApiUrl output's URL is followed by, the route it names).
-API_URL_OUTPUTS = {"SlackInteractivityUrl": ("/slack/actions", ("POST", "/slack/actions"))}
+API_URL_OUTPUTS = {"SlackInteractivityUrl": ("/slack/actions", ("POST", "/slack/actions")),
+                   "SlackEventsUrl": ("/slack/events", ("POST", "/slack/events"))}
 # Outputs that must equal a URL a function builds from its HERALD_PUBLIC_BASE_URL (Slack
 # compares the OAuth redirect_uri exactly): name -> (function, path appended, the route).
 BASE_URL_OUTPUTS = {

@@ -15,7 +15,7 @@ use crate::actions::{self, Outcome};
 use crate::channels::slack::{Card, Controls, SlackChat, SlackSettings, render_update};
 use crate::db::{Client, Pool};
 use crate::domain::oauth::StateError;
-use crate::domain::slack::{self as rules, Interaction, PayloadError, SignatureError};
+use crate::domain::slack::{self as rules, Event, Interaction, PayloadError, SignatureError};
 use crate::secrets::{Keyring, Owner};
 use crate::warm::Warm;
 
@@ -46,6 +46,16 @@ pub enum Answered {
     Ignored,
 }
 
+/// What a request to `POST /slack/events` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventAnswer {
+    /// Slack's URL check: its challenge, to answer.
+    Challenge(String),
+    /// Tokens Slack revoked, marked (how many credentials).
+    Marked(u64),
+    Ignored,
+}
+
 /// Slack's interactions, in the magic-link function: it checks and acts, and holds no
 /// bot token (the Slack dispatcher rewrites the messages).
 #[derive(Clone)]
@@ -66,17 +76,16 @@ impl SlackApp {
         })
     }
 
-    /// Checks the request is Slack's (signature over the raw body, five-minute window,
-    /// never seen before), then applies the button's action. `now` is Unix seconds.
-    #[tracing::instrument(name = "slack interaction", skip_all)]
-    pub async fn interaction(
+    /// Checks a request is Slack's: signature over the raw body, five-minute window,
+    /// never seen before. Gives back a connection for what the request asks.
+    async fn verified(
         &self,
         pool: &Pool,
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
         now: i64,
-    ) -> Result<Answered, InteractionError> {
+    ) -> Result<Client, InteractionError> {
         let secret = self.signing_secret.get().await?;
         // A secret pasted with a trailing newline must not turn every click into a 401.
         let tag = rules::verify_signature(
@@ -94,7 +103,7 @@ impl SlackApp {
                 SignatureError::Mismatch => "bad signature",
             })
         })?;
-        let mut client = pool
+        let client = pool
             .get()
             .await
             .map_err(|e| InteractionError::Unavailable(e.into()))?;
@@ -102,6 +111,21 @@ impl SlackApp {
             tracing::warn!("replayed Slack request refused");
             return Err(InteractionError::Unauthorized("replayed"));
         }
+        Ok(client)
+    }
+
+    /// Checks the request is Slack's (see [`Self::verified`]), then applies the button's
+    /// action. `now` is Unix seconds.
+    #[tracing::instrument(name = "slack interaction", skip_all)]
+    pub async fn interaction(
+        &self,
+        pool: &Pool,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Answered, InteractionError> {
+        let mut client = self.verified(pool, timestamp, signature, body, now).await?;
         let Interaction::Button {
             team_id,
             user_id,
@@ -119,6 +143,40 @@ impl SlackApp {
             tracing::info!(why, "Slack button press refused");
         }
         Ok(Answered::Button(outcome))
+    }
+
+    /// An Events API request (`POST /slack/events`), checked like an interaction: the
+    /// URL check is answered; revoked tokens are marked, so admins see them and the
+    /// bot's is no longer sent with. Everything else is acknowledged and ignored.
+    #[tracing::instrument(name = "slack event", skip_all)]
+    pub async fn event(
+        &self,
+        pool: &Pool,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<EventAnswer, InteractionError> {
+        let client = self.verified(pool, timestamp, signature, body, now).await?;
+        let (team_id, revoked, reason) = match rules::parse_event(body)? {
+            Event::UrlVerification { challenge } => {
+                return Ok(EventAnswer::Challenge(challenge));
+            }
+            Event::Other => return Ok(EventAnswer::Ignored),
+            Event::TokensRevoked {
+                team_id,
+                users,
+                bots,
+            } => (team_id, Some((users, !bots.is_empty())), "tokens_revoked"),
+            Event::AppUninstalled { team_id } => (team_id, None, "app_uninstalled"),
+        };
+        let revoked = match &revoked {
+            Some((users, bot)) => crate::db::slack::Revoked::Tokens { users, bot: *bot },
+            None => crate::db::slack::Revoked::Everything,
+        };
+        let marked = crate::db::slack::mark_revoked(&client, &team_id, &revoked, reason).await?;
+        tracing::warn!(slack_team_id = %team_id, reason, marked, "Slack revoked tokens");
+        Ok(EventAnswer::Marked(marked))
     }
 }
 
@@ -387,11 +445,13 @@ impl SlackInstaller {
     ) -> Result<Completed, InstallError> {
         let verified = crate::domain::oauth::verify_state(&self.state_key().await?, state, now)?;
         let tenant_id = verified.tenant_id;
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| InstallError::Unexpected(e.into()))?;
-        let pending = crate::db::oauth::take(&client, &verified.nonce, tenant_id)
+        let connect = async || {
+            pool.get()
+                .await
+                .map_err(|e| InstallError::Unexpected(e.into()))
+        };
+        // No connection is held while Slack is asked.
+        let pending = crate::db::oauth::take(&connect().await?, &verified.nonce, tenant_id)
             .await?
             .ok_or(InstallError::State(StateError::Used))?;
         let secret = self.client_secret.get().await?;
@@ -431,6 +491,7 @@ impl SlackInstaller {
             ));
         }
         let keyring = self.keyring.get().await?;
+        let client = connect().await?;
         match pending.recipient_id {
             None => {
                 self.store_installation(&client, &keyring, tenant_id, answer)
@@ -496,7 +557,8 @@ impl SlackInstaller {
         }
         let token = user
             .access_token
-            .filter(|t| t.starts_with("xoxp-"))
+            // `xoxe.xoxp-`: a user token with rotation on.
+            .filter(|t| t.starts_with("xoxp-") || t.starts_with("xoxe.xoxp-"))
             .map(SecretString::from)
             .ok_or(InstallError::BadAnswer("no user token"))?;
         let scopes = user.scope.unwrap_or_default();

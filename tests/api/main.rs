@@ -15,6 +15,7 @@ mod retry;
 mod robustness;
 mod slack;
 mod slack_actions;
+mod slack_events;
 mod slack_install;
 mod sms_reply;
 mod teams;

@@ -13,14 +13,14 @@ use crate::channels::{escalation_on, notification_of, row};
 use crate::helpers::{TestApp, TestResponse, capture_logs};
 use crate::slack::person;
 
-async fn get(app: &TestApp, path: &str) -> TestResponse {
+pub async fn get(app: &TestApp, path: &str) -> TestResponse {
     let bearer = app.bearer();
     app.request("GET", path, &[("authorization", bearer.as_str())], b"")
         .await
 }
 
 /// The install redirect's query, as Slack receives it.
-async fn start_install(app: &TestApp) -> HashMap<String, String> {
+pub async fn start_install(app: &TestApp) -> HashMap<String, String> {
     let answer = get(app, "/v1/integrations/slack/install").await;
     assert_eq!(answer.status, 302, "{}", answer.text);
     let location = answer
@@ -38,7 +38,7 @@ async fn start_install(app: &TestApp) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
 }
 
-async fn callback(app: &TestApp, code: &str, state: &str) -> TestResponse {
+pub async fn callback(app: &TestApp, code: &str, state: &str) -> TestResponse {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("code", code)
         .append_pair("state", state)
@@ -171,7 +171,7 @@ async fn a_state_works_once_even_when_two_callbacks_race() {
 }
 
 /// The consent page's query for `recipient` connecting their own Slack account.
-async fn start_connection(app: &TestApp, recipient: &str) -> HashMap<String, String> {
+pub async fn start_connection(app: &TestApp, recipient: &str) -> HashMap<String, String> {
     let answer = get(
         app,
         &format!("/v1/recipients/{recipient}/connections/slack"),
@@ -277,6 +277,52 @@ async fn a_person_connects_their_slack_account_and_pages_reach_that_account() {
         get(&app, "/v1/integrations").await.json()["slack_connections"],
         serde_json::json!([])
     );
+}
+
+#[tokio::test]
+async fn a_connected_account_is_one_persons_and_a_forwarded_link_cannot_take_it() {
+    let app = TestApp::spawn().await;
+    let query = start_install(&app).await;
+    assert_eq!(
+        callback(&app, "T0MINE-1", &query["state"]).await.status,
+        200
+    );
+    // Eve is known in Slack (an escalation said so) before she connects: the link sent
+    // to her, opened by someone else signed in to Slack, connects nobody.
+    app.post_escalation(&escalation_on(&["email"], person("u-eve", "U0EVE0001")))
+        .await;
+    let query = start_connection(&app, "u-eve").await;
+    let forwarded = callback(&app, "T0MINE-user-U0MALLORY-1", &query["state"]).await;
+    assert_eq!(forwarded.status, 409, "{}", forwarded.text);
+    assert!(forwarded.text.contains("U0EVE0001"), "{}", forwarded.text);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM slack_connections")
+            .await,
+        0
+    );
+    let query = start_connection(&app, "u-eve").await;
+    let hers = callback(&app, "T0MINE-user-U0EVE0001-1", &query["state"]).await;
+    assert_eq!(hers.status, 200, "{}", hers.text);
+
+    // A payload giving her id to another recipient gives them nothing: no Slack id, so
+    // no Slack page to her DM, and her clicks stay hers.
+    let created = app
+        .post_escalation(&escalation_on(&["slack"], person("u-aaa", "U0EVE0001")))
+        .await
+        .json();
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT count(*) FROM recipients WHERE external_id = 'u-aaa' AND slack_user_id IS NULL"
+        )
+        .await,
+        1
+    );
+    app.dispatch_channel(Channel::Slack).await;
+    assert_ne!(
+        row(&app, notification_of(&created, Channel::Slack)).await["status"],
+        "sent"
+    );
+    assert!(app.fakes.slack_posts().await.is_empty());
 }
 
 #[tokio::test]

@@ -42,17 +42,29 @@ fn token_of(req: &Request) -> Option<String> {
         .or_else(|| req.raw_http_path().rsplit('/').next().map(str::to_owned))
 }
 
+/// Slack's two Request URLs: Interactivity, and Event Subscriptions.
+#[derive(Clone, Copy)]
+enum SlackRoute {
+    Actions,
+    Events,
+}
+
 #[tracing::instrument(name = "magic link", skip_all, fields(method = %req.method()))]
 pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    if req
-        .raw_http_path()
-        .trim_end_matches('/')
-        .ends_with("/slack/actions")
-    {
-        let response = if req.method() == Method::POST {
-            crate::slack_actions::handle(deps, &req).await
-        } else {
-            Page::not_found().into_response()
+    let path = req.raw_http_path();
+    let path = path.trim_end_matches('/');
+    let slack = if path.ends_with("/slack/actions") {
+        Some(SlackRoute::Actions)
+    } else if path.ends_with("/slack/events") {
+        Some(SlackRoute::Events)
+    } else {
+        None
+    };
+    if let Some(route) = slack {
+        let response = match (req.method() == Method::POST, route) {
+            (true, SlackRoute::Actions) => crate::slack_actions::handle(deps, &req).await,
+            (true, SlackRoute::Events) => crate::slack_actions::handle_event(deps, &req).await,
+            (false, _) => Page::not_found().into_response(),
         };
         tracing::info!(status = response.status().as_u16(), "answered");
         return Ok(response);

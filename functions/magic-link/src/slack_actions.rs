@@ -1,11 +1,12 @@
-//! `POST /slack/actions`: Slack's interaction requests. The signature is checked over
+//! `POST /slack/actions`: Slack's interaction requests; `POST /slack/events`: its Events
+//! API (the URL check, and tokens it revoked), signed the same way. The signature is checked over
 //! the raw body before anything else (see [`herald::slack::SlackApp::interaction`]);
 //! Slack needs a 200 within 3 s (the answer is one SQS message away), and shows the
 //! person nothing from its body: what they see is their message rewritten by the Slack
 //! dispatcher.
 
 use herald::actions::Outcome;
-use herald::slack::{Answered, InteractionError};
+use herald::slack::{Answered, EventAnswer, InteractionError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -15,28 +16,41 @@ use crate::Deps;
 /// Larger bodies are not Slack's (413, unread).
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The raw body (unparsed: the signature is over these bytes); `None` when it is too
+/// large to be Slack's.
+fn raw_body(req: &Request) -> Option<&[u8]> {
+    let body: &[u8] = match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    (body.len() <= MAX_BODY_BYTES).then_some(body)
+}
+
+fn too_large() -> Response<Body> {
+    reply(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "too large",
+    )
+}
+
+fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
 pub async fn handle(deps: &Deps, req: &Request) -> Response<Body> {
     let answer = match &deps.slack {
         None => Err(InteractionError::NotConfigured),
         Some(slack) => {
-            let body: &[u8] = match req.body() {
-                Body::Text(t) => t.as_bytes(),
-                Body::Binary(b) => b,
-                _ => b"",
+            let Some(body) = raw_body(req) else {
+                return too_large();
             };
-            if body.len() > MAX_BODY_BYTES {
-                return reply(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "too large",
-                );
-            }
-            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
             slack
                 .interaction(
                     &deps.pool,
-                    header("x-slack-request-timestamp"),
-                    header("x-slack-signature"),
+                    header(req, "x-slack-request-timestamp"),
+                    header(req, "x-slack-signature"),
                     body,
                     chrono::Utc::now().timestamp(),
                 )
@@ -64,6 +78,48 @@ pub async fn handle(deps: &Deps, req: &Request) -> Response<Body> {
             let status = status_of(&e);
             if status.is_server_error() {
                 tracing::error!(error.message = %herald::telemetry::describe(&e), "Slack interaction failed");
+            }
+            reply(status, code_of(&e), &e.to_string())
+        }
+    }
+}
+
+/// `POST /slack/events`: Slack's URL check gets its challenge back; a revocation is
+/// marked; anything else is 200 and ignored (Slack retries what is not 2xx).
+pub async fn handle_event(deps: &Deps, req: &Request) -> Response<Body> {
+    let answer = match &deps.slack {
+        None => Err(InteractionError::NotConfigured),
+        Some(slack) => {
+            let Some(body) = raw_body(req) else {
+                return too_large();
+            };
+            slack
+                .event(
+                    &deps.pool,
+                    header(req, "x-slack-request-timestamp"),
+                    header(req, "x-slack-signature"),
+                    body,
+                    chrono::Utc::now().timestamp(),
+                )
+                .await
+        }
+    };
+    match answer {
+        Ok(EventAnswer::Challenge(challenge)) => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .body(Body::Text(json!({ "challenge": challenge }).to_string()))
+            .expect("static headers"),
+        Ok(EventAnswer::Marked(n)) => reply(
+            StatusCode::OK,
+            "marked",
+            &format!("{n} credential(s) marked revoked"),
+        ),
+        Ok(EventAnswer::Ignored) => reply(StatusCode::OK, "ignored", "not an event Herald reads"),
+        Err(e) => {
+            let status = status_of(&e);
+            if status.is_server_error() {
+                tracing::error!(error.message = %herald::telemetry::describe(&e), "Slack event failed");
             }
             reply(status, code_of(&e), &e.to_string())
         }

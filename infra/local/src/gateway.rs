@@ -127,6 +127,7 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             vec![("token", (*token).to_owned())],
         ),
         ("POST", ["slack", "actions"]) => m(Target::MagicLink, "POST /slack/actions", vec![]),
+        ("POST", ["slack", "events"]) => m(Target::MagicLink, "POST /slack/events", vec![]),
         _ => None,
     }
 }

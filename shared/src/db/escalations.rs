@@ -63,7 +63,13 @@ pub async fn create(
             ), rcp AS (
                 INSERT INTO recipients
                     (tenant_id, external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone)
-                SELECT $1, r.external_id, r.name, r.email, r.phone, r.slack_user_id, r.push_endpoint_arn, r.timezone
+                SELECT $1, r.external_id, r.name, r.email, r.phone,
+                       -- A Slack id someone connected is theirs alone: a payload cannot
+                       -- give it to another recipient (their own row keeps it below).
+                       CASE WHEN EXISTS (SELECT 1 FROM slack_connections s
+                                         WHERE s.tenant_id = $1 AND s.slack_user_id = r.slack_user_id)
+                            THEN NULL ELSE r.slack_user_id END,
+                       r.push_endpoint_arn, r.timezone
                 FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
                      AS r(external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone)
                 WHERE EXISTS (SELECT 1 FROM esc)

@@ -134,8 +134,10 @@ pub async fn actor(
                        EXISTS (SELECT 1 FROM notification_log n
                                WHERE n.escalation_id = $3 AND n.recipient_id = r.id) AS paged
                 FROM recipients r
+                LEFT JOIN slack_connections s ON s.recipient_id = r.id
                 WHERE r.tenant_id = i.tenant_id AND r.slack_user_id = $2
-                ORDER BY 4 DESC, r.external_id
+                -- The person who connected this account, whoever else carries the id.
+                ORDER BY (s.slack_user_id IS NOT DISTINCT FROM $2) DESC, 4 DESC, r.external_id
                 LIMIT 1
             ) r ON true
             WHERE i.slack_team_id = $1
@@ -304,6 +306,11 @@ pub enum ConnectRefused {
         "that Slack account is already connected to another recipient: disconnect it there first"
     )]
     TakenByAnother,
+    /// The recipient is known in Slack as another user: only that user may connect.
+    #[error(
+        "this recipient's Slack id is {0}: sign in to Slack as that user (if that id is wrong: remove their Slack connection, or correct the id in an escalation, first)"
+    )]
+    NotTheirs(String),
 }
 
 /// A person's Slack account as Slack reported it when they connected.
@@ -329,7 +336,15 @@ pub async fn connect(
         .prepare_cached(
             r#"
             WITH installed AS (
-                SELECT tenant_id FROM slack_installations WHERE tenant_id = $1 AND slack_team_id = $3
+                -- Held until commit: an uninstall meanwhile waits, then removes this too.
+                SELECT tenant_id FROM slack_installations
+                WHERE tenant_id = $1 AND slack_team_id = $3
+                  -- A recipient who already has a Slack id connects that account only
+                  -- (a forwarded link cannot give their pages to someone else).
+                  AND NOT EXISTS (SELECT 1 FROM recipients r
+                                  WHERE r.id = $2 AND r.slack_user_id IS NOT NULL
+                                    AND r.slack_user_id <> $4)
+                FOR KEY SHARE
             ), token AS (
                 INSERT INTO credentials (tenant_id, kind, recipient_id, key_id, ciphertext, hint)
                 SELECT tenant_id, 'slack_user_token', $2, $6, $7, $4 FROM installed
@@ -346,6 +361,11 @@ pub async fn connect(
                     slack_user_id = EXCLUDED.slack_user_id, scopes = EXCLUDED.scopes,
                     connected_at = now()
                 RETURNING recipient_id
+            ), others AS (
+                -- Nobody else carries the id from an old payload.
+                UPDATE recipients SET slack_user_id = NULL, updated_at = now()
+                WHERE tenant_id = $1 AND slack_user_id = $4 AND id <> $2
+                  AND EXISTS (SELECT 1 FROM connection)
             )
             UPDATE recipients SET slack_user_id = $4, updated_at = now()
             WHERE id IN (SELECT recipient_id FROM connection)
@@ -367,7 +387,7 @@ pub async fn connect(
         )
         .await;
     match stored {
-        Ok(0) => Err(ConnectRefused::NotInstalled.into()),
+        Ok(0) => Err(refusal(client, connection).await?.into()),
         Ok(_) => Ok(()),
         Err(e)
             if e.as_db_error().and_then(|d| d.constraint())
@@ -377,6 +397,35 @@ pub async fn connect(
         }
         Err(e) => Err(e).context("storing the Slack connection"),
     }
+}
+
+/// Why [`connect`] stored nothing.
+async fn refusal(client: &Client, connection: &Connection<'_>) -> anyhow::Result<ConnectRefused> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT EXISTS (SELECT 1 FROM slack_installations WHERE tenant_id = $1 AND slack_team_id = $3),
+                   (SELECT slack_user_id FROM recipients WHERE id = $2)
+            "#,
+        )
+        .await?;
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                &connection.tenant_id,
+                &connection.recipient_id,
+                &connection.slack_team_id,
+            ],
+        )
+        .await
+        .context("reading why a Slack connection was refused")?;
+    let installed: bool = row.get(0);
+    let current: Option<String> = row.get(1);
+    Ok(match current {
+        Some(id) if installed && id != connection.slack_user_id => ConnectRefused::NotTheirs(id),
+        _ => ConnectRefused::NotInstalled,
+    })
 }
 
 /// A connection as the API lists it: no secret.
@@ -460,4 +509,48 @@ pub async fn disconnect(
         .context("removing the Slack connection")?
         .get(0);
     Ok(gone > 0)
+}
+
+/// Marks what Slack revoked in workspace `slack_team_id` (its Events API): the dispatcher
+/// stops sending with a revoked bot token, and admins see both kinds in
+/// `GET /v1/integrations`, until installed or connected again. How many credentials were
+/// marked; a workspace no tenant installed marks nothing.
+#[tracing::instrument(name = "mark revoked slack tokens", skip_all)]
+pub async fn mark_revoked(
+    client: &Client,
+    slack_team_id: &str,
+    revoked: &Revoked<'_>,
+    reason: &str,
+) -> anyhow::Result<u64> {
+    let (users, bot, everyone): (&[String], bool, bool) = match revoked {
+        Revoked::Tokens { users, bot } => (users, *bot, false),
+        Revoked::Everything => (&[], true, true),
+    };
+    let stmt = client
+        .prepare_cached(
+            r#"
+            UPDATE credentials c SET revoked_at = now(), revoked_reason = left($4, 200), updated_at = now()
+            FROM slack_installations i
+            WHERE i.slack_team_id = $1 AND c.tenant_id = i.tenant_id AND c.revoked_at IS NULL
+              AND ((c.kind = 'slack_bot_token' AND $3)
+                   OR (c.kind = 'slack_user_token' AND ($5 OR c.id IN (
+                           SELECT s.credential_id FROM slack_connections s
+                           WHERE s.tenant_id = i.tenant_id AND s.slack_team_id = $1
+                             AND s.slack_user_id = ANY($2)))))
+            "#,
+        )
+        .await?;
+    client
+        .execute(&stmt, &[&slack_team_id, &users, &bot, &reason, &everyone])
+        .await
+        .context("marking revoked Slack tokens")
+}
+
+/// Which of a workspace's tokens Slack revoked.
+#[derive(Debug, Clone, Copy)]
+pub enum Revoked<'a> {
+    /// These people's user tokens, and the bot's if `bot`.
+    Tokens { users: &'a [String], bot: bool },
+    /// The app was uninstalled: the bot's and every person's.
+    Everything,
 }

@@ -1,5 +1,6 @@
-//! Slack interactivity: the request signature Slack puts on every interaction, and the
-//! one kind of interaction Herald acts on (an Acknowledge or Resolve button).
+//! Slack interactivity: the request signature Slack puts on every interaction and
+//! event, the one kind of interaction Herald acts on (an Acknowledge or Resolve
+//! button), and the Events API events it reads (Slack's URL check, revoked tokens).
 //!
 //! The signature is checked over the raw body BEFORE anything in it is read: v0,
 //! HMAC-SHA256 with the app's signing secret over `v0:{timestamp}:{body}`, compared in
@@ -182,6 +183,85 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
     })
 }
 
+/// A verified Events API request, as far as Herald cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Slack checks the Request URL: answer its challenge.
+    UrlVerification { challenge: String },
+    /// Tokens of workspace `team_id` Slack revoked: people's (`users`, their user ids)
+    /// and the bot's (`bots`, bot user ids).
+    TokensRevoked {
+        team_id: String,
+        users: Vec<String>,
+        bots: Vec<String>,
+    },
+    /// The app was removed from workspace `team_id`: every token of it is dead.
+    AppUninstalled { team_id: String },
+    /// Anything else: acknowledged and ignored.
+    Other,
+}
+
+#[derive(Deserialize)]
+struct EventEnvelope {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    challenge: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    event: Option<InnerEvent>,
+}
+
+#[derive(Deserialize)]
+struct InnerEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    tokens: RevokedTokens,
+}
+
+#[derive(Deserialize, Default)]
+struct RevokedTokens {
+    #[serde(default)]
+    oauth: Vec<String>,
+    #[serde(default)]
+    bot: Vec<String>,
+}
+
+/// Reads a signed Events API body (JSON), after [`verify_signature`].
+pub fn parse_event(body: &[u8]) -> Result<Event, PayloadError> {
+    let envelope: EventEnvelope = serde_json::from_slice(body)
+        .map_err(|_| PayloadError("not the Events API JSON Slack documents"))?;
+    match envelope.kind.as_str() {
+        "url_verification" => {
+            let challenge = envelope
+                .challenge
+                .filter(|c| !c.is_empty() && c.len() <= 200)
+                .ok_or(PayloadError("a URL check without a challenge"))?;
+            Ok(Event::UrlVerification { challenge })
+        }
+        "event_callback" => {
+            let Some(event) = envelope.event else {
+                return Err(PayloadError("an event callback without an event"));
+            };
+            let team_id = || envelope.team_id.clone().ok_or(PayloadError("no team"));
+            match event.kind.as_str() {
+                "tokens_revoked" => Ok(Event::TokensRevoked {
+                    team_id: team_id()?,
+                    users: event.tokens.oauth,
+                    bots: event.tokens.bot,
+                }),
+                "app_uninstalled" => Ok(Event::AppUninstalled {
+                    team_id: team_id()?,
+                }),
+                _ => Ok(Event::Other),
+            }
+        }
+        _ => Ok(Event::Other),
+    }
+}
+
 /// Signs `body` as Slack would (for the local demo, the tests and the bench).
 pub fn sign(signing_secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, signing_secret);
@@ -222,6 +302,51 @@ pub fn button_click_body(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn events_herald_reads_and_the_rest_ignored() {
+        let check = br#"{"token":"t","challenge":"abc123","type":"url_verification"}"#;
+        assert_eq!(
+            parse_event(check),
+            Ok(Event::UrlVerification {
+                challenge: "abc123".into()
+            })
+        );
+        let revoked = br#"{"token":"t","team_id":"T0A","api_app_id":"A0B","type":"event_callback",
+            "event":{"type":"tokens_revoked","tokens":{"oauth":["U0X"],"bot":["U0BOT"]}},
+            "event_id":"Ev1","event_time":1}"#;
+        assert_eq!(
+            parse_event(revoked),
+            Ok(Event::TokensRevoked {
+                team_id: "T0A".into(),
+                users: vec!["U0X".into()],
+                bots: vec!["U0BOT".into()],
+            })
+        );
+        let only_bot = br#"{"team_id":"T0A","type":"event_callback",
+            "event":{"type":"tokens_revoked","tokens":{"bot":["U0BOT"]}}}"#;
+        assert!(matches!(
+            parse_event(only_bot),
+            Ok(Event::TokensRevoked { users, .. }) if users.is_empty()
+        ));
+        let gone =
+            br#"{"team_id":"T0A","type":"event_callback","event":{"type":"app_uninstalled"}}"#;
+        assert_eq!(
+            parse_event(gone),
+            Ok(Event::AppUninstalled {
+                team_id: "T0A".into()
+            })
+        );
+        let mention =
+            br#"{"team_id":"T0A","type":"event_callback","event":{"type":"app_mention"}}"#;
+        assert_eq!(parse_event(mention), Ok(Event::Other));
+        assert!(parse_event(b"payload=%7B%7D").is_err());
+        assert!(parse_event(br#"{"type":"url_verification"}"#).is_err());
+        assert!(
+            parse_event(br#"{"type":"event_callback","event":{"type":"app_uninstalled"}}"#)
+                .is_err()
+        );
+    }
+
     use super::*;
 
     // Slack's documented example ("Verifying requests from Slack").
