@@ -27,6 +27,10 @@ export HERALD_SLACK_SIGNING_SECRET="${HERALD_SLACK_SIGNING_SECRET:-local-only-sl
 export HERALD_SLACK_INTERACTIVE="${HERALD_SLACK_INTERACTIVE:-true}"
 export HERALD_SLACK_CLIENT_ID="${HERALD_SLACK_CLIENT_ID:-1790000000.0001}"
 export HERALD_SLACK_CLIENT_SECRET="${HERALD_SLACK_CLIENT_SECRET:-local-only-slack-client-secret-0001}"
+# The local Entra ID app people connect their Teams identity with (serve points it at
+# the fake Microsoft token endpoint).
+export HERALD_TEAMS_CLIENT_ID="${HERALD_TEAMS_CLIENT_ID:-00000000-0000-4000-8000-0000000a11ce}"
+export HERALD_TEAMS_CLIENT_SECRET="${HERALD_TEAMS_CLIENT_SECRET:-local-only-teams-client-secret-0001}"
 # SMS pages carry reply codes ("reply 4a to acknowledge"); replies come in on the local
 # two-way number's topic (herald-sms-inbound), as End User Messaging delivers them.
 export HERALD_SMS_REPLY_CODES="${HERALD_SMS_REPLY_CODES:-true}"

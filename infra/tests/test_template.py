@@ -64,6 +64,11 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/recipients/{id}/connections/slack"): "RecipientsFunction",
     ("DELETE", "/v1/recipients/{id}/connections/slack"): "RecipientsFunction",
     ("DELETE", "/v1/integrations/slack"): "RecipientsFunction",
+    # A person's Teams (Entra ID) connection: 302 to Microsoft's consent page, removal, and
+    # Microsoft's redirect back (no API key: the signed, single-use state authenticates).
+    ("GET", "/v1/recipients/{id}/connections/teams"): "RecipientsFunction",
+    ("DELETE", "/v1/recipients/{id}/connections/teams"): "RecipientsFunction",
+    ("GET", "/v1/integrations/teams/callback"): "RecipientsFunction",
     ("GET", "/l/{token}"): "MagicLinkFunction",
     ("POST", "/l/{token}"): "MagicLinkFunction",
     # The Slack app's Interactivity Request URL (signed button clicks).
@@ -147,8 +152,9 @@ DISPATCH_ENV = {"HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS", "HERALD_
                 "HERALD_SENDING_LEASE_SECS"}
 FUNCTION_ENV = {
     "IngestFunction": set(QUEUE_URL_ENV),
-    # HERALD_PUBLIC_BASE_URL: the Slack OAuth redirect_uri is built on it.
+    # HERALD_PUBLIC_BASE_URL: the Slack and Teams OAuth redirect_uris are built on it.
     "RecipientsFunction": {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_CLIENT_ID", "HERALD_SLACK_CLIENT_SECRET_ARN",
+                           "HERALD_TEAMS_CLIENT_ID", "HERALD_TEAMS_CLIENT_SECRET_ARN", "HERALD_TEAMS_AUTHORITY_URL",
                            "HERALD_PUBLIC_BASE_URL"},
     "DispatchEmailFunction": DISPATCH_ENV | {"HERALD_SES_FROM"},
     "DispatchSmsFunction": DISPATCH_ENV | {"HERALD_SMS_SENDER_ID", "HERALD_SMS_ORIGINATION_NUMBER",
@@ -189,6 +195,7 @@ ENV_FROM_PARAMETER = {
     ("DispatchVoiceFunction", "HERALD_VOICE_ID"): "VoiceId",
     ("DispatchVoiceFunction", "HERALD_VOICE_CONFIGURATION_SET"): "VoiceConfigurationSet",
     ("RetentionFunction", "HERALD_INBOX_RETENTION_DAYS"): "InboxRetentionDays",
+    ("RecipientsFunction", "HERALD_TEAMS_AUTHORITY_URL"): "TeamsAuthorityUrl",
 }
 # Slack interactivity is on exactly when SlackSigningSecretArn is set: magic-link then gets
 # the secret to check POST /slack/actions with, and the one Slack sender (dispatch-slack,
@@ -199,6 +206,8 @@ SLACK_INTERACTIVE = {"Fn::If": [SLACK_INTERACTIVITY_CONDITION, "true", "false"]}
 # "Add to Slack" is on exactly when SlackClientId and SlackClientSecretArn are both set:
 # recipients then gets both (and nothing of them otherwise).
 SLACK_OAUTH_CONDITION = "HasSlackOAuth"
+# Teams connections likewise: on exactly when TeamsClientId and TeamsClientSecretArn are both set.
+TEAMS_OAUTH_CONDITION = "HasTeamsOAuth"
 CONDITIONAL_ENV = {
     "HERALD_SLACK_SIGNING_SECRET_ARN": {
         "MagicLinkFunction": {"Fn::If": [SLACK_INTERACTIVITY_CONDITION, {"Ref": "SlackSigningSecretArn"},
@@ -212,6 +221,13 @@ CONDITIONAL_ENV = {
     },
     "HERALD_SLACK_CLIENT_SECRET_ARN": {
         "RecipientsFunction": {"Fn::If": [SLACK_OAUTH_CONDITION, {"Ref": "SlackClientSecretArn"},
+                                          {"Ref": "AWS::NoValue"}]},
+    },
+    "HERALD_TEAMS_CLIENT_ID": {
+        "RecipientsFunction": {"Fn::If": [TEAMS_OAUTH_CONDITION, {"Ref": "TeamsClientId"}, {"Ref": "AWS::NoValue"}]},
+    },
+    "HERALD_TEAMS_CLIENT_SECRET_ARN": {
+        "RecipientsFunction": {"Fn::If": [TEAMS_OAUTH_CONDITION, {"Ref": "TeamsClientSecretArn"},
                                           {"Ref": "AWS::NoValue"}]},
     },
 }
@@ -250,13 +266,24 @@ SLACK_SIGNING_SECRET_READERS = {"MagicLinkFunction"}
 # Read the Slack app's client secret (oauth.v2.access, the install state's key), and only
 # when installs are configured (under HasSlackOAuth). Nobody else may name SlackClientSecretArn.
 SLACK_CLIENT_SECRET_READERS = {"RecipientsFunction"}
-# Optional Slack secrets: parameter -> (the condition its one Allow sits under, its readers).
+# Read the Entra app registration's client secret (the token endpoint, the connection
+# state's key), and only when Teams connections are configured (under HasTeamsOAuth).
+TEAMS_CLIENT_SECRET_READERS = {"RecipientsFunction"}
+# Optional secrets: parameter -> (the condition its one Allow sits under, its readers).
 CONDITIONAL_SECRETS = {
     "SlackSigningSecretArn": (SLACK_INTERACTIVITY_CONDITION, SLACK_SIGNING_SECRET_READERS),
     "SlackClientSecretArn": (SLACK_OAUTH_CONDITION, SLACK_CLIENT_SECRET_READERS),
+    "TeamsClientSecretArn": (TEAMS_OAUTH_CONDITION, TEAMS_CLIENT_SECRET_READERS),
 }
-# Slack parameters that are no secret ARN, and the only functions that may name them.
-SLACK_PARAMETER_USERS = {"SlackClientId": {"RecipientsFunction"}}
+# Client-id parameter -> (its secret ARN parameter, the condition needing both): a Rule makes
+# the id require the secret, and the condition is exactly "both set".
+OAUTH_CLIENTS = {
+    "SlackClientId": ("SlackClientSecretArn", SLACK_OAUTH_CONDITION),
+    "TeamsClientId": ("TeamsClientSecretArn", TEAMS_OAUTH_CONDITION),
+}
+# OAuth parameters that are no secret ARN, and the only functions that may name them.
+SLACK_PARAMETER_USERS = {"SlackClientId": {"RecipientsFunction"}, "TeamsClientId": {"RecipientsFunction"},
+                         "TeamsAuthorityUrl": {"RecipientsFunction"}}
 # Run in EgressSubnetIds (a NAT route to the internet); every other function stays in
 # PrivateSubnetIds, which need no internet route. recipients calls oauth.v2.access;
 # magic-link calls no Slack API any more (it announces answers on SlackQueue), so it is
@@ -284,16 +311,24 @@ NETWORK_KEYS = ("VpcConfig", "Layers")
 EXTENSION_LAYER = {"Ref": "ParametersSecretsExtensionLayerArn"}
 # Secrets a function reads by ARN through the Parameters and Secrets extension (needs the layer).
 EXTENSION_SECRET_ENV = {"HERALD_DATABASE_SECRET_ARN", "HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_SIGNING_SECRET_ARN",
-                        "HERALD_SLACK_CLIENT_SECRET_ARN"}
+                        "HERALD_SLACK_CLIENT_SECRET_ARN", "HERALD_TEAMS_CLIENT_SECRET_ARN"}
 # Outputs: name -> (what the ApiUrl output's URL is followed by, the route it names).
 API_URL_OUTPUTS = {"SlackInteractivityUrl": ("/slack/actions", ("POST", "/slack/actions")),
                    "SlackEventsUrl": ("/slack/events", ("POST", "/slack/events"))}
 # Outputs that must equal a URL a function builds from its HERALD_PUBLIC_BASE_URL (Slack
-# compares the OAuth redirect_uri exactly): name -> (function, path appended, the route).
+# and Entra ID compare the OAuth redirect_uri exactly): name -> (function, path appended,
+# the route).
 BASE_URL_OUTPUTS = {
     "SlackOAuthRedirectUrl": ("RecipientsFunction", "/v1/integrations/slack/callback",
                               ("GET", "/v1/integrations/slack/callback")),
+    "TeamsOAuthRedirectUrl": ("RecipientsFunction", "/v1/integrations/teams/callback",
+                              ("GET", "/v1/integrations/teams/callback")),
 }
+# Where each redirect URL output goes, as its provider's console names the list.
+REDIRECT_LISTS = {"SlackOAuthRedirectUrl": "Redirect URLs", "TeamsOAuthRedirectUrl": "Redirect URIs"}
+# The Entra ID authority: an https:// URL without a trailing slash (the code appends
+# /oauth2/v2.0/...); the default takes work or school accounts of any tenant.
+TEAMS_AUTHORITY_DEFAULT = "https://login.microsoftonline.com/organizations"
 # Interface endpoints for every AWS API the functions (or the secrets extension) call.
 ENDPOINT_SERVICES = {"sqs", "email", "secretsmanager", "logs", "sns", "sms-voice"}
 # Parameters that must stay optional (deployable without a value), with their defaults.
@@ -309,6 +344,9 @@ PARAMETER_DEFAULTS = {
     "SlackSigningSecretArn": "",  # empty: Slack interactivity off, buttons are magic links
     "SlackClientId": "",  # empty: "Add to Slack" off
     "SlackClientSecretArn": "",
+    "TeamsClientId": "",  # empty: Teams connections off (their routes answer 404)
+    "TeamsClientSecretArn": "",
+    "TeamsAuthorityUrl": TEAMS_AUTHORITY_DEFAULT,
     "SmsReplyCodes": "false",  # reply codes need the two-way number set up first
 }
 PARAMETER_TYPES = {
@@ -319,6 +357,9 @@ PARAMETER_TYPES = {
     "SlackSigningSecretArn": "String",
     "SlackClientId": "String",
     "SlackClientSecretArn": "String",
+    "TeamsClientId": "String",
+    "TeamsClientSecretArn": "String",
+    "TeamsAuthorityUrl": "String",
     "SmsReplyCodes": "String",
 }
 # Environment variables no function may set (any more, or ever).
@@ -331,6 +372,7 @@ REMOVED_ENV = {
     "HERALD_SECRET_KEYS": "the keys are read from HERALD_SECRET_KEYS_ARN, never inline",
     "HERALD_SLACK_SIGNING_SECRET": "the signing secret is read from HERALD_SLACK_SIGNING_SECRET_ARN, never inline",
     "HERALD_SLACK_CLIENT_SECRET": "the client secret is read from HERALD_SLACK_CLIENT_SECRET_ARN, never inline",
+    "HERALD_TEAMS_CLIENT_SECRET": "the client secret is read from HERALD_TEAMS_CLIENT_SECRET_ARN, never inline",
     # Local fakes only; deployed, installs go to Slack's own consent page (the code default).
     "HERALD_SLACK_AUTHORIZE_URL": "the deployed installer sends admins to Slack's own consent page (the code default)",
 }
@@ -824,6 +866,7 @@ def main() -> int:
     keys_secret = {"Ref": "SecretKeysSecretArn"}
     signing_secret = {"Ref": "SlackSigningSecretArn"}
     client_secret = {"Ref": "SlackClientSecretArn"}
+    teams_client_secret = {"Ref": "TeamsClientSecretArn"}
     for fname in sorted(functions):
         allow = {str(a) for a, s in actions_of(fname) if s.get("Effect") == "Allow"}
         expected = FUNCTION_ACTIONS.get(fname, set())
@@ -833,12 +876,14 @@ def main() -> int:
         norm = [{"Fn::GetAtt": list(getatt(r))} if getatt(r) else r for r in secret_res]
         may_read = ([db_secret] + ([keys_secret] if fname in SECRET_KEYS_READERS else [])
                     + ([signing_secret] if fname in SLACK_SIGNING_SECRET_READERS else [])
-                    + ([client_secret] if fname in SLACK_CLIENT_SECRET_READERS else []))
+                    + ([client_secret] if fname in SLACK_CLIENT_SECRET_READERS else [])
+                    + ([teams_client_secret] if fname in TEAMS_CLIENT_SECRET_READERS else []))
         check(bool(norm) and all(r in may_read for r in norm),
               f"{fname}: secretsmanager:GetSecretValue only on "
               + " and ".join(["the DB master secret"] + (["SecretKeysSecretArn"] if fname in SECRET_KEYS_READERS else [])
                              + (["SlackSigningSecretArn"] if fname in SLACK_SIGNING_SECRET_READERS else [])
-                             + (["SlackClientSecretArn"] if fname in SLACK_CLIENT_SECRET_READERS else [])),
+                             + (["SlackClientSecretArn"] if fname in SLACK_CLIENT_SECRET_READERS else [])
+                             + (["TeamsClientSecretArn"] if fname in TEAMS_CLIENT_SECRET_READERS else [])),
               repr(secret_res))
         check(db_secret in norm, f"{fname}: reads the DB master secret (ReadDatabaseSecret)")
         if fname in SECRET_KEYS_READERS:
@@ -860,10 +905,10 @@ def main() -> int:
     check(json.dumps(conditions.get(SLACK_INTERACTIVITY_CONDITION)) == json.dumps(is_set("SlackSigningSecretArn")),
           f"{SLACK_INTERACTIVITY_CONDITION}: SlackSigningSecretArn is not empty",
           repr(conditions.get(SLACK_INTERACTIVITY_CONDITION)))
-    oauth_cond = {"Fn::And": [is_set("SlackClientId"), is_set("SlackClientSecretArn")]}
-    check(json.dumps(conditions.get(SLACK_OAUTH_CONDITION), sort_keys=True) == json.dumps(oauth_cond, sort_keys=True),
-          f"{SLACK_OAUTH_CONDITION}: SlackClientId and SlackClientSecretArn both not empty",
-          repr(conditions.get(SLACK_OAUTH_CONDITION)))
+    for id_param, (secret_param, cond_name) in sorted(OAUTH_CLIENTS.items()):
+        oauth_cond = {"Fn::And": [is_set(id_param), is_set(secret_param)]}
+        check(json.dumps(conditions.get(cond_name), sort_keys=True) == json.dumps(oauth_cond, sort_keys=True),
+              f"{cond_name}: {id_param} and {secret_param} both not empty", repr(conditions.get(cond_name)))
     for pname, (cond, readers) in sorted(CONDITIONAL_SECRETS.items()):
         for fname in sorted(functions):
             raw = raw_statements(functions[fname].get("Properties", {}).get("Policies"))
@@ -1482,8 +1527,9 @@ def main() -> int:
               f"output {oname}: the ApiUrl output's URL + {suffix} when PublicBaseUrl is empty", repr(value))
         check(route[1] == suffix and routes.get(route) == [EXPECTED_ROUTES.get(route)] == [fname],
               f"output {oname}: names the route {route[0]} {route[1]} -> {fname}", repr(routes.get(route)))
-        check("Redirect URLs" in str(outputs.get(oname, {}).get("Description", "")),
-              f"output {oname}: Description says where it goes (Redirect URLs)")
+        where = REDIRECT_LISTS.get(oname, "Redirect URLs")
+        check(where in str(outputs.get(oname, {}).get("Description", "")),
+              f"output {oname}: Description says where it goes ({where})")
     extra_q = sorted(set(queues) - {q for q, _, _, _ in CHANNELS.values()} - {d for _, d, _, _ in CHANNELS.values()}
                      - inbound_queues - inbound_dlqs - event_dlq_targets)
     check(not extra_q, "no queues besides the channel queues, the inbound SMS queue, their DLQs and the schedule DLQ",
@@ -1657,10 +1703,25 @@ def main() -> int:
     check(rule_pairs() == {("PublicSubnetId", "EgressRouteTableId"), ("EgressRouteTableId", "PublicSubnetId")},
           "Rules: PublicSubnetId and EgressRouteTableId are given together or not at all", repr(sorted(rule_pairs())))
     # A client id without its secret would offer installs that can never finish.
-    slack_rules = [n for n, r in rules.items() if r.get("RuleCondition") == is_set("SlackClientId")
-                   and any(x.get("Assert") == is_set("SlackClientSecretArn") and x.get("AssertDescription")
-                           for x in r.get("Assertions", []))]
-    check(len(slack_rules) == 1, "Rules: SlackClientId needs SlackClientSecretArn", repr(slack_rules))
+    for id_param, (secret_param, _) in sorted(OAUTH_CLIENTS.items()):
+        id_rules = [n for n, r in rules.items() if r.get("RuleCondition") == is_set(id_param)
+                    and any(x.get("Assert") == is_set(secret_param) and x.get("AssertDescription")
+                            for x in r.get("Assertions", []))]
+        check(len(id_rules) == 1, f"Rules: {id_param} needs {secret_param}", repr(id_rules))
+    # The Entra ID authority: https only, no trailing slash; the description says how to
+    # restrict it to one tenant.
+    authority = params.get("TeamsAuthorityUrl", {})
+    a_pattern = authority.get("AllowedPattern", "")
+    check(bool(a_pattern) and all(re.fullmatch(a_pattern, v) for v in (
+              TEAMS_AUTHORITY_DEFAULT, "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000",
+              "https://login.microsoftonline.com/contoso.onmicrosoft.com"))
+          and not any(re.fullmatch(a_pattern, v) for v in (
+              "", "http://login.microsoftonline.com/organizations", "https://login.microsoftonline.com/organizations/",
+              "login.microsoftonline.com/organizations", "https://")),
+          "parameter TeamsAuthorityUrl: AllowedPattern admits https:// URLs only (no trailing slash)", repr(a_pattern))
+    check("https://login.microsoftonline.com/{your Entra tenant id}" in str(authority.get("Description", "")),
+          "parameter TeamsAuthorityUrl: description says how to allow only your organisation",
+          repr(authority.get("Description")))
     rtb_pattern = params.get("EgressRouteTableId", {}).get("AllowedPattern", "")
     check(rtb_pattern == "^(rtb-[0-9a-f]+)?$", "parameter EgressRouteTableId: AllowedPattern ^(rtb-[0-9a-f]+)?$",
           repr(rtb_pattern))

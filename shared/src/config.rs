@@ -28,6 +28,10 @@ pub struct Config {
     /// `HERALD_SLACK_CLIENT_ID` with `HERALD_SLACK_CLIENT_SECRET[_ARN]`: the Slack app's
     /// OAuth credentials, for "Add to Slack" (`/v1/integrations/slack/install`).
     pub slack_oauth: Option<SlackOAuthConfig>,
+    /// `HERALD_TEAMS_CLIENT_ID` with `HERALD_TEAMS_CLIENT_SECRET[_ARN]`: the Entra ID app
+    /// people sign in with to connect their Teams identity
+    /// (`/v1/recipients/{id}/connections/teams`).
+    pub teams_oauth: Option<TeamsOAuthConfig>,
     /// `HERALD_TEAMS_WEBHOOK_HOSTS` (comma-separated host suffixes; default the Power
     /// Automate Workflows hosts): the only hosts a Teams webhook may point at.
     pub teams_webhook_hosts: Vec<String>,
@@ -76,6 +80,20 @@ pub struct SlackOAuthConfig {
     /// `HERALD_SLACK_AUTHORIZE_URL` (default Slack's consent page).
     pub authorize_url: String,
 }
+
+/// The Entra ID (Microsoft identity platform) app's OAuth credentials.
+#[derive(Debug, Clone)]
+pub struct TeamsOAuthConfig {
+    pub client_id: String,
+    pub client_secret: SecretSource,
+    /// `HERALD_TEAMS_AUTHORITY_URL` (default `https://login.microsoftonline.com/organizations`:
+    /// any work or school account; `…/{directory id}` allows only that organisation).
+    /// Its `/oauth2/v2.0/authorize` and `/oauth2/v2.0/token` are used.
+    pub authority_url: String,
+}
+
+/// Microsoft's authority for any work or school account.
+pub const DEFAULT_TEAMS_AUTHORITY_URL: &str = "https://login.microsoftonline.com/organizations";
 
 /// One channel's settings. Each comes from `HERALD_<NAME>` or `HERALD_<NAME>_<CHANNEL>`
 /// variables.
@@ -344,6 +362,29 @@ impl Config {
                         client_id: client_id.trim().to_owned(),
                         client_secret,
                         authorize_url,
+                    })
+                }
+            },
+            teams_oauth: match (
+                var("HERALD_TEAMS_CLIENT_ID"),
+                secret("HERALD_TEAMS_CLIENT_SECRET"),
+            ) {
+                (None, _) => None,
+                (Some(_), None) => {
+                    bail!("HERALD_TEAMS_CLIENT_ID is set without HERALD_TEAMS_CLIENT_SECRET[_ARN]")
+                }
+                (Some(client_id), Some(client_secret)) => {
+                    let authority_url = var("HERALD_TEAMS_AUTHORITY_URL")
+                        .unwrap_or_else(|| DEFAULT_TEAMS_AUTHORITY_URL.to_owned());
+                    let parsed = url::Url::parse(&authority_url).map_err(|e| {
+                        anyhow::anyhow!("HERALD_TEAMS_AUTHORITY_URL is not a URL: {e}")
+                    })?;
+                    crate::domain::webhook::check_provider_url(&parsed)
+                        .map_err(|why| anyhow::anyhow!("HERALD_TEAMS_AUTHORITY_URL {why}"))?;
+                    Some(TeamsOAuthConfig {
+                        client_id: client_id.trim().to_owned(),
+                        client_secret,
+                        authority_url: authority_url.trim_end_matches('/').to_owned(),
                     })
                 }
             },

@@ -26,6 +26,7 @@ pub mod scheduled;
 pub mod secrets;
 pub mod slack;
 pub mod sms_reply;
+pub mod teams_identity;
 pub mod telemetry;
 pub mod warm;
 

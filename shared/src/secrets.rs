@@ -55,6 +55,13 @@ impl Owner {
         Self(format!("slack-bot-token/{tenant_id}"))
     }
 
+    /// A person's Microsoft token (their Teams connection).
+    pub fn teams_user_token(tenant_id: uuid::Uuid, recipient_id: uuid::Uuid) -> Self {
+        Self(format!(
+            "teams-user-token/{tenant_id}/recipient/{recipient_id}"
+        ))
+    }
+
     /// A person's own Slack user token (their connection).
     pub fn slack_user_token(tenant_id: uuid::Uuid, recipient_id: uuid::Uuid) -> Self {
         Self(format!(

@@ -389,6 +389,7 @@ impl SlackInstaller {
     async fn state_key(&self) -> anyhow::Result<Vec<u8>> {
         let secret = self.client_secret.get().await?;
         Ok(crate::domain::oauth::derive_key(
+            crate::domain::oauth::Provider::Slack,
             secret.expose_secret().as_bytes(),
         ))
     }
@@ -416,7 +417,15 @@ impl SlackInstaller {
         );
         let expires_at = chrono::DateTime::from_timestamp(expires_at, 0)
             .ok_or_else(|| anyhow::anyhow!("an expiry out of range"))?;
-        crate::db::oauth::remember(client, &nonce, tenant_id, recipient, expires_at).await?;
+        crate::db::oauth::remember(
+            client,
+            crate::domain::oauth::Provider::Slack,
+            &nonce,
+            tenant_id,
+            recipient,
+            expires_at,
+        )
+        .await?;
         let mut url = url::Url::parse(&self.authorize_url)?;
         {
             let mut query = url.query_pairs_mut();
@@ -451,9 +460,14 @@ impl SlackInstaller {
                 .map_err(|e| InstallError::Unexpected(e.into()))
         };
         // No connection is held while Slack is asked.
-        let pending = crate::db::oauth::take(&connect().await?, &verified.nonce, tenant_id)
-            .await?
-            .ok_or(InstallError::State(StateError::Used))?;
+        let pending = crate::db::oauth::take(
+            &connect().await?,
+            crate::domain::oauth::Provider::Slack,
+            &verified.nonce,
+            tenant_id,
+        )
+        .await?
+        .ok_or(InstallError::State(StateError::Used))?;
         let secret = self.client_secret.get().await?;
         let response = self
             .http

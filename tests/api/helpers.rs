@@ -250,6 +250,7 @@ impl TestApp {
         let fakes = FakeProviders::start().await;
         let mut config = config_for(&db_url, &queues);
         stack::use_slack_api(&mut config, &fakes.slack_api_base());
+        stack::use_teams_authority(&mut config, &fakes.teams_authority());
         (options.tune)(&mut config);
         // The same constructors as the Lambda binaries, with the SDK configuration ready.
         let ready = || Warm::ready(sdk.clone());

@@ -19,3 +19,4 @@ mod slack_events;
 mod slack_install;
 mod sms_reply;
 mod teams;
+mod teams_connect;

@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -19,6 +19,7 @@ const TABLES: [&str; 16] = [
     "sms_replies",
     "oauth_states",
     "slack_connections",
+    "teams_connections",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -79,8 +79,8 @@ async fn seed(app: &TestApp) {
                 ('+14155550102', 5, now() - interval '31 days'),
                 ('+14155550103', 7, now() - interval '29 days');
             -- OAuth states: gone an hour after they expired.
-            INSERT INTO oauth_states (nonce, tenant_id, expires_at)
-            SELECT substr(sha256(gen_random_uuid()::text::bytea), 1, 16), '{t}', x
+            INSERT INTO oauth_states (nonce, tenant_id, expires_at, provider)
+            SELECT substr(sha256(gen_random_uuid()::text::bytea), 1, 16), '{t}', x, 'slack'
             FROM unnest(ARRAY[now() - interval '2 hours', now() - interval '61 minutes',
                               now() - interval '59 minutes', now() + interval '5 minutes']) AS x;
             "#

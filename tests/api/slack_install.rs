@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use herald::domain::Channel;
-use herald::domain::oauth::{derive_key, sign_state};
+use herald::domain::oauth::{Provider, derive_key, sign_state};
 use herald_local::stack::{LOCAL_SLACK_CLIENT_ID, LOCAL_SLACK_CLIENT_SECRET};
 
 use crate::channels::{escalation_on, notification_of, row};
@@ -113,7 +113,7 @@ async fn an_install_stores_the_workspace_with_its_token_sealed() {
 #[tokio::test]
 async fn a_forged_or_expired_state_is_refused_before_slack_is_asked() {
     let app = TestApp::spawn().await;
-    let key = derive_key(LOCAL_SLACK_CLIENT_SECRET.as_bytes());
+    let key = derive_key(Provider::Slack, LOCAL_SLACK_CLIENT_SECRET.as_bytes());
     let now = chrono::Utc::now().timestamp();
     let cases = [
         (

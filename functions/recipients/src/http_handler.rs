@@ -21,6 +21,11 @@ enum Route {
     /// A person connects their own Slack account to their recipient (OAuth), or removes it.
     ConnectSlack(String),
     DisconnectSlack(String),
+    /// A person connects their Microsoft Teams identity, or removes it.
+    ConnectTeams(String),
+    DisconnectTeams(String),
+    /// Microsoft's redirect back: authenticated by its signed `state`.
+    TeamsCallback,
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -80,6 +85,13 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             Method::DELETE => Ok(Route::DisconnectSlack(segment(r)?)),
             _ => Err(ApiError::MethodNotAllowed("GET, DELETE")),
         },
+        (["v1", "recipients", r, "connections", "teams"], m) => match *m {
+            Method::GET => Ok(Route::ConnectTeams(segment(r)?)),
+            Method::DELETE => Ok(Route::DisconnectTeams(segment(r)?)),
+            _ => Err(ApiError::MethodNotAllowed("GET, DELETE")),
+        },
+        (["v1", "integrations", "teams", "callback"], &Method::GET) => Ok(Route::TeamsCallback),
+        (["v1", "integrations", "teams", "callback"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "integrations"], &Method::GET) => Ok(Route::Integrations),
         (["v1", "integrations"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "integrations", "slack"], &Method::DELETE) => Ok(Route::SlackUninstall),
@@ -100,8 +112,11 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
 
 async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let route = route(req.method(), req.raw_http_path())?;
-    if let Route::SlackCallback = route {
-        return integrations::callback(deps, req).await;
+    // Provider redirects carry no API key: their signed, single-use state authenticates.
+    match route {
+        Route::SlackCallback => return integrations::callback(deps, req).await,
+        Route::TeamsCallback => return integrations::teams_callback(deps, req).await,
+        _ => {}
     }
     let (client, principal) = herald::http::authenticated(&deps.pool, &deps.keys, req).await?;
     match route {
@@ -121,8 +136,14 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
             integrations::disconnect(&client, &principal, &recipient).await
         }
         Route::SlackUninstall => integrations::uninstall(&client, &principal).await,
-        // Answered above, before authentication; here only for completeness.
-        Route::SlackCallback => integrations::callback(deps, req).await,
+        Route::ConnectTeams(recipient) => {
+            integrations::connect_teams(deps, &client, &principal, &recipient).await
+        }
+        Route::DisconnectTeams(recipient) => {
+            integrations::disconnect_teams(&client, &principal, &recipient).await
+        }
+        // Answered above, before authentication.
+        Route::SlackCallback | Route::TeamsCallback => Err(ApiError::NoRoute),
     }
 }
 

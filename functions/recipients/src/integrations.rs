@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use herald::db::slack::{self, ConnectionInfo, InstallationInfo};
-use herald::db::teams::{self, WebhookOwner};
+use herald::db::teams::{self, PersonConnectionInfo, WebhookOwner};
 use herald::db::tenants::Principal;
 use herald::domain::FieldError;
 use herald::http::{ApiError, json, no_content};
@@ -87,6 +87,52 @@ impl From<ConnectionInfo> for ConnectionView {
     }
 }
 
+#[derive(Debug, Serialize)]
+struct TeamsConnectionView {
+    /// Your id for the recipient.
+    recipient_id: String,
+    /// Their Entra ID directory and object id: who they are in Teams.
+    aad_tenant_id: uuid::Uuid,
+    aad_object_id: uuid::Uuid,
+    display_name: Option<String>,
+    username: Option<String>,
+    scopes: String,
+    key_id: String,
+    connected_at: DateTime<Utc>,
+    /// Until when the kept token works unused.
+    expires_at: DateTime<Utc>,
+    /// `connected`; `expired` once the token lapsed, `revoked` once refused: connect again.
+    status: &'static str,
+    revoked_at: Option<DateTime<Utc>>,
+    revoked_reason: Option<String>,
+}
+
+impl TeamsConnectionView {
+    fn new(c: PersonConnectionInfo, now: DateTime<Utc>) -> Self {
+        let status = if c.revoked_at.is_some() {
+            "revoked"
+        } else if c.expires_at <= now {
+            "expired"
+        } else {
+            "connected"
+        };
+        Self {
+            recipient_id: c.recipient_id,
+            aad_tenant_id: c.aad_tenant_id,
+            aad_object_id: c.aad_object_id,
+            display_name: c.display_name,
+            username: c.username,
+            scopes: c.scopes,
+            key_id: c.key_id,
+            connected_at: c.connected_at,
+            expires_at: c.expires_at,
+            status,
+            revoked_at: c.revoked_at,
+            revoked_reason: c.revoked_reason,
+        }
+    }
+}
+
 /// `GET /v1/integrations`: what the tenant has connected, no secret in it.
 pub async fn list(
     client: &herald::db::Client,
@@ -98,6 +144,13 @@ pub async fn list(
         .into_iter()
         .map(ConnectionView::from)
         .collect();
+    let now = Utc::now();
+    let teams_connections: Vec<TeamsConnectionView> =
+        teams::person_connections(client, principal.tenant_id)
+            .await?
+            .into_iter()
+            .map(|c| TeamsConnectionView::new(c, now))
+            .collect();
     let webhooks: Vec<WebhookView> = teams::list(client, principal.tenant_id)
         .await?
         .into_iter()
@@ -114,6 +167,7 @@ pub async fn list(
         &value!({
             "slack": installation.map(SlackView::from),
             "slack_connections": connections,
+            "teams_connections": teams_connections,
             "teams_webhooks": webhooks,
         }),
     ))
@@ -244,5 +298,116 @@ pub async fn uninstall(
         return Err(ApiError::NotFound("Slack installation"));
     }
     tracing::info!("Slack installation removed");
+    Ok(no_content())
+}
+
+fn check_recipient_id(external_id: &str) -> Result<(), ApiError> {
+    if external_id.is_empty() || external_id.chars().count() > 128 {
+        return Err(ApiError::Validation(FieldError::new(
+            "invalid",
+            "id",
+            "a recipient id is 1 to 128 characters",
+        )));
+    }
+    Ok(())
+}
+
+/// A redirect to a provider's consent page, with the URL in the body too.
+fn redirect(url: &str) -> Result<Response<Body>, ApiError> {
+    let body = value!({
+        "authorize_url": url,
+        "expires_in": herald::domain::oauth::STATE_TTL_SECS,
+    });
+    let mut response = json(StatusCode::FOUND, &body);
+    response.headers_mut().insert(
+        header::LOCATION,
+        url.parse()
+            .map_err(|_| anyhow::anyhow!("the authorize URL is not a header value"))?,
+    );
+    Ok(response)
+}
+
+/// The `code` and `state` a provider's redirect back carries (or the `error` it
+/// reports instead).
+fn code_and_state(req: &Request) -> Result<(String, String), ApiError> {
+    let query = req.query_string_parameters();
+    let required = |name: &'static str| {
+        query
+            .first(name)
+            .filter(|v| !v.is_empty() && v.len() <= 4096)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::Validation(FieldError::new(
+                    "required",
+                    name,
+                    format!("`{name}` is required"),
+                ))
+            })
+    };
+    Ok((required("code")?, required("state")?))
+}
+
+/// `GET /v1/recipients/{id}/connections/teams`: a redirect to Microsoft's sign-in page
+/// for that person, with a `state` that works once and expires in ten minutes.
+pub async fn connect_teams(
+    deps: &Deps,
+    client: &herald::db::Client,
+    principal: &Principal,
+    external_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let connector = deps
+        .teams_connector
+        .as_ref()
+        .ok_or(herald::teams_identity::ConnectError::NotConfigured)?;
+    check_recipient_id(external_id)?;
+    let recipient = teams::ensure_recipient(client, principal.tenant_id, external_id).await?;
+    let url = connector
+        .authorize_url(
+            client,
+            principal.tenant_id,
+            recipient,
+            Utc::now().timestamp(),
+        )
+        .await?;
+    redirect(&url)
+}
+
+/// `GET /v1/integrations/teams/callback?code=…&state=…`: where Microsoft sends the
+/// person back. No API key: the signed, single-use `state` says who started it.
+pub async fn teams_callback(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    use herald::teams_identity::ConnectError;
+    let connector = deps
+        .teams_connector
+        .as_ref()
+        .ok_or(ConnectError::NotConfigured)?;
+    if let Some(error) = req.query_string_parameters().first("error") {
+        return Err(ConnectError::Denied(herald::channels::redact(error)).into());
+    }
+    let (code, state) = code_and_state(req)?;
+    let connected = connector
+        .complete(&deps.pool, &code, &state, Utc::now().timestamp())
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &value!({
+            "connected": true,
+            "aad_tenant_id": connected.claims.tenant_id,
+            "aad_object_id": connected.claims.object_id,
+            "display_name": connected.claims.name,
+            "message": "Your Microsoft Teams identity is connected to Herald. You can close this tab.",
+        }),
+    ))
+}
+
+/// `DELETE /v1/recipients/{id}/connections/teams`: the connection and its token deleted.
+pub async fn disconnect_teams(
+    client: &herald::db::Client,
+    principal: &Principal,
+    external_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    if !teams::disconnect_person(client, principal.tenant_id, external_id).await? {
+        return Err(ApiError::NotFound("Teams connection"));
+    }
+    tracing::info!("Teams connection removed");
     Ok(no_content())
 }

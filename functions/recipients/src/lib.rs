@@ -35,6 +35,8 @@ pub struct Deps {
     pub teams_webhook_hosts: Vec<String>,
     /// "Add to Slack", when the Slack app's OAuth credentials are configured.
     pub slack_installer: Option<herald::slack::SlackInstaller>,
+    /// People's Teams connections, when the Entra ID app is configured.
+    pub teams_connector: Option<herald::teams_identity::TeamsConnector>,
 }
 
 impl Deps {
@@ -48,6 +50,7 @@ impl Deps {
             keyring: config.secret_keys.as_ref().map(Keyring::warming),
             teams_webhook_hosts: config.teams_webhook_hosts.clone(),
             slack_installer: herald::slack::SlackInstaller::from_config(config)?,
+            teams_connector: herald::teams_identity::TeamsConnector::from_config(config)?,
         })
     }
 }

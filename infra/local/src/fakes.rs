@@ -71,6 +71,19 @@ impl FakeProviders {
             .with_priority(10)
             .mount(&teams)
             .await;
+        Mock::given(method("POST"))
+            .and(path_regex("^/login/[^/]+/oauth2/v2.0/token$"))
+            .respond_with(|req: &Request| {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&req.body)
+                        .into_owned()
+                        .collect();
+                let (status, body) = microsoft_token_answer(&form);
+                ResponseTemplate::new(status).set_body_json(body)
+            })
+            .with_priority(10)
+            .mount(&teams)
+            .await;
         let voice = server(voice_port).await;
         Mock::given(method("POST"))
             .and(path("/"))
@@ -184,6 +197,61 @@ impl FakeProviders {
     }
 }
 
+/// The directory every person of the fake Microsoft sign-in belongs to.
+pub const FAKE_ENTRA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// The fake Microsoft token endpoint (authorization code grant): a code
+/// `person-{object id}` signs that person in (an ID token for the asking app, a refresh
+/// token `0.fake-refresh-{code}`); `noffline-{object id}` the same without
+/// offline_access (an access token only, for an hour); a code starting `bad` is refused
+/// as Microsoft refuses a used one.
+pub fn microsoft_token_answer(form: &std::collections::HashMap<String, String>) -> (u16, Value) {
+    let code = form.get("code").map(String::as_str).unwrap_or_default();
+    if code.starts_with("bad")
+        || form.get("client_secret").is_none()
+        || form.get("grant_type").map(String::as_str) != Some("authorization_code")
+    {
+        return (
+            400,
+            json!({
+                "error": "invalid_grant",
+                "error_description": "AADSTS54005: OAuth2 Authorization code was already redeemed."
+            }),
+        );
+    }
+    let (kind, oid) = code.split_once('-').unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "aud": form.get("client_id"),
+        "iss": format!("https://login.microsoftonline.com/{FAKE_ENTRA_TENANT}/v2.0"),
+        "iat": now, "nbf": now, "exp": now + 3600,
+        "tid": FAKE_ENTRA_TENANT, "oid": oid,
+        "name": "Fake Person", "preferred_username": "person@fake.example"
+    });
+    let part = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let id_token = format!(
+        "{}.{}.ZmFrZS1zaWduYXR1cmU",
+        part(&json!({ "alg": "RS256", "typ": "JWT", "kid": "fake" })),
+        part(&claims)
+    );
+    let mut answer = json!({
+        "token_type": "Bearer",
+        "scope": "openid profile email https://graph.microsoft.com/User.Read",
+        "expires_in": 3600,
+        "access_token": format!("eyJ0.fake-access-{code}"),
+        "id_token": id_token,
+    });
+    if kind != "noffline" {
+        answer["refresh_token"] = json!(format!("0.fake-refresh-{code}"));
+        answer["scope"] =
+            json!("openid profile email offline_access https://graph.microsoft.com/User.Read");
+    }
+    (200, answer)
+}
+
 /// The fake `oauth.v2.access`: a code `T0WORKSPACE-anything` installs workspace
 /// `T0WORKSPACE` with the bot token `xoxb-fake-{code}`; a code `T0WORKSPACE-user-U0ID…`
 /// is a person of that workspace, `U0ID`, connecting their account (a user token
@@ -227,6 +295,20 @@ pub fn oauth_answer(form: &std::collections::HashMap<String, String>) -> Value {
 }
 
 impl FakeProviders {
+    /// The fake Microsoft authority, for `HERALD_TEAMS_AUTHORITY_URL`.
+    pub fn teams_authority(&self) -> String {
+        format!("{}/login/organizations", self.teams.uri())
+    }
+
+    /// Every call to the fake Microsoft token endpoint, oldest first.
+    pub async fn microsoft_token_calls(&self) -> Vec<Received> {
+        received(&self.teams)
+            .await
+            .into_iter()
+            .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+            .collect()
+    }
+
     /// Every `oauth.v2.access` call, oldest first.
     pub async fn slack_oauth_exchanges(&self) -> Vec<Received> {
         received(&self.slack)

@@ -102,6 +102,20 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             },
             vec![("id", (*id).to_owned())],
         ),
+        (method @ ("GET" | "DELETE"), ["v1", "recipients", id, "connections", "teams"]) => m(
+            Target::Recipients,
+            if method == "GET" {
+                "GET /v1/recipients/{id}/connections/teams"
+            } else {
+                "DELETE /v1/recipients/{id}/connections/teams"
+            },
+            vec![("id", (*id).to_owned())],
+        ),
+        ("GET", ["v1", "integrations", "teams", "callback"]) => m(
+            Target::Recipients,
+            "GET /v1/integrations/teams/callback",
+            vec![],
+        ),
         ("GET", ["v1", "integrations"]) => m(Target::Recipients, "GET /v1/integrations", vec![]),
         ("GET", ["v1", "integrations", "slack", "install"]) => m(
             Target::Recipients,

@@ -130,6 +130,7 @@ pub async fn run(
     )
     .await;
     stack::use_slack_api(&mut config, &fakes.slack_api_base());
+    stack::use_teams_authority(&mut config, &fakes.teams_authority());
     println!(
         "fakes     Teams webhooks {}/teams/{{name}}, End User Messaging voice {}, Slack Web API {} (GET /_local/fakes/teams | /voice | /slack)",
         fakes.teams.uri(),

@@ -92,6 +92,14 @@ pub fn use_slack_api(config: &mut herald::Config, base: &str) {
         .insert("SLACK_API_BASE_URL", base.to_owned());
 }
 
+/// Points people's Teams sign-in at `authority` (a local fake of Microsoft's identity
+/// platform).
+pub fn use_teams_authority(config: &mut herald::Config, authority: &str) {
+    if let Some(app) = config.teams_oauth.as_mut() {
+        app.authority_url = authority.trim_end_matches('/').to_owned();
+    }
+}
+
 /// A queue and DLQ per dispatched channel: `{prefix}-{channel}` (`herald-sms`...).
 pub async fn ensure_channel_queues(
     sqs: &aws_sdk_sqs::Client,
@@ -221,6 +229,16 @@ pub fn local_config(
             "HERALD_SLACK_CLIENT_SECRET".to_owned(),
             LOCAL_SLACK_CLIENT_SECRET.to_owned(),
         ),
+        // People's Teams sign-in, against the local fake of Microsoft's token endpoint
+        // (see `use_teams_authority`).
+        (
+            "HERALD_TEAMS_CLIENT_ID".to_owned(),
+            LOCAL_TEAMS_CLIENT_ID.to_owned(),
+        ),
+        (
+            "HERALD_TEAMS_CLIENT_SECRET".to_owned(),
+            LOCAL_TEAMS_CLIENT_SECRET.to_owned(),
+        ),
     ]);
     for (channel, pair) in queues {
         vars.insert(
@@ -241,6 +259,10 @@ pub const LOCAL_SLACK_SIGNING_SECRET: &str = "local-only-slack-signing-secret-00
 /// The local Slack app's OAuth credentials (local runs only).
 pub const LOCAL_SLACK_CLIENT_ID: &str = "1790000000.0001";
 pub const LOCAL_SLACK_CLIENT_SECRET: &str = "local-only-slack-client-secret-0001";
+
+/// The local Entra ID app's credentials (local runs only).
+pub const LOCAL_TEAMS_CLIENT_ID: &str = "00000000-0000-4000-8000-0000000a11ce";
+pub const LOCAL_TEAMS_CLIENT_SECRET: &str = "local-only-teams-client-secret-0001";
 
 /// The sender `serve`, the tests and the bench verify in the emulator's SES.
 pub const LOCAL_SENDER: &str = "herald@alerts.example.com";

@@ -6,12 +6,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Client;
+use crate::domain::oauth::Provider;
 
 /// Remembers a state just issued for `tenant_id` (and the person connecting their own
 /// account, if it is that kind of flow).
 #[tracing::instrument(name = "remember oauth state", skip_all)]
 pub async fn remember(
     client: &Client,
+    provider: Provider,
     nonce: &[u8; 16],
     tenant_id: Uuid,
     recipient_id: Option<Uuid>,
@@ -19,13 +21,19 @@ pub async fn remember(
 ) -> anyhow::Result<()> {
     let stmt = client
         .prepare_cached(
-            "INSERT INTO oauth_states (nonce, tenant_id, recipient_id, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO oauth_states (nonce, tenant_id, recipient_id, expires_at, provider) VALUES ($1, $2, $3, $4, $5)",
         )
         .await?;
     client
         .execute(
             &stmt,
-            &[&nonce.as_slice(), &tenant_id, &recipient_id, &expires_at],
+            &[
+                &nonce.as_slice(),
+                &tenant_id,
+                &recipient_id,
+                &expires_at,
+                &provider.as_str(),
+            ],
         )
         .await
         .context("remembering an OAuth state")?;
@@ -39,11 +47,12 @@ pub struct Pending {
     pub recipient_id: Option<Uuid>,
 }
 
-/// Uses the state with `nonce` of `tenant_id`, once: `None` when it was used already,
+/// Uses `provider`'s state with `nonce` of `tenant_id`, once: `None` when it was used already,
 /// expired, or never issued. Two callbacks with one state at once: one gets it.
 #[tracing::instrument(name = "use oauth state", skip_all)]
 pub async fn take(
     client: &Client,
+    provider: Provider,
     nonce: &[u8; 16],
     tenant_id: Uuid,
 ) -> anyhow::Result<Option<Pending>> {
@@ -51,13 +60,13 @@ pub async fn take(
         .prepare_cached(
             r#"
             DELETE FROM oauth_states
-            WHERE nonce = $1 AND tenant_id = $2 AND expires_at > now()
+            WHERE nonce = $1 AND tenant_id = $2 AND expires_at > now() AND provider = $3
             RETURNING recipient_id
             "#,
         )
         .await?;
     Ok(client
-        .query_opt(&stmt, &[&nonce.as_slice(), &tenant_id])
+        .query_opt(&stmt, &[&nonce.as_slice(), &tenant_id, &provider.as_str()])
         .await
         .context("using an OAuth state")?
         .map(|row| Pending {

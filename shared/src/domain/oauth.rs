@@ -35,13 +35,99 @@ pub struct Verified {
     pub nonce: [u8; 16],
 }
 
-/// The key states are signed with, derived from a secret of the app (its OAuth client
-/// secret): HMAC-SHA256(secret, "herald/slack-oauth-state/v1").
-pub fn derive_key(secret: &[u8]) -> Vec<u8> {
+/// Whose consent page a flow goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Slack,
+    /// Microsoft's identity platform (a person's Teams identity).
+    Teams,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Slack => "slack",
+            Provider::Teams => "teams",
+        }
+    }
+}
+
+/// The key states are signed with, derived from a secret of the provider's app (its
+/// OAuth client secret): HMAC-SHA256(secret, "herald/{provider}-oauth-state/v1"), so a
+/// state for one provider never verifies at the other's callback.
+pub fn derive_key(provider: Provider, secret: &[u8]) -> Vec<u8> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hmac::sign(&key, b"herald/slack-oauth-state/v1")
-        .as_ref()
-        .to_vec()
+    let label = format!("herald/{}-oauth-state/v1", provider.as_str());
+    hmac::sign(&key, label.as_bytes()).as_ref().to_vec()
+}
+
+/// What an OpenID Connect ID token says about who signed in, as far as Herald keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdClaims {
+    /// The person's directory (`tid`) and their object id in it (`oid`).
+    pub tenant_id: Uuid,
+    pub object_id: Uuid,
+    pub name: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawClaims {
+    aud: String,
+    iss: String,
+    exp: i64,
+    tid: String,
+    oid: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+}
+
+/// Reads the ID token Microsoft's token endpoint answered with. Its signature is not
+/// checked: it came straight from the token endpoint over TLS, in exchange for a code
+/// and the app's secret, which OpenID Connect Core (3.1.3.7) accepts in place of the
+/// signature. Its audience must be this app, its issuer Microsoft's v2.0 issuer for its
+/// own directory, and it must not have expired at `now` (Unix seconds).
+pub fn id_token_claims(
+    id_token: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<IdClaims, &'static str> {
+    let mut parts = id_token.split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the ID token is not a JWT");
+    };
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| "the ID token is not a JWT")?;
+    let claims: RawClaims = serde_json::from_slice(&payload)
+        .map_err(|_| "the ID token lacks aud, iss, exp, tid or oid")?;
+    if claims.aud != client_id {
+        return Err("the ID token is for another app");
+    }
+    if now >= claims.exp {
+        return Err("the ID token has expired");
+    }
+    let tenant_id =
+        Uuid::parse_str(&claims.tid).map_err(|_| "the ID token's tid is not a directory id")?;
+    let object_id =
+        Uuid::parse_str(&claims.oid).map_err(|_| "the ID token's oid is not an object id")?;
+    if claims.iss != format!("https://login.microsoftonline.com/{tenant_id}/v2.0") {
+        return Err("the ID token's issuer is not Microsoft's for its directory");
+    }
+    let short = |v: Option<String>| {
+        v.filter(|v| !v.is_empty())
+            .map(|v| v.chars().take(256).collect())
+    };
+    Ok(IdClaims {
+        tenant_id,
+        object_id,
+        name: short(claims.name),
+        username: short(claims.preferred_username),
+    })
 }
 
 /// A state for `tenant_id`, valid until `expires_at` (Unix seconds).
@@ -107,10 +193,46 @@ mod tests {
     }
 
     #[test]
-    fn the_key_depends_on_the_secret() {
-        assert_eq!(derive_key(b"s1"), derive_key(b"s1"));
-        assert_ne!(derive_key(b"s1"), derive_key(b"s2"));
-        assert_eq!(derive_key(b"s1").len(), 32);
+    fn the_key_depends_on_the_secret_and_the_provider() {
+        let slack = |s: &[u8]| derive_key(Provider::Slack, s);
+        assert_eq!(slack(b"s1"), slack(b"s1"));
+        assert_ne!(slack(b"s1"), slack(b"s2"));
+        assert_ne!(slack(b"s1"), derive_key(Provider::Teams, b"s1"));
+        assert_eq!(slack(b"s1").len(), 32);
+    }
+
+    fn jwt(claims: &serde_json::Value) -> String {
+        let part = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.c2ln",
+            part(&serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+            part(claims)
+        )
+    }
+
+    #[test]
+    fn an_id_token_names_the_person_for_this_app_only() {
+        let tid = "9188040d-6c67-4c5b-b112-36a304b66dad";
+        let oid = "00000000-0000-0000-66f3-3332eca7ea81";
+        let good = serde_json::json!({
+            "aud": "app-1", "iss": format!("https://login.microsoftonline.com/{tid}/v2.0"),
+            "exp": 2_000, "tid": tid, "oid": oid, "name": "Bo Diaz",
+            "preferred_username": "bo@example.com"
+        });
+        let claims = id_token_claims(&jwt(&good), "app-1", 1_000).expect("claims");
+        assert_eq!(claims.object_id.to_string(), oid);
+        assert_eq!(claims.name.as_deref(), Some("Bo Diaz"));
+        assert_eq!(claims.username.as_deref(), Some("bo@example.com"));
+        assert!(id_token_claims(&jwt(&good), "another-app", 1_000).is_err());
+        assert!(id_token_claims(&jwt(&good), "app-1", 2_000).is_err());
+        let mut other_issuer = good.clone();
+        other_issuer["iss"] = "https://evil.example/v2.0".into();
+        assert!(id_token_claims(&jwt(&other_issuer), "app-1", 1_000).is_err());
+        let mut no_oid = good.clone();
+        no_oid.as_object_mut().expect("object").remove("oid");
+        assert!(id_token_claims(&jwt(&no_oid), "app-1", 1_000).is_err());
+        assert!(id_token_claims("not-a-jwt", "app-1", 1_000).is_err());
+        assert!(id_token_claims("a.b.c.d", "app-1", 1_000).is_err());
     }
 
     #[test]

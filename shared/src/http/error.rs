@@ -136,3 +136,23 @@ impl From<crate::slack::InstallError> for ApiError {
         }
     }
 }
+
+impl From<crate::teams_identity::ConnectError> for ApiError {
+    fn from(e: crate::teams_identity::ConnectError) -> Self {
+        use crate::teams_identity::ConnectError as E;
+        match e {
+            E::NotConfigured => {
+                ApiError::NotFound("Teams sign-in app (set HERALD_TEAMS_CLIENT_ID)")
+            }
+            E::State(_) => {
+                ApiError::Validation(FieldError::new("invalid_state", "state", e.to_string()))
+            }
+            E::Denied(_) => {
+                ApiError::Validation(FieldError::new("microsoft_denied", "code", e.to_string()))
+            }
+            E::BadAnswer(_) | E::Upstream(_) => ApiError::Upstream(e.to_string()),
+            E::Conflict(_) => ApiError::Conflict(e.to_string()),
+            E::Unexpected(e) => ApiError::Unexpected(e),
+        }
+    }
+}
