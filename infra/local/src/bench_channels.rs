@@ -440,11 +440,21 @@ pub(crate) async fn sms_replies(
     let mut batches = Vec::with_capacity(rounds);
     let mut handled = Vec::with_capacity(rounds);
     for n in 0..=rounds {
-        let body = escalation_on(
+        let mut body = escalation_on(
             Channel::Sms,
             10,
             &format!("bench sms reply {n} {}", Uuid::new_v4()),
         );
+        // Fresh numbers each round: a number holds at most 99 open pages' codes (these
+        // stay open, acknowledged), and a page that finds no free code carries a link.
+        for (i, person) in body["recipients"]
+            .as_array_mut()
+            .context("recipients")?
+            .iter_mut()
+            .enumerate()
+        {
+            person["phone"] = json!(format!("+1415{}{:04}", 200 + n, 100 + i));
+        }
         let ids = crate::bench::post_ids(ingest, key, &body).await?;
         let started = Instant::now();
         let summary = dispatcher.dispatch(&ids).await?;
