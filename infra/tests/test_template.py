@@ -61,6 +61,7 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/integrations"): "RecipientsFunction",
     ("GET", "/v1/integrations/slack/install"): "RecipientsFunction",
     ("GET", "/v1/integrations/slack/callback"): "RecipientsFunction",
+    ("POST", "/v1/integrations/slack/callback"): "RecipientsFunction",
     ("GET", "/v1/recipients/{id}/connections/slack"): "RecipientsFunction",
     ("DELETE", "/v1/recipients/{id}/connections/slack"): "RecipientsFunction",
     ("DELETE", "/v1/integrations/slack"): "RecipientsFunction",
@@ -69,6 +70,7 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/recipients/{id}/connections/teams"): "RecipientsFunction",
     ("DELETE", "/v1/recipients/{id}/connections/teams"): "RecipientsFunction",
     ("GET", "/v1/integrations/teams/callback"): "RecipientsFunction",
+    ("POST", "/v1/integrations/teams/callback"): "RecipientsFunction",
     ("GET", "/l/{token}"): "MagicLinkFunction",
     ("POST", "/l/{token}"): "MagicLinkFunction",
     # The Slack app's Interactivity Request URL (signed button clicks).

@@ -441,6 +441,30 @@ impl SlackInstaller {
         Ok(url.into())
     }
 
+    /// What the callback's confirmation page names (the Herald account, and the person
+    /// for a connection), for a state that is ours, unexpired and unused; nothing is
+    /// used or sent to Slack.
+    pub async fn preview(
+        &self,
+        pool: &Pool,
+        state: &str,
+        now: i64,
+    ) -> Result<crate::db::oauth::PendingView, InstallError> {
+        let verified = crate::domain::oauth::verify_state(&self.state_key().await?, state, now)?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| InstallError::Unexpected(e.into()))?;
+        crate::db::oauth::peek(
+            &client,
+            crate::domain::oauth::Provider::Slack,
+            &verified.nonce,
+            verified.tenant_id,
+        )
+        .await?
+        .ok_or(InstallError::State(StateError::Used))
+    }
+
     /// The callback: the state first (nothing is sent to Slack for a forged, expired or
     /// used one: each state works once), then the code exchange; the token is sealed
     /// before it is stored and is never logged or shown.

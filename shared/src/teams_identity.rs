@@ -151,6 +151,29 @@ impl TeamsConnector {
         Ok(url.into())
     }
 
+    /// What the callback's confirmation page names, for a state that is ours,
+    /// unexpired and unused; nothing is used or sent to Microsoft.
+    pub async fn preview(
+        &self,
+        pool: &Pool,
+        state: &str,
+        now: i64,
+    ) -> Result<crate::db::oauth::PendingView, ConnectError> {
+        let verified = oauth::verify_state(&self.state_key().await?, state, now)?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| ConnectError::Unexpected(e.into()))?;
+        crate::db::oauth::peek(
+            &client,
+            Provider::Teams,
+            &verified.nonce,
+            verified.tenant_id,
+        )
+        .await?
+        .ok_or(ConnectError::State(StateError::Used))
+    }
+
     /// The callback: the state first (nothing is sent to Microsoft for a forged,
     /// expired or used one), then the code exchange; the token is sealed before it is
     /// stored and is never logged or shown.

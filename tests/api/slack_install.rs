@@ -39,15 +39,39 @@ pub async fn start_install(app: &TestApp) -> HashMap<String, String> {
 }
 
 pub async fn callback(app: &TestApp, code: &str, state: &str) -> TestResponse {
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
+    confirm(app, code, state, |_| ()).await
+}
+
+/// The provider's redirect back (a GET that only shows whose account it connects),
+/// then the page's button (the POST that finishes); `page` sees the page.
+pub async fn confirm(
+    app: &TestApp,
+    code: &str,
+    state: &str,
+    page: impl FnOnce(&str),
+) -> TestResponse {
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("code", code)
         .append_pair("state", state)
         .finish();
+    let path = "/v1/integrations/slack/callback";
+    let shown = app
+        .request("GET", &format!("{path}?{form}"), &[], b"")
+        .await;
+    if shown.status != 200 {
+        return shown;
+    }
+    assert!(
+        shown.text.contains("Herald account: <strong>Acme</strong>"),
+        "{}",
+        shown.text
+    );
+    page(&shown.text);
     app.request(
-        "GET",
-        &format!("/v1/integrations/slack/callback?{query}"),
-        &[],
-        b"",
+        "POST",
+        path,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
     )
     .await
 }
@@ -149,6 +173,52 @@ async fn a_forged_or_expired_state_is_refused_before_slack_is_asked() {
 }
 
 #[tokio::test]
+async fn the_redirect_back_only_shows_whose_account_it_connects() {
+    let app = TestApp::spawn().await;
+    let query = start_install(&app).await;
+    let url: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", "T0PEEK-1")
+        .append_pair("state", &query["state"])
+        .finish();
+    // The GET (the browser, or a link scanner fetching the URL) uses and stores nothing.
+    for _ in 0..2 {
+        let shown = app
+            .request(
+                "GET",
+                &format!("/v1/integrations/slack/callback?{url}"),
+                &[],
+                b"",
+            )
+            .await;
+        assert_eq!(shown.status, 200, "{}", shown.text);
+        assert!(shown.text.contains("Herald account: <strong>Acme</strong>"));
+        assert!(shown.text.contains(r#"<form method="post">"#));
+        assert!(
+            shown
+                .headers
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("default-src 'none'")),
+            "{:?}",
+            shown.headers
+        );
+    }
+    assert!(app.fakes.slack_oauth_exchanges().await.is_empty());
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM oauth_states").await, 1);
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM slack_installations")
+            .await,
+        0
+    );
+    // The button finishes it, once.
+    assert_eq!(
+        callback(&app, "T0PEEK-1", &query["state"]).await.status,
+        200
+    );
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM oauth_states").await, 0);
+}
+
+#[tokio::test]
 async fn a_state_works_once_even_when_two_callbacks_race() {
     let app = TestApp::spawn().await;
     let query = start_install(&app).await;
@@ -212,7 +282,13 @@ async fn a_person_connects_their_slack_account_and_pages_reach_that_account() {
     let query = start_connection(&app, "u-bo").await;
     assert_eq!(query["user_scope"], "users:read");
     assert!(!query.contains_key("scope"), "{query:?}");
-    let done = callback(&app, "T0TEAM-user-U0BO00001-1", &query["state"]).await;
+    let done = confirm(&app, "T0TEAM-user-U0BO00001-1", &query["state"], |page| {
+        assert!(
+            page.contains("Herald recipient: <strong>u-bo</strong>"),
+            "{page}"
+        );
+    })
+    .await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.json()["slack_user_id"], "U0BO00001");
 

@@ -38,15 +38,39 @@ async fn start(app: &TestApp, recipient: &str) -> HashMap<String, String> {
 }
 
 async fn callback(app: &TestApp, code: &str, state: &str) -> TestResponse {
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
+    confirm(app, code, state, |_| ()).await
+}
+
+/// The provider's redirect back (a GET that only shows whose account it connects),
+/// then the page's button (the POST that finishes); `page` sees the page.
+pub async fn confirm(
+    app: &TestApp,
+    code: &str,
+    state: &str,
+    page: impl FnOnce(&str),
+) -> TestResponse {
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("code", code)
         .append_pair("state", state)
         .finish();
+    let path = "/v1/integrations/teams/callback";
+    let shown = app
+        .request("GET", &format!("{path}?{form}"), &[], b"")
+        .await;
+    if shown.status != 200 {
+        return shown;
+    }
+    assert!(
+        shown.text.contains("Herald account: <strong>Acme</strong>"),
+        "{}",
+        shown.text
+    );
+    page(&shown.text);
     app.request(
-        "GET",
-        &format!("/v1/integrations/teams/callback?{query}"),
-        &[],
-        b"",
+        "POST",
+        path,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
     )
     .await
 }

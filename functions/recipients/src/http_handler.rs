@@ -90,17 +90,24 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             Method::DELETE => Ok(Route::DisconnectTeams(segment(r)?)),
             _ => Err(ApiError::MethodNotAllowed("GET, DELETE")),
         },
-        (["v1", "integrations", "teams", "callback"], &Method::GET) => Ok(Route::TeamsCallback),
-        (["v1", "integrations", "teams", "callback"], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (["v1", "integrations", "teams", "callback"], &Method::GET | &Method::POST) => {
+            Ok(Route::TeamsCallback)
+        }
+        (["v1", "integrations", "teams", "callback"], _) => {
+            Err(ApiError::MethodNotAllowed("GET, POST"))
+        }
         (["v1", "integrations"], &Method::GET) => Ok(Route::Integrations),
         (["v1", "integrations"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "integrations", "slack"], &Method::DELETE) => Ok(Route::SlackUninstall),
         (["v1", "integrations", "slack"], _) => Err(ApiError::MethodNotAllowed("DELETE")),
         (["v1", "integrations", "slack", "install"], &Method::GET) => Ok(Route::SlackInstall),
-        (["v1", "integrations", "slack", "callback"], &Method::GET) => Ok(Route::SlackCallback),
-        (["v1", "integrations", "slack", "install" | "callback"], _) => {
-            Err(ApiError::MethodNotAllowed("GET"))
+        (["v1", "integrations", "slack", "callback"], &Method::GET | &Method::POST) => {
+            Ok(Route::SlackCallback)
         }
+        (["v1", "integrations", "slack", "callback"], _) => {
+            Err(ApiError::MethodNotAllowed("GET, POST"))
+        }
+        (["v1", "integrations", "slack", "install"], _) => Err(ApiError::MethodNotAllowed("GET")),
         _ => Err(ApiError::NoRoute),
     }
 }

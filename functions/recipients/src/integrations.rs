@@ -10,7 +10,7 @@ use herald::db::tenants::Principal;
 use herald::domain::FieldError;
 use herald::http::{ApiError, json, no_content};
 use herald::slack::{Completed, InstallError};
-use lambda_http::http::{StatusCode, header};
+use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::json as value;
@@ -231,29 +231,45 @@ pub async fn install(
 }
 
 /// `GET /v1/integrations/slack/callback?code=…&state=…`: where Slack sends the admin
-/// back. No API key: the signed `state` says which tenant started the install.
+/// (or the person) back. No API key: the signed `state` says which tenant started it.
+/// The GET changes nothing: it shows which Herald account (and recipient) this would
+/// connect, with a button that POSTs the code and state back; the POST finishes. So
+/// someone handed another account's install link sees whose it is before anything is
+/// stored, and a link scanner fetching the URL uses nothing.
 pub async fn callback(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let installer = deps
         .slack_installer
         .as_ref()
         .ok_or(InstallError::NotConfigured)?;
-    let query = req.query_string_parameters();
-    if let Some(error) = query.first("error") {
+    if let Some(error) = req.query_string_parameters().first("error") {
         return Err(InstallError::Denied(herald::channels::redact(error)).into());
     }
-    let required = |name: &'static str| {
-        query
-            .first(name)
-            .filter(|v| !v.is_empty() && v.len() <= 1024)
-            .ok_or_else(|| {
-                ApiError::Validation(FieldError::new(
-                    "required",
-                    name,
-                    format!("`{name}` is required"),
-                ))
-            })
-    };
-    let (code, state) = (required("code")?, required("state")?);
+    let (code, state) = code_and_state(req)?;
+    if req.method() != Method::POST {
+        let pending = installer
+            .preview(&deps.pool, &state, Utc::now().timestamp())
+            .await?;
+        let (heading, message) = match &pending.recipient {
+            None => (
+                "Connect this Slack workspace to Herald?",
+                "Pages of this Herald account will reach your workspace's members. Nothing is stored until you press the button.",
+            ),
+            Some(_) => (
+                "Connect your Slack account to Herald?",
+                "Pages for this recipient will reach you in Slack, and your clicks on them will act for them. Nothing is stored until you press the button.",
+            ),
+        };
+        return confirm_page(&Confirm {
+            heading,
+            tenant: &pending.tenant_name,
+            recipient: pending.recipient.as_deref(),
+            message,
+            code: &code,
+            state: &state,
+            button: "Connect",
+        });
+    }
+    let (code, state) = (code.as_str(), state.as_str());
     let body = match installer
         .complete(&deps.pool, code, state, Utc::now().timestamp())
         .await?
@@ -327,15 +343,33 @@ fn redirect(url: &str) -> Result<Response<Body>, ApiError> {
     Ok(response)
 }
 
-/// The `code` and `state` a provider's redirect back carries (or the `error` it
-/// reports instead).
+/// The `code` and `state` of a provider's redirect back: in the query of the GET the
+/// provider sends the browser to, or in the confirmation form's POST body.
 fn code_and_state(req: &Request) -> Result<(String, String), ApiError> {
-    let query = req.query_string_parameters();
+    let pairs: Vec<(String, String)> = if req.method() == Method::POST {
+        let body: &[u8] = match req.body() {
+            Body::Text(t) => t.as_bytes(),
+            Body::Binary(b) => b,
+            _ => b"",
+        };
+        url::form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        let query = req.query_string_parameters();
+        ["code", "state"]
+            .iter()
+            .filter_map(|name| {
+                query
+                    .first(name)
+                    .map(|v| ((*name).to_owned(), v.to_owned()))
+            })
+            .collect()
+    };
     let required = |name: &'static str| {
-        query
-            .first(name)
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty() && v.len() <= 4096)
-            .map(str::to_owned)
             .ok_or_else(|| {
                 ApiError::Validation(FieldError::new(
                     "required",
@@ -345,6 +379,38 @@ fn code_and_state(req: &Request) -> Result<(String, String), ApiError> {
             })
     };
     Ok((required("code")?, required("state")?))
+}
+
+/// The page a provider's redirect lands on: whose account this connects, and a button.
+#[derive(askama::Template)]
+#[template(path = "confirm.html")]
+struct Confirm<'a> {
+    heading: &'a str,
+    tenant: &'a str,
+    recipient: Option<&'a str>,
+    message: &'a str,
+    code: &'a str,
+    state: &'a str,
+    button: &'a str,
+}
+
+fn confirm_page(page: &Confirm<'_>) -> Result<Response<Body>, ApiError> {
+    use askama::Template;
+    let html = page
+        .render()
+        .map_err(|e| anyhow::anyhow!("rendering the confirmation page: {e}"))?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(
+            "content-security-policy",
+            "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        .header("referrer-policy", "no-referrer")
+        .header("x-content-type-options", "nosniff")
+        .body(Body::Text(html))
+        .map_err(|e| anyhow::anyhow!("building the confirmation page: {e}"))?)
 }
 
 /// `GET /v1/recipients/{id}/connections/teams`: a redirect to Microsoft's sign-in page
@@ -384,6 +450,20 @@ pub async fn teams_callback(deps: &Deps, req: &Request) -> Result<Response<Body>
         return Err(ConnectError::Denied(herald::channels::redact(error)).into());
     }
     let (code, state) = code_and_state(req)?;
+    if req.method() != Method::POST {
+        let pending = connector
+            .preview(&deps.pool, &state, Utc::now().timestamp())
+            .await?;
+        return confirm_page(&Confirm {
+            heading: "Connect your Microsoft Teams identity to Herald?",
+            tenant: &pending.tenant_name,
+            recipient: pending.recipient.as_deref(),
+            message: "Herald will know you by your Microsoft account when you act on a page. Nothing is stored until you press the button.",
+            code: &code,
+            state: &state,
+            button: "Connect",
+        });
+    }
     let connected = connector
         .complete(&deps.pool, &code, &state, Utc::now().timestamp())
         .await?;

@@ -78,17 +78,34 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         authorize.host_str().unwrap_or_default(),
         authorize.path()
     );
-    let callback = http
+    let params = [
+        ("code", format!("T0DEMO{stamp}-consented")),
+        ("state", state),
+    ];
+    let shown = http
         .get(format!("{base_url}/v1/integrations/slack/callback"))
-        .query(&[
-            ("code", format!("T0DEMO{stamp}-consented")),
-            ("state", state),
-        ])
+        .query(&params)
+        .send()
+        .await?;
+    let status = shown.status();
+    let page = shown.text().await?;
+    if !status.is_success() {
+        bail!("the Slack install's confirmation page: {status} {page}");
+    }
+    if !page.contains("Herald account:") {
+        bail!("the confirmation page does not name the Herald account");
+    }
+    println!(
+        "   Slack sends the admin back: GET /v1/integrations/slack/callback?code=…&state=… -> {status}, a page naming the Herald account with a Connect button (nothing stored yet)"
+    );
+    let callback = http
+        .post(format!("{base_url}/v1/integrations/slack/callback"))
+        .form(&params)
         .send()
         .await?;
     let status = callback.status();
     println!(
-        "   Slack sends the admin back: GET /v1/integrations/slack/callback?code=…&state=… -> {status} {}",
+        "   the admin presses Connect: POST /v1/integrations/slack/callback -> {status} {}",
         callback.text().await?
     );
     if !status.is_success() {

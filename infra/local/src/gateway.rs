@@ -111,9 +111,13 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             },
             vec![("id", (*id).to_owned())],
         ),
-        ("GET", ["v1", "integrations", "teams", "callback"]) => m(
+        (method @ ("GET" | "POST"), ["v1", "integrations", "teams", "callback"]) => m(
             Target::Recipients,
-            "GET /v1/integrations/teams/callback",
+            if method == "GET" {
+                "GET /v1/integrations/teams/callback"
+            } else {
+                "POST /v1/integrations/teams/callback"
+            },
             vec![],
         ),
         ("GET", ["v1", "integrations"]) => m(Target::Recipients, "GET /v1/integrations", vec![]),
@@ -122,9 +126,13 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "GET /v1/integrations/slack/install",
             vec![],
         ),
-        ("GET", ["v1", "integrations", "slack", "callback"]) => m(
+        (method @ ("GET" | "POST"), ["v1", "integrations", "slack", "callback"]) => m(
             Target::Recipients,
-            "GET /v1/integrations/slack/callback",
+            if method == "GET" {
+                "GET /v1/integrations/slack/callback"
+            } else {
+                "POST /v1/integrations/slack/callback"
+            },
             vec![],
         ),
         ("DELETE", ["v1", "integrations", "slack"]) => {

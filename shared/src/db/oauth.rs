@@ -73,3 +73,41 @@ pub async fn take(
             recipient_id: row.get(0),
         }))
 }
+
+/// Who a pending flow is for, as the confirmation page names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingView {
+    pub tenant_name: String,
+    /// The caller's id of the person connecting their account; `None` for the
+    /// tenant's installation.
+    pub recipient: Option<String>,
+}
+
+/// Reads `provider`'s pending state with `nonce` of `tenant_id` without using it.
+#[tracing::instrument(name = "read oauth state", skip_all)]
+pub async fn peek(
+    client: &Client,
+    provider: Provider,
+    nonce: &[u8; 16],
+    tenant_id: Uuid,
+) -> anyhow::Result<Option<PendingView>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT t.name, r.external_id
+            FROM oauth_states s
+            JOIN tenants t ON t.id = s.tenant_id
+            LEFT JOIN recipients r ON r.id = s.recipient_id
+            WHERE s.nonce = $1 AND s.tenant_id = $2 AND s.expires_at > now() AND s.provider = $3
+            "#,
+        )
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&nonce.as_slice(), &tenant_id, &provider.as_str()])
+        .await
+        .context("reading an OAuth state")?
+        .map(|row| PendingView {
+            tenant_name: row.get(0),
+            recipient: row.get(1),
+        }))
+}
