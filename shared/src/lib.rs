@@ -21,6 +21,7 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod magic_link;
+pub mod oauth;
 pub mod queue;
 pub mod scheduled;
 pub mod secrets;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::actions::{self, Outcome};
 use crate::channels::slack::{Card, Controls, SlackChat, SlackSettings, render_update};
 use crate::db::{Client, Pool};
-use crate::domain::oauth::StateError;
+use crate::domain::oauth::{Provider, StateError};
 use crate::domain::slack::{self as rules, Event, Interaction, PayloadError, SignatureError};
 use crate::secrets::{Keyring, Owner};
 use crate::warm::Warm;
@@ -289,6 +289,15 @@ pub enum InstallError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl From<crate::oauth::Refused> for InstallError {
+    fn from(e: crate::oauth::Refused) -> Self {
+        match e {
+            crate::oauth::Refused::State(e) => Self::State(e),
+            crate::oauth::Refused::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
 /// A finished flow: the tenant's installation, or one person's connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completed {
@@ -389,7 +398,7 @@ impl SlackInstaller {
     async fn state_key(&self) -> anyhow::Result<Vec<u8>> {
         let secret = self.client_secret.get().await?;
         Ok(crate::domain::oauth::derive_key(
-            crate::domain::oauth::Provider::Slack,
+            Provider::Slack,
             secret.expose_secret().as_bytes(),
         ))
     }
@@ -403,27 +412,13 @@ impl SlackInstaller {
         recipient: Option<Uuid>,
         now: i64,
     ) -> anyhow::Result<String> {
-        use rand::TryRngCore;
-        let mut nonce = [0u8; 16];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut nonce)
-            .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-        let expires_at = now + crate::domain::oauth::STATE_TTL_SECS;
-        let state = crate::domain::oauth::sign_state(
+        let state = crate::oauth::issue(
+            client,
+            Provider::Slack,
             &self.state_key().await?,
             tenant_id,
-            expires_at,
-            nonce,
-        );
-        let expires_at = chrono::DateTime::from_timestamp(expires_at, 0)
-            .ok_or_else(|| anyhow::anyhow!("an expiry out of range"))?;
-        crate::db::oauth::remember(
-            client,
-            crate::domain::oauth::Provider::Slack,
-            &nonce,
-            tenant_id,
             recipient,
-            expires_at,
+            now,
         )
         .await?;
         let mut url = url::Url::parse(&self.authorize_url)?;
@@ -450,19 +445,8 @@ impl SlackInstaller {
         state: &str,
         now: i64,
     ) -> Result<crate::db::oauth::PendingView, InstallError> {
-        let verified = crate::domain::oauth::verify_state(&self.state_key().await?, state, now)?;
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| InstallError::Unexpected(e.into()))?;
-        crate::db::oauth::peek(
-            &client,
-            crate::domain::oauth::Provider::Slack,
-            &verified.nonce,
-            verified.tenant_id,
-        )
-        .await?
-        .ok_or(InstallError::State(StateError::Used))
+        let key = self.state_key().await?;
+        Ok(crate::oauth::preview(pool, Provider::Slack, &key, state, now).await?)
     }
 
     /// The callback: the state first (nothing is sent to Slack for a forged, expired or
@@ -476,22 +460,14 @@ impl SlackInstaller {
         state: &str,
         now: i64,
     ) -> Result<Completed, InstallError> {
-        let verified = crate::domain::oauth::verify_state(&self.state_key().await?, state, now)?;
-        let tenant_id = verified.tenant_id;
+        let key = self.state_key().await?;
+        let (tenant_id, pending) =
+            crate::oauth::take(pool, Provider::Slack, &key, state, now).await?;
         let connect = async || {
             pool.get()
                 .await
                 .map_err(|e| InstallError::Unexpected(e.into()))
         };
-        // No connection is held while Slack is asked.
-        let pending = crate::db::oauth::take(
-            &connect().await?,
-            crate::domain::oauth::Provider::Slack,
-            &verified.nonce,
-            tenant_id,
-        )
-        .await?
-        .ok_or(InstallError::State(StateError::Used))?;
         let secret = self.client_secret.get().await?;
         let response = self
             .http

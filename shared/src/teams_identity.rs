@@ -46,6 +46,15 @@ pub enum ConnectError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl From<crate::oauth::Refused> for ConnectError {
+    fn from(e: crate::oauth::Refused) -> Self {
+        match e {
+            crate::oauth::Refused::State(e) => Self::State(e),
+            crate::oauth::Refused::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
 /// A finished connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connected {
@@ -122,22 +131,13 @@ impl TeamsConnector {
         recipient_id: Uuid,
         now: i64,
     ) -> anyhow::Result<String> {
-        use rand::TryRngCore;
-        let mut nonce = [0u8; 16];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut nonce)
-            .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-        let expires_at = now + oauth::STATE_TTL_SECS;
-        let state = oauth::sign_state(&self.state_key().await?, tenant_id, expires_at, nonce);
-        let expires_at = chrono::DateTime::from_timestamp(expires_at, 0)
-            .ok_or_else(|| anyhow::anyhow!("an expiry out of range"))?;
-        crate::db::oauth::remember(
+        let state = crate::oauth::issue(
             client,
             Provider::Teams,
-            &nonce,
+            &self.state_key().await?,
             tenant_id,
             Some(recipient_id),
-            expires_at,
+            now,
         )
         .await?;
         let mut url = url::Url::parse(&self.authorize_url)?;
@@ -159,19 +159,8 @@ impl TeamsConnector {
         state: &str,
         now: i64,
     ) -> Result<crate::db::oauth::PendingView, ConnectError> {
-        let verified = oauth::verify_state(&self.state_key().await?, state, now)?;
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| ConnectError::Unexpected(e.into()))?;
-        crate::db::oauth::peek(
-            &client,
-            Provider::Teams,
-            &verified.nonce,
-            verified.tenant_id,
-        )
-        .await?
-        .ok_or(ConnectError::State(StateError::Used))
+        let key = self.state_key().await?;
+        Ok(crate::oauth::preview(pool, Provider::Teams, &key, state, now).await?)
     }
 
     /// The callback: the state first (nothing is sent to Microsoft for a forged,
@@ -185,22 +174,12 @@ impl TeamsConnector {
         state: &str,
         now: i64,
     ) -> Result<Connected, ConnectError> {
-        let verified = oauth::verify_state(&self.state_key().await?, state, now)?;
-        let tenant_id = verified.tenant_id;
-        let connect = async || {
-            pool.get()
-                .await
-                .map_err(|e| ConnectError::Unexpected(e.into()))
-        };
-        let recipient_id = crate::db::oauth::take(
-            &connect().await?,
-            Provider::Teams,
-            &verified.nonce,
-            tenant_id,
-        )
-        .await?
-        .and_then(|pending| pending.recipient_id)
-        .ok_or(ConnectError::State(StateError::Used))?;
+        let key = self.state_key().await?;
+        let (tenant_id, pending) =
+            crate::oauth::take(pool, Provider::Teams, &key, state, now).await?;
+        let recipient_id = pending
+            .recipient_id
+            .ok_or(ConnectError::State(StateError::Used))?;
         let secret = self.client_secret.get().await?;
         let response = self
             .http
@@ -255,7 +234,10 @@ impl TeamsConnector {
         );
         let scopes = answer.scope.unwrap_or_default();
         crate::db::teams::connect_person(
-            &connect().await?,
+            &pool
+                .get()
+                .await
+                .map_err(|e| ConnectError::Unexpected(e.into()))?,
             &crate::db::teams::PersonConnection {
                 tenant_id,
                 recipient_id,

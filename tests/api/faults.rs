@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use herald::dispatch::Dispatch;
 use herald::domain::Channel;
-use herald::domain::slack::{ACKNOWLEDGE_ACTION_ID, button_click_body, sign};
+use herald::domain::slack::{ACKNOWLEDGE_ACTION_ID, button_click_body};
 use herald::warm::Warm;
 use herald_local::fakes::{Received, SEND_VOICE_MESSAGE};
 use herald_local::stack::LOCAL_SLACK_SIGNING_SECRET;
@@ -1023,20 +1023,7 @@ async fn acknowledge_round(
 
 /// A button press `POST /slack/actions` receives, signed as Slack signs it at `timestamp`.
 async fn press_slack_button(app: &TestApp, body: &[u8], timestamp: i64) -> TestResponse {
-    let signature = sign(LOCAL_SLACK_SIGNING_SECRET.as_bytes(), timestamp, body);
-    let timestamp = timestamp.to_string();
-    app.request(
-        "POST",
-        "/slack/actions",
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("x-slack-request-timestamp", &timestamp),
-            ("x-slack-signature", &signature),
-            ("user-agent", "Slackbot 1.0 (+https://api.slack.com/robots)"),
-        ],
-        body,
-    )
-    .await
+    crate::slack_actions::post(app, body, timestamp, LOCAL_SLACK_SIGNING_SECRET).await
 }
 
 fn first_link(body: &str) -> Option<String> {

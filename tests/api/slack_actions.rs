@@ -48,7 +48,7 @@ fn press(user: &str, action_id: &str, escalation_id: Uuid) -> Vec<u8> {
 }
 
 /// Posts `body` as Slack would, signed with `secret` at `timestamp`.
-async fn post(app: &TestApp, body: &[u8], timestamp: i64, secret: &str) -> TestResponse {
+pub async fn post(app: &TestApp, body: &[u8], timestamp: i64, secret: &str) -> TestResponse {
     let signature = sign(secret.as_bytes(), timestamp, body);
     let timestamp = timestamp.to_string();
     app.request(

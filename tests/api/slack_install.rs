@@ -39,13 +39,14 @@ pub async fn start_install(app: &TestApp) -> HashMap<String, String> {
 }
 
 pub async fn callback(app: &TestApp, code: &str, state: &str) -> TestResponse {
-    confirm(app, code, state, |_| ()).await
+    confirm(app, "slack", code, state, |_| ()).await
 }
 
-/// The provider's redirect back (a GET that only shows whose account it connects),
-/// then the page's button (the POST that finishes); `page` sees the page.
+/// `provider`'s redirect back (a GET that only shows whose account it connects), then
+/// the page's button (the POST that finishes); `page` sees the page.
 pub async fn confirm(
     app: &TestApp,
+    provider: &str,
     code: &str,
     state: &str,
     page: impl FnOnce(&str),
@@ -54,7 +55,7 @@ pub async fn confirm(
         .append_pair("code", code)
         .append_pair("state", state)
         .finish();
-    let path = "/v1/integrations/slack/callback";
+    let path = format!("/v1/integrations/{provider}/callback");
     let shown = app
         .request("GET", &format!("{path}?{form}"), &[], b"")
         .await;
@@ -69,7 +70,7 @@ pub async fn confirm(
     page(&shown.text);
     app.request(
         "POST",
-        path,
+        &path,
         &[("content-type", "application/x-www-form-urlencoded")],
         form.as_bytes(),
     )
@@ -282,12 +283,18 @@ async fn a_person_connects_their_slack_account_and_pages_reach_that_account() {
     let query = start_connection(&app, "u-bo").await;
     assert_eq!(query["user_scope"], "users:read");
     assert!(!query.contains_key("scope"), "{query:?}");
-    let done = confirm(&app, "T0TEAM-user-U0BO00001-1", &query["state"], |page| {
-        assert!(
-            page.contains("Herald recipient: <strong>u-bo</strong>"),
-            "{page}"
-        );
-    })
+    let done = confirm(
+        &app,
+        "slack",
+        "T0TEAM-user-U0BO00001-1",
+        &query["state"],
+        |page| {
+            assert!(
+                page.contains("Herald recipient: <strong>u-bo</strong>"),
+                "{page}"
+            );
+        },
+    )
     .await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.json()["slack_user_id"], "U0BO00001");

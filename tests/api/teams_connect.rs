@@ -9,7 +9,7 @@ use herald_local::fakes::FAKE_ENTRA_TENANT;
 use herald_local::stack::{LOCAL_TEAMS_CLIENT_ID, LOCAL_TEAMS_CLIENT_SECRET};
 
 use crate::helpers::{TestApp, TestResponse, capture_logs};
-use crate::slack_install::get;
+use crate::slack_install::{confirm, get};
 
 const BO: &str = "6e1f4a1c-5b2e-4d9a-9c1b-2a3b4c5d6e7f";
 const CY: &str = "0b7e9d64-8a3c-4f21-b5d0-9e8f7a6b5c4d";
@@ -38,41 +38,7 @@ async fn start(app: &TestApp, recipient: &str) -> HashMap<String, String> {
 }
 
 async fn callback(app: &TestApp, code: &str, state: &str) -> TestResponse {
-    confirm(app, code, state, |_| ()).await
-}
-
-/// The provider's redirect back (a GET that only shows whose account it connects),
-/// then the page's button (the POST that finishes); `page` sees the page.
-pub async fn confirm(
-    app: &TestApp,
-    code: &str,
-    state: &str,
-    page: impl FnOnce(&str),
-) -> TestResponse {
-    let form: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("code", code)
-        .append_pair("state", state)
-        .finish();
-    let path = "/v1/integrations/teams/callback";
-    let shown = app
-        .request("GET", &format!("{path}?{form}"), &[], b"")
-        .await;
-    if shown.status != 200 {
-        return shown;
-    }
-    assert!(
-        shown.text.contains("Herald account: <strong>Acme</strong>"),
-        "{}",
-        shown.text
-    );
-    page(&shown.text);
-    app.request(
-        "POST",
-        path,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    )
-    .await
+    confirm(app, "teams", code, state, |_| ()).await
 }
 
 #[tokio::test]

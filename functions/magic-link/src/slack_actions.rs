@@ -40,20 +40,19 @@ fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
 }
 
 pub async fn handle(deps: &Deps, req: &Request) -> Response<Body> {
+    let Some(body) = raw_body(req) else {
+        return too_large();
+    };
+    let (timestamp, signature) = (
+        header(req, "x-slack-request-timestamp"),
+        header(req, "x-slack-signature"),
+    );
+    let now = chrono::Utc::now().timestamp();
     let answer = match &deps.slack {
         None => Err(InteractionError::NotConfigured),
         Some(slack) => {
-            let Some(body) = raw_body(req) else {
-                return too_large();
-            };
             slack
-                .interaction(
-                    &deps.pool,
-                    header(req, "x-slack-request-timestamp"),
-                    header(req, "x-slack-signature"),
-                    body,
-                    chrono::Utc::now().timestamp(),
-                )
+                .interaction(&deps.pool, timestamp, signature, body, now)
                 .await
         }
     };
@@ -74,33 +73,26 @@ pub async fn handle(deps: &Deps, req: &Request) -> Response<Body> {
             };
             reply(StatusCode::OK, outcome, &message)
         }
-        Err(e) => {
-            let status = status_of(&e);
-            if status.is_server_error() {
-                tracing::error!(error.message = %herald::telemetry::describe(&e), "Slack interaction failed");
-            }
-            reply(status, code_of(&e), &e.to_string())
-        }
+        Err(e) => failed(&e, "Slack interaction failed"),
     }
 }
 
 /// `POST /slack/events`: Slack's URL check gets its challenge back; a revocation is
 /// marked; anything else is 200 and ignored (Slack retries what is not 2xx).
 pub async fn handle_event(deps: &Deps, req: &Request) -> Response<Body> {
+    let Some(body) = raw_body(req) else {
+        return too_large();
+    };
+    let (timestamp, signature) = (
+        header(req, "x-slack-request-timestamp"),
+        header(req, "x-slack-signature"),
+    );
+    let now = chrono::Utc::now().timestamp();
     let answer = match &deps.slack {
         None => Err(InteractionError::NotConfigured),
         Some(slack) => {
-            let Some(body) = raw_body(req) else {
-                return too_large();
-            };
             slack
-                .event(
-                    &deps.pool,
-                    header(req, "x-slack-request-timestamp"),
-                    header(req, "x-slack-signature"),
-                    body,
-                    chrono::Utc::now().timestamp(),
-                )
+                .event(&deps.pool, timestamp, signature, body, now)
                 .await
         }
     };
@@ -116,14 +108,18 @@ pub async fn handle_event(deps: &Deps, req: &Request) -> Response<Body> {
             &format!("{n} credential(s) marked revoked"),
         ),
         Ok(EventAnswer::Ignored) => reply(StatusCode::OK, "ignored", "not an event Herald reads"),
-        Err(e) => {
-            let status = status_of(&e);
-            if status.is_server_error() {
-                tracing::error!(error.message = %herald::telemetry::describe(&e), "Slack event failed");
-            }
-            reply(status, code_of(&e), &e.to_string())
-        }
+        Err(e) => failed(&e, "Slack event failed"),
     }
+}
+
+/// An error's answer; a server error is logged (`what` says which route), a refusal
+/// is the caller's.
+fn failed(e: &InteractionError, what: &'static str) -> Response<Body> {
+    let status = status_of(e);
+    if status.is_server_error() {
+        tracing::error!(error.message = %herald::telemetry::describe(e), "{what}");
+    }
+    reply(status, code_of(e), &e.to_string())
 }
 
 /// The one place this route's errors become statuses.

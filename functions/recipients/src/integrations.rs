@@ -190,13 +190,7 @@ pub async fn install(
     let recipient = match recipient {
         None => None,
         Some(external_id) => {
-            if external_id.is_empty() || external_id.chars().count() > 128 {
-                return Err(ApiError::Validation(FieldError::new(
-                    "invalid",
-                    "id",
-                    "a recipient id is 1 to 128 characters",
-                )));
-            }
+            check_recipient_id(external_id)?;
             // A person connects an account of the workspace the tenant installed.
             if slack::installation(client, principal.tenant_id)
                 .await?
@@ -217,17 +211,7 @@ pub async fn install(
             Utc::now().timestamp(),
         )
         .await?;
-    let body = value!({
-        "authorize_url": url,
-        "expires_in": herald::domain::oauth::STATE_TTL_SECS,
-    });
-    let mut response = json(StatusCode::FOUND, &body);
-    response.headers_mut().insert(
-        header::LOCATION,
-        url.parse()
-            .map_err(|_| anyhow::anyhow!("the authorize URL is not a header value"))?,
-    );
-    Ok(response)
+    redirect(&url)
 }
 
 /// `GET /v1/integrations/slack/callback?code=…&state=…`: where Slack sends the admin
