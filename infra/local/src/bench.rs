@@ -61,6 +61,8 @@ pub enum Only {
     Ingest,
     /// Sections 5 to 7: the scheduled functions.
     Scheduled,
+    /// Section 2: every channel's dispatch batches.
+    Dispatch,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -112,65 +114,69 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (tenant, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
     let key = Arc::new(key);
 
-    println!(
-        "== 1. ingest vs its own statement executed raw ({} s per run; 1 recipient, 3 notification rows per escalation)",
-        args.seconds
-    );
-    let duration = Duration::from_secs(args.seconds);
-    let moto_batch = sqs_latency(&sqs, &queue.url).await?;
-    println!(
-        "(the emulator answers one SendMessageBatch in {:.1} ms, one request at a time)",
-        ms(moto_batch)
-    );
-    println!("{:<58} {:>14} {:>16}", "", "escalations/s", "notif. rows/s");
-    for concurrency in [1, 8] {
-        // Three rounds, each running the three loops in turn; medians: the shared
-        // machine drifts between runs, and alternating keeps the ratio fair. Ingest and
-        // its statement both run as `concurrency` Lambda-like instances (see
-        // `instances_rate`).
-        let (mut statements, mut fasts, mut raws) = (Vec::new(), Vec::new(), Vec::new());
-        let instance_config = config(&db_url, 1);
-        for _ in 0..3 {
-            statements.push(
-                statement_rate(&instance_config, &fast_sdk, tenant, concurrency, duration).await?,
-            );
-            fasts
-                .push(ingest_rate(&instance_config, &fast_sdk, &key, concurrency, duration).await?);
-            raws.push(raw_rate(&db_url, concurrency, duration).await?);
-        }
-        let (statement, fast, raw) = (median(statements), median(fasts), median(raws));
-        let emulated = ingest_rate(&instance_config, &sdk, &key, concurrency, duration).await?;
-        let row =
-            |label: String, rate: f64| println!("{label:<58} {rate:>14.0} {:>16.0}", rate * 3.0);
-        row(
-            format!("ingest's statement alone, raw (fair baseline), concurrency {concurrency}"),
-            statement,
-        );
-        row(
-            format!("ingest handler, instant SQS endpoint, concurrency {concurrency}"),
-            fast,
-        );
-        row(
-            format!("ingest handler, SQS emulator, concurrency {concurrency}"),
-            emulated,
-        );
-        row(
-            format!("(old baseline: 8 round trips, BEGIN/6 INSERTs/COMMIT), c {concurrency}"),
-            raw,
-        );
+    if args.only != Some(Only::Dispatch) {
         println!(
-            "{:<58} {:>13.0}%   (target >= 60%)",
-            "ingest (instant SQS) / its own statement raw",
-            fast / statement * 100.0
+            "== 1. ingest vs its own statement executed raw ({} s per run; 1 recipient, 3 notification rows per escalation)",
+            args.seconds
         );
+        let duration = Duration::from_secs(args.seconds);
+        let moto_batch = sqs_latency(&sqs, &queue.url).await?;
+        println!(
+            "(the emulator answers one SendMessageBatch in {:.1} ms, one request at a time)",
+            ms(moto_batch)
+        );
+        println!("{:<58} {:>14} {:>16}", "", "escalations/s", "notif. rows/s");
+        for concurrency in [1, 8] {
+            // Three rounds, each running the three loops in turn; medians: the shared
+            // machine drifts between runs, and alternating keeps the ratio fair. Ingest and
+            // its statement both run as `concurrency` Lambda-like instances (see
+            // `instances_rate`).
+            let (mut statements, mut fasts, mut raws) = (Vec::new(), Vec::new(), Vec::new());
+            let instance_config = config(&db_url, 1);
+            for _ in 0..3 {
+                statements.push(
+                    statement_rate(&instance_config, &fast_sdk, tenant, concurrency, duration)
+                        .await?,
+                );
+                fasts.push(
+                    ingest_rate(&instance_config, &fast_sdk, &key, concurrency, duration).await?,
+                );
+                raws.push(raw_rate(&db_url, concurrency, duration).await?);
+            }
+            let (statement, fast, raw) = (median(statements), median(fasts), median(raws));
+            let emulated = ingest_rate(&instance_config, &sdk, &key, concurrency, duration).await?;
+            let row = |label: String, rate: f64| {
+                println!("{label:<58} {rate:>14.0} {:>16.0}", rate * 3.0)
+            };
+            row(
+                format!("ingest's statement alone, raw (fair baseline), concurrency {concurrency}"),
+                statement,
+            );
+            row(
+                format!("ingest handler, instant SQS endpoint, concurrency {concurrency}"),
+                fast,
+            );
+            row(
+                format!("ingest handler, SQS emulator, concurrency {concurrency}"),
+                emulated,
+            );
+            row(
+                format!("(old baseline: 8 round trips, BEGIN/6 INSERTs/COMMIT), c {concurrency}"),
+                raw,
+            );
+            println!(
+                "{:<58} {:>13.0}%   (target >= 60%)",
+                "ingest (instant SQS) / its own statement raw",
+                fast / statement * 100.0
+            );
+        }
+        println!(
+            "\nwhere an ingest request's time goes (one at a time, medians of 2000, microseconds):"
+        );
+        for (part, t) in ingest_parts(&ingest_fast, &key, tenant).await? {
+            println!("  {part:<56} {:>8.1} us", t.as_secs_f64() * 1e6);
+        }
     }
-    println!(
-        "\nwhere an ingest request's time goes (one at a time, medians of 2000, microseconds):"
-    );
-    for (part, t) in ingest_parts(&ingest_fast, &key, tenant).await? {
-        println!("  {part:<56} {:>8.1} us", t.as_secs_f64() * 1e6);
-    }
-
     if args.only == Some(Only::Ingest) {
         return Ok(());
     }
@@ -188,6 +194,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.seconds.min(5),
     )
     .await?;
+    if args.only == Some(Only::Dispatch) {
+        return Ok(());
+    }
     crate::bench_channels::slack_actions(&config(&db_url, 4), &ingest_fast, &key, instant, 300)
         .await?;
     crate::bench_channels::sms_replies(&config(&db_url, 4), &ingest_fast, &key, instant, 300)

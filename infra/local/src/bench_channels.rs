@@ -235,6 +235,13 @@ pub(crate) async fn dispatch_per_channel(
         herald::db::teams::upsert(&client, tenant, Some(recipient), None, &sealed, "127.0.0.1")
             .await?;
     }
+    // A table in service, not one grown from empty seconds ago: 30,000 finished
+    // escalations (90,000 rows) and a live mix in the retry and outbox partial indexes,
+    // with the statistics autovacuum would have taken.
+    crate::bench_scheduled::seed_delivered(&client, tenant, 30_000).await?;
+    let mix = crate::bench_scheduled::seed_live_mix(&client).await?;
+    client.batch_execute("ANALYZE").await?;
+    println!("(the tables hold 90,000 finished rows and {mix})");
     // ... and the tenant a Slack installation whose Web API is the instant provider.
     crate::stack::install_slack(&client, config, tenant, "T0BENCH001", "xoxb-bench-token").await?;
     drop(client);

@@ -204,7 +204,7 @@ async fn count(client: &tokio_postgres::Client, table: &str) -> anyhow::Result<i
 
 /// `escalations` open escalations, each with a sent email and two suppressed rows:
 /// the shape ingest and dispatch leave behind.
-async fn seed_delivered(
+pub(crate) async fn seed_delivered(
     client: &tokio_postgres::Client,
     tenant: Uuid,
     escalations: i64,
@@ -245,7 +245,7 @@ async fn seed_delivered(
 /// for their retry (up to 15 min out), live leases of dispatchers at work, and fresh
 /// outbox rows still within the grace period. Each sits in the partial index its sweep
 /// step scans, so "none due" is measured against non-empty indexes.
-async fn seed_live_mix(client: &tokio_postgres::Client) -> anyhow::Result<String> {
+pub(crate) async fn seed_live_mix(client: &tokio_postgres::Client) -> anyhow::Result<String> {
     let failed = client
         .execute(
             "UPDATE notification_log SET status = 'failed', retryable = true, error = 'Throttling', \

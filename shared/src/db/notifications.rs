@@ -141,27 +141,36 @@ pub async fn claim(
     let stmt = client
         .prepare_cached(
             r#"
-            WITH claimed AS (
+            WITH locked AS MATERIALIZED (
+                -- Lock in id order and skip rows someone else holds (a concurrent claim
+                -- of a duplicate message, or an acknowledgement suppressing them): a
+                -- claim never waits, so it can never deadlock. Materialized, so the
+                -- claim is driven by these few ids whatever the table statistics say
+                -- (a plan starting from escalations grows with the table).
+                SELECT id FROM notification_log
+                WHERE id = ANY($1::uuid[])
+                ORDER BY id
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
                 UPDATE notification_log AS n SET
                     status = 'sending',
                     attempt_count = n.attempt_count + 1,
                     last_attempt_at = now(),
                     lease_expires_at = now() + make_interval(secs => $3),
                     next_attempt_at = NULL
-                FROM escalations AS e
-                WHERE n.id IN (
-                        -- Lock in id order and skip rows someone else holds (a concurrent
-                        -- claim of a duplicate message, or an acknowledgement suppressing
-                        -- them): a claim never waits, so it can never deadlock.
-                        SELECT id FROM notification_log
-                        WHERE id = ANY($1::uuid[])
-                        ORDER BY id
-                        FOR UPDATE SKIP LOCKED
-                      )
+                FROM locked AS l, escalations AS e
+                WHERE n.id = l.id
                   AND n.channel = $2
                   AND e.id = n.escalation_id
                   AND e.status = 'triggered'
-                  AND (n.status = 'queued' OR (n.status = 'failed' AND n.next_attempt_at <= now()))
+                  -- Written as a CASE so the planner cannot answer it from the outbox and
+                  -- retry partial indexes: their statistics go stale in seconds in a
+                  -- burst (thousands queued where ANALYZE saw none), and a bitmap scan of
+                  -- the whole outbox per batch is what that plan costs. The ten ids
+                  -- above are the way in.
+                  AND CASE n.status WHEN 'queued' THEN true
+                                    WHEN 'failed' THEN n.next_attempt_at <= now()
+                                    ELSE false END
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.level,
                           n.attempt_count, e.title, e.body, e.priority, e.service, e.team, e.alert_count, e.dashboard_url,
                           e.triggered_at
