@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::db::escalations::{self, Created};
 use crate::db::{Actor, Client};
 use crate::domain::{
-    Channel, FieldError, IngestRequest, NewEscalation, NotificationStatus, policy,
+    Channel, FieldError, IngestRequest, NewEscalation, NotificationStatus, engine,
 };
 use crate::queue::{EnqueueReport, Envelope, Queues};
 use crate::warm::Warm;
@@ -39,11 +39,16 @@ pub async fn create_escalation(
             FieldError::new("invalid", "", "the request is not a valid escalation")
         }))
     })?;
-    let planned = policy::plan_primary(&escalation.channels, &escalation.recipients, enabled);
+    let first_wave = engine::first_wave(
+        &escalation.policy,
+        &escalation.recipients,
+        enabled,
+        chrono::Utc::now(),
+    );
 
     // The SQS client (built on first use) is readied alongside the insert.
     let (created, queues) = tokio::join!(
-        escalations::create(client, tenant_id, &escalation, &planned, actor),
+        escalations::create(client, tenant_id, &escalation, &first_wave, actor),
         queues.get()
     );
     let created = created?;

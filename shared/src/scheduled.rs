@@ -2,15 +2,19 @@
 //! in bounded steps until nothing is left or its time budget is spent, and reports
 //! counts. The next run continues where one stopped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::RetentionConfig;
+use crate::db::engine as db_engine;
 use crate::db::retention::{self, RULES};
 use crate::db::sweep::{self, AttemptLimits, Due};
 use crate::db::{Client, Pool};
+use crate::domain::Channel;
+use crate::domain::engine::{self, Plan};
 use crate::domain::{AdaptiveBatch, Budget, RetryPolicies};
 use crate::queue::{Envelope, Queues};
 
@@ -43,6 +47,9 @@ pub struct RetrySettings {
     pub policies: RetryPolicies,
     pub outbox_grace: Duration,
     pub batch_size: u32,
+    /// The channels with a queue: the engine records rows for any other as
+    /// `channel_not_enabled`, as ingest does.
+    pub enabled: BTreeSet<Channel>,
 }
 
 impl RetrySettings {
@@ -51,6 +58,7 @@ impl RetrySettings {
             policies: config.retry.clone(),
             outbox_grace: config.outbox_grace,
             batch_size: config.retry_batch_size,
+            enabled: config.enabled_channels(),
         }
     }
 }
@@ -71,6 +79,8 @@ pub struct RetrySummary {
     pub suppressed: u64,
     /// Rows SQS did not accept this time; they stay `queued` for the outbox step.
     pub enqueue_failed: u64,
+    /// The escalation engine's part of the run.
+    pub engine: EngineSummary,
     /// The run stopped at its time budget with work left; the next run continues.
     pub stopped_early: bool,
     pub elapsed_ms: u64,
@@ -94,6 +104,11 @@ impl RetrySummary {
             exhausted = self.exhausted,
             suppressed = self.suppressed,
             enqueue_failed = self.enqueue_failed,
+            escalations_stepped = self.engine.escalations,
+            levels_fired = self.engine.levels_fired,
+            tiers_started = self.engine.tiers_started,
+            escalations_exhausted = self.engine.exhausted,
+            engine_enqueued = self.engine.enqueued,
             stopped_early = self.stopped_early,
             elapsed_ms = self.elapsed_ms,
             "retry sweep done"
@@ -101,8 +116,83 @@ impl RetrySummary {
     }
 }
 
-/// One retry run: reclaim expired leases (they become due), then sweep the outbox,
-/// then re-enqueue due failures. Each step goes batch by batch until a batch comes
+/// Counts of the escalation engine's steps in one run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineSummary {
+    /// Escalations whose due step was planned and applied.
+    pub escalations: u64,
+    pub levels_fired: u64,
+    /// Secondary and fallback tiers started.
+    pub tiers_started: u64,
+    /// Escalations whose last round ended unanswered.
+    pub exhausted: u64,
+    /// Notification rows written.
+    pub rows: u64,
+    /// Queued rows handed to their channel's queue.
+    pub enqueued: u64,
+    /// Queued rows SQS did not take: the outbox step sends them later.
+    pub enqueue_failed: u64,
+    pub stopped_early: bool,
+}
+
+/// The escalation engine, batch by batch until a batch comes back short or the budget
+/// is spent: each batch locks due escalations, plans each at `now` (see
+/// [`crate::domain::engine`]) and applies the plans in the same transaction, then
+/// enqueues the new rows. Tests pass their own `now` to drive time.
+pub async fn escalate(
+    pool: &Pool,
+    queues: &Queues,
+    enabled: &BTreeSet<Channel>,
+    batch: u32,
+    budget: Budget,
+    now: impl Fn() -> DateTime<Utc>,
+) -> anyhow::Result<EngineSummary> {
+    let mut client = pool.get().await?;
+    let mut summary = EngineSummary::default();
+    loop {
+        if !budget.allows(Instant::now()) {
+            summary.stopped_early = true;
+            return Ok(summary);
+        }
+        let now = now();
+        let tx = client.transaction().await?;
+        let due = db_engine::claim_due(&tx, now, batch).await?;
+        if due.is_empty() {
+            tx.commit().await?;
+            return Ok(summary);
+        }
+        let plans: Vec<(uuid::Uuid, Plan)> = due
+            .iter()
+            .map(|d| {
+                let plan = engine::plan(
+                    &d.policy,
+                    &d.progress,
+                    &d.deliveries,
+                    &d.people,
+                    enabled,
+                    now,
+                );
+                (d.id, plan)
+            })
+            .collect();
+        let applied = db_engine::apply(&tx, now, &plans).await?;
+        tx.commit().await?;
+        summary.escalations += due.len() as u64;
+        summary.levels_fired += applied.levels_fired;
+        summary.tiers_started += applied.tiers_started;
+        summary.exhausted += applied.exhausted;
+        summary.rows += applied.rows;
+        let failed = enqueue(queues, &applied.to_enqueue, budget).await;
+        summary.enqueued += applied.to_enqueue.len() as u64 - failed;
+        summary.enqueue_failed += failed;
+        if (due.len() as u64) < u64::from(batch) {
+            return Ok(summary);
+        }
+    }
+}
+
+/// One retry run: reclaim expired leases (they become due), step the escalations that
+/// are due, then sweep the outbox, then re-enqueue due failures. Each step goes batch by batch until a batch comes
 /// back short or the budget is spent.
 ///
 /// On a database error the run stops and returns it; what was already done stays done
@@ -128,9 +218,14 @@ async fn retry_steps(
     budget: Budget,
     summary: &mut RetrySummary,
 ) -> anyhow::Result<()> {
+    let batch = settings.batch_size;
+    // First (and on a connection of its own, returned before the others start): the
+    // pages the engine starts now go out in this run.
+    summary.engine = escalate(pool, queues, &settings.enabled, batch, budget, Utc::now).await?;
+    summary.stopped_early |= summary.engine.stopped_early;
+
     let client = pool.get().await?;
     let limits = AttemptLimits::new(&settings.policies);
-    let batch = settings.batch_size;
 
     loop {
         if !budget.allows(Instant::now()) {

@@ -441,6 +441,28 @@ impl TestApp {
             .expect("retry sweep")
     }
 
+    /// One run of the escalation engine as if the clock read `now` (the retry run uses
+    /// the real clock; tests move time by passing a later one).
+    pub async fn escalate_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> herald::scheduled::EngineSummary {
+        let queues = self.retry.queues.get().await.expect("queues");
+        herald::scheduled::escalate(
+            &self.pool,
+            &queues,
+            &self.retry.settings.enabled,
+            self.retry.settings.batch_size,
+            herald::domain::Budget::for_duration(
+                std::time::Instant::now(),
+                Duration::from_secs(30),
+            ),
+            || now,
+        )
+        .await
+        .expect("engine run")
+    }
+
     /// One retention run with a generous budget.
     pub async fn retention_once(&self) -> herald::scheduled::RetentionSummary {
         self.retention

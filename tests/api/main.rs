@@ -3,6 +3,7 @@
 
 mod channels;
 mod dispatch;
+mod engine;
 mod events;
 mod faults;
 mod helpers;

@@ -76,6 +76,15 @@ pub struct EscalationView {
     pub created_at: DateTime<Utc>,
     pub acknowledged: Option<StampView>,
     pub resolved: Option<StampView>,
+    /// The policy the escalation runs under, as it was when it started.
+    pub policy: Option<herald::domain::EscalationPolicy>,
+    /// Where it stands: the last level of the current round that fired, and the round.
+    pub current_level: i32,
+    pub current_round: i32,
+    /// When the engine's next step is due (none once answered or exhausted).
+    pub next_escalation_at: Option<DateTime<Utc>>,
+    /// The last round ended and nobody answered: nothing more is sent.
+    pub exhausted_at: Option<DateTime<Utc>>,
     pub deliveries: Vec<DeliveryView>,
 }
 
@@ -85,6 +94,8 @@ pub struct DeliveryView {
     pub recipient_id: String,
     pub channel: &'static str,
     pub level: i32,
+    pub round: i32,
+    pub tier: &'static str,
     pub status: &'static str,
     pub reason: Option<String>,
     pub attempt_count: i32,
@@ -114,6 +125,11 @@ impl From<&EscalationDetail> for EscalationView {
             created_at: e.created_at,
             acknowledged: e.acknowledged.as_ref().map(StampView::from),
             resolved: e.resolved.as_ref().map(StampView::from),
+            policy: e.policy.clone(),
+            current_level: e.current_level,
+            current_round: e.current_round,
+            next_escalation_at: e.next_escalation_at,
+            exhausted_at: e.exhausted_at,
             deliveries: e.deliveries.iter().map(DeliveryView::from).collect(),
         }
     }
@@ -126,6 +142,8 @@ impl From<&DeliveryRow> for DeliveryView {
             recipient_id: d.recipient_id.clone(),
             channel: d.channel.as_str(),
             level: d.level,
+            round: d.round,
+            tier: d.tier.as_str(),
             status: d.status.as_str(),
             reason: d.suppressed_reason.clone(),
             attempt_count: d.attempt_count,

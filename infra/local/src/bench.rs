@@ -63,6 +63,8 @@ pub enum Only {
     Scheduled,
     /// Section 2: every channel's dispatch batches.
     Dispatch,
+    /// Section 6b: the escalation engine.
+    Engine,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -103,8 +105,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // endpoint: the SDK's own work (serialising, signing, HTTP) stays in, the
     // providers' latency goes out.
     let (instant, arrivals) = crate::bench_channels::start_instant_provider().await?;
-    if args.only == Some(Only::Scheduled) {
-        return crate::bench_scheduled::run(&args.admin_url, config, instant, args.seconds).await;
+    if matches!(args.only, Some(Only::Scheduled | Only::Engine)) {
+        return crate::bench_scheduled::run(
+            &args.admin_url,
+            config,
+            instant,
+            args.seconds,
+            args.only == Some(Only::Engine),
+        )
+        .await;
     }
     let fast_sdk = crate::bench_channels::instant_sdk(instant).await;
     let ingest_fast = Arc::new(
@@ -317,7 +326,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
 
-    crate::bench_scheduled::run(&args.admin_url, config, instant, args.seconds).await?;
+    crate::bench_scheduled::run(&args.admin_url, config, instant, args.seconds, false).await?;
 
     println!(
         "\n== 8. end to end on the local stack: POST -> the provider's request (release build)"
@@ -625,8 +634,7 @@ async fn statement_rate(
     let template = NewEscalation::try_from(request)
         .map_err(|e| anyhow::anyhow!("{:?}", e.first().map(|f| &f.message)))?;
     let enabled = config.enabled_channels();
-    let planned =
-        herald::domain::policy::plan_primary(&template.channels, &template.recipients, &enabled);
+    let planned = first_wave(&template, &enabled);
     let actor = bench_actor();
     instances_rate(
         instances,
@@ -634,15 +642,48 @@ async fn statement_rate(
         sdk,
         duration,
         async move |deps: &herald_ingest::Deps, n: u64| {
-            let mut e = template.clone();
+            let (mut e, planned) = renamed(&template, &planned, format!("u-{n}"));
             e.dedup_key = Some(format!("bench-{}", Uuid::new_v4()));
-            e.recipients[0].external_id = format!("u-{n}");
             let client = deps.pool.get().await?;
             herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;
             Ok(())
         },
     )
     .await
+}
+
+/// The first wave ingest plans for `e`.
+fn first_wave(
+    e: &NewEscalation,
+    enabled: &std::collections::BTreeSet<Channel>,
+) -> herald::domain::engine::Plan {
+    herald::domain::engine::first_wave(&e.policy, &e.recipients, enabled, chrono::Utc::now())
+}
+
+/// `e` and its plan with its first recipient renamed `id` (so concurrent inserts do not
+/// queue on one recipient row).
+fn renamed(
+    e: &NewEscalation,
+    plan: &herald::domain::engine::Plan,
+    id: String,
+) -> (NewEscalation, herald::domain::engine::Plan) {
+    let old = e.recipients[0].external_id.clone();
+    let (mut e, mut plan) = (e.clone(), plan.clone());
+    for who in e
+        .policy
+        .levels
+        .iter_mut()
+        .flat_map(|l| l.recipients.iter_mut())
+    {
+        if *who == old {
+            who.clone_from(&id);
+        }
+    }
+    for row in plan.rows.iter_mut().filter(|r| r.recipient == old) {
+        row.recipient.clone_from(&id);
+    }
+    e.recipients[0].external_id = id;
+    (e, plan)
 }
 
 fn bench_actor() -> Actor {
@@ -694,26 +735,15 @@ async fn ingest_parts(
     let escalation_value =
         NewEscalation::try_from(request()).map_err(|_| anyhow::anyhow!("invalid"))?;
     parts.push((
-        "planning the first wave",
-        timed(2000, || {
-            herald::domain::policy::plan_primary(
-                &escalation_value.channels,
-                &escalation_value.recipients,
-                &ingest.enabled,
-            )
-        }),
+        "planning the first wave (the engine's planner)",
+        timed(2000, || first_wave(&escalation_value, &ingest.enabled)),
     ));
-    let planned = herald::domain::policy::plan_primary(
-        &escalation_value.channels,
-        &escalation_value.recipients,
-        &ingest.enabled,
-    );
+    let planned = first_wave(&escalation_value, &ingest.enabled);
     let actor = bench_actor();
     let mut samples = Vec::new();
     for n in 0..500 {
-        let mut e = escalation_value.clone();
+        let (mut e, planned) = renamed(&escalation_value, &planned, format!("parts-{n}"));
         e.dedup_key = Some(format!("parts-{}", Uuid::new_v4()));
-        e.recipients[0].external_id = format!("parts-{n}");
         let client = ingest.pool.get().await?;
         let t = Instant::now();
         herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;

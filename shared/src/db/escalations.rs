@@ -5,10 +5,11 @@ use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::{Actor, Client, Transaction, parse_col};
+use crate::domain::engine::Plan;
 use crate::domain::policy::reason;
 use crate::domain::{
-    Action, Channel, EscalationStatus, NewEscalation, NotificationStatus, PlannedNotification,
-    Priority,
+    Action, Channel, EscalationPolicy, EscalationStatus, NewEscalation, NotificationStatus,
+    Priority, Tier,
 };
 
 /// What ingest answers: the escalation and its first wave of notifications.
@@ -47,17 +48,20 @@ pub async fn create(
     client: &Client,
     tenant_id: Uuid,
     escalation: &NewEscalation,
-    planned: &[PlannedNotification],
+    first_wave: &Plan,
     actor: &Actor,
 ) -> anyhow::Result<Created> {
+    let planned = &first_wave.rows;
     let stmt = client
         .prepare_cached(
             r#"
             WITH esc AS (
                 INSERT INTO escalations
                     (tenant_id, dedup_key, title, body, priority, service, team, alert_count,
-                     dashboard_url, triggered_at, channel_policy)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)
+                     dashboard_url, triggered_at, channel_policy, policy, current_level, current_round,
+                     next_escalation_at, exhausted_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11, $26, $27, $28,
+                        now() + make_interval(secs => $29), CASE WHEN $29 IS NULL THEN now() END)
                 ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'resolved' DO NOTHING
                 RETURNING id, status
             ), rcp AS (
@@ -88,15 +92,15 @@ pub async fn create(
                 RETURNING id, external_id
             ), ntf AS (
                 INSERT INTO notification_log
-                    (tenant_id, escalation_id, recipient_id, channel, status, suppressed_reason, next_attempt_at,
-                     sent_at, delivered_at)
+                    (tenant_id, escalation_id, recipient_id, channel, level, round, tier, status, suppressed_reason,
+                     next_attempt_at, sent_at, delivered_at)
                 -- A queued row's next_attempt_at starts the outbox sweep's clock.
-                SELECT $1, esc.id, rcp.id, n.channel, n.status, n.reason,
+                SELECT $1, esc.id, rcp.id, n.channel, n.level, n.round, n.tier, n.status, n.reason,
                        CASE WHEN n.status = 'queued' THEN now() END,
                        CASE WHEN n.status = 'delivered' THEN now() END,
                        CASE WHEN n.status = 'delivered' THEN now() END
-                FROM unnest($19::text[], $20::text[], $21::text[], $22::text[])
-                     AS n(recipient_external_id, channel, status, reason)
+                FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $30::int[], $31::int[], $32::text[])
+                     AS n(recipient_external_id, channel, status, reason, level, round, tier)
                 JOIN rcp ON rcp.external_id = n.recipient_external_id
                 CROSS JOIN esc
                 RETURNING id, recipient_id, channel, status, suppressed_reason
@@ -114,6 +118,11 @@ pub async fn create(
                 SELECT $1, esc.id, 'escalation.triggered', $23, $24,
                        jsonb_build_object('priority', $5::text, 'dedup_key', $2::text)
                 FROM esc
+                UNION ALL
+                -- The engine's steps of the first wave (level 0 fired, and any tier or
+                -- level an unreachable first tier made due at once).
+                SELECT $1, esc.id, s.event_type, 'system', 'engine', s.detail
+                FROM esc, unnest($33::text[], $34::jsonb[]) AS s(event_type, detail)
             )
             SELECT esc.id AS escalation_id, esc.status AS escalation_status,
                    ntf.id, rcp.external_id AS recipient_id, ntf.channel, ntf.status, ntf.suppressed_reason
@@ -140,10 +149,12 @@ pub async fn create(
     let push_arns = texts(|r| r.push_endpoint_arn.as_ref().map(|a| a.as_str().to_owned()));
     let timezones = texts(|r| r.timezone.clone());
 
-    let n_recipient: Vec<&str> = planned
-        .iter()
-        .map(|p| escalation.recipients[p.recipient].external_id.as_str())
-        .collect();
+    let n_recipient: Vec<&str> = planned.iter().map(|p| p.recipient.as_str()).collect();
+    let n_level: Vec<i32> = planned.iter().map(|p| to_i32(p.level)).collect();
+    let n_round: Vec<i32> = planned.iter().map(|p| to_i32(p.round)).collect();
+    let n_tier: Vec<&str> = planned.iter().map(|p| p.tier.as_str()).collect();
+    let state = super::engine::Applied::of(first_wave, chrono::Utc::now());
+    let (event_types, event_details) = super::engine::step_events(&first_wave.steps);
     let n_channel: Vec<&str> = planned.iter().map(|p| p.channel.as_str()).collect();
     let n_status: Vec<&str> = planned.iter().map(|p| p.status.as_str()).collect();
     let n_reason: Vec<Option<&str>> = planned.iter().map(|p| p.suppressed_reason).collect();
@@ -177,6 +188,15 @@ pub async fn create(
                 &actor.kind.as_str(),
                 &actor.id,
                 &escalation.inbox_expires_at,
+                &Json(&escalation.policy),
+                &state.current_level,
+                &state.current_round,
+                &state.next_in_secs,
+                &n_level,
+                &n_round,
+                &n_tier,
+                &event_types,
+                &event_details,
             ],
         )
         .await
@@ -199,8 +219,12 @@ pub async fn create(
     match open_by_dedup_key(client, tenant_id, dedup_key).await? {
         Some(existing) => Ok(Created::Duplicate(existing)),
         // Resolved between our insert and this read: the key is free again.
-        None => Box::pin(create(client, tenant_id, escalation, planned, actor)).await,
+        None => Box::pin(create(client, tenant_id, escalation, first_wave, actor)).await,
     }
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 fn notification_summary(row: &Row) -> anyhow::Result<NotificationSummary> {
@@ -226,7 +250,7 @@ pub async fn open_by_dedup_key(
             SELECT e.id AS escalation_id, e.status AS escalation_status,
                    n.id, r.external_id AS recipient_id, n.channel, n.status, n.suppressed_reason
             FROM escalations e
-            JOIN notification_log n ON n.escalation_id = e.id AND n.level = 0
+            JOIN notification_log n ON n.escalation_id = e.id AND n.level = 0 AND n.round = 0
             JOIN recipients r ON r.id = n.recipient_id
             WHERE e.tenant_id = $1 AND e.dedup_key = $2 AND e.status <> 'resolved'
             ORDER BY r.external_id, n.channel
@@ -423,6 +447,11 @@ pub struct EscalationDetail {
     pub created_at: DateTime<Utc>,
     pub acknowledged: Option<Stamp>,
     pub resolved: Option<Stamp>,
+    pub policy: Option<EscalationPolicy>,
+    pub current_level: i32,
+    pub current_round: i32,
+    pub next_escalation_at: Option<DateTime<Utc>>,
+    pub exhausted_at: Option<DateTime<Utc>>,
     pub deliveries: Vec<DeliveryRow>,
 }
 
@@ -432,6 +461,8 @@ pub struct DeliveryRow {
     pub recipient_id: String,
     pub channel: Channel,
     pub level: i32,
+    pub round: i32,
+    pub tier: Tier,
     pub status: NotificationStatus,
     pub suppressed_reason: Option<String>,
     pub attempt_count: i32,
@@ -456,7 +487,8 @@ pub async fn detail(
         .prepare_cached(
             r#"
             SELECT id, dedup_key, title, priority, service, team, alert_count, dashboard_url, status,
-                   triggered_at, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by
+                   triggered_at, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
+                   policy, current_level, current_round, next_escalation_at, exhausted_at
             FROM escalations
             WHERE id = $1 AND tenant_id = $2
             "#,
@@ -471,7 +503,8 @@ pub async fn detail(
     let stmt = client
         .prepare_cached(
             r#"
-            SELECT n.id, r.external_id AS recipient_id, n.channel, n.level, n.status, n.suppressed_reason,
+            SELECT n.id, r.external_id AS recipient_id, n.channel, n.level, n.round, n.tier, n.status,
+                   n.suppressed_reason,
                    n.attempt_count, n.provider_message_id, n.error, n.retryable, n.queued_at, n.sent_at,
                    n.delivered_at, n.last_attempt_at,
                    -- On a queued row it is the outbox clock, not a retry time.
@@ -479,7 +512,7 @@ pub async fn detail(
             FROM notification_log n
             JOIN recipients r ON r.id = n.recipient_id
             WHERE n.escalation_id = $1
-            ORDER BY n.level, r.external_id, n.channel
+            ORDER BY n.round, n.level, n.queued_at, r.external_id, n.channel
             "#,
         )
         .await?;
@@ -493,6 +526,8 @@ pub async fn detail(
                 recipient_id: n.get("recipient_id"),
                 channel: parse_col(n, "channel")?,
                 level: n.get("level"),
+                round: n.get("round"),
+                tier: parse_col(n, "tier")?,
                 status: parse_col(n, "status")?,
                 suppressed_reason: n.get("suppressed_reason"),
                 attempt_count: n.get("attempt_count"),
@@ -521,6 +556,13 @@ pub async fn detail(
         created_at: e.get("created_at"),
         acknowledged: Stamp::acknowledged(&e),
         resolved: Stamp::resolved(&e),
+        policy: e
+            .get::<_, Option<Json<EscalationPolicy>>>("policy")
+            .map(|Json(p)| p),
+        current_level: e.get("current_level"),
+        current_round: e.get("current_round"),
+        next_escalation_at: e.get("next_escalation_at"),
+        exhausted_at: e.get("exhausted_at"),
         deliveries,
     }))
 }

@@ -1,6 +1,7 @@
 //! The PostgreSQL store. All SQL lives in this module's children, parameterised; one
 //! async function per query.
 
+pub mod engine;
 pub mod escalations;
 pub mod inbox;
 pub mod notifications;

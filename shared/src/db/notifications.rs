@@ -171,7 +171,7 @@ pub async fn claim(
                   AND CASE n.status WHEN 'queued' THEN true
                                     WHEN 'failed' THEN n.next_attempt_at <= now()
                                     ELSE false END
-                RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.level,
+                RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.level, n.round,
                           n.attempt_count, e.title, e.body, e.priority, e.service, e.team, e.alert_count, e.dashboard_url,
                           e.triggered_at
             ), tokens AS (
@@ -237,12 +237,12 @@ pub async fn claim(
                    w.id AS credential_id, w.revoked_at IS NOT NULL AS credential_revoked,
                    w.updated_at AS credential_updated_at,
                    -- A team's webhook reaches everyone in its channel: one card per
-                   -- escalation and level, on the row of the first recipient (by id) who
+                   -- escalation, level and round, on the row of the first recipient (by id) who
                    -- has no credential of their own; the others' rows are suppressed.
                    (w.team IS NOT NULL AND EXISTS (
                         SELECT 1 FROM notification_log o
                         WHERE o.escalation_id = c.escalation_id AND o.channel = c.channel
-                          AND o.level = c.level AND o.recipient_id < c.recipient_id
+                          AND o.level = c.level AND o.round = c.round AND o.recipient_id < c.recipient_id
                           AND NOT EXISTS (SELECT 1 FROM credentials own
                                           WHERE own.recipient_id = o.recipient_id AND own.kind = w.kind)
                    )) AS credential_shared,
@@ -437,9 +437,24 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 WHERE n.id = r.id AND n.status = 'sending' AND n.attempt_count = r.attempt
                   AND e.id = n.escalation_id
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
-                          n.provider_message_id, n.error, n.retryable, n.suppressed_reason
-            )
-            , revoked AS (
+                          n.provider_message_id, n.error, n.retryable, n.suppressed_reason,
+                          n.next_attempt_at
+            ), wake AS (
+                -- A delivery that gave up (failed for good, or suppressed) may be what the
+                -- escalation's next step waits for: a tier whose every delivery gave up
+                -- moves on at once. This only makes the escalation due now; the engine's
+                -- planner decides. Locked rows are skipped, never waited for (an
+                -- acknowledgement holding the escalation may wait on these very rows);
+                -- a skipped wake-up leaves the step at its timer.
+                UPDATE escalations AS e SET next_escalation_at = now()
+                WHERE e.id IN (
+                    SELECT x.id FROM escalations x
+                    WHERE x.id IN (SELECT escalation_id FROM updated
+                                   WHERE status = 'suppressed' OR (status = 'failed' AND next_attempt_at IS NULL))
+                      AND x.status = 'triggered' AND x.next_escalation_at > now()
+                    ORDER BY x.id
+                    FOR UPDATE SKIP LOCKED)
+            ), revoked AS (
                 -- Marked once, for admins to see; replacing the credential clears it.
                 UPDATE credentials AS c SET revoked_at = now(), revoked_reason = left(x.error, 200)
                 FROM unnest($11::uuid[], $12::text[], $13::timestamptz[]) AS x(id, error, version)

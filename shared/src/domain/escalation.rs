@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::policy::Reachable;
+use super::policy::{
+    Contacts, DEFAULT_FALLBACK_AFTER_MINUTES, DEFAULT_SECONDARY_AFTER_MINUTES, EscalationPolicy,
+    Level, Reachable,
+};
 use super::{
     Channel, ChannelPolicy, EmailAddress, PhoneE164, Priority, PushEndpointArn, SlackUserId,
 };
@@ -80,6 +83,7 @@ pub struct IngestRequest {
     pub inbox_expires_at: Option<String>,
     pub recipients: Option<Vec<Object<RecipientRequest>>>,
     pub channels: Option<Object<ChannelsRequest>>,
+    pub policy: Option<Object<PolicyRequest>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +104,26 @@ pub struct ChannelsRequest {
     pub primary: Option<Vec<String>>,
     pub secondary: Option<Vec<String>>,
     pub fallback: Option<Vec<String>>,
+}
+
+/// An inline escalation policy: levels of people over time, repeated while nobody
+/// answers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    pub levels: Option<Vec<Object<LevelRequest>>>,
+    pub repeat: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelRequest {
+    pub after_minutes: Option<i64>,
+    pub recipients: Option<Vec<String>>,
+    /// The level's channel tiers; the escalation's `channels` when absent.
+    pub channels: Option<Object<ChannelsRequest>>,
+    pub secondary_after_minutes: Option<i64>,
+    pub fallback_after_minutes: Option<i64>,
 }
 
 impl IngestRequest {
@@ -157,7 +181,10 @@ pub struct NewEscalation {
     /// When the in-app inbox entries stop being shown (retention then deletes them).
     pub inbox_expires_at: Option<DateTime<Utc>>,
     pub recipients: Vec<NewRecipient>,
+    /// The default channel tiers (every level without its own).
     pub channels: ChannelPolicy,
+    /// Who is paged when: the request's policy, or everyone at once on `channels`.
+    pub policy: EscalationPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,16 +201,13 @@ pub struct NewRecipient {
 
 impl Reachable for NewRecipient {
     fn has_address(&self, channel: Channel) -> bool {
-        match channel {
-            Channel::Email => self.email.is_some(),
-            Channel::Sms | Channel::Voice => self.phone.is_some(),
-            Channel::Push => self.push_endpoint_arn.is_some(),
-            Channel::Slack => self.slack_user_id.is_some(),
-            // A Teams webhook is registered through the API, not sent with escalations:
-            // the dispatcher finds it (or records that there is none).
-            Channel::Teams => true,
-            Channel::InApp => true,
+        Contacts {
+            email: self.email.is_some(),
+            phone: self.phone.is_some(),
+            push: self.push_endpoint_arn.is_some(),
+            slack: self.slack_user_id.is_some(),
         }
+        .has_address(channel)
     }
 }
 
@@ -227,9 +251,23 @@ impl TryFrom<IngestRequest> for NewEscalation {
         )
         .flatten();
         let recipients = check!(recipients(req.recipients));
-        let channels = check!(channels(req.channels));
+        let channels = check!(channels(req.channels, "channels"));
+        let policy = match (&recipients, &channels) {
+            (Some(recipients), Some(channels)) => {
+                check!(policy(req.policy, recipients, channels))
+            }
+            _ => None,
+        };
 
-        match (title, body, priority, alert_count, recipients, channels) {
+        match (
+            title,
+            body,
+            priority,
+            alert_count,
+            recipients,
+            channels,
+            policy,
+        ) {
             (
                 Some(title),
                 Some(body),
@@ -237,6 +275,7 @@ impl TryFrom<IngestRequest> for NewEscalation {
                 Some(alert_count),
                 Some(recipients),
                 Some(channels),
+                Some(policy),
             ) if errors.is_empty() => Ok(NewEscalation {
                 dedup_key,
                 title,
@@ -250,6 +289,7 @@ impl TryFrom<IngestRequest> for NewEscalation {
                 inbox_expires_at,
                 recipients,
                 channels,
+                policy,
             }),
             _ => Err(errors),
         }
@@ -477,7 +517,7 @@ fn recipients(
     Ok(out)
 }
 
-fn channels(value: Option<Object<ChannelsRequest>>) -> Result<ChannelPolicy, FieldError> {
+fn channels(value: Option<Object<ChannelsRequest>>, at: &str) -> Result<ChannelPolicy, FieldError> {
     let Some(Object(req)) = value else {
         return Ok(ChannelPolicy::default());
     };
@@ -485,7 +525,7 @@ fn channels(value: Option<Object<ChannelsRequest>>) -> Result<ChannelPolicy, Fie
     let mut tier = |list: Option<Vec<String>>, name: &str| -> Result<Vec<Channel>, FieldError> {
         let mut out = Vec::new();
         for (i, raw) in list.unwrap_or_default().into_iter().enumerate() {
-            let field = format!("channels.{name}[{i}]");
+            let field = format!("{at}.{name}[{i}]");
             let channel: Channel = raw.parse().map_err(|e: super::channel::UnknownChannel| {
                 FieldError::new("invalid", field.clone(), e.to_string())
             })?;
@@ -508,11 +548,189 @@ fn channels(value: Option<Object<ChannelsRequest>>) -> Result<ChannelPolicy, Fie
     if policy.primary.is_empty() {
         return Err(FieldError::new(
             "empty",
-            "channels.primary",
-            "`channels.primary` must name at least one channel",
+            format!("{at}.primary"),
+            format!("`{at}.primary` must name at least one channel"),
         ));
     }
     Ok(policy)
+}
+
+/// A whole number of minutes in `0..=max` (`default` when absent).
+fn minutes_field(
+    value: Option<i64>,
+    field: &str,
+    default: u32,
+    max: u32,
+) -> Result<u32, FieldError> {
+    let Some(n) = value else { return Ok(default) };
+    u32::try_from(n).ok().filter(|n| *n <= max).ok_or_else(|| {
+        FieldError::new(
+            "out_of_range",
+            field,
+            format!("`{field}` must be between 0 and {max} minutes"),
+        )
+    })
+}
+
+/// The request's policy, checked against its recipients: every level names people of
+/// `recipients`, and everyone in `recipients` is in some level (a person listed but
+/// never paged is a mistake, not a default). Without a policy: everyone at once.
+fn policy(
+    value: Option<Object<PolicyRequest>>,
+    recipients: &[NewRecipient],
+    default_channels: &ChannelPolicy,
+) -> Result<EscalationPolicy, FieldError> {
+    let Some(Object(req)) = value else {
+        return Ok(EscalationPolicy::everyone(
+            recipients.iter().map(|r| r.external_id.clone()).collect(),
+            default_channels.clone(),
+        ));
+    };
+    let repeat = match req.repeat {
+        None => 0,
+        Some(n) => u8::try_from(n)
+            .ok()
+            .filter(|n| *n <= EscalationPolicy::MAX_REPEAT)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "out_of_range",
+                    "policy.repeat",
+                    format!(
+                        "`policy.repeat` must be between 0 and {}",
+                        EscalationPolicy::MAX_REPEAT
+                    ),
+                )
+            })?,
+    };
+    let list = req.levels.ok_or_else(|| {
+        FieldError::new("required", "policy.levels", "`policy.levels` is required")
+    })?;
+    if list.is_empty() || list.len() > EscalationPolicy::MAX_LEVELS {
+        return Err(FieldError::new(
+            "invalid",
+            "policy.levels",
+            format!(
+                "`policy.levels` must have 1 to {} levels",
+                EscalationPolicy::MAX_LEVELS
+            ),
+        ));
+    }
+    let known: HashSet<&str> = recipients.iter().map(|r| r.external_id.as_str()).collect();
+    let mut paged = HashSet::new();
+    let mut levels = Vec::with_capacity(list.len());
+    for (i, Object(l)) in list.into_iter().enumerate() {
+        let at = |field: &str| format!("policy.levels[{i}].{field}");
+        let after_minutes = minutes_field(
+            l.after_minutes,
+            &at("after_minutes"),
+            0,
+            EscalationPolicy::MAX_AFTER_MINUTES,
+        )?;
+        let previous = levels.last().map(|l: &Level| l.after_minutes);
+        if previous.is_none() && after_minutes != 0 {
+            return Err(FieldError::new(
+                "invalid",
+                at("after_minutes"),
+                "the first level fires when the escalation is triggered: its `after_minutes` must be 0",
+            ));
+        }
+        if previous.is_some_and(|p| after_minutes <= p) {
+            return Err(FieldError::new(
+                "invalid",
+                at("after_minutes"),
+                "levels fire in order: each `after_minutes` must be greater than the level before's",
+            ));
+        }
+        let people = l.recipients.unwrap_or_default();
+        if people.is_empty() {
+            return Err(FieldError::new(
+                "empty",
+                at("recipients"),
+                "every level must name at least one recipient",
+            ));
+        }
+        let mut in_level = HashSet::new();
+        for (j, id) in people.iter().enumerate() {
+            let field = format!("policy.levels[{i}].recipients[{j}]");
+            if !known.contains(id.as_str()) {
+                return Err(FieldError::new(
+                    "unknown_recipient",
+                    field,
+                    format!("`{id}` is not one of the escalation's `recipients`"),
+                ));
+            }
+            if !in_level.insert(id.as_str()) {
+                return Err(FieldError::new(
+                    "duplicate",
+                    field,
+                    format!("`{id}` is listed twice in this level"),
+                ));
+            }
+            paged.insert(id.clone());
+        }
+        let channels = match l.channels {
+            None => default_channels.clone(),
+            some => channels(some, &at("channels"))?,
+        };
+        let secondary_after_minutes = minutes_field(
+            l.secondary_after_minutes,
+            &at("secondary_after_minutes"),
+            DEFAULT_SECONDARY_AFTER_MINUTES,
+            EscalationPolicy::MAX_TIER_MINUTES,
+        )?;
+        if secondary_after_minutes == 0 {
+            return Err(FieldError::new(
+                "out_of_range",
+                at("secondary_after_minutes"),
+                "`secondary_after_minutes` must be at least 1: a person gets time to answer",
+            ));
+        }
+        let fallback_after_minutes = minutes_field(
+            l.fallback_after_minutes,
+            &at("fallback_after_minutes"),
+            // The default gap between secondary and fallback, whatever secondary's delay.
+            secondary_after_minutes
+                + (DEFAULT_FALLBACK_AFTER_MINUTES - DEFAULT_SECONDARY_AFTER_MINUTES),
+            EscalationPolicy::MAX_TIER_MINUTES,
+        )?;
+        if fallback_after_minutes <= secondary_after_minutes {
+            return Err(FieldError::new(
+                "invalid",
+                at("fallback_after_minutes"),
+                "`fallback_after_minutes` counts from the level firing, like `secondary_after_minutes`, and must be greater than it",
+            ));
+        }
+        levels.push(Level {
+            after_minutes,
+            recipients: people,
+            channels,
+            secondary_after_minutes,
+            fallback_after_minutes,
+        });
+    }
+    if let Some((i, r)) = recipients
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !paged.contains(&r.external_id))
+    {
+        return Err(FieldError::new(
+            "not_in_policy",
+            format!("recipients[{i}].id"),
+            format!(
+                "`{}` is in no level of `policy`, so would never be paged",
+                r.external_id
+            ),
+        ));
+    }
+    Ok(EscalationPolicy { levels, repeat })
+}
+
+impl super::engine::Directory for Vec<NewRecipient> {
+    fn find(&self, recipient: &str) -> Option<&dyn Reachable> {
+        self.iter()
+            .find(|r| r.external_id == recipient)
+            .map(|r| r as &dyn Reachable)
+    }
 }
 
 #[cfg(test)]
@@ -588,6 +806,56 @@ mod tests {
         let mut v = valid();
         v["recipients"][0]["phone"] = json!("415-555-0101");
         assert_eq!(first_field(v), "recipients[0].phone");
+    }
+
+    #[test]
+    fn without_a_policy_everyone_is_paged_at_once_on_the_channels() {
+        let mut v = valid();
+        v["channels"] = json!({"primary": ["sms"]});
+        let e = parse(v).expect("valid");
+        assert_eq!(e.policy.levels.len(), 1);
+        assert_eq!(e.policy.levels[0].recipients, ["u1"]);
+        assert_eq!(e.policy.levels[0].channels.primary, [Channel::Sms]);
+        assert_eq!(e.policy.repeat, 0);
+    }
+
+    #[test]
+    fn a_policy_level_takes_the_escalations_channels_and_default_delays() {
+        let mut v = valid();
+        v["channels"] = json!({"primary": ["email"], "fallback": ["voice"]});
+        v["policy"] = json!({"levels": [
+            {"after_minutes": 0, "recipients": ["u1"]},
+            {"after_minutes": 30, "recipients": ["u1"], "channels": {"primary": ["slack"]},
+             "secondary_after_minutes": 12}
+        ], "repeat": 2});
+        let e = parse(v).expect("valid");
+        let [first, second] = &e.policy.levels[..] else {
+            panic!("two levels")
+        };
+        assert_eq!(first.channels.fallback, [Channel::Voice]);
+        assert_eq!(
+            (first.secondary_after_minutes, first.fallback_after_minutes),
+            (5, 10)
+        );
+        assert_eq!(second.channels.primary, [Channel::Slack]);
+        // The fallback default keeps its 5 minutes after a longer secondary delay.
+        assert_eq!(
+            (
+                second.secondary_after_minutes,
+                second.fallback_after_minutes
+            ),
+            (12, 17)
+        );
+        assert_eq!(e.policy.repeat, 2);
+    }
+
+    #[test]
+    fn a_policy_array_or_name_is_refused_until_stored_policies_exist() {
+        let mut v = valid();
+        v["policy"] = json!([{"after_minutes": 0}]);
+        assert_eq!(first_field(v.clone()), "policy");
+        v["policy"] = json!({"levels": [{"recipients": ["u1"], "delay": 3}]});
+        assert_eq!(first_field(v), "policy.levels[0].delay");
     }
 
     #[test]

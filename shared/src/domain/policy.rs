@@ -24,6 +24,135 @@ impl Default for ChannelPolicy {
     }
 }
 
+/// A tier of a level's channels. Primary goes out when the level fires; secondary when
+/// every primary delivery to the person failed for good or they did not answer within
+/// `secondary_after_minutes`; fallback likewise after secondary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Primary,
+    Secondary,
+    Fallback,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Primary => "primary",
+            Tier::Secondary => "secondary",
+            Tier::Fallback => "fallback",
+        }
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "primary" => Ok(Tier::Primary),
+            "secondary" => Ok(Tier::Secondary),
+            "fallback" => Ok(Tier::Fallback),
+            other => Err(format!("unknown tier `{other}`")),
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Minutes before the secondary tier when nobody answered the primary one.
+pub const DEFAULT_SECONDARY_AFTER_MINUTES: u32 = 5;
+/// Minutes (from the level firing) before the fallback tier.
+pub const DEFAULT_FALLBACK_AFTER_MINUTES: u32 = 10;
+
+/// One level of an escalation policy: who is paged, `after_minutes` after the round
+/// started, and over which channel tiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level {
+    pub after_minutes: u32,
+    /// The caller's ids of the people (recipients' `id`).
+    pub recipients: Vec<String>,
+    pub channels: ChannelPolicy,
+    pub secondary_after_minutes: u32,
+    pub fallback_after_minutes: u32,
+}
+
+impl Level {
+    /// The level's non-empty tiers in order, each with how long after the tier before it
+    /// it is due when nobody answered (zero for primary).
+    pub fn tiers(&self) -> Vec<(Tier, &[Channel], chrono::TimeDelta)> {
+        let minutes = |m: u32| chrono::TimeDelta::minutes(i64::from(m));
+        let mut tiers = Vec::with_capacity(3);
+        let mut previous = 0;
+        for (tier, channels, offset) in [
+            (Tier::Primary, &self.channels.primary, 0),
+            (
+                Tier::Secondary,
+                &self.channels.secondary,
+                self.secondary_after_minutes,
+            ),
+            (
+                Tier::Fallback,
+                &self.channels.fallback,
+                self.fallback_after_minutes,
+            ),
+        ] {
+            if channels.is_empty() {
+                continue;
+            }
+            tiers.push((
+                tier,
+                channels.as_slice(),
+                minutes(offset.saturating_sub(previous)),
+            ));
+            previous = offset;
+        }
+        tiers
+    }
+
+    /// How long a person has to answer the level's last tier before the level counts as
+    /// done for them: the same wait as between primary and secondary.
+    pub fn final_wait(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::minutes(i64::from(self.secondary_after_minutes))
+    }
+}
+
+/// Who is paged, in which order and how often: levels fire in order after their delay;
+/// after the last level, `repeat` more rounds start over while nobody answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationPolicy {
+    pub levels: Vec<Level>,
+    pub repeat: u8,
+}
+
+impl EscalationPolicy {
+    pub const MAX_LEVELS: usize = 10;
+    pub const MAX_REPEAT: u8 = 9;
+    /// A level fires at most a week after its round started.
+    pub const MAX_AFTER_MINUTES: u32 = 7 * 24 * 60;
+    /// Tier delays are at most a day.
+    pub const MAX_TIER_MINUTES: u32 = 24 * 60;
+
+    /// The policy of an escalation that names none: everyone at once, on `channels`'
+    /// tiers with the default delays, once.
+    pub fn everyone(recipients: Vec<String>, channels: ChannelPolicy) -> Self {
+        Self {
+            levels: vec![Level {
+                after_minutes: 0,
+                recipients,
+                channels,
+                secondary_after_minutes: DEFAULT_SECONDARY_AFTER_MINUTES,
+                fallback_after_minutes: DEFAULT_FALLBACK_AFTER_MINUTES,
+            }],
+            repeat: 0,
+        }
+    }
+}
+
 /// Why a notification was recorded but not sent.
 pub mod reason {
     pub const CHANNEL_NOT_ENABLED: &str = "channel_not_enabled";
@@ -42,11 +171,14 @@ pub mod reason {
     pub const CREDENTIAL_REVOKED: &str = "credential_revoked";
 }
 
-/// One row ingest will write for a recipient.
+/// One notification row to write: a channel of a tier of a level, for one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedNotification {
-    /// Index into the request's recipients.
-    pub recipient: usize,
+    /// The caller's id of the person.
+    pub recipient: String,
+    pub level: u32,
+    pub round: u32,
+    pub tier: Tier,
     pub channel: Channel,
     pub status: NotificationStatus,
     pub suppressed_reason: Option<&'static str>,
@@ -57,40 +189,52 @@ pub trait Reachable {
     fn has_address(&self, channel: Channel) -> bool;
 }
 
-/// Plans the first wave: every primary channel for every recipient. A channel that is
-/// not `enabled` (no queue configured for it), or one the recipient has no address for,
-/// is recorded as suppressed with its reason so the delivery log shows why nothing went
-/// out.
-pub fn plan_primary<R: Reachable>(
-    policy: &ChannelPolicy,
-    recipients: &[R],
-    enabled: &BTreeSet<Channel>,
-) -> Vec<PlannedNotification> {
-    let mut planned = Vec::with_capacity(recipients.len() * policy.primary.len());
-    for (index, recipient) in recipients.iter().enumerate() {
-        for &channel in &policy.primary {
-            let suppressed_reason = if !enabled.contains(&channel) {
-                Some(reason::CHANNEL_NOT_ENABLED)
-            } else if !recipient.has_address(channel) {
-                Some(reason::NO_ADDRESS)
-            } else {
-                None
-            };
-            let status = match (suppressed_reason, channel) {
-                (Some(_), _) => NotificationStatus::Suppressed,
-                // The inbox row is written with the escalation: nothing to send.
-                (None, Channel::InApp) => NotificationStatus::Delivered,
-                (None, _) => NotificationStatus::Queued,
-            };
-            planned.push(PlannedNotification {
-                recipient: index,
-                channel,
-                status,
-                suppressed_reason,
-            });
+/// Which of a person's addresses are known: the one rule for "has an address on this
+/// channel", for a request's recipients and stored ones alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contacts {
+    pub email: bool,
+    pub phone: bool,
+    pub push: bool,
+    pub slack: bool,
+}
+
+impl Reachable for Contacts {
+    fn has_address(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.email,
+            Channel::Sms | Channel::Voice => self.phone,
+            Channel::Push => self.push,
+            Channel::Slack => self.slack,
+            // A Teams webhook is registered through the API, not sent with escalations:
+            // the dispatcher finds it (or records that there is none).
+            Channel::Teams => true,
+            Channel::InApp => true,
         }
     }
-    planned
+}
+
+/// What a notification on `channel` for this recipient starts as: queued, or suppressed
+/// with its reason when the channel is not `enabled` (no queue configured for it) or the
+/// recipient has no address on it, so the delivery log shows why nothing went out. An
+/// in-app row is its inbox entry: delivered when written.
+pub fn start_status<R: Reachable + ?Sized>(
+    channel: Channel,
+    recipient: &R,
+    enabled: &BTreeSet<Channel>,
+) -> (NotificationStatus, Option<&'static str>) {
+    if !enabled.contains(&channel) {
+        (
+            NotificationStatus::Suppressed,
+            Some(reason::CHANNEL_NOT_ENABLED),
+        )
+    } else if !recipient.has_address(channel) {
+        (NotificationStatus::Suppressed, Some(reason::NO_ADDRESS))
+    } else if channel == Channel::InApp {
+        (NotificationStatus::Delivered, None)
+    } else {
+        (NotificationStatus::Queued, None)
+    }
 }
 
 #[cfg(test)]
@@ -110,60 +254,74 @@ mod tests {
 
     #[test]
     fn enabled_channel_with_address_is_queued() {
-        let plan = plan_primary(
-            &ChannelPolicy::default(),
-            &[R(&[Channel::Email, Channel::Slack])],
-            &email_only(),
+        let r = R(&[Channel::Email, Channel::Slack]);
+        assert_eq!(
+            start_status(Channel::Email, &r, &email_only()),
+            (NotificationStatus::Queued, None)
         );
-        assert_eq!(plan.len(), 3);
-        assert_eq!(plan[0].channel, Channel::Email);
-        assert_eq!(plan[0].status, NotificationStatus::Queued);
     }
 
     #[test]
     fn disabled_channels_are_suppressed_not_dropped() {
-        let plan = plan_primary(
-            &ChannelPolicy::default(),
-            &[R(&[Channel::Email, Channel::Slack])],
-            &email_only(),
+        let r = R(&[Channel::Email, Channel::Slack]);
+        assert_eq!(
+            start_status(Channel::Slack, &r, &email_only()),
+            (
+                NotificationStatus::Suppressed,
+                Some(reason::CHANNEL_NOT_ENABLED)
+            )
         );
-        let slack = plan
-            .iter()
-            .find(|p| p.channel == Channel::Slack)
-            .expect("slack row");
-        assert_eq!(slack.status, NotificationStatus::Suppressed);
-        assert_eq!(slack.suppressed_reason, Some(reason::CHANNEL_NOT_ENABLED));
     }
 
     #[test]
     fn missing_address_is_suppressed_with_its_reason() {
-        let plan = plan_primary(&ChannelPolicy::default(), &[R(&[])], &email_only());
-        assert_eq!(plan[0].suppressed_reason, Some(reason::NO_ADDRESS));
+        assert_eq!(
+            start_status(Channel::Email, &R(&[]), &email_only()).1,
+            Some(reason::NO_ADDRESS)
+        );
     }
 
     #[test]
     fn an_in_app_row_is_delivered_when_planned() {
-        let policy = ChannelPolicy {
-            primary: vec![Channel::InApp, Channel::Email],
-            secondary: vec![],
-            fallback: vec![],
-        };
         let enabled = BTreeSet::from([Channel::Email, Channel::InApp]);
-        let plan = plan_primary(&policy, &[R(&[Channel::InApp])], &enabled);
-        assert_eq!(plan[0].status, NotificationStatus::Delivered);
-        assert_eq!(plan[1].suppressed_reason, Some(reason::NO_ADDRESS));
+        assert_eq!(
+            start_status(Channel::InApp, &R(&[Channel::InApp]), &enabled).0,
+            NotificationStatus::Delivered
+        );
     }
 
     #[test]
-    fn secondary_and_fallback_are_not_planned_at_ingest() {
-        let plan = plan_primary(
-            &ChannelPolicy::default(),
-            &[R(&[Channel::Sms, Channel::Voice])],
-            &BTreeSet::from(Channel::ALL),
+    fn tiers_skip_empty_ones_and_count_waits_from_the_tier_before() {
+        let mut level = EscalationPolicy::everyone(vec!["u".into()], ChannelPolicy::default())
+            .levels
+            .remove(0);
+        let waits: Vec<(Tier, i64)> = level
+            .tiers()
+            .iter()
+            .map(|(t, _, w)| (*t, w.num_minutes()))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                (Tier::Primary, 0),
+                (Tier::Secondary, 5),
+                (Tier::Fallback, 5)
+            ]
         );
-        assert!(
-            plan.iter()
-                .all(|p| p.channel != Channel::Sms && p.channel != Channel::Voice)
-        );
+        level.channels.secondary.clear();
+        let waits: Vec<(Tier, i64)> = level
+            .tiers()
+            .iter()
+            .map(|(t, _, w)| (*t, w.num_minutes()))
+            .collect();
+        assert_eq!(waits, [(Tier::Primary, 0), (Tier::Fallback, 10)]);
+        assert_eq!(level.final_wait().num_minutes(), 5);
+    }
+
+    #[test]
+    fn tier_names_round_trip() {
+        for tier in [Tier::Primary, Tier::Secondary, Tier::Fallback] {
+            assert_eq!(tier.as_str().parse::<Tier>(), Ok(tier));
+        }
     }
 }
