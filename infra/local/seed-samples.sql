@@ -12,9 +12,14 @@ INSERT INTO escalations (id, tenant_id, dedup_key, title, body, priority, servic
 VALUES ('0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6d9c10', '00000000-0000-4000-8000-000000000001', 'sample',
         'Sample escalation', '', 'high', 'orders-db', 'platform',
         '{"primary":["email"],"secondary":[],"fallback":[]}');
-INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, token_hash, action, expires_at)
+-- The email that carried the token: a token belongs to the delivery it was sent in.
+INSERT INTO notification_log (id, tenant_id, escalation_id, recipient_id, channel, status, attempt_count, sent_at)
+VALUES ('6d1c8e2f-3b4a-4f5e-9d9c-0a1b2c3d4e50', '00000000-0000-4000-8000-000000000001',
+        '0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6d9c10', '00000000-0000-4000-8000-000000000002',
+        'email', 'sent', 1, now());
+INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, notification_id, token_hash, action, expires_at)
 VALUES ('00000000-0000-4000-8000-000000000001', '0b3f1c1e-5f7e-4c8a-9a51-2b8f1f6d9c10',
-        '00000000-0000-4000-8000-000000000002',
+        '00000000-0000-4000-8000-000000000002', '6d1c8e2f-3b4a-4f5e-9d9c-0a1b2c3d4e50',
         sha256('Qm9ndXNUb2tlbkZvclNhbXBsZUV2ZW50c09ubHkxMjM'::bytea), 'acknowledge', now() + interval '1 day');
 -- A second escalation, still triggered when the dispatcher samples run, with one queued
 -- row per dispatched channel: the sample batches' first envelope names it. Bob's address

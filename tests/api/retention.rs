@@ -32,16 +32,17 @@ async fn seed(app: &TestApp) {
             SELECT e.tenant_id, e.id, r.id, c, 'sent'
             FROM escalations e CROSS JOIN recipients r CROSS JOIN unnest(ARRAY['email', 'sms', 'push']) AS c;
             -- Two long-expired tokens per old escalation.
-            INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, token_hash, action, expires_at, used_user_agent)
-            SELECT e.tenant_id, e.id, r.id, sha256(gen_random_uuid()::text::bytea), a,
+            INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, notification_id, token_hash, action, expires_at, used_user_agent)
+            SELECT e.tenant_id, e.id, n.recipient_id, n.id, sha256(gen_random_uuid()::text::bytea), a,
                    now() - interval '90 days', 'gone'
-            FROM escalations e CROSS JOIN recipients r CROSS JOIN unnest(ARRAY['acknowledge', 'resolve']) AS a
+            FROM escalations e JOIN notification_log n ON n.escalation_id = e.id AND n.channel = 'email'
+            CROSS JOIN unnest(ARRAY['acknowledge', 'resolve']) AS a
             WHERE e.title = 'gone';
             -- Tokens of a live escalation: expired or used more than a day ago go.
-            INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, token_hash, action, expires_at, used_at, used_user_agent)
-            SELECT e.tenant_id, e.id, r.id, sha256(gen_random_uuid()::text::bytea), 'acknowledge', x.expires_at, x.used_at, x.label
+            INSERT INTO magic_link_tokens (tenant_id, escalation_id, recipient_id, notification_id, token_hash, action, expires_at, used_at, used_user_agent)
+            SELECT e.tenant_id, e.id, n.recipient_id, n.id, sha256(gen_random_uuid()::text::bytea), 'acknowledge', x.expires_at, x.used_at, x.label
             FROM (SELECT * FROM escalations WHERE title = 'keep' LIMIT 1) e
-            CROSS JOIN recipients r
+            JOIN notification_log n ON n.escalation_id = e.id AND n.channel = 'email'
             CROSS JOIN (VALUES
                 (now() - interval '25 hours', NULL::timestamptz, 'gone'),
                 (now() - interval '1 hour', NULL, 'keep'),

@@ -195,6 +195,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let proxy = start_counting_proxy(&db_url, counter.clone()).await?;
     let proxied_url = db_url.replacen(&host_port(&db_url)?, &proxy.to_string(), 1);
     crate::bench_channels::dispatch_per_channel(
+        &config(&db_url, 2),
         &config(&proxied_url, 2),
         &ingest_fast,
         &key,
@@ -871,7 +872,7 @@ pub(crate) struct WireCounter {
     syncs: AtomicU64,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct WireSnapshot {
     executes: u64,
     queries: u64,
@@ -879,6 +880,13 @@ pub(crate) struct WireSnapshot {
 }
 
 impl WireSnapshot {
+    /// Adds what went over the wire between `before` and `after`.
+    pub(crate) fn add(&mut self, after: &WireSnapshot, before: &WireSnapshot) {
+        self.executes += after.executes - before.executes;
+        self.queries += after.queries - before.queries;
+        self.syncs += after.syncs - before.syncs;
+    }
+
     /// Statements: extended-protocol Executes plus simple Queries.
     pub(crate) fn statements(&self) -> u64 {
         self.executes + self.queries

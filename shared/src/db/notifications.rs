@@ -1,5 +1,6 @@
 //! Claiming and recording deliveries: set-based, one statement each per SQS batch.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -7,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Client, parse_col};
+use crate::domain::engine::Outcome;
 use crate::domain::policy::reason;
 use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
@@ -115,32 +117,14 @@ pub struct TokenToStore<'a> {
     pub action: Action,
 }
 
-/// Claims the given notifications in ONE statement: only rows of `channel` that are
-/// `queued`, or `failed` with a retry that is due, and whose escalation is still
-/// `triggered`, move to `sending` with a lease and a counted attempt. The magic-link
-/// token hashes of the claimed rows are stored by the same statement, so a link in a
-/// sent message always exists. Rows already sent, being sent by someone else,
-/// suppressed, or of an acknowledged escalation are skipped: a redelivered SQS message
-/// never sends twice.
-///
-/// With `reply_codes`, the same statement gives each claimed SMS its reply code (see
-/// [`crate::domain::sms_reply`]): the code this escalation already has for the number,
-/// else the number's next one (its counter row serialises concurrent batches, so a
-/// code is never handed out twice at once), unless that code still stands for a page
-/// not yet resolved: then the row gets none and its SMS carries the link.
-#[tracing::instrument(name = "claim batch", skip_all, fields(requested = ids.len()))]
-pub async fn claim(
-    client: &Client,
-    channel: Channel,
-    ids: &[Uuid],
-    tokens: &[TokenToStore<'_>],
-    token_ttl: Duration,
-    lease: Duration,
-    reply_codes: bool,
-) -> anyhow::Result<Vec<Claimed>> {
-    let stmt = client
-        .prepare_cached(
-            r#"
+/// The claim ([`claim`]) without reply codes: its statement plans and starts no
+/// reply-code steps for the channels (and SMS set-ups) that hand out none.
+static CLAIM: LazyLock<String> = LazyLock::new(|| claim_sql(false));
+/// The claim handing out reply codes to the SMS it claims.
+static CLAIM_WITH_REPLY_CODES: LazyLock<String> = LazyLock::new(|| claim_sql(true));
+
+fn claim_sql(reply_codes: bool) -> String {
+    const HEAD: &str = r#"
             WITH locked AS MATERIALIZED (
                 -- Lock in id order and skip rows someone else holds (a concurrent claim
                 -- of a duplicate message, or an acknowledgement suppressing them): a
@@ -181,11 +165,13 @@ pub async fn claim(
                        now() + make_interval(secs => $7)
                 FROM unnest($4::uuid[], $5::bytea[], $6::text[]) AS t(notification_id, hash, action)
                 JOIN claimed c ON c.id = t.notification_id
-            ), sms_pages AS (
+            )"#;
+    const REPLY_CODES: &str = r#"
+            , sms_pages AS (
                 SELECT DISTINCT ON (r.phone, c.escalation_id)
                        r.phone, c.escalation_id, c.tenant_id, c.recipient_id
                 FROM claimed c JOIN recipients r ON r.id = c.recipient_id
-                WHERE $8 AND c.channel = 'sms' AND r.phone IS NOT NULL
+                WHERE c.channel = 'sms' AND r.phone IS NOT NULL
                 ORDER BY r.phone, c.escalation_id, c.recipient_id
             ), kept AS (
                 SELECT k.phone, k.escalation_id, k.code
@@ -206,7 +192,7 @@ pub async fn claim(
                 RETURNING x.phone, x.issued
             ), assigned AS (
                 INSERT INTO sms_reply_codes AS k (phone, code, tenant_id, escalation_id, recipient_id)
-                SELECT w.phone, ((x.issued - w.wanted + w.n - 1) % $9 + 1)::smallint,
+                SELECT w.phone, ((x.issued - w.wanted + w.n - 1) % $8 + 1)::smallint,
                        w.tenant_id, w.escalation_id, w.recipient_id
                 FROM wanted w JOIN counters x ON x.phone = w.phone
                 -- A code handed out again stands for the new page from now on, but only
@@ -222,7 +208,8 @@ pub async fn claim(
                 SELECT phone, escalation_id, code FROM kept
                 UNION ALL
                 SELECT phone, escalation_id, code FROM assigned
-            )
+            )"#;
+    const SELECT: &str = r#"
             SELECT c.*, r.name AS recipient_name,
                    -- The one address this row's channel needs.
                    CASE c.channel
@@ -250,10 +237,12 @@ pub async fn claim(
                    ARRAY(SELECT o.channel FROM notification_log o
                          WHERE o.escalation_id = c.escalation_id AND o.recipient_id = c.recipient_id
                            AND o.id <> c.id AND o.status IN ('queued', 'sending', 'sent', 'delivered')
-                         ORDER BY o.channel) AS other_channels,
+                         ORDER BY o.channel) AS other_channels,"#;
+    const REPLY_CODE: &str = r#"
                    (SELECT min(code) FROM codes
                     WHERE c.channel = 'sms' AND codes.phone = r.phone
-                      AND codes.escalation_id = c.escalation_id) AS reply_code
+                      AND codes.escalation_id = c.escalation_id) AS reply_code"#;
+    const TAIL: &str = r#"
             FROM claimed c
             JOIN recipients r ON r.id = c.recipient_id
             -- The row's sealed credential, in the same statement: no lookup per message.
@@ -270,27 +259,70 @@ pub async fn claim(
                 ORDER BY w.recipient_id IS NULL, w.team IS NULL
                 LIMIT 1
             ) w ON true
-            "#,
-        )
-        .await?;
+"#;
+    if reply_codes {
+        [HEAD, REPLY_CODES, SELECT, REPLY_CODE, TAIL].concat()
+    } else {
+        [
+            HEAD,
+            SELECT,
+            "\n                   NULL::smallint AS reply_code",
+            TAIL,
+        ]
+        .concat()
+    }
+}
+
+/// Claims the given notifications in ONE statement: only rows of `channel` that are
+/// `queued`, or `failed` with a retry that is due, and whose escalation is still
+/// `triggered`, move to `sending` with a lease and a counted attempt. The magic-link
+/// token hashes of the claimed rows are stored by the same statement, so a link in a
+/// sent message always exists. Rows already sent, being sent by someone else,
+/// suppressed, or of an acknowledged escalation are skipped: a redelivered SQS message
+/// never sends twice.
+///
+/// With `reply_codes`, the same statement gives each claimed SMS its reply code (see
+/// [`crate::domain::sms_reply`]): the code this escalation already has for the number,
+/// else the number's next one (its counter row serialises concurrent batches, so a
+/// code is never handed out twice at once), unless that code still stands for a page
+/// not yet resolved: then the row gets none and its SMS carries the link.
+#[tracing::instrument(name = "claim batch", skip_all, fields(requested = ids.len()))]
+pub async fn claim(
+    client: &Client,
+    channel: Channel,
+    ids: &[Uuid],
+    tokens: &[TokenToStore<'_>],
+    token_ttl: Duration,
+    lease: Duration,
+    reply_codes: bool,
+) -> anyhow::Result<Vec<Claimed>> {
+    let sql = if reply_codes {
+        &*CLAIM_WITH_REPLY_CODES
+    } else {
+        &*CLAIM
+    };
+    let stmt = client.prepare_cached(sql).await?;
     let token_ids: Vec<Uuid> = tokens.iter().map(|t| t.notification_id).collect();
     let token_hashes: Vec<&[u8]> = tokens.iter().map(|t| t.hash.as_slice()).collect();
     let token_actions: Vec<&str> = tokens.iter().map(|t| t.action.as_str()).collect();
+    let max_code = i64::from(crate::domain::sms_reply::MAX_CODE);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        &ids,
+        &channel.as_str(),
+        &lease.as_secs_f64(),
+        &token_ids,
+        &token_hashes,
+        &token_actions,
+        &token_ttl.as_secs_f64(),
+        &max_code,
+    ];
+    let params = if reply_codes {
+        &params[..]
+    } else {
+        &params[..7]
+    };
     let rows = client
-        .query(
-            &stmt,
-            &[
-                &ids,
-                &channel.as_str(),
-                &lease.as_secs_f64(),
-                &token_ids,
-                &token_hashes,
-                &token_actions,
-                &token_ttl.as_secs_f64(),
-                &reply_codes,
-                &i64::from(crate::domain::sms_reply::MAX_CODE),
-            ],
-        )
+        .query(&stmt, params)
         .await
         .context("claiming notifications")?;
     rows.iter()
@@ -406,6 +438,23 @@ pub enum AttemptOutcome {
     },
 }
 
+impl AttemptOutcome {
+    /// The escalation's view of this attempt ([`crate::domain::engine::Outcome`]): a
+    /// delivery that gave up may let the escalation's next step start at once.
+    pub fn gave_up(&self) -> bool {
+        let (status, reason, retry_pending) = match self {
+            AttemptOutcome::Sent { .. } => (NotificationStatus::Sent, None, false),
+            AttemptOutcome::Suppressed { reason } => {
+                (NotificationStatus::Suppressed, Some(*reason), false)
+            }
+            AttemptOutcome::Failed {
+                next_attempt_at, ..
+            } => (NotificationStatus::Failed, None, next_attempt_at.is_some()),
+        };
+        Outcome::of(status, reason, retry_pending) == Outcome::GaveUp
+    }
+}
+
 /// Records every result of a batch in ONE statement, with one `event_log` row per
 /// attempt. Only the attempt that was claimed is touched (`sending`, same
 /// `attempt_count`): a dispatcher that stalled past its lease cannot overwrite the row a
@@ -418,8 +467,9 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             r#"
             WITH r AS (
                 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[],
-                                     $7::timestamptz[], $8::text[])
-                    AS r(id, attempt, status, provider_message_id, error, retryable, next_attempt_at, reason)
+                                     $7::timestamptz[], $8::text[], $14::bool[])
+                    AS r(id, attempt, status, provider_message_id, error, retryable, next_attempt_at, reason,
+                         gave_up)
             ), updated AS (
                 UPDATE notification_log AS n SET
                     status = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
@@ -438,22 +488,26 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                   AND e.id = n.escalation_id
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
                           n.provider_message_id, n.error, n.retryable, n.suppressed_reason,
-                          n.next_attempt_at
+                          n.next_attempt_at, r.gave_up
+            ), gave_up AS MATERIALIZED (
+                SELECT DISTINCT escalation_id FROM updated WHERE gave_up
             ), wake AS (
-                -- A delivery that gave up (failed for good, or suppressed) may be what the
+                -- A delivery that gave up (engine::Outcome::GaveUp, decided in Rust) may be what the
                 -- escalation's next step waits for: a tier whose every delivery gave up
                 -- moves on at once. This only makes the escalation due now; the engine's
                 -- planner decides. Locked rows are skipped, never waited for (an
                 -- acknowledgement holding the escalation may wait on these very rows);
-                -- a skipped wake-up leaves the step at its timer.
+                -- a skipped wake-up leaves the step at its timer. Driven by the batch's
+                -- few escalation ids (materialized, and a CASE the engine's partial index
+                -- cannot answer): a plan from `escalations_next_step` reads every open
+                -- escalation on each batch.
                 UPDATE escalations AS e SET next_escalation_at = now()
-                WHERE e.id IN (
-                    SELECT x.id FROM escalations x
-                    WHERE x.id IN (SELECT escalation_id FROM updated
-                                   WHERE status = 'suppressed' OR (status = 'failed' AND next_attempt_at IS NULL))
-                      AND x.status = 'triggered' AND x.next_escalation_at > now()
-                    ORDER BY x.id
-                    FOR UPDATE SKIP LOCKED)
+                FROM (SELECT x.id FROM gave_up g JOIN escalations x ON x.id = g.escalation_id
+                      WHERE CASE x.status WHEN 'triggered' THEN x.next_escalation_at > now()
+                                          ELSE false END
+                      ORDER BY x.id
+                      FOR UPDATE OF x SKIP LOCKED) AS due
+                WHERE e.id = due.id
             ), revoked AS (
                 -- Marked once, for admins to see; replacing the credential clears it.
                 UPDATE credentials AS c SET revoked_at = now(), revoked_reason = left(x.error, 200)
@@ -485,6 +539,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
     let mut retryables = Vec::with_capacity(results.len());
     let mut next_attempts = Vec::with_capacity(results.len());
     let mut reasons: Vec<Option<&str>> = Vec::with_capacity(results.len());
+    let gave_up: Vec<bool> = results.iter().map(|r| r.outcome.gave_up()).collect();
     let (mut revoked_ids, mut revoked_errors, mut revoked_versions) =
         (Vec::new(), Vec::<&str>::new(), Vec::new());
     for r in results {
@@ -546,6 +601,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &revoked_ids,
                 &revoked_errors,
                 &revoked_versions,
+                &gave_up,
             ],
         )
         .await
@@ -563,4 +619,26 @@ pub struct Recorded {
     pub written: u64,
     /// Escalations answered while this batch sent a message for them.
     pub answered_meanwhile: Vec<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claim_without_reply_codes_takes_no_code_steps_and_fewer_parameters() {
+        let with = claim_sql(true);
+        let without = claim_sql(false);
+        assert!(with.contains("sms_reply_codes") && with.contains("$8"));
+        assert!(!without.contains("sms_reply") && !without.contains("$8"));
+        assert!(without.contains("NULL::smallint AS reply_code"));
+        // Everything else is the same statement.
+        for part in [
+            "WITH locked AS MATERIALIZED",
+            "tokens AS (",
+            "LEFT JOIN LATERAL",
+        ] {
+            assert!(with.contains(part) && without.contains(part), "{part}");
+        }
+    }
 }

@@ -87,8 +87,8 @@ pub const RULES: &[Rule] = &[
         sql: r#"
             WITH gone AS (
                 DELETE FROM magic_link_tokens
-                WHERE id IN (
-                    SELECT id FROM magic_link_tokens
+                WHERE token_hash IN (
+                    SELECT token_hash FROM magic_link_tokens
                     WHERE expires_at < now() - make_interval(secs => $1)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
@@ -105,8 +105,8 @@ pub const RULES: &[Rule] = &[
         sql: r#"
             WITH gone AS (
                 DELETE FROM magic_link_tokens
-                WHERE id IN (
-                    SELECT id FROM magic_link_tokens
+                WHERE token_hash IN (
+                    SELECT token_hash FROM magic_link_tokens
                     WHERE used_at < now() - make_interval(secs => $1)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
@@ -136,7 +136,10 @@ pub const RULES: &[Rule] = &[
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             ), tokens AS (
-                DELETE FROM magic_link_tokens WHERE escalation_id IN (SELECT id FROM doomed)
+                -- Through their delivery rows (a token's one key): `notification_log`'s
+                -- step key finds them by escalation.
+                DELETE FROM magic_link_tokens WHERE notification_id IN (
+                    SELECT n.id FROM notification_log n WHERE n.escalation_id IN (SELECT id FROM doomed))
                 RETURNING 1
             ), inbox AS (
                 DELETE FROM notifications WHERE escalation_id IN (SELECT id FROM doomed)
