@@ -315,7 +315,7 @@ pub(crate) async fn dispatch_per_channel(
         "(a batch: 10 queued rows claimed in one statement, 10 provider calls at once, results recorded in one;\n\
          each dispatcher runs as on Lambda: its own thread, a current-thread runtime, one batch at a time;\n\
          the channels take turns, one batch each; messages/s = 10 x batches / time inside the dispatcher;\n\
-         statements counted on the wire (everything included) in 20 more batches per channel through a counting proxy; the SMS opt-out answer is cached per number, as it is on Lambda)"
+         statements counted on the wire (everything included) in {COUNTED} more batches per channel through a counting proxy; the SMS opt-out answer is cached per number, as it is on Lambda)"
     );
     Ok(())
 }
@@ -343,29 +343,31 @@ impl Instance {
         std::thread::Builder::new()
             .name(format!("dispatch-{channel}"))
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
+                // Set up as the binary's `main` does; the error goes back to the caller.
+                let set_up = || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let dispatcher = runtime
+                        .block_on(herald::dispatch::for_channel(
+                            channel,
+                            &config,
+                            Warm::ready(sdk),
+                        ))?
+                        .context("the channel is not enabled")?;
+                    anyhow::Ok((runtime, dispatcher))
+                };
+                let (runtime, dispatcher) = match set_up() {
+                    Ok(ready_to_run) => {
+                        let _ = ready.send(Ok(()));
+                        ready_to_run
+                    }
                     Err(e) => {
-                        let _ = ready.send(Err(e.into()));
+                        let _ = ready.send(Err(e));
                         return;
                     }
                 };
                 runtime.block_on(async move {
-                    let dispatcher =
-                        match herald::dispatch::for_channel(channel, &config, Warm::ready(sdk))
-                            .await
-                            .and_then(|d| d.context("the channel is not enabled"))
-                        {
-                            Ok(dispatcher) => dispatcher,
-                            Err(e) => {
-                                let _ = ready.send(Err(e));
-                                return;
-                            }
-                        };
-                    let _ = ready.send(Ok(()));
                     while let Some((ids, reply)) = queue.recv().await {
                         let started = Instant::now();
                         let summary = dispatcher.dispatch(&ids).await;
