@@ -287,9 +287,9 @@ impl<A: Adapter> Dispatcher<A> {
         }
     }
 
-    /// What a row needs before its provider call: an address, and the opened credential
-    /// for an adapter that sends with one. Without them the row's outcome is decided
-    /// here: no address (any more), no webhook, or a team channel another row of the
+    /// What a row needs before its provider call: no opt-out, an address, and the opened
+    /// credential for an adapter that sends with one. Without them the row's outcome is
+    /// decided here: opted out, no address (any more), no webhook, or a team channel another row of the
     /// escalation already carries the page to, are `suppressed` with their reason.
     fn prepare(
         &self,
@@ -297,6 +297,9 @@ impl<A: Adapter> Dispatcher<A> {
         n: &Claimed,
     ) -> Result<Option<SecretString>, AttemptOutcome> {
         let suppressed = |reason| Err(AttemptOutcome::Suppressed { reason });
+        if n.opted_out {
+            return suppressed(reason::OPTED_OUT);
+        }
         if n.address.is_none() {
             return suppressed(reason::NO_ADDRESS);
         }

@@ -11,6 +11,7 @@ mod inbox;
 mod ingest;
 mod magic_link;
 mod migrations;
+mod opt_outs;
 mod retention;
 mod retry;
 mod robustness;

@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -20,6 +20,7 @@ const TABLES: [&str; 17] = [
     "oauth_states",
     "slack_connections",
     "teams_connections",
+    "opt_outs",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

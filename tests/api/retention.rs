@@ -84,6 +84,12 @@ async fn seed(app: &TestApp) {
             SELECT substr(sha256(gen_random_uuid()::text::bytea), 1, 16), '{t}', x, 'slack'
             FROM unnest(ARRAY[now() - interval '2 hours', now() - interval '61 minutes',
                               now() - interval '59 minutes', now() + interval '5 minutes']) AS x;
+            -- Opt-outs: gone 30 days after they ran out; open-ended and recent ones stay.
+            INSERT INTO opt_outs (recipient_id, tenant_id, channel, expires_at)
+            SELECT r.id, r.tenant_id, c, x
+            FROM recipients r, unnest(ARRAY['email', 'sms', 'push', 'voice'],
+                                      ARRAY[now() - interval '31 days', now() - interval '40 days',
+                                            now() - interval '29 days', NULL]) AS t(c, x);
             "#
         ))
         .await
@@ -131,6 +137,11 @@ async fn census(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
             "SELECT CASE WHEN expires_at < now() - interval '1 hour' THEN 'gone' ELSE 'keep' END \
              FROM oauth_states",
         ),
+        (
+            "opt_outs",
+            "SELECT CASE WHEN expires_at < now() - interval '30 days' THEN 'gone' ELSE 'keep' END \
+             FROM opt_outs",
+        ),
     ] {
         let sql = format!(
             "SELECT count(*) FILTER (WHERE l = 'gone'), count(*) FILTER (WHERE l = 'keep') FROM ({labelled}) AS t(l)"
@@ -172,6 +183,7 @@ async fn exactly_the_expired_rows_go_batch_by_batch() {
             ("sms_replies", 3, 2),
             ("sms_reply_counters", 2, 2),
             ("oauth_states", 2, 2),
+            ("opt_outs", 2, 2),
         ]
     );
 
@@ -238,14 +250,16 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     assert_eq!(summary.deleted["sms_replies"], 3);
     assert_eq!(summary.deleted["sms_reply_counters"], 2);
     assert_eq!(summary.deleted["oauth_states"], 2);
+    assert_eq!(summary.deleted["opt_outs"], 2);
     assert!(!summary.stopped_early);
     // In batches of at most 3: 10 expired tokens (4 statements), 2 used ones (1),
     // 5 escalations with their 15 delivery rows and 5 codes (2), 7 audit rows (3), no
     // inbox rows (1), 4 old Slack signatures (2), 3 codes of resolved escalations (2),
-    // 3 old inbound SMS ids (2), 2 idle counters (1), 2 expired OAuth states (1).
+    // 3 old inbound SMS ids (2), 2 idle counters (1), 2 expired OAuth states (1), 2
+    // opt-outs long run out (1).
     assert_eq!(
         summary.statements,
-        4 + 1 + 2 + 3 + 1 + 2 + 2 + 2 + 1 + 1,
+        4 + 1 + 2 + 3 + 1 + 2 + 2 + 2 + 1 + 1 + 1,
         "{summary:?}"
     );
 
@@ -267,6 +281,6 @@ async fn a_spent_budget_deletes_nothing_and_the_next_run_continues() {
 
     let next = retention_run(&app, Duration::from_secs(30)).await;
     // Escalations, deliveries, tokens, audit rows, Slack signatures, reply codes,
-    // inbound SMS ids, code counters, OAuth states.
-    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4 + 8 + 3 + 2 + 2);
+    // inbound SMS ids, code counters, OAuth states, opt-outs.
+    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4 + 8 + 3 + 2 + 2 + 2);
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::Deps;
 use crate::handlers::{self, InboxRoute};
 use crate::integrations;
+use crate::opt_outs;
 
 enum Route {
     /// The caller's id for a recipient, and what to do with their inbox.
@@ -26,6 +27,10 @@ enum Route {
     DisconnectTeams(String),
     /// Microsoft's redirect back: authenticated by its signed `state`.
     TeamsCallback,
+    /// A person's opt-outs, and one of them by channel (or `all`).
+    ListOptOuts(String),
+    PutOptOut(String, String),
+    DeleteOptOut(String, String),
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -80,6 +85,15 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
                 _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
             }
         }
+        (["v1", "recipients", r, "opt-outs"], m) => match *m {
+            Method::GET => Ok(Route::ListOptOuts(segment(r)?)),
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        (["v1", "recipients", r, "opt-outs", c], m) => match *m {
+            Method::PUT => Ok(Route::PutOptOut(segment(r)?, segment(c)?)),
+            Method::DELETE => Ok(Route::DeleteOptOut(segment(r)?, segment(c)?)),
+            _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+        },
         (["v1", "recipients", r, "connections", "slack"], m) => match *m {
             Method::GET => Ok(Route::ConnectSlack(segment(r)?)),
             Method::DELETE => Ok(Route::DisconnectSlack(segment(r)?)),
@@ -149,6 +163,13 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         Route::DisconnectTeams(recipient) => {
             integrations::disconnect_teams(&client, &principal, &recipient).await
         }
+        Route::ListOptOuts(recipient) => opt_outs::list(&client, &principal, &recipient).await,
+        Route::PutOptOut(recipient, channel) => {
+            opt_outs::put(&client, &principal, req, &recipient, &channel).await
+        }
+        Route::DeleteOptOut(recipient, channel) => {
+            opt_outs::delete(&client, &principal, &recipient, &channel).await
+        }
         // Answered above, before authentication.
         Route::SlackCallback | Route::TeamsCallback => Err(ApiError::NoRoute),
     }
@@ -184,6 +205,18 @@ mod tests {
         assert!(matches!(
             route(&Method::PUT, "/v1/teams/platform/teams-webhook"),
             Ok(Route::PutWebhook(WebhookOwner::Team(t))) if t == "platform"
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/v1/recipients/u%2Fbo/opt-outs/sms"),
+            Ok(Route::PutOptOut(r, c)) if r == "u/bo" && c == "sms"
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/v1/recipients/bo/opt-outs"),
+            Ok(Route::ListOptOuts(r)) if r == "bo"
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/v1/recipients/bo/opt-outs/all"),
+            Err(ApiError::MethodNotAllowed("PUT, DELETE"))
         ));
     }
 

@@ -1,6 +1,7 @@
 //! `recipients`: the HTTP API (API Gateway HTTP API, payload v2) of what belongs to a
 //! recipient, a team or the tenant rather than to one escalation: the in-app inbox, the
-//! Teams webhooks pages are posted to, and the tenant's connections (the Slack install).
+//! person's opt-outs, the Teams webhooks pages are posted to, and the tenant's
+//! connections (the Slack install).
 //!
 //! It is its own function, apart from `ingest`: apps poll the inbox (the unread count
 //! especially) far more often than escalations arrive, and that traffic must not share
@@ -11,6 +12,7 @@
 pub mod handlers;
 pub mod http_handler;
 pub mod integrations;
+pub mod opt_outs;
 
 use std::sync::Arc;
 

@@ -93,6 +93,20 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "DELETE /v1/teams/{team}/teams-webhook",
             vec![("team", (*team).to_owned())],
         ),
+        ("GET", ["v1", "recipients", id, "opt-outs"]) => m(
+            Target::Recipients,
+            "GET /v1/recipients/{id}/opt-outs",
+            vec![("id", (*id).to_owned())],
+        ),
+        (method @ ("PUT" | "DELETE"), ["v1", "recipients", id, "opt-outs", channel]) => m(
+            Target::Recipients,
+            if method == "PUT" {
+                "PUT /v1/recipients/{id}/opt-outs/{channel}"
+            } else {
+                "DELETE /v1/recipients/{id}/opt-outs/{channel}"
+            },
+            vec![("id", (*id).to_owned()), ("channel", (*channel).to_owned())],
+        ),
         (method @ ("GET" | "DELETE"), ["v1", "recipients", id, "connections", "slack"]) => m(
             Target::Recipients,
             if method == "GET" {

@@ -6,6 +6,7 @@ pub mod escalations;
 pub mod inbox;
 pub mod notifications;
 pub mod oauth;
+pub mod opt_outs;
 pub mod retention;
 pub mod slack;
 pub mod sms;

@@ -43,6 +43,9 @@ pub struct Claimed {
     /// The credential is a team's, and another recipient's row of this escalation
     /// already carries the page to that team channel.
     pub credential_shared: bool,
+    /// The recipient opted out of this channel (or of all of them) and the opt-out has
+    /// not run out: the row is suppressed without calling the provider.
+    pub opted_out: bool,
     /// The recipient's other channels for this escalation that went out (or are going).
     pub other_channels: Vec<Channel>,
     /// The code a reply to this SMS names (`4` in "reply 4a"), when the claim was asked
@@ -78,6 +81,7 @@ impl Claimed {
             address: None,
             credential: None,
             credential_shared: false,
+            opted_out: false,
             other_channels: vec![],
             reply_code: None,
         }
@@ -233,6 +237,11 @@ fn claim_sql(reply_codes: bool) -> String {
                           AND NOT EXISTS (SELECT 1 FROM credentials own
                                           WHERE own.recipient_id = o.recipient_id AND own.kind = w.kind)
                    )) AS credential_shared,
+                   -- The person asked not to be paged on this channel (or on any), for now:
+                   -- whatever the priority, the row is suppressed and the page moves on.
+                   EXISTS (SELECT 1 FROM opt_outs x
+                           WHERE x.recipient_id = c.recipient_id AND x.channel IN (c.channel, 'all')
+                             AND (x.expires_at IS NULL OR x.expires_at > now())) AS opted_out,
                    -- Where else this page went (or is going), for a message that points there.
                    ARRAY(SELECT o.channel FROM notification_log o
                          WHERE o.escalation_id = c.escalation_id AND o.recipient_id = c.recipient_id
@@ -347,6 +356,7 @@ pub async fn claim(
                 address: Address::parse(channel, r.get("address")),
                 credential: credential(r)?,
                 credential_shared: r.get("credential_shared"),
+                opted_out: r.get("opted_out"),
                 other_channels: r
                     .get::<_, Vec<String>>("other_channels")
                     .iter()

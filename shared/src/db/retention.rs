@@ -29,6 +29,9 @@ pub enum Window {
     /// Fixed: how long after it expired an OAuth state is kept (its callback then says
     /// "already used or never issued" rather than "expired", which is just as final).
     OAuthStates,
+    /// Fixed: how long an opt-out that ran out stays listed (inactive) in the API, so
+    /// "why was I paged again?" has its answer for a while.
+    OptOuts,
 }
 
 /// How long a Slack request signature is kept: the five-minute window either way, and
@@ -44,6 +47,8 @@ pub const SMS_REPLY_LOG: Duration = Duration::from_secs(2 * 24 * 3600);
 pub const SMS_COUNTER_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long an expired OAuth state is kept.
 pub const OAUTH_STATE_AFTER_EXPIRY: Duration = Duration::from_secs(3600);
+/// How long an expired opt-out is kept.
+pub const OPT_OUT_AFTER_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Window {
     pub fn of(self, config: &RetentionConfig) -> Duration {
@@ -57,6 +62,7 @@ impl Window {
             Window::SmsReplies => SMS_REPLY_LOG,
             Window::SmsCounters => SMS_COUNTER_IDLE,
             Window::OAuthStates => OAUTH_STATE_AFTER_EXPIRY,
+            Window::OptOuts => OPT_OUT_AFTER_EXPIRY,
         }
     }
 }
@@ -284,6 +290,24 @@ pub const RULES: &[Rule] = &[
                     SELECT x.phone FROM sms_reply_counters x
                     WHERE x.updated_at < now() - make_interval(secs => $1)
                       AND NOT EXISTS (SELECT 1 FROM sms_reply_codes k WHERE k.phone = x.phone)
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // Opt-outs that ran out a while ago (they already page nobody's way).
+        table: "opt_outs",
+        children: &[],
+        window: Window::OptOuts,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM opt_outs
+                WHERE (recipient_id, channel) IN (
+                    SELECT recipient_id, channel FROM opt_outs
+                    WHERE expires_at < now() - make_interval(secs => $1)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING 1

@@ -9,6 +9,7 @@ pub mod email;
 pub mod engine;
 pub mod escalation;
 pub mod oauth;
+pub mod opt_out;
 pub mod phone;
 pub mod policy;
 pub mod priority;

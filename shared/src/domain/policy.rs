@@ -159,6 +159,9 @@ pub mod reason {
     pub const NO_ADDRESS: &str = "no_address_for_channel";
     pub const ESCALATION_ACKNOWLEDGED: &str = "escalation_acknowledged";
     pub const ESCALATION_RESOLVED: &str = "escalation_resolved";
+    /// The person opted out of the channel (or of all), through Herald's API: never
+    /// sent, whatever the priority; the escalation moves on to their other channels.
+    pub const OPTED_OUT: &str = "opted_out";
     /// The carrier says the number opted out of SMS (replied STOP).
     pub const OPTED_OUT_AT_CARRIER: &str = "opted_out_at_carrier";
     /// The page reaches this recipient's team channel through another recipient's row.
