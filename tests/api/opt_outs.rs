@@ -288,3 +288,41 @@ async fn another_tenants_opt_out_changes_nothing() {
     assert_eq!(app.dispatch_channel(Channel::Email).await, 1);
     assert_eq!(app.emails_to(&email).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_tier_the_engine_starts_on_an_opted_out_channel_is_suppressed_and_the_next_starts_with_it()
+ {
+    let app = TestApp::spawn().await;
+    let (email, phone) = (unique_email("gina"), unique_phone());
+    let created = app
+        .post_escalation(&json!({
+            "title": "Primary DB failover", "priority": "critical",
+            "recipients": [{ "id": "gina", "email": email, "phone": phone }],
+            "channels": { "primary": ["email"], "secondary": ["sms"], "fallback": ["voice"] }
+        }))
+        .await;
+    assert_eq!(created.status, 202, "{}", created.text);
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let t0 = Utc::now();
+    assert_eq!(app.dispatch_channel(Channel::Email).await, 1);
+    // No answer; meanwhile she opted out of SMS.
+    let put = app
+        .api("PUT", "/v1/recipients/gina/opt-outs/sms", None)
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+
+    // At secondary_after: the SMS tier is written suppressed, and as it gave up at once
+    // the fallback (voice) starts in the same sweep, not a sweep later.
+    let run = app.escalate_at(t0 + TimeDelta::minutes(6)).await;
+    assert_eq!(run.tiers_started, 2, "{run:?}");
+    assert_eq!(
+        deliveries(&detail(&app, &id).await),
+        [
+            delivery("primary", "email", "sent", None),
+            delivery("secondary", "sms", "suppressed", Some("opted_out")),
+            delivery("fallback", "voice", "queued", None),
+        ]
+    );
+    assert_eq!(app.dispatch_channel(Channel::Sms).await, 0);
+    assert!(app.sms_to(&phone).await.is_empty());
+}

@@ -14,9 +14,10 @@ use serde::Deserialize;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
-use super::Transaction;
+use super::{Transaction, to_i32};
 use crate::domain::engine::{Delivery, Outcome, Plan, Progress, Step};
-use crate::domain::policy::Contacts;
+use crate::domain::opt_out::OptOutScope;
+use crate::domain::policy::{Contacts, Reachable};
 use crate::domain::{Channel, EscalationPolicy, NotificationStatus, Tier};
 
 /// A due escalation, locked, with everything its plan depends on.
@@ -28,7 +29,34 @@ pub struct DueEscalation {
     /// The rows of its current round.
     pub deliveries: Vec<Delivery>,
     /// The policy's people, by the caller's id.
-    pub people: BTreeMap<String, Contacts>,
+    pub people: BTreeMap<String, Person>,
+}
+
+/// One of the policy's people: their addresses, and the opt-outs that hold at the
+/// engine's clock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Person {
+    #[serde(flatten)]
+    pub contacts: Contacts,
+    #[serde(default, deserialize_with = "scopes")]
+    pub opted_out: Vec<OptOutScope>,
+}
+
+impl Reachable for Person {
+    fn has_address(&self, channel: Channel) -> bool {
+        self.contacts.has_address(channel)
+    }
+
+    fn opted_out(&self, channel: Channel) -> bool {
+        self.opted_out.iter().any(|scope| scope.covers(channel))
+    }
+}
+
+fn scopes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<OptOutScope>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|raw| OptOutScope::parse(raw).map_err(|e| serde::de::Error::custom(e.message)))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -46,7 +74,7 @@ struct DeliveryJson {
 struct PersonJson {
     id: String,
     #[serde(flatten)]
-    contacts: Contacts,
+    person: Person,
 }
 
 const CLAIM: &str = r#"
@@ -70,7 +98,12 @@ const CLAIM: &str = r#"
     ), people AS (
         SELECT p.escalation_id, jsonb_agg(jsonb_build_object(
                    'id', r.external_id, 'email', r.email IS NOT NULL, 'phone', r.phone IS NOT NULL,
-                   'push', r.push_endpoint_arn IS NOT NULL, 'slack', r.slack_user_id IS NOT NULL)) AS list
+                   'push', r.push_endpoint_arn IS NOT NULL, 'slack', r.slack_user_id IS NOT NULL,
+                   -- Their opt-outs that hold at the engine's clock: a tier starting on an
+                   -- opted-out channel is written suppressed and the next one planned now.
+                   'opted_out', ARRAY(SELECT x.channel FROM opt_outs x
+                                      WHERE x.recipient_id = r.id
+                                        AND (x.expires_at IS NULL OR x.expires_at > $1)))) AS list
         FROM (SELECT DISTINCT d.id AS escalation_id, d.tenant_id, who
               FROM due d,
                    jsonb_array_elements(d.policy -> 'levels') AS l,
@@ -138,7 +171,7 @@ pub async fn claim_due(
                     levels_fired: u32::try_from(current_level + 1).unwrap_or(0),
                 },
                 deliveries,
-                people: people.into_iter().map(|p| (p.id, p.contacts)).collect(),
+                people: people.into_iter().map(|p| (p.id, p.person)).collect(),
             })
         })
         .collect()
@@ -156,7 +189,6 @@ pub struct Applied {
 
 impl Applied {
     pub fn of(plan: &Plan, now: DateTime<Utc>) -> Self {
-        let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         Self {
             current_level: to_i32(plan.progress.levels_fired) - 1,
             current_round: to_i32(plan.progress.round),
@@ -247,7 +279,6 @@ pub async fn apply(
     );
     let (mut n_status, mut n_reason) = (Vec::new(), Vec::new());
     let (mut s_esc, mut s_type, mut s_detail) = (Vec::new(), Vec::new(), Vec::new());
-    let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     for (id, plan) in plans {
         let applied = Applied::of(plan, now);
         ids.push(*id);

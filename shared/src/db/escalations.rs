@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
-use super::{Actor, Client, Transaction, parse_col};
+use super::{Actor, Client, Transaction, parse_col, to_i32};
 use crate::domain::engine::Plan;
 use crate::domain::policy::reason;
 use crate::domain::{
@@ -221,10 +221,6 @@ pub async fn create(
         // Resolved between our insert and this read: the key is free again.
         None => Box::pin(create(client, tenant_id, escalation, first_wave, actor)).await,
     }
-}
-
-fn to_i32(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 fn notification_summary(row: &Row) -> anyhow::Result<NotificationSummary> {

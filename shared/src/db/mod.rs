@@ -50,6 +50,11 @@ impl ActorKind {
     }
 }
 
+/// A level or round number as its `integer` column (ours stay far below `i32::MAX`).
+pub(crate) fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// Reads a text column that holds one of our enums.
 pub(crate) fn parse_col<T>(row: &tokio_postgres::Row, col: &str) -> anyhow::Result<T>
 where

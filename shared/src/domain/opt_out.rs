@@ -44,6 +44,15 @@ impl OptOutScope {
             Self::Channel(c) => c.as_str(),
         }
     }
+
+    /// Whether a notification on `channel` is covered (the dispatch claim's
+    /// `channel IN (n.channel, 'all')` says the same in SQL).
+    pub fn covers(self, channel: Channel) -> bool {
+        match self {
+            Self::All => channel != Channel::InApp,
+            Self::Channel(c) => c == channel,
+        }
+    }
 }
 
 impl fmt::Display for OptOutScope {
@@ -133,6 +142,15 @@ mod tests {
             Err("channel".to_owned())
         );
         assert_eq!(OptOutScope::Channel(Channel::Voice).as_str(), "voice");
+    }
+
+    #[test]
+    fn all_covers_every_paging_channel_and_a_channel_only_itself() {
+        for channel in Channel::ALL {
+            assert_eq!(OptOutScope::All.covers(channel), channel != Channel::InApp);
+            assert!(OptOutScope::Channel(channel).covers(channel));
+        }
+        assert!(!OptOutScope::Channel(Channel::Sms).covers(Channel::Voice));
     }
 
     #[test]

@@ -190,6 +190,12 @@ pub struct PlannedNotification {
 /// What a recipient can be reached on.
 pub trait Reachable {
     fn has_address(&self, channel: Channel) -> bool;
+
+    /// They opted out of `channel` (or of all), and the opt-out holds. A request's
+    /// recipients are not known to have any (the dispatch claim checks again anyway).
+    fn opted_out(&self, _channel: Channel) -> bool {
+        false
+    }
 }
 
 /// Which of a person's addresses are known: the one rule for "has an address on this
@@ -218,9 +224,9 @@ impl Reachable for Contacts {
 }
 
 /// What a notification on `channel` for this recipient starts as: queued, or suppressed
-/// with its reason when the channel is not `enabled` (no queue configured for it) or the
-/// recipient has no address on it, so the delivery log shows why nothing went out. An
-/// in-app row is its inbox entry: delivered when written.
+/// with its reason when the channel is not `enabled` (no queue configured for it), the
+/// recipient opted out of it, or has no address on it, so the delivery log shows why
+/// nothing went out. An in-app row is its inbox entry: delivered when written.
 pub fn start_status<R: Reachable + ?Sized>(
     channel: Channel,
     recipient: &R,
@@ -231,6 +237,8 @@ pub fn start_status<R: Reachable + ?Sized>(
             NotificationStatus::Suppressed,
             Some(reason::CHANNEL_NOT_ENABLED),
         )
+    } else if recipient.opted_out(channel) {
+        (NotificationStatus::Suppressed, Some(reason::OPTED_OUT))
     } else if !recipient.has_address(channel) {
         (NotificationStatus::Suppressed, Some(reason::NO_ADDRESS))
     } else if channel == Channel::InApp {
@@ -249,6 +257,28 @@ mod tests {
         fn has_address(&self, channel: Channel) -> bool {
             self.0.contains(&channel)
         }
+    }
+
+    struct OptedOut;
+    impl Reachable for OptedOut {
+        fn has_address(&self, _channel: Channel) -> bool {
+            false
+        }
+        fn opted_out(&self, channel: Channel) -> bool {
+            channel == Channel::Email
+        }
+    }
+
+    #[test]
+    fn an_opted_out_channel_is_suppressed_with_that_reason_before_any_address_check() {
+        assert_eq!(
+            start_status(Channel::Email, &OptedOut, &email_only()),
+            (NotificationStatus::Suppressed, Some(reason::OPTED_OUT))
+        );
+        assert_eq!(
+            start_status(Channel::Sms, &OptedOut, &email_only()).1,
+            Some(reason::CHANNEL_NOT_ENABLED)
+        );
     }
 
     fn email_only() -> BTreeSet<Channel> {
