@@ -244,8 +244,12 @@ pub(crate) async fn dispatch_per_channel(
     // does not run on them while the batches are timed).
     crate::bench_scheduled::seed_delivered(&client, tenant, 30_000).await?;
     let mix = crate::bench_scheduled::seed_live_mix(&client).await?;
+    // The opt-out check in the claim, with rows to find: the bench people's ran out.
+    let opt_outs = crate::bench_scheduled::seed_opt_outs(&client, tenant, "u-%").await?;
     client.batch_execute("VACUUM (ANALYZE)").await?;
-    println!("(the tables hold 90,000 finished rows and {mix})");
+    println!(
+        "(the tables hold 90,000 finished rows and {mix}; {opt_outs} opt-outs: the bench people's ran out an hour ago, 10,000 others' hold)"
+    );
     // ... and the tenant a Slack installation whose Web API is the instant provider.
     crate::stack::install_slack(&client, config, tenant, "T0BENCH001", "xoxb-bench-token").await?;
     drop(client);

@@ -257,6 +257,35 @@ pub(crate) async fn seed_delivered(
 /// for their retry (up to 15 min out), live leases of dispatchers at work, and fresh
 /// outbox rows still within the grace period. Each sits in the partial index its sweep
 /// step scans, so "none due" is measured against non-empty indexes.
+/// Opt-outs in the path without changing what is sent: every person whose id is LIKE
+/// `people` has one on each channel that ran out an hour ago (the claim finds the row
+/// and checks its expiry), and 10,000 other people of the tenant hold live ones.
+pub(crate) async fn seed_opt_outs(
+    client: &tokio_postgres::Client,
+    tenant: Uuid,
+    people: &str,
+) -> anyhow::Result<u64> {
+    Ok(client
+        .execute(
+            r#"WITH others AS (
+                 INSERT INTO recipients (tenant_id, external_id)
+                 SELECT $1, 'opted-out-' || i FROM generate_series(1, 10000) AS i
+                 RETURNING id
+               ), live AS (
+                 INSERT INTO opt_outs (recipient_id, tenant_id, channel, reason)
+                 SELECT id, $1, c, 'bench' FROM others, unnest(ARRAY['sms', 'voice']) AS c
+               )
+               INSERT INTO opt_outs (recipient_id, tenant_id, channel, expires_at)
+               SELECT r.id, $1, c, now() - interval '1 hour'
+               FROM recipients r,
+                    unnest(ARRAY['all', 'email', 'sms', 'push', 'slack', 'teams', 'voice']) AS c
+               WHERE r.tenant_id = $1 AND r.external_id LIKE $2"#,
+            &[&tenant, &people],
+        )
+        .await?
+        + 20_000)
+}
+
 pub(crate) async fn seed_live_mix(client: &tokio_postgres::Client) -> anyhow::Result<String> {
     let failed = client
         .execute(
@@ -478,6 +507,8 @@ async fn engine(
             &[&tenant, &DUE_ESCALATIONS, &OPEN_ESCALATIONS],
         )
         .await?;
+    let opt_outs = seed_opt_outs(client, tenant, "eng-%").await?;
+    println!("({opt_outs} opt-outs: each person's ran out an hour ago, 10,000 others' hold)");
     client.batch_execute("ANALYZE").await?;
     println!(
         "(seeded {} escalations in {:.1} s)",

@@ -108,7 +108,14 @@ const CLAIM: &str = r#"
               FROM due d,
                    jsonb_array_elements(d.policy -> 'levels') AS l,
                    jsonb_array_elements_text(l -> 'recipients') AS who) AS p
-        JOIN recipients r ON r.tenant_id = p.tenant_id AND r.external_id = p.who
+        -- One lookup of each named person by the tenant's key (LIMIT 1: kept apart so the
+        -- planner cannot turn it into a hash join over every recipient of every tenant,
+        -- which it chose from the guessed size of the JSON expansion above).
+        CROSS JOIN LATERAL (
+            SELECT * FROM recipients r
+            WHERE r.tenant_id = p.tenant_id AND r.external_id = p.who
+            LIMIT 1
+        ) r
         GROUP BY p.escalation_id
     )
     SELECT d.id, d.policy, d.current_level, d.current_round, d.round_started_at,
