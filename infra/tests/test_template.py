@@ -154,7 +154,7 @@ FORBIDDEN_ENV = {
 }
 QUEUE_URL_ENV = {f"HERALD_QUEUE_URL_{ch.upper()}" for ch in CHANNELS}
 DISPATCH_ENV = {"HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS", "HERALD_MAX_ATTEMPTS",
-                "HERALD_SENDING_LEASE_SECS"}
+                "HERALD_SENDING_LEASE_SECS", "HERALD_RATE_LIMIT_TABLE"}
 FUNCTION_ENV = {
     "IngestFunction": set(QUEUE_URL_ENV),
     # HERALD_PUBLIC_BASE_URL: the Slack and Teams OAuth redirect_uris are built on it.
@@ -241,12 +241,12 @@ CONDITIONAL_ENV = {
 FUNCTION_ACTIONS = {
     "IngestFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RecipientsFunction": {"secretsmanager:GetSecretValue"},
-    "DispatchEmailFunction": {"ses:SendEmail", "secretsmanager:GetSecretValue"},
-    "DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut", "secretsmanager:GetSecretValue"},
-    "DispatchPushFunction": {"sns:Publish", "secretsmanager:GetSecretValue"},
-    "DispatchTeamsFunction": {"secretsmanager:GetSecretValue"},
-    "DispatchVoiceFunction": {"sms-voice:SendVoiceMessage", "secretsmanager:GetSecretValue"},
-    "DispatchSlackFunction": {"secretsmanager:GetSecretValue"},
+    "DispatchEmailFunction": {"ses:SendEmail", "secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
+    "DispatchSmsFunction": {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut", "secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
+    "DispatchPushFunction": {"sns:Publish", "secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
+    "DispatchTeamsFunction": {"secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
+    "DispatchVoiceFunction": {"sms-voice:SendVoiceMessage", "secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
+    "DispatchSlackFunction": {"secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
     "MagicLinkFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RetryFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
     "RetentionFunction": {"secretsmanager:GetSecretValue"},
@@ -356,6 +356,8 @@ PARAMETER_DEFAULTS = {
 }
 PARAMETER_TYPES = {
     "EgressSubnetIds": "List<AWS::EC2::Subnet::Id>",
+    "PrivateRouteTableIds": "CommaDelimitedList",
+    "DynamoDbPrefixListId": "String",
     "PublicSubnetId": "String",
     "EgressRouteTableId": "String",
     "SecretKeysSecretArn": "String",
@@ -1651,6 +1653,43 @@ def main() -> int:
               and ep.get("SubnetIds") == {"Ref": "PrivateSubnetIds"}
               and [ref_target(g) for g in ep.get("SecurityGroupIds", [])] == ["EndpointSecurityGroup"],
               f"{ename}: interface, private DNS, PrivateSubnetIds, EndpointSecurityGroup")
+
+    # --- the rate-limit counters: one table (TTL on expires_at, encrypted), reached by the
+    #     dispatchers only, through a gateway endpoint limited to it, with UpdateItem only
+    tables = by_type("AWS::DynamoDB::Table")
+    if check(set(tables) == {"RateLimitTable"}, "one DynamoDB table: RateLimitTable", repr(sorted(tables))):
+        tp = tables["RateLimitTable"].get("Properties", {})
+        check(tp.get("BillingMode") == "PAY_PER_REQUEST"
+              and tp.get("KeySchema") == [{"AttributeName": "pk", "KeyType": "HASH"}]
+              and tp.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True}
+              and tp.get("SSESpecification", {}).get("SSEEnabled") is True,
+              "RateLimitTable: on demand, key pk, TTL on expires_at, encrypted", repr(tp))
+    table_arn = {"Fn::GetAtt": ["RateLimitTable", "Arn"]}
+    for fname, fn in sorted(functions.items()):
+        props = fn.get("Properties", {})
+        env = merged_env(globals_fn, props)
+        statements = [st for st in policy_statements(props.get("Policies"))
+                      if "dynamodb" in json.dumps(st.get("Action"))]
+        if fname.startswith("Dispatch"):
+            check(ref_target(env.get("HERALD_RATE_LIMIT_TABLE")) == "RateLimitTable",
+                  f"{fname}: HERALD_RATE_LIMIT_TABLE is the RateLimitTable", repr(env.get("HERALD_RATE_LIMIT_TABLE")))
+            check(len(statements) == 1 and statements[0].get("Effect") == "Allow"
+                  and as_list(statements[0].get("Action")) == ["dynamodb:UpdateItem"]
+                  and as_list(statements[0].get("Resource")) == [table_arn],
+                  f"{fname}: dynamodb:UpdateItem on RateLimitTable only", repr(statements))
+        else:
+            check(not statements and "HERALD_RATE_LIMIT_TABLE" not in env,
+                  f"{fname}: no rate-limit counters (only the dispatchers count)", repr(statements))
+    if check("dynamodb" in services, "gateway endpoint for dynamodb", repr(sorted(services))):
+        ename, ep = services["dynamodb"]
+        doc = ep.get("PolicyDocument", {}).get("Statement", [])
+        check(ep.get("VpcEndpointType") == "Gateway" and ep.get("RouteTableIds") == {"Ref": "PrivateRouteTableIds"}
+              and [as_list(st.get("Resource")) for st in doc] == [[table_arn]],
+              f"{ename}: gateway, in PrivateRouteTableIds, its policy limited to RateLimitTable", repr(ep))
+    egress_rules = [r.get("Properties", {}) for r in by_type("AWS::EC2::SecurityGroupEgress").values()]
+    check(any(ref_target(r.get("GroupId")) == "LambdaSecurityGroup" and r.get("FromPort") == 443
+              and r.get("DestinationPrefixListId") == {"Ref": "DynamoDbPrefixListId"} for r in egress_rules),
+          "LambdaSecurityGroup: HTTPS to the DynamoDB prefix list", repr(egress_rules))
 
     # --- the optional NAT path: everything behind CreateNatGateway (PublicSubnetId +
     #     EgressRouteTableId), one 0.0.0.0/0 route in that route table -> the NAT gateway

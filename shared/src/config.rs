@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 
+use crate::domain::rate_limit::{Limits, RateLimits};
 use crate::domain::{Channel, RetryPolicies, RetryPolicy};
 
 #[derive(Debug, Clone)]
@@ -50,6 +51,18 @@ pub struct Config {
     /// `HERALD_SENDING_LEASE_SECS` (default 300): how long a claimed row may stay
     /// `sending` before the retry sweep may take it back.
     pub sending_lease: Duration,
+    pub rate_limits: RateLimitConfig,
+}
+
+/// Per-person, per-channel rate limits (see [`crate::domain::rate_limit`]).
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `HERALD_RATE_LIMIT_TABLE`: the DynamoDB table of the counters. Unset, nothing is
+    /// limited (the template always sets it).
+    pub table: Option<String>,
+    /// The defaults, each channel's replaced by `HERALD_RATE_LIMITS_<CHANNEL>`
+    /// (`5/15m,11/1h`, or `off`).
+    pub limits: RateLimits,
 }
 
 /// Where a secret of the configuration comes from: the variable `HERALD_<NAME>` itself
@@ -277,6 +290,19 @@ impl Config {
                 per_channel.push((channel, max));
             }
         }
+        let mut limits = RateLimits::default();
+        for channel in Channel::ALL {
+            let name = format!("HERALD_RATE_LIMITS_{}", channel.env_name());
+            if let Some(value) = var(&name) {
+                if channel == Channel::InApp {
+                    bail!("{name}: the in-app inbox is a record, not a page, and has no limits");
+                }
+                let parsed: Limits = value
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{name}={value:?} is not valid: {e}"))?;
+                limits = limits.with(channel, parsed);
+            }
+        }
         let days = |name: &str, default: u64| -> anyhow::Result<Duration> {
             let d: u64 = parsed!(name, default)?;
             if d == 0 {
@@ -400,6 +426,10 @@ impl Config {
             retention,
             sending_lease: Duration::from_secs(parsed!("HERALD_SENDING_LEASE_SECS", 300)?),
             api_key_cache_ttl: Duration::from_secs(parsed!("HERALD_API_KEY_CACHE_SECS", 60)?),
+            rate_limits: RateLimitConfig {
+                table: var("HERALD_RATE_LIMIT_TABLE").map(|t| t.trim().to_owned()),
+                limits,
+            },
         })
     }
 
@@ -522,5 +552,39 @@ mod tests {
         ])
         .expect_err("invalid");
         assert!(e.to_string().contains("HERALD_MAX_ATTEMPTS_SMS"), "{e}");
+    }
+
+    #[test]
+    fn rate_limits_default_and_are_replaced_per_channel() {
+        let db = ("HERALD_DATABASE_URL", "postgres://x@127.0.0.1/db");
+        let config = Config::from_pairs([
+            db,
+            ("HERALD_RATE_LIMIT_TABLE", "herald-rate-limits"),
+            ("HERALD_RATE_LIMITS_SMS", "2/10m"),
+            ("HERALD_RATE_LIMITS_EMAIL", "off"),
+        ])
+        .expect("valid");
+        let limits = &config.rate_limits.limits;
+        assert_eq!(
+            config.rate_limits.table.as_deref(),
+            Some("herald-rate-limits")
+        );
+        assert_eq!(limits.for_channel(Channel::Sms).len(), 1);
+        assert!(limits.for_channel(Channel::Email).is_empty());
+        assert_eq!(limits.for_channel(Channel::Voice).len(), 2, "defaults kept");
+        for (name, value) in [
+            ("HERALD_RATE_LIMITS_VOICE", "3 per hour"),
+            ("HERALD_RATE_LIMITS_IN_APP", "1/1h"),
+        ] {
+            let e = Config::from_pairs([db, (name, value)]).expect_err("invalid");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        assert!(
+            Config::from_pairs([db])
+                .unwrap()
+                .rate_limits
+                .table
+                .is_none()
+        );
     }
 }

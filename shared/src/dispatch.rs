@@ -18,8 +18,10 @@ use crate::db::Pool;
 use crate::db::notifications::{self, AttemptOutcome, AttemptResult, Claimed, TokenToStore};
 use crate::domain::backoff::RetryDecision;
 use crate::domain::policy::reason;
-use crate::domain::{Action, Channel, RetryPolicy};
+use crate::domain::rate_limit::Request;
+use crate::domain::{Action, Channel, Priority, RetryPolicy};
 use crate::magic_link::{self, MintedToken};
+use crate::rate_limit::RateLimiter;
 use crate::secrets::{Keyring, SecretError};
 use crate::warm::Warm;
 use secrecy::SecretString;
@@ -73,7 +75,12 @@ pub struct Dispatcher<A: Adapter> {
     actions: &'static [Action],
     /// Whether the claim hands out reply codes ([`Adapter::reply_codes`]).
     reply_codes: bool,
+    /// The per-person rate-limit counters, when a table is configured.
+    limiter: Option<Warm<RateLimiter>>,
 }
+
+/// A claimed row before its provider call: what it sends with, or its outcome already.
+type Prepared = Result<Option<SecretString>, AttemptOutcome>;
 
 impl<A: Adapter> Dispatcher<A> {
     /// The one way to build a dispatcher, on Lambda as in tests: configuration errors fail
@@ -84,6 +91,18 @@ impl<A: Adapter> Dispatcher<A> {
         let actions = A::actions(&settings);
         let reply_codes = A::reply_codes(&settings);
         let public_base_url = config.require_public_base_url()?.to_owned();
+        let limiter = config.rate_limits.table.clone().map(|table| {
+            let (limits, sdk) = (config.rate_limits.limits.clone(), sdk.clone());
+            Warm::lazy(move || {
+                let (table, limits, sdk) = (table.clone(), limits.clone(), sdk.clone());
+                async move { Ok(RateLimiter::new(&sdk.get().await?, table, limits)) }
+            })
+        });
+        if limiter.is_none() {
+            tracing::warn!(
+                "HERALD_RATE_LIMIT_TABLE is not set: pages on this channel are not rate-limited"
+            );
+        }
         let adapter = Warm::lazy(move || {
             let (settings, sdk) = (settings.clone(), sdk.clone());
             async move {
@@ -106,6 +125,7 @@ impl<A: Adapter> Dispatcher<A> {
             keyring,
             actions,
             reply_codes,
+            limiter,
         })
     }
 
@@ -165,7 +185,14 @@ impl<A: Adapter> Dispatcher<A> {
                 None => Ok(None),
             }
         };
-        let (claimed, adapter, keyring) = tokio::join!(claim, self.adapter.get(), keyring);
+        let limiter = async {
+            match &self.limiter {
+                Some(l) => l.get().await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (claimed, adapter, keyring, limiter) =
+            tokio::join!(claim, self.adapter.get(), keyring, limiter);
         let claimed = claimed?;
         if claimed.is_empty() {
             return Ok(Summary::default());
@@ -187,10 +214,16 @@ impl<A: Adapter> Dispatcher<A> {
                 return Err(e.context("setting up the provider client"));
             }
         };
+        let mut prepared: Vec<Prepared> = claimed
+            .iter()
+            .map(|n| self.prepare(keyring.as_ref(), n))
+            .collect();
+        self.limit(limiter, &claimed, &mut prepared).await;
         let results: Vec<AttemptResult> = futures::future::join_all(
             claimed
                 .iter()
-                .map(|n| self.send_one(&adapter, keyring.as_ref(), n, &minted[&n.id])),
+                .zip(prepared)
+                .map(|(n, p)| self.send_one(&adapter, n, p, &minted[&n.id])),
         )
         .await;
 
@@ -243,8 +276,8 @@ impl<A: Adapter> Dispatcher<A> {
     async fn send_one(
         &self,
         adapter: &A,
-        keyring: Option<&Keyring>,
         n: &Claimed,
+        prepared: Prepared,
         tokens: &[MintedToken],
     ) -> AttemptResult {
         let links = Links::new(
@@ -255,7 +288,7 @@ impl<A: Adapter> Dispatcher<A> {
                 .collect(),
         );
         let mut revoked_credential = None;
-        let outcome = match self.prepare(keyring, n) {
+        let outcome = match prepared {
             Err(outcome) => outcome,
             Ok(credential) => {
                 let delivery = Delivery {
@@ -287,15 +320,78 @@ impl<A: Adapter> Dispatcher<A> {
         }
     }
 
+    /// Counts the rows about to go out against their person's limits on this channel, in
+    /// one round trip to the counters (two when someone is at a limit): a row past a
+    /// limit is `suppressed` / `rate_limited`, which the engine takes as this channel
+    /// having given up, so the escalation moves on at once instead of waiting.
+    ///
+    /// When the counters cannot be reached, a critical page goes out unchecked (a page
+    /// lost to an outage of a safety net is worse than one page too many), and any other
+    /// is retried later as a transient failure.
+    async fn limit(
+        &self,
+        limiter: anyhow::Result<Option<RateLimiter>>,
+        claimed: &[Claimed],
+        prepared: &mut [Prepared],
+    ) {
+        let going: Vec<usize> = (0..claimed.len())
+            .filter(|&i| prepared[i].is_ok())
+            .collect();
+        if going.is_empty() {
+            return;
+        }
+        let taken = match limiter {
+            Ok(None) => return,
+            Ok(Some(limiter)) => {
+                let requests: Vec<Request> = going
+                    .iter()
+                    .map(|&i| Request {
+                        recipient: claimed[i].recipient_id,
+                        channel: A::CHANNEL,
+                        priority: claimed[i].priority,
+                    })
+                    .collect();
+                limiter
+                    .take(Utc::now(), &requests)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(crate::telemetry::describe(e.as_ref())),
+        };
+        match taken {
+            Ok(allowed) => {
+                let mut limited = 0;
+                for (&i, ok) in going.iter().zip(allowed) {
+                    if !ok {
+                        limited += 1;
+                        prepared[i] = Err(AttemptOutcome::Suppressed {
+                            reason: reason::RATE_LIMITED,
+                        });
+                    }
+                }
+                if limited > 0 {
+                    tracing::info!(limited, "rows past their person's rate limit; suppressed");
+                }
+            }
+            Err(why) => {
+                tracing::warn!(error.message = %why, "rate-limit counters unavailable: critical pages go out unchecked, the rest are retried");
+                for &i in &going {
+                    if claimed[i].priority != Priority::Critical {
+                        prepared[i] = Err(self.failed(
+                            &claimed[i],
+                            DeliveryError::transient("RateLimitUnavailable", why.clone()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
     /// What a row needs before its provider call: no opt-out, an address, and the opened
     /// credential for an adapter that sends with one. Without them the row's outcome is
     /// decided here: opted out, no address (any more), no webhook, or a team channel another row of the
     /// escalation already carries the page to, are `suppressed` with their reason.
-    fn prepare(
-        &self,
-        keyring: Option<&Keyring>,
-        n: &Claimed,
-    ) -> Result<Option<SecretString>, AttemptOutcome> {
+    fn prepare(&self, keyring: Option<&Keyring>, n: &Claimed) -> Prepared {
         let suppressed = |reason| Err(AttemptOutcome::Suppressed { reason });
         if n.opted_out {
             return suppressed(reason::OPTED_OUT);

@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod magic_link;
 pub mod oauth;
 pub mod queue;
+pub mod rate_limit;
 pub mod scheduled;
 pub mod secrets;
 pub mod slack;
@@ -35,6 +36,7 @@ pub use config::Config;
 
 // The SDK crates, re-exported so every function uses the exact same (trimmed) build.
 pub use aws_config;
+pub use aws_sdk_dynamodb;
 pub use aws_sdk_pinpointsmsvoicev2;
 pub use aws_sdk_sesv2;
 pub use aws_sdk_sns;

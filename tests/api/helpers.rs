@@ -45,6 +45,27 @@ fn init_logs() {
     }
 }
 
+/// The emulator's whole state (`/moto-api/data.json`). The emulator serialises it while
+/// other tests change it, and now and then answers 500 for that: it is asked again.
+pub async fn moto_state(http: &reqwest::Client) -> Value {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let got = http
+            .get(format!("{}/moto-api/data.json", moto_url()))
+            .send()
+            .await
+            .expect("moto data");
+        let status = got.status();
+        let text = got.text().await.expect("moto data body");
+        match serde_json::from_str(&text) {
+            Ok(value) if status.is_success() => return value,
+            _ => last = format!("{status}: {}", text.chars().take(200).collect::<String>()),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the emulator's state, asked 5 times: {last}")
+}
+
 pub async fn sdk_config() -> herald::aws_config::SdkConfig {
     sdk_config_for(&moto_url()).await
 }
@@ -247,8 +268,17 @@ impl TestApp {
             .await
             .expect("inbound SMS topic and queue");
 
+        // A rate-limit table per test: the emulator's TransactWriteItems copies the whole
+        // table once per item it writes, so one shared table slows every test down as
+        // the suite fills it (and the emulator's memory with it).
+        let rate_limit_table = format!("{prefix}-rate-limits");
+        herald::rate_limit::ensure_table(&sdk, &rate_limit_table)
+            .await
+            .expect("the rate-limit table");
+
         let fakes = FakeProviders::start().await;
         let mut config = config_for(&db_url, &queues);
+        config.rate_limits.table = Some(rate_limit_table);
         stack::use_slack_api(&mut config, &fakes.slack_api_base());
         stack::use_teams_authority(&mut config, &fakes.teams_authority());
         (options.tune)(&mut config);
@@ -517,14 +547,7 @@ impl TestApp {
 
     /// The emulator's whole state (`/moto-api/data.json`).
     pub async fn moto_data(&self) -> Value {
-        self.http
-            .get(format!("{}/moto-api/data.json", moto_url()))
-            .send()
-            .await
-            .expect("moto data")
-            .json()
-            .await
-            .expect("moto json")
+        moto_state(&self.http).await
     }
 
     /// Every SMS the emulator's SNS accepted for `phone`, oldest first.
@@ -573,16 +596,7 @@ impl TestApp {
 
     /// Every email the emulator's SES accepted for `to`.
     pub async fn emails_to(&self, to: &str) -> Vec<SentEmail> {
-        let data: Value = self
-            .http
-            .get(format!("{}/moto-api/data.json", moto_url()))
-            .send()
-            .await
-            .expect("moto data")
-            .json()
-            .await
-            .expect("moto json");
-        data["ses"]["Message"]
+        self.moto_data().await["ses"]["Message"]
             .as_array()
             .into_iter()
             .flatten()
@@ -748,4 +762,43 @@ pub fn capture_logs() -> (
     // Callsites met before now: ask again, now that this thread has a subscriber.
     tracing::callsite::rebuild_interest_cache();
     (guard, buffer)
+}
+
+/// `GET /v1/escalations/{id}`, which must answer 200.
+pub async fn detail(app: &TestApp, id: &str) -> Value {
+    let got = app.api("GET", &format!("/v1/escalations/{id}"), None).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    got.json()
+}
+
+/// (tier, channel, status, reason) of every delivery, in order.
+pub fn deliveries(detail: &Value) -> Vec<(String, String, String, Option<String>)> {
+    detail["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| {
+            (
+                d["tier"].as_str().expect("tier").to_owned(),
+                d["channel"].as_str().expect("channel").to_owned(),
+                d["status"].as_str().expect("status").to_owned(),
+                d["reason"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// A row of [`deliveries`].
+pub fn delivery(
+    tier: &str,
+    channel: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> (String, String, String, Option<String>) {
+    (
+        tier.to_owned(),
+        channel.to_owned(),
+        status.to_owned(),
+        reason.map(str::to_owned),
+    )
 }

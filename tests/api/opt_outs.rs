@@ -4,46 +4,9 @@
 
 use chrono::{TimeDelta, Utc};
 use herald::domain::Channel;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestApp, unique_email, unique_phone};
-
-async fn detail(app: &TestApp, id: &str) -> Value {
-    let got = app.api("GET", &format!("/v1/escalations/{id}"), None).await;
-    assert_eq!(got.status, 200, "{}", got.text);
-    got.json()
-}
-
-/// (tier, channel, status, reason) of every delivery, in order.
-fn deliveries(detail: &Value) -> Vec<(String, String, String, Option<String>)> {
-    detail["deliveries"]
-        .as_array()
-        .expect("deliveries")
-        .iter()
-        .map(|d| {
-            (
-                d["tier"].as_str().expect("tier").to_owned(),
-                d["channel"].as_str().expect("channel").to_owned(),
-                d["status"].as_str().expect("status").to_owned(),
-                d["reason"].as_str().map(str::to_owned),
-            )
-        })
-        .collect()
-}
-
-fn delivery(
-    tier: &str,
-    channel: &str,
-    status: &str,
-    reason: Option<&str>,
-) -> (String, String, String, Option<String>) {
-    (
-        tier.to_owned(),
-        channel.to_owned(),
-        status.to_owned(),
-        reason.map(str::to_owned),
-    )
-}
+use crate::helpers::{TestApp, deliveries, delivery, detail, unique_email, unique_phone};
 
 #[tokio::test]
 async fn opt_outs_are_stored_listed_replaced_and_removed() {

@@ -75,6 +75,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let sqs = herald::aws_sdk_sqs::Client::new(&sdk);
     let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
     stack::ensure_sender_identity(&ses, "bench@alerts.example.com").await?;
+    // A fresh rate-limit table per run: the emulator's TransactWriteItems copies the whole
+    // table once per item it writes, so a table filled by earlier runs would time the
+    // emulator, not Herald (the sections against the instant endpoint never reach it).
+    let rate_limit_table = format!("herald-bench-rate-limits-{}", Uuid::new_v4().simple());
+    herald::rate_limit::ensure_table(&sdk, &rate_limit_table).await?;
     let queue = stack::ensure_queue(
         &sqs,
         &format!("herald-bench-{}", Uuid::new_v4().simple()),
@@ -96,6 +101,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 ("HERALD_DB_POOL_SIZE", &pool_size.to_string()),
                 ("HERALD_SES_FROM", "bench@alerts.example.com"),
                 ("HERALD_PUBLIC_BASE_URL", "https://herald.bench"),
+                ("HERALD_RATE_LIMIT_TABLE", &rate_limit_table),
             ],
         )
         .expect("the bench's configuration is valid")

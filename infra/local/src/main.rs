@@ -81,8 +81,8 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         ["queues"] => {
-            // Creates every channel's queue and DLQ and the SES sender identity; prints
-            // the variables that point Herald at them.
+            // Creates every channel's queue and DLQ, the rate-limit table and the SES
+            // sender identity; prints the variables that point Herald at them.
             let config = herald::Config::from_env()?;
             let sdk = herald::config::aws_sdk_config().await;
             let ses = herald::aws_sdk_sesv2::Client::new(&sdk);
@@ -104,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
             for (channel, queue) in queues {
                 println!("HERALD_QUEUE_URL_{}={}", channel.env_name(), queue.url);
             }
+            stack::ensure_rate_limit_table(&sdk).await?;
+            println!("HERALD_RATE_LIMIT_TABLE={}", stack::LOCAL_RATE_LIMIT_TABLE);
         }
         ["serve", ..] => {
             let addr: SocketAddr = flag("--addr").unwrap_or("127.0.0.1:3000").parse()?;

@@ -107,6 +107,13 @@ pub async fn run(
         .require("SES_FROM")?
         .to_owned();
     stack::ensure_sender_identity(&ses, &from).await?;
+    let table = config
+        .rate_limits
+        .table
+        .get_or_insert_with(|| stack::LOCAL_RATE_LIMIT_TABLE.to_owned())
+        .clone();
+    herald::rate_limit::ensure_table(&sdk, &table).await?;
+    println!("limits    rate-limit counters in DynamoDB table {table}");
     let queues = stack::ensure_channel_queues(&sqs, "herald", 30, 5).await?;
     stack::use_queues(&mut config, &queues);
     for (channel, queue) in &queues {

@@ -196,6 +196,10 @@ pub fn local_config(
     let mut vars: BTreeMap<String, String> = BTreeMap::from([
         ("HERALD_DATABASE_URL".to_owned(), db_url.to_owned()),
         ("HERALD_DB_POOL_SIZE".to_owned(), "10".to_owned()),
+        (
+            "HERALD_RATE_LIMIT_TABLE".to_owned(),
+            LOCAL_RATE_LIMIT_TABLE.to_owned(),
+        ),
         ("HERALD_SES_FROM".to_owned(), LOCAL_SENDER.to_owned()),
         (
             "HERALD_PUBLIC_BASE_URL".to_owned(),
@@ -263,6 +267,15 @@ pub const LOCAL_SLACK_CLIENT_SECRET: &str = "local-only-slack-client-secret-0001
 /// The local Entra ID app's credentials (local runs only).
 pub const LOCAL_TEAMS_CLIENT_ID: &str = "00000000-0000-4000-8000-0000000a11ce";
 pub const LOCAL_TEAMS_CLIENT_SECRET: &str = "local-only-teams-client-secret-0001";
+
+/// The DynamoDB table of the rate-limit counters locally (see [`ensure_rate_limit_table`]).
+pub const LOCAL_RATE_LIMIT_TABLE: &str = "herald-rate-limits";
+
+/// Creates the local rate-limit counters' table in the emulator when it is missing (the
+/// tests make one each instead: see `tests/api/helpers.rs`).
+pub async fn ensure_rate_limit_table(sdk: &herald::aws_config::SdkConfig) -> anyhow::Result<()> {
+    herald::rate_limit::ensure_table(sdk, LOCAL_RATE_LIMIT_TABLE).await
+}
 
 /// The sender `serve`, the tests and the bench verify in the emulator's SES.
 pub const LOCAL_SENDER: &str = "herald@alerts.example.com";

@@ -13,6 +13,7 @@ pub mod opt_out;
 pub mod phone;
 pub mod policy;
 pub mod priority;
+pub mod rate_limit;
 pub mod slack;
 pub mod sms;
 pub mod sms_reply;

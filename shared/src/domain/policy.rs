@@ -172,6 +172,9 @@ pub mod reason {
     /// deleted Teams webhook): admins see it in `GET /v1/integrations` until they
     /// replace it.
     pub const CREDENTIAL_REVOKED: &str = "credential_revoked";
+    /// The person reached the channel's rate limit (see [`crate::domain::rate_limit`]):
+    /// the escalation moves on to their next channels at once.
+    pub const RATE_LIMITED: &str = "rate_limited";
 }
 
 /// One notification row to write: a channel of a tier of a level, for one person.
