@@ -80,10 +80,6 @@ impl RateLimiter {
         }
     }
 
-    pub fn limits(&self) -> &RateLimits {
-        &self.limits
-    }
-
     /// Counts the rows about to go out against their limits; per request, in order,
     /// whether it may go out. No call at all when none of the rows' channels has limits.
     #[tracing::instrument(name = "rate limits", skip_all, fields(requests = requests.len(), transactions))]
