@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
@@ -18,6 +18,7 @@ use crate::db::Pool;
 use crate::db::notifications::{self, AttemptOutcome, AttemptResult, Claimed, TokenToStore};
 use crate::domain::backoff::RetryDecision;
 use crate::domain::policy::reason;
+use crate::domain::quiet_hours;
 use crate::domain::rate_limit::Request;
 use crate::domain::{Action, Channel, Priority, RetryPolicy};
 use crate::magic_link::{self, MintedToken};
@@ -38,6 +39,8 @@ pub struct Summary {
     pub permanent: usize,
     /// Not sent by rule (opted out at the carrier).
     pub suppressed: usize,
+    /// Held back by rule until later (the person's quiet hours).
+    pub deferred: usize,
 }
 
 /// A channel's dispatcher, whatever its adapter: what the local runner and the test app
@@ -214,9 +217,10 @@ impl<A: Adapter> Dispatcher<A> {
                 return Err(e.context("setting up the provider client"));
             }
         };
+        let now = Utc::now();
         let mut prepared: Vec<Prepared> = claimed
             .iter()
-            .map(|n| self.prepare(keyring.as_ref(), n))
+            .map(|n| self.prepare(keyring.as_ref(), n, now))
             .collect();
         self.limit(limiter, &claimed, &mut prepared).await;
         let results: Vec<AttemptResult> = futures::future::join_all(
@@ -235,6 +239,7 @@ impl<A: Adapter> Dispatcher<A> {
             match &r.outcome {
                 AttemptOutcome::Sent { .. } => summary.sent += 1,
                 AttemptOutcome::Suppressed { .. } => summary.suppressed += 1,
+                AttemptOutcome::Deferred { .. } => summary.deferred += 1,
                 AttemptOutcome::Failed {
                     next_attempt_at: Some(_),
                     ..
@@ -387,17 +392,31 @@ impl<A: Adapter> Dispatcher<A> {
         }
     }
 
-    /// What a row needs before its provider call: no opt-out, an address, and the opened
+    /// What a row needs before its provider call: no opt-out, an address, a moment
+    /// outside the person's quiet hours (unless it may wake them), and the opened
     /// credential for an adapter that sends with one. Without them the row's outcome is
     /// decided here: opted out, no address (any more), no webhook, or a team channel another row of the
-    /// escalation already carries the page to, are `suppressed` with their reason.
-    fn prepare(&self, keyring: Option<&Keyring>, n: &Claimed) -> Prepared {
+    /// escalation already carries the page to, are `suppressed` with their reason; quiet
+    /// hours defer it to their end.
+    fn prepare(&self, keyring: Option<&Keyring>, n: &Claimed, now: DateTime<Utc>) -> Prepared {
         let suppressed = |reason| Err(AttemptOutcome::Suppressed { reason });
         if n.opted_out {
             return suppressed(reason::OPTED_OUT);
         }
         if n.address.is_none() {
             return suppressed(reason::NO_ADDRESS);
+        }
+        if let Some(until) = quiet_hours::defer_until(
+            n.quiet_hours.as_ref(),
+            n.priority,
+            n.urgency,
+            A::CHANNEL,
+            now,
+        ) {
+            return Err(AttemptOutcome::Deferred {
+                until,
+                reason: reason::QUIET_HOURS,
+            });
         }
         if !A::CREDENTIAL {
             return Ok(None);

@@ -1540,7 +1540,7 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let rows = client
         .query(
             "SELECT n.channel, n.status, n.next_attempt_at IS NULL AS final, n.retryable, \
-                    n.suppressed_reason, r.external_id, e.id::text AS escalation_id, \
+                    n.error LIKE 'lease expired:%' AS lease_expired, n.suppressed_reason, r.external_id, e.id::text AS escalation_id, \
                     (SELECT count(*) FROM notifications i WHERE i.notification_log_id = n.id) AS inbox \
              FROM notification_log n JOIN recipients r ON r.id = n.recipient_id \
              JOIN escalations e ON e.id = n.escalation_id",
@@ -1583,13 +1583,19 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
             other => panic!("{what}: lost in status {other}"),
         }
         let reject = faults.targets.lock().expect("lock")[&(channel, address)].reject;
+        // Refused for good, unless its last attempt's result was never recorded (a
+        // dispatcher slower than the 2 s lease on a loaded machine): then the retry sweep
+        // ended it, out of attempts, as "lease expired" (retryable: whether it went out
+        // is unknown).
         if reject && status != "suppressed" {
             assert_eq!(status, "failed", "{what}: refused for good");
-            assert_eq!(
-                row.get::<_, Option<bool>>("retryable"),
-                Some(false),
-                "{what}"
-            );
+            if !row.get::<_, Option<bool>>("lease_expired").unwrap_or(false) {
+                assert_eq!(
+                    row.get::<_, Option<bool>>("retryable"),
+                    Some(false),
+                    "{what}"
+                );
+            }
         }
     }
     for (channel, planned) in &addresses {

@@ -12,6 +12,7 @@ mod ingest;
 mod magic_link;
 mod migrations;
 mod opt_outs;
+mod quiet_hours;
 mod rate_limits;
 mod retention;
 mod retry;

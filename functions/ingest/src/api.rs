@@ -67,6 +67,8 @@ pub struct EscalationView {
     pub dedup_key: Option<String>,
     pub title: String,
     pub priority: &'static str,
+    /// `low` never rings a phone inside someone's quiet hours.
+    pub urgency: &'static str,
     pub service: Option<String>,
     pub team: Option<String>,
     pub alert_count: i32,
@@ -97,6 +99,8 @@ pub struct DeliveryView {
     pub round: i32,
     pub tier: &'static str,
     pub status: &'static str,
+    /// Why it was suppressed, or why a `queued` row waits (`quiet_hours`: until
+    /// `next_attempt_at`).
     pub reason: Option<String>,
     pub attempt_count: i32,
     pub provider_message_id: Option<String>,
@@ -116,6 +120,7 @@ impl From<&EscalationDetail> for EscalationView {
             dedup_key: e.dedup_key.clone(),
             title: e.title.clone(),
             priority: e.priority.as_str(),
+            urgency: e.urgency.as_str(),
             service: e.service.clone(),
             team: e.team.clone(),
             alert_count: e.alert_count,
@@ -145,7 +150,10 @@ impl From<&DeliveryRow> for DeliveryView {
             round: d.round,
             tier: d.tier.as_str(),
             status: d.status.as_str(),
-            reason: d.suppressed_reason.clone(),
+            reason: d
+                .suppressed_reason
+                .clone()
+                .or_else(|| d.deferred_reason.clone()),
             attempt_count: d.attempt_count,
             provider_message_id: d.provider_message_id.clone(),
             error: d.error.clone(),

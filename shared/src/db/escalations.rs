@@ -59,23 +59,25 @@ pub async fn create(
                 INSERT INTO escalations
                     (tenant_id, dedup_key, title, body, priority, service, team, alert_count,
                      dashboard_url, triggered_at, channel_policy, policy, current_level, current_round,
-                     next_escalation_at, exhausted_at)
+                     next_escalation_at, exhausted_at, urgency)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11, $26, $27, $28,
-                        now() + make_interval(secs => $29), CASE WHEN $29 IS NULL THEN now() END)
+                        now() + make_interval(secs => $29), CASE WHEN $29 IS NULL THEN now() END, $35)
                 ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'resolved' DO NOTHING
                 RETURNING id, status
             ), rcp AS (
                 INSERT INTO recipients
-                    (tenant_id, external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone)
+                    (tenant_id, external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone,
+                     quiet_hours)
                 SELECT $1, r.external_id, r.name, r.email, r.phone,
                        -- A Slack id someone connected is theirs alone: a payload cannot
                        -- give it to another recipient (their own row keeps it below).
                        CASE WHEN EXISTS (SELECT 1 FROM slack_connections s
                                          WHERE s.tenant_id = $1 AND s.slack_user_id = r.slack_user_id)
                             THEN NULL ELSE r.slack_user_id END,
-                       r.push_endpoint_arn, r.timezone
-                FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
-                     AS r(external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone)
+                       r.push_endpoint_arn, r.timezone, r.quiet_hours
+                FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
+                            $36::jsonb[])
+                     AS r(external_id, name, email, phone, slack_user_id, push_endpoint_arn, timezone, quiet_hours)
                 WHERE EXISTS (SELECT 1 FROM esc)
                 ON CONFLICT (tenant_id, external_id) DO UPDATE SET
                     name = EXCLUDED.name,
@@ -87,7 +89,10 @@ pub async fn create(
                         (SELECT s.slack_user_id FROM slack_connections s WHERE s.recipient_id = recipients.id),
                         EXCLUDED.slack_user_id),
                     push_endpoint_arn = EXCLUDED.push_endpoint_arn,
-                    timezone = EXCLUDED.timezone,
+                    -- Absent from the payload: kept (quiet hours are set once, not on
+                    -- every page; `[]` clears them).
+                    timezone = COALESCE(EXCLUDED.timezone, recipients.timezone),
+                    quiet_hours = COALESCE(EXCLUDED.quiet_hours, recipients.quiet_hours),
                     updated_at = now()
                 RETURNING id, external_id
             ), ntf AS (
@@ -148,6 +153,10 @@ pub async fn create(
     let slack_ids = texts(|r| r.slack_user_id.as_ref().map(|s| s.as_str().to_owned()));
     let push_arns = texts(|r| r.push_endpoint_arn.as_ref().map(|a| a.as_str().to_owned()));
     let timezones = texts(|r| r.timezone.clone());
+    let quiet_hours: Vec<Option<Json<&Vec<crate::domain::quiet_hours::WindowSpec>>>> = rs
+        .iter()
+        .map(|r| r.quiet_hours.as_ref().map(Json))
+        .collect();
 
     let n_recipient: Vec<&str> = planned.iter().map(|p| p.recipient.as_str()).collect();
     let n_level: Vec<i32> = planned.iter().map(|p| to_i32(p.level)).collect();
@@ -197,6 +206,8 @@ pub async fn create(
                 &n_tier,
                 &event_types,
                 &event_details,
+                &escalation.urgency.as_str(),
+                &quiet_hours,
             ],
         )
         .await
@@ -434,6 +445,7 @@ pub struct EscalationDetail {
     pub dedup_key: Option<String>,
     pub title: String,
     pub priority: Priority,
+    pub urgency: crate::domain::Urgency,
     pub service: Option<String>,
     pub team: Option<String>,
     pub alert_count: i32,
@@ -461,6 +473,8 @@ pub struct DeliveryRow {
     pub tier: Tier,
     pub status: NotificationStatus,
     pub suppressed_reason: Option<String>,
+    /// Why a `queued` row waits until its `next_attempt_at` (`quiet_hours`).
+    pub deferred_reason: Option<String>,
     pub attempt_count: i32,
     pub provider_message_id: Option<String>,
     pub error: Option<String>,
@@ -482,7 +496,7 @@ pub async fn detail(
     let stmt = client
         .prepare_cached(
             r#"
-            SELECT id, dedup_key, title, priority, service, team, alert_count, dashboard_url, status,
+            SELECT id, dedup_key, title, priority, urgency, service, team, alert_count, dashboard_url, status,
                    triggered_at, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
                    policy, current_level, current_round, next_escalation_at, exhausted_at
             FROM escalations
@@ -500,11 +514,13 @@ pub async fn detail(
         .prepare_cached(
             r#"
             SELECT n.id, r.external_id AS recipient_id, n.channel, n.level, n.round, n.tier, n.status,
-                   n.suppressed_reason,
+                   n.suppressed_reason, CASE WHEN n.status = 'queued' THEN n.deferred_reason END AS deferred_reason,
                    n.attempt_count, n.provider_message_id, n.error, n.retryable, n.queued_at, n.sent_at,
                    n.delivered_at, n.last_attempt_at,
-                   -- On a queued row it is the outbox clock, not a retry time.
-                   CASE WHEN n.status = 'failed' THEN n.next_attempt_at END AS next_attempt_at
+                   -- On a queued row it is the outbox clock, not a retry time, unless the
+                   -- row is held back until then.
+                   CASE WHEN n.status = 'failed' OR (n.status = 'queued' AND n.deferred_reason IS NOT NULL)
+                        THEN n.next_attempt_at END AS next_attempt_at
             FROM notification_log n
             JOIN recipients r ON r.id = n.recipient_id
             WHERE n.escalation_id = $1
@@ -526,6 +542,7 @@ pub async fn detail(
                 tier: parse_col(n, "tier")?,
                 status: parse_col(n, "status")?,
                 suppressed_reason: n.get("suppressed_reason"),
+                deferred_reason: n.get("deferred_reason"),
                 attempt_count: n.get("attempt_count"),
                 provider_message_id: n.get("provider_message_id"),
                 error: n.get("error"),
@@ -543,6 +560,7 @@ pub async fn detail(
         dedup_key: e.get("dedup_key"),
         title: e.get("title"),
         priority: parse_col(&e, "priority")?,
+        urgency: parse_col(&e, "urgency")?,
         service: e.get("service"),
         team: e.get("team"),
         alert_count: e.get("alert_count"),

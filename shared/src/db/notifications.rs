@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::{Client, parse_col};
 use crate::domain::engine::Outcome;
 use crate::domain::policy::reason;
+use crate::domain::quiet_hours::{QuietHours, Urgency, WindowSpec};
 use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
 use crate::secrets::{Owner, Sealed};
@@ -28,6 +30,7 @@ pub struct Claimed {
     pub title: String,
     pub body: String,
     pub priority: Priority,
+    pub urgency: Urgency,
     pub service: Option<String>,
     pub team: Option<String>,
     pub alert_count: i32,
@@ -48,6 +51,8 @@ pub struct Claimed {
     pub opted_out: bool,
     /// The recipient's other channels for this escalation that went out (or are going).
     pub other_channels: Vec<Channel>,
+    /// The person's quiet hours, when they have some (see [`crate::domain::quiet_hours`]).
+    pub quiet_hours: Option<QuietHours>,
     /// The code a reply to this SMS names (`4` in "reply 4a"), when the claim was asked
     /// for codes: this escalation's code for the number, kept while it stands.
     pub reply_code: Option<i16>,
@@ -69,6 +74,7 @@ impl Claimed {
             title: "Primary database CPU above 95%".into(),
             body: "p99 latency 2.3 s".into(),
             priority: Priority::Critical,
+            urgency: Urgency::High,
             service: Some("orders-db".into()),
             team: None,
             alert_count: 1,
@@ -83,6 +89,7 @@ impl Claimed {
             credential_shared: false,
             opted_out: false,
             other_channels: vec![],
+            quiet_hours: None,
             reply_code: None,
         }
     }
@@ -145,7 +152,8 @@ fn claim_sql(reply_codes: bool) -> String {
                     attempt_count = n.attempt_count + 1,
                     last_attempt_at = now(),
                     lease_expires_at = now() + make_interval(secs => $3),
-                    next_attempt_at = NULL
+                    next_attempt_at = NULL,
+                    deferred_reason = NULL
                 FROM locked AS l, escalations AS e
                 WHERE n.id = l.id
                   AND n.channel = $2
@@ -160,8 +168,8 @@ fn claim_sql(reply_codes: bool) -> String {
                                     WHEN 'failed' THEN n.next_attempt_at <= now()
                                     ELSE false END
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.level, n.round,
-                          n.attempt_count, e.title, e.body, e.priority, e.service, e.team, e.alert_count, e.dashboard_url,
-                          e.triggered_at
+                          n.attempt_count, e.title, e.body, e.priority, e.urgency, e.service, e.team, e.alert_count,
+                          e.dashboard_url, e.triggered_at
             ), tokens AS (
                 INSERT INTO magic_link_tokens
                     (tenant_id, escalation_id, recipient_id, notification_id, token_hash, action, expires_at)
@@ -214,7 +222,7 @@ fn claim_sql(reply_codes: bool) -> String {
                 SELECT phone, escalation_id, code FROM assigned
             )"#;
     const SELECT: &str = r#"
-            SELECT c.*, r.name AS recipient_name,
+            SELECT c.*, r.name AS recipient_name, r.timezone, r.quiet_hours,
                    -- The one address this row's channel needs.
                    CASE c.channel
                        WHEN 'email' THEN r.email
@@ -347,6 +355,7 @@ pub async fn claim(
                 title: r.get("title"),
                 body: r.get("body"),
                 priority: parse_col(r, "priority")?,
+                urgency: parse_col(r, "urgency")?,
                 service: r.get("service"),
                 team: r.get("team"),
                 alert_count: r.get("alert_count"),
@@ -362,6 +371,9 @@ pub async fn claim(
                     .iter()
                     .map(|c| c.parse::<Channel>().map_err(anyhow::Error::from))
                     .collect::<anyhow::Result<_>>()?,
+                quiet_hours: r
+                    .get::<_, Option<Json<Vec<WindowSpec>>>>("quiet_hours")
+                    .and_then(|Json(w)| QuietHours::from_stored(r.get("timezone"), &w)),
                 reply_code: r.get("reply_code"),
             })
         })
@@ -440,6 +452,12 @@ pub enum AttemptOutcome {
     Suppressed {
         reason: &'static str,
     },
+    /// Not sent yet, by rule (the person's quiet hours): `queued` again, due `until`,
+    /// the attempt uncounted.
+    Deferred {
+        until: DateTime<Utc>,
+        reason: &'static str,
+    },
     /// `next_attempt_at: None` means final: permanent, or out of attempts.
     Failed {
         error: String,
@@ -457,6 +475,7 @@ impl AttemptOutcome {
             AttemptOutcome::Suppressed { reason } => {
                 (NotificationStatus::Suppressed, Some(*reason), false)
             }
+            AttemptOutcome::Deferred { .. } => (NotificationStatus::Queued, None, false),
             AttemptOutcome::Failed {
                 next_attempt_at, ..
             } => (NotificationStatus::Failed, None, next_attempt_at.is_some()),
@@ -468,8 +487,10 @@ impl AttemptOutcome {
 /// Records every result of a batch in ONE statement, with one `event_log` row per
 /// attempt. Only the attempt that was claimed is touched (`sending`, same
 /// `attempt_count`): a dispatcher that stalled past its lease cannot overwrite the row a
-/// later attempt now owns. A failure on an escalation acknowledged or resolved
-/// meanwhile becomes `suppressed`, not a retry.
+/// later attempt now owns. A failure (or a deferral) on an escalation acknowledged or
+/// resolved meanwhile becomes `suppressed`, not a retry. A deferred row is `queued`
+/// again, due at its `next_attempt_at` (the outbox sweep enqueues it then), its attempt
+/// uncounted.
 #[tracing::instrument(name = "record batch", skip_all, fields(results = results.len()))]
 pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<Recorded> {
     let stmt = client
@@ -477,19 +498,22 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             r#"
             WITH r AS (
                 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[],
-                                     $7::timestamptz[], $8::text[], $14::bool[])
+                                     $7::timestamptz[], $8::text[], $14::bool[], $15::text[])
                     AS r(id, attempt, status, provider_message_id, error, retryable, next_attempt_at, reason,
-                         gave_up)
+                         gave_up, deferred)
             ), updated AS (
                 UPDATE notification_log AS n SET
-                    status = CASE WHEN r.status = 'failed' AND e.status <> 'triggered'
+                    status = CASE WHEN r.status IN ('failed', 'queued') AND e.status <> 'triggered'
                                   THEN 'suppressed' ELSE r.status END,
-                    suppressed_reason = CASE WHEN r.status = 'failed' AND e.status = 'acknowledged' THEN $9
-                                             WHEN r.status = 'failed' AND e.status = 'resolved' THEN $10
+                    suppressed_reason = CASE WHEN r.status IN ('failed', 'queued') AND e.status = 'acknowledged' THEN $9
+                                             WHEN r.status IN ('failed', 'queued') AND e.status = 'resolved' THEN $10
                                              ELSE r.reason END,
+                    deferred_reason = CASE WHEN e.status = 'triggered' THEN r.deferred END,
+                    attempt_count = n.attempt_count - CASE WHEN r.status = 'queued' THEN 1 ELSE 0 END,
                     provider_message_id = COALESCE(r.provider_message_id, n.provider_message_id),
-                    error = r.error,
-                    retryable = r.retryable,
+                    -- A deferral keeps what the last real attempt said.
+                    error = CASE WHEN r.status = 'queued' THEN n.error ELSE r.error END,
+                    retryable = CASE WHEN r.status = 'queued' THEN n.retryable ELSE r.retryable END,
                     next_attempt_at = CASE WHEN e.status = 'triggered' THEN r.next_attempt_at END,
                     sent_at = CASE WHEN r.status = 'sent' THEN now() ELSE n.sent_at END,
                     lease_expires_at = NULL
@@ -498,7 +522,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                   AND e.id = n.escalation_id
                 RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
                           n.provider_message_id, n.error, n.retryable, n.suppressed_reason,
-                          n.next_attempt_at, r.gave_up
+                          n.next_attempt_at, n.deferred_reason, r.gave_up
             ), gave_up AS MATERIALIZED (
                 SELECT DISTINCT escalation_id FROM updated WHERE gave_up
             ), wake AS (
@@ -526,10 +550,15 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 WHERE c.id = x.id AND c.updated_at = x.version AND c.revoked_at IS NULL
             ), evt AS (
                 INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
-                SELECT tenant_id, escalation_id, id, 'notification.' || status, 'system', 'dispatch-' || channel,
+                SELECT tenant_id, escalation_id, id,
+                       CASE WHEN deferred_reason IS NOT NULL THEN 'notification.deferred'
+                            ELSE 'notification.' || status END,
+                       'system', 'dispatch-' || channel,
                        jsonb_strip_nulls(jsonb_build_object(
                            'attempt', attempt_count, 'provider_message_id', provider_message_id,
-                           'error', error, 'retryable', retryable, 'reason', suppressed_reason))
+                           'error', error, 'retryable', retryable,
+                           'reason', COALESCE(suppressed_reason, deferred_reason),
+                           'until', CASE WHEN deferred_reason IS NOT NULL THEN next_attempt_at END))
                 FROM updated
             )
             SELECT (SELECT count(*) FROM updated) AS written,
@@ -549,6 +578,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
     let mut retryables = Vec::with_capacity(results.len());
     let mut next_attempts = Vec::with_capacity(results.len());
     let mut reasons: Vec<Option<&str>> = Vec::with_capacity(results.len());
+    let mut deferred: Vec<Option<&str>> = Vec::with_capacity(results.len());
     let gave_up: Vec<bool> = results.iter().map(|r| r.outcome.gave_up()).collect();
     let (mut revoked_ids, mut revoked_errors, mut revoked_versions) =
         (Vec::new(), Vec::<&str>::new(), Vec::new());
@@ -571,6 +601,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 retryables.push(None);
                 next_attempts.push(None);
                 reasons.push(None);
+                deferred.push(None);
             }
             AttemptOutcome::Suppressed { reason } => {
                 statuses.push(NotificationStatus::Suppressed.as_str());
@@ -579,6 +610,16 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 retryables.push(None);
                 next_attempts.push(None);
                 reasons.push(Some(reason));
+                deferred.push(None);
+            }
+            AttemptOutcome::Deferred { until, reason } => {
+                statuses.push(NotificationStatus::Queued.as_str());
+                message_ids.push(None);
+                errors.push(None);
+                retryables.push(None);
+                next_attempts.push(Some(*until));
+                reasons.push(None);
+                deferred.push(Some(reason));
             }
             AttemptOutcome::Failed {
                 error,
@@ -591,6 +632,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 retryables.push(Some(*retryable));
                 next_attempts.push(*next_attempt_at);
                 reasons.push(None);
+                deferred.push(None);
             }
         }
     }
@@ -612,6 +654,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &revoked_errors,
                 &revoked_versions,
                 &gave_up,
+                &deferred,
             ],
         )
         .await

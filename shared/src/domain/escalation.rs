@@ -12,6 +12,7 @@ use super::policy::{
     Contacts, DEFAULT_FALLBACK_AFTER_MINUTES, DEFAULT_SECONDARY_AFTER_MINUTES, EscalationPolicy,
     Level, Reachable,
 };
+use super::quiet_hours::{QuietHours, Urgency, WindowSpec};
 use super::{
     Channel, ChannelPolicy, EmailAddress, PhoneE164, Priority, PushEndpointArn, SlackUserId,
 };
@@ -84,6 +85,7 @@ pub struct IngestRequest {
     pub recipients: Option<Vec<Object<RecipientRequest>>>,
     pub channels: Option<Object<ChannelsRequest>>,
     pub policy: Option<Object<PolicyRequest>>,
+    pub urgency: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +98,7 @@ pub struct RecipientRequest {
     pub slack_user_id: Option<String>,
     pub push_endpoint_arn: Option<String>,
     pub timezone: Option<String>,
+    pub quiet_hours: Option<Vec<Object<WindowSpec>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +188,7 @@ pub struct NewEscalation {
     pub channels: ChannelPolicy,
     /// Who is paged when: the request's policy, or everyone at once on `channels`.
     pub policy: EscalationPolicy,
+    pub urgency: Urgency,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +201,9 @@ pub struct NewRecipient {
     pub push_endpoint_arn: Option<PushEndpointArn>,
     /// An IANA zone name (`Europe/Paris`).
     pub timezone: Option<String>,
+    /// Their quiet hours, checked and written out again; `None` keeps what is stored,
+    /// an empty list clears it.
+    pub quiet_hours: Option<Vec<WindowSpec>>,
 }
 
 impl Reachable for NewRecipient {
@@ -250,6 +257,15 @@ impl TryFrom<IngestRequest> for NewEscalation {
                 .transpose()
         )
         .flatten();
+        let urgency = check!(
+            req.urgency
+                .map(|u| u
+                    .parse::<Urgency>()
+                    .map_err(|why| FieldError::new("invalid", "urgency", why)))
+                .transpose()
+        )
+        .flatten()
+        .unwrap_or_default();
         let recipients = check!(recipients(req.recipients));
         let channels = check!(channels(req.channels, "channels"));
         let policy = match (&recipients, &channels) {
@@ -290,6 +306,7 @@ impl TryFrom<IngestRequest> for NewEscalation {
                 recipients,
                 channels,
                 policy,
+                urgency,
             }),
             _ => Err(errors),
         }
@@ -504,6 +521,14 @@ fn recipients(
                 "must be an IANA time zone name like Europe/Paris",
             ));
         }
+        let quiet_hours = r
+            .quiet_hours
+            .map(|windows| {
+                let windows: Vec<WindowSpec> = windows.into_iter().map(|Object(w)| w).collect();
+                QuietHours::parse(timezone.as_deref(), &windows, &at("quiet_hours"))
+                    .map(|q| q.map(|q| q.specs()).unwrap_or_default())
+            })
+            .transpose()?;
         out.push(NewRecipient {
             external_id,
             name,
@@ -512,6 +537,7 @@ fn recipients(
             slack_user_id,
             push_endpoint_arn,
             timezone,
+            quiet_hours,
         });
     }
     Ok(out)
@@ -971,6 +997,48 @@ mod tests {
             v["recipients"][0]["timezone"] = json!(bad);
             assert_eq!(first_field(v), "recipients[0].timezone", "{bad}");
         }
+    }
+
+    #[test]
+    fn urgency_is_high_unless_low_is_asked_for() {
+        assert_eq!(parse(valid()).expect("valid").urgency, Urgency::High);
+        let mut v = valid();
+        v["urgency"] = json!("low");
+        assert_eq!(parse(v).expect("valid").urgency, Urgency::Low);
+        let mut v = valid();
+        v["urgency"] = json!("urgent");
+        assert_eq!(first_field(v), "urgency");
+    }
+
+    #[test]
+    fn quiet_hours_are_normalised_kept_when_absent_and_cleared_by_an_empty_list() {
+        let mut v = valid();
+        v["recipients"][0]["timezone"] = json!("Europe/Paris");
+        v["recipients"][0]["quiet_hours"] =
+            json!([{ "days": ["fri", "mon"], "start": "22:00", "end": "00:00" }]);
+        let e = parse(v).expect("valid");
+        assert_eq!(
+            e.recipients[0].quiet_hours,
+            Some(vec![WindowSpec {
+                days: vec!["mon".into(), "fri".into()],
+                start: "22:00".into(),
+                end: "24:00".into(),
+            }])
+        );
+        assert_eq!(
+            parse(valid()).expect("valid").recipients[0].quiet_hours,
+            None
+        );
+        let mut v = valid();
+        v["recipients"][0]["quiet_hours"] = json!([]);
+        assert_eq!(
+            parse(v).expect("valid").recipients[0].quiet_hours,
+            Some(vec![])
+        );
+        let mut v = valid();
+        v["recipients"][0]["quiet_hours"] =
+            json!([{ "days": ["mon"], "start": "22:00", "end": "07:00" }]);
+        assert_eq!(first_field(v), "recipients[0].timezone");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod opt_out;
 pub mod phone;
 pub mod policy;
 pub mod priority;
+pub mod quiet_hours;
 pub mod rate_limit;
 pub mod slack;
 pub mod sms;
@@ -30,4 +31,5 @@ pub use escalation::{FieldError, IngestRequest, NewEscalation, NewRecipient, par
 pub use phone::PhoneE164;
 pub use policy::{ChannelPolicy, EscalationPolicy, Level, PlannedNotification, Tier};
 pub use priority::Priority;
+pub use quiet_hours::{QuietHours, Urgency};
 pub use status::{Action, EscalationStatus, NotificationStatus};

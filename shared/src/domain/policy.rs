@@ -175,6 +175,9 @@ pub mod reason {
     /// The person reached the channel's rate limit (see [`crate::domain::rate_limit`]):
     /// the escalation moves on to their next channels at once.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// Not a suppression: the row is held `queued` until the person's quiet hours end
+    /// (see [`crate::domain::quiet_hours`]), its `deferred_reason`.
+    pub const QUIET_HOURS: &str = "quiet_hours";
 }
 
 /// One notification row to write: a channel of a tier of a level, for one person.
