@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::db::escalations::{self, Created};
-use crate::db::{Actor, Client};
+use crate::db::{Actor, Client, policies};
+use crate::domain::escalation::{People, PolicySource, Resolved};
 use crate::domain::{
     Channel, FieldError, IngestRequest, NewEscalation, NotificationStatus, engine,
 };
@@ -39,16 +40,27 @@ pub async fn create_escalation(
             FieldError::new("invalid", "", "the request is not a valid escalation")
         }))
     })?;
+    let resolved = resolve(client, tenant_id, &escalation).await?;
     let first_wave = engine::first_wave(
-        &escalation.policy,
-        &escalation.recipients,
+        &resolved.policy,
+        &People {
+            given: &escalation.recipients,
+            stored: &resolved.stored_people,
+        },
         enabled,
         chrono::Utc::now(),
     );
 
     // The SQS client (built on first use) is readied alongside the insert.
     let (created, queues) = tokio::join!(
-        escalations::create(client, tenant_id, &escalation, &first_wave, actor),
+        escalations::create(
+            client,
+            tenant_id,
+            &escalation,
+            &resolved,
+            &first_wave,
+            actor
+        ),
         queues.get()
     );
     let created = created?;
@@ -90,4 +102,29 @@ pub async fn create_escalation(
         tracing::info!("duplicate dedup_key; nothing written");
     }
     Ok(created)
+}
+
+/// The policy the escalation runs under: its own (no read at all when it names only
+/// the request's people), or what a stored policy and stored people resolve to, read
+/// in ONE statement before the insert.
+async fn resolve(
+    client: &Client,
+    tenant_id: uuid::Uuid,
+    escalation: &NewEscalation,
+) -> Result<Resolved, IngestError> {
+    let (name, ids): (Option<&str>, Vec<&str>) = match &escalation.policy {
+        PolicySource::Given { stored_people, .. } if stored_people.is_empty() => {
+            return crate::domain::escalation::resolve(escalation, None, &Default::default())
+                .map_err(IngestError::Invalid);
+        }
+        PolicySource::Given { stored_people, .. } => (
+            None,
+            stored_people.iter().map(|(_, id)| id.as_str()).collect(),
+        ),
+        PolicySource::Stored(name) => (Some(name.as_str()), Vec::new()),
+    };
+    let found = policies::lookup(client, tenant_id, name, &ids).await?;
+    let stored = found.policy.map(|p| (p.name, p.version, p.policy));
+    crate::domain::escalation::resolve(escalation, stored, &found.people)
+        .map_err(IngestError::Invalid)
 }

@@ -108,6 +108,7 @@ impl RetrySummary {
             levels_fired = self.engine.levels_fired,
             tiers_started = self.engine.tiers_started,
             escalations_exhausted = self.engine.exhausted,
+            ack_timeouts = self.engine.ack_timeouts,
             engine_enqueued = self.engine.enqueued,
             stopped_early = self.stopped_early,
             elapsed_ms = self.elapsed_ms,
@@ -126,6 +127,9 @@ pub struct EngineSummary {
     pub tiers_started: u64,
     /// Escalations whose last round ended unanswered.
     pub exhausted: u64,
+    /// Acknowledged escalations whose acknowledgement timed out: triggered again, the
+    /// policy starting over.
+    pub ack_timeouts: u64,
     /// Notification rows written.
     pub rows: u64,
     /// Queued rows handed to their channel's queue.
@@ -149,6 +153,21 @@ pub async fn escalate(
 ) -> anyhow::Result<EngineSummary> {
     let mut client = pool.get().await?;
     let mut summary = EngineSummary::default();
+    // First the acknowledgements that timed out: triggered again and due at once, so
+    // the claim below fires their first level in this same run.
+    loop {
+        if !budget.allows(Instant::now()) {
+            summary.stopped_early = true;
+            return Ok(summary);
+        }
+        let tx = client.transaction().await?;
+        let back = db_engine::retrigger_timed_out(&tx, now(), batch).await?;
+        tx.commit().await?;
+        summary.ack_timeouts += back.len() as u64;
+        if (back.len() as u64) < u64::from(batch) {
+            break;
+        }
+    }
     loop {
         if !budget.allows(Instant::now()) {
             summary.stopped_early = true;

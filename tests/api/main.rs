@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL (a fresh database per test) and the AWS emulator
 //! (a fresh queue per test), through the same handlers Lambda runs.
 
+mod ack_timeout;
 mod channels;
 mod dispatch;
 mod engine;
@@ -12,8 +13,10 @@ mod ingest;
 mod magic_link;
 mod migrations;
 mod opt_outs;
+mod policies;
 mod quiet_hours;
 mod rate_limits;
+mod recipients;
 mod retention;
 mod retry;
 mod robustness;

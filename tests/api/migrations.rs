@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 19] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -21,6 +21,7 @@ const TABLES: [&str; 18] = [
     "slack_connections",
     "teams_connections",
     "opt_outs",
+    "policies",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -80,6 +80,8 @@ pub struct EscalationView {
     pub resolved: Option<StampView>,
     /// The policy the escalation runs under, as it was when it started.
     pub policy: Option<herald::domain::EscalationPolicy>,
+    /// The stored policy it started under (`{"name", "version"}`), null for its own.
+    pub stored_policy: Option<StoredPolicyRef>,
     /// Where it stands: the last level of the current round that fired, and the round.
     pub current_level: i32,
     pub current_round: i32,
@@ -88,6 +90,12 @@ pub struct EscalationView {
     /// The last round ended and nobody answered: nothing more is sent.
     pub exhausted_at: Option<DateTime<Utc>>,
     pub deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoredPolicyRef {
+    pub name: String,
+    pub version: i32,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,6 +139,13 @@ impl From<&EscalationDetail> for EscalationView {
             acknowledged: e.acknowledged.as_ref().map(StampView::from),
             resolved: e.resolved.as_ref().map(StampView::from),
             policy: e.policy.clone(),
+            stored_policy: e
+                .stored_policy
+                .as_ref()
+                .map(|(name, version)| StoredPolicyRef {
+                    name: name.clone(),
+                    version: *version,
+                }),
             current_level: e.current_level,
             current_round: e.current_round,
             next_escalation_at: e.next_escalation_at,

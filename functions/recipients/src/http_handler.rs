@@ -8,8 +8,21 @@ use crate::Deps;
 use crate::handlers::{self, InboxRoute};
 use crate::integrations;
 use crate::opt_outs;
+use crate::people;
+use crate::policies;
 
 enum Route {
+    /// The tenant's people, and one of them by the caller's id.
+    ListRecipients,
+    GetRecipient(String),
+    PutRecipient(String),
+    DeleteRecipient(String),
+    /// Stored escalation policies, and one of them by name.
+    ListPolicies,
+    CreatePolicy,
+    GetPolicy(String),
+    PutPolicy(String),
+    DeletePolicy(String),
     /// The caller's id for a recipient, and what to do with their inbox.
     Inbox(String, InboxRoute),
     PutWebhook(WebhookOwner),
@@ -39,6 +52,25 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let segments = api_segments(path);
     let nid = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound("notification"));
     match (segments.as_slice(), method) {
+        (["v1", "policies"], m) => match *m {
+            Method::GET => Ok(Route::ListPolicies),
+            Method::POST => Ok(Route::CreatePolicy),
+            _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+        },
+        (["v1", "policies", p], m) => match *m {
+            Method::GET => Ok(Route::GetPolicy(segment(p)?)),
+            Method::PUT => Ok(Route::PutPolicy(segment(p)?)),
+            Method::DELETE => Ok(Route::DeletePolicy(segment(p)?)),
+            _ => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
+        },
+        (["v1", "recipients"], &Method::GET) => Ok(Route::ListRecipients),
+        (["v1", "recipients"], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (["v1", "recipients", r], m) => match *m {
+            Method::GET => Ok(Route::GetRecipient(segment(r)?)),
+            Method::PUT => Ok(Route::PutRecipient(segment(r)?)),
+            Method::DELETE => Ok(Route::DeleteRecipient(segment(r)?)),
+            _ => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
+        },
         (["v1", "recipients", r, "notifications"], &Method::GET) => {
             Ok(Route::Inbox(segment(r)?, InboxRoute::List))
         }
@@ -141,6 +173,15 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     }
     let (client, principal) = herald::http::authenticated(&deps.pool, &deps.keys, req).await?;
     match route {
+        Route::ListRecipients => people::list(&client, &principal, req).await,
+        Route::GetRecipient(id) => people::get(&client, &principal, &id).await,
+        Route::PutRecipient(id) => people::put(&client, &principal, req, &id).await,
+        Route::DeleteRecipient(id) => people::delete(&client, &principal, &id).await,
+        Route::ListPolicies => policies::list(&client, &principal).await,
+        Route::CreatePolicy => policies::save(&client, &principal, req, None).await,
+        Route::GetPolicy(name) => policies::get(&client, &principal, req, &name).await,
+        Route::PutPolicy(name) => policies::save(&client, &principal, req, Some(&name)).await,
+        Route::DeletePolicy(name) => policies::delete(&client, &principal, &name).await,
         Route::Inbox(recipient, what) => {
             handlers::inbox(&client, &principal, req, &recipient, what).await
         }
@@ -217,6 +258,34 @@ mod tests {
         assert!(matches!(
             route(&Method::POST, "/v1/recipients/bo/opt-outs/all"),
             Err(ApiError::MethodNotAllowed("PUT, DELETE"))
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/prod/v1/recipients"),
+            Ok(Route::ListRecipients)
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/v1/recipients/u%2Fbo"),
+            Ok(Route::PutRecipient(r)) if r == "u/bo"
+        ));
+        assert!(matches!(
+            route(&Method::DELETE, "/v1/recipients/bo"),
+            Ok(Route::DeleteRecipient(r)) if r == "bo"
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/v1/recipients/bo"),
+            Err(ApiError::MethodNotAllowed("GET, PUT, DELETE"))
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/v1/policies"),
+            Ok(Route::CreatePolicy)
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/v1/policies/platform-oncall"),
+            Ok(Route::PutPolicy(p)) if p == "platform-oncall"
+        ));
+        assert!(matches!(
+            route(&Method::PATCH, "/v1/policies/x"),
+            Err(ApiError::MethodNotAllowed("GET, PUT, DELETE"))
         ));
     }
 

@@ -1,5 +1,6 @@
 //! `recipients`: the HTTP API (API Gateway HTTP API, payload v2) of what belongs to a
-//! recipient, a team or the tenant rather than to one escalation: the in-app inbox, the
+//! recipient, a team or the tenant rather than to one escalation: the people themselves
+//! (`/v1/recipients/{id}`: contact data, time zone, quiet hours, erasure), the in-app inbox, the
 //! person's opt-outs, the Teams webhooks pages are posted to, and the tenant's
 //! connections (the Slack install).
 //!
@@ -13,6 +14,8 @@ pub mod handlers;
 pub mod http_handler;
 pub mod integrations;
 pub mod opt_outs;
+pub mod people;
+pub mod policies;
 
 use std::sync::Arc;
 

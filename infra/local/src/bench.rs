@@ -651,12 +651,20 @@ async fn statement_rate(
         async move |deps: &herald_ingest::Deps, n: u64| {
             let (mut e, planned) = renamed(&template, &planned, format!("u-{n}"));
             e.dedup_key = Some(format!("bench-{}", Uuid::new_v4()));
+            let resolved = resolved(&e)?;
             let client = deps.pool.get().await?;
-            herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;
+            herald::db::escalations::create(&client, tenant, &e, &resolved, &planned, &actor)
+                .await?;
             Ok(())
         },
     )
     .await
+}
+
+/// The policy of an escalation that names only its own people (no lookup).
+fn resolved(e: &NewEscalation) -> anyhow::Result<herald::domain::escalation::Resolved> {
+    herald::domain::escalation::resolve(e, None, &Default::default())
+        .map_err(|f| anyhow::anyhow!("{}", f.message))
 }
 
 /// The first wave ingest plans for `e`.
@@ -664,7 +672,16 @@ fn first_wave(
     e: &NewEscalation,
     enabled: &std::collections::BTreeSet<Channel>,
 ) -> herald::domain::engine::Plan {
-    herald::domain::engine::first_wave(&e.policy, &e.recipients, enabled, chrono::Utc::now())
+    let resolved = resolved(e).expect("an escalation naming its own people");
+    herald::domain::engine::first_wave(
+        &resolved.policy,
+        &herald::domain::escalation::People {
+            given: &e.recipients,
+            stored: &resolved.stored_people,
+        },
+        enabled,
+        chrono::Utc::now(),
+    )
 }
 
 /// `e` and its plan with its first recipient renamed `id` (so concurrent inserts do not
@@ -676,14 +693,15 @@ fn renamed(
 ) -> (NewEscalation, herald::domain::engine::Plan) {
     let old = e.recipients[0].external_id.clone();
     let (mut e, mut plan) = (e.clone(), plan.clone());
-    for who in e
-        .policy
-        .levels
-        .iter_mut()
-        .flat_map(|l| l.recipients.iter_mut())
-    {
-        if *who == old {
-            who.clone_from(&id);
+    if let herald::domain::escalation::PolicySource::Given { policy, .. } = &mut e.policy {
+        for who in policy
+            .levels
+            .iter_mut()
+            .flat_map(|l| l.recipients.iter_mut())
+        {
+            if *who == old {
+                who.clone_from(&id);
+            }
         }
     }
     for row in plan.rows.iter_mut().filter(|r| r.recipient == old) {
@@ -751,9 +769,10 @@ async fn ingest_parts(
     for n in 0..500 {
         let (mut e, planned) = renamed(&escalation_value, &planned, format!("parts-{n}"));
         e.dedup_key = Some(format!("parts-{}", Uuid::new_v4()));
+        let resolved = resolved(&e)?;
         let client = ingest.pool.get().await?;
         let t = Instant::now();
-        herald::db::escalations::create(&client, tenant, &e, &planned, &actor).await?;
+        herald::db::escalations::create(&client, tenant, &e, &resolved, &planned, &actor).await?;
         samples.push(t.elapsed());
     }
     parts.push((

@@ -566,9 +566,146 @@ pub async fn run(config: &herald::Config, base_url: &str, moto_url: &str) -> any
         "   (nothing due: every channel delivered and the escalation is answered; nothing is old enough to delete)"
     );
 
+    escalation_engine(&http, base_url, &key, &stamp).await?;
+
     println!(
         "\n\u{2713} demo complete: escalation {id} reached Alice on six channels and was acknowledged by {}",
         state["acknowledged"]["by"]
+    );
+    Ok(())
+}
+
+/// Step 12: people and a stored policy, and the engine escalating over time: the clock
+/// is moved by running the engine as it would run minutes later (EventBridge would
+/// simply call it then).
+async fn escalation_engine(
+    http: &reqwest::Client,
+    base_url: &str,
+    key: &secrecy::SecretString,
+    stamp: &str,
+) -> anyhow::Result<()> {
+    step(
+        "12. The escalation engine: stored people, a stored policy, levels over time, quiet hours",
+    );
+    let api = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{base_url}{path}"))
+            .bearer_auth(key.expose_secret())
+    };
+    let bob = json!({ "name": "Bob Okafor", "email": format!("bob+{stamp}@example.com"),
+                      "timezone": "Europe/Paris",
+                      "quiet_hours": [{ "days": ["sat", "sun"], "start": "00:00", "end": "24:00" }] });
+    let put = api(reqwest::Method::PUT, "/v1/recipients/u-bob")
+        .json(&bob)
+        .send()
+        .await?;
+    let status = put.status();
+    let shown: Value = put.json().await?;
+    println!(
+        "   PUT /v1/recipients/u-bob -> {status}: quiet_hours {}, quiet_until {}",
+        shown["quiet_hours"], shown["quiet_until"]
+    );
+    let policy = json!({
+        "name": format!("platform-oncall-{stamp}"),
+        "channels": { "primary": ["email"] },
+        "levels": [{ "after_minutes": 0, "recipients": ["u-alice"] },
+                   { "after_minutes": 15, "recipients": ["u-bob"] }],
+        "ack_timeout_minutes": 30
+    });
+    let saved = api(reqwest::Method::POST, "/v1/policies")
+        .json(&policy)
+        .send()
+        .await?;
+    let status = saved.status();
+    let saved: Value = saved.json().await?;
+    println!(
+        "   POST /v1/policies -> {status}: {} version {} (Alice at once, Bob after 15 min, acknowledgement timeout 30 min)",
+        saved["name"], saved["version"]
+    );
+    if status.as_u16() != 201 {
+        bail!("saving the policy answered {status}: {saved}");
+    }
+    let (status, created) = post_escalation(
+        http,
+        base_url,
+        key,
+        &json!({ "title": "Checkout error rate above 5%", "priority": "high",
+                 "policy": saved["name"] }),
+    )
+    .await?;
+    println!(
+        "   POST /v1/escalations {{\"policy\": {}}} -> {status}",
+        saved["name"]
+    );
+    let id = created["id"].as_str().context("no id")?.to_owned();
+    let run: Value = http
+        .post(format!("{base_url}/_local/schedules/escalate?minutes=16"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!(
+        "   the engine at minute 16 -> levels fired {}, rows {}",
+        run["levels_fired"], run["rows"]
+    );
+    let state = wait_for("Bob's page held by his quiet hours or sent", || async {
+        let state = get_escalation(http, base_url, key, &id).await?;
+        let settled = state["deliveries"].as_array().is_some_and(|d| {
+            d.iter().all(|d| {
+                d["status"] != "sending" && !(d["status"] == "queued" && d["reason"].is_null())
+            })
+        });
+        Ok(settled.then_some(state))
+    })
+    .await?;
+    for d in state["deliveries"].as_array().into_iter().flatten() {
+        println!(
+            "   round {} level {} {:<7} {:<8} {:<6} {:<10} {}",
+            d["round"],
+            d["level"],
+            d["recipient_id"].as_str().unwrap_or_default(),
+            d["tier"].as_str().unwrap_or_default(),
+            d["channel"].as_str().unwrap_or_default(),
+            d["status"].as_str().unwrap_or_default(),
+            d["reason"]
+                .as_str()
+                .map(|r| format!("({r}, until {})", d["next_attempt_at"]))
+                .unwrap_or_default()
+        );
+    }
+    let acked = api(
+        reqwest::Method::POST,
+        &format!("/v1/escalations/{id}/acknowledge"),
+    )
+    .send()
+    .await?;
+    println!("   POST .../acknowledge -> {}", acked.status());
+    let state = get_escalation(http, base_url, key, &id).await?;
+    println!(
+        "   acknowledged; the policy's timeout puts it back to triggered at {} unless it is resolved",
+        state["next_escalation_at"]
+    );
+    let run: Value = http
+        .post(format!("{base_url}/_local/schedules/escalate?minutes=31"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let state = get_escalation(http, base_url, key, &id).await?;
+    println!(
+        "   the engine at minute 31 -> acknowledgements timed out {}, levels fired {}: status {}, round {}",
+        run["ack_timeouts"], run["levels_fired"], state["status"], state["current_round"]
+    );
+    let resolved = api(
+        reqwest::Method::POST,
+        &format!("/v1/escalations/{id}/resolve"),
+    )
+    .send()
+    .await?;
+    println!(
+        "   POST .../resolve -> {}: nothing more is sent",
+        resolved.status()
     );
     Ok(())
 }

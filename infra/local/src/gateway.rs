@@ -48,6 +48,34 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "POST /v1/escalations/{id}/resolve",
             vec![("id", (*id).to_owned())],
         ),
+        ("GET", ["v1", "recipients"]) => m(Target::Recipients, "GET /v1/recipients", vec![]),
+        (method @ ("GET" | "POST"), ["v1", "policies"]) => m(
+            Target::Recipients,
+            if method == "GET" {
+                "GET /v1/policies"
+            } else {
+                "POST /v1/policies"
+            },
+            vec![],
+        ),
+        (method @ ("GET" | "PUT" | "DELETE"), ["v1", "policies", name]) => m(
+            Target::Recipients,
+            match method {
+                "GET" => "GET /v1/policies/{name}",
+                "PUT" => "PUT /v1/policies/{name}",
+                _ => "DELETE /v1/policies/{name}",
+            },
+            vec![("name", (*name).to_owned())],
+        ),
+        (method @ ("GET" | "PUT" | "DELETE"), ["v1", "recipients", id]) => m(
+            Target::Recipients,
+            match method {
+                "GET" => "GET /v1/recipients/{id}",
+                "PUT" => "PUT /v1/recipients/{id}",
+                _ => "DELETE /v1/recipients/{id}",
+            },
+            vec![("id", (*id).to_owned())],
+        ),
         ("GET", ["v1", "recipients", id, "notifications"]) => m(
             Target::Recipients,
             "GET /v1/recipients/{id}/notifications",

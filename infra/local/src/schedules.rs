@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use herald::scheduled::{RetentionSummary, RetrySummary};
+use herald::scheduled::{EngineSummary, RetentionSummary, RetrySummary};
 use lambda_runtime::{Context, LambdaEvent};
 
 /// The functions' timeouts in `infra/template.yaml`.
@@ -60,6 +60,23 @@ impl Schedules {
         herald_retry::function_handler(&self.retry, scheduled_event("retry", RETRY_TIMEOUT))
             .await
             .map_err(|e| anyhow::anyhow!("retry failed: {e}"))
+    }
+
+    /// One run of the escalation engine (the engine part of `retry`) as if the clock read
+    /// `minutes` later: the local stack's way to show a policy's later levels and
+    /// timeouts without waiting for them (`POST /_local/schedules/escalate?minutes=16`).
+    pub async fn fire_engine_ahead(&self, minutes: i64) -> anyhow::Result<EngineSummary> {
+        let queues = self.retry.queues.get().await?;
+        let at = chrono::Utc::now() + chrono::TimeDelta::minutes(minutes);
+        herald::scheduled::escalate(
+            &self.retry.pool,
+            &queues,
+            &self.retry.settings.enabled,
+            self.retry.settings.batch_size,
+            herald::domain::Budget::for_duration(std::time::Instant::now(), RETRY_TIMEOUT),
+            || at,
+        )
+        .await
     }
 
     /// One `retention` invocation, through its Lambda handler.

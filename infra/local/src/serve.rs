@@ -278,6 +278,15 @@ async fn serve_one(
             "/_local/schedules/retention" => {
                 return fired(functions.schedules.fire_retention().await);
             }
+            "/_local/schedules/escalate" => {
+                let minutes = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("minutes="))
+                    .and_then(|m| m.parse::<i64>().ok())
+                    .filter(|m| (0..=7 * 24 * 60).contains(m))
+                    .unwrap_or(0);
+                return fired(functions.schedules.fire_engine_ahead(minutes).await);
+            }
             _ => {}
         }
     }

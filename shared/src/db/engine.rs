@@ -79,7 +79,7 @@ struct PersonJson {
 
 const CLAIM: &str = r#"
     WITH due AS (
-        SELECT id, tenant_id, policy, current_level, current_round, round_started_at
+        SELECT id, tenant_id, policy, current_level, current_round, first_round, round_started_at
         FROM escalations
         WHERE status = 'triggered' AND next_escalation_at <= $1 AND policy IS NOT NULL
         ORDER BY next_escalation_at
@@ -118,7 +118,7 @@ const CLAIM: &str = r#"
         ) r
         GROUP BY p.escalation_id
     )
-    SELECT d.id, d.policy, d.current_level, d.current_round, d.round_started_at,
+    SELECT d.id, d.policy, d.current_level, d.current_round, d.first_round, d.round_started_at,
            COALESCE(dl.list, '[]'::jsonb) AS deliveries,
            COALESCE(pl.list, '[]'::jsonb) AS people
     FROM due d
@@ -174,6 +174,7 @@ pub async fn claim_due(
                 policy,
                 progress: Progress {
                     round: u32::try_from(round).unwrap_or(0),
+                    first_round: u32::try_from(row.get::<_, i32>("first_round")).unwrap_or(0),
                     round_started_at: row.get("round_started_at"),
                     levels_fired: u32::try_from(current_level + 1).unwrap_or(0),
                 },
@@ -333,6 +334,55 @@ pub async fn apply(
         }
     }
     Ok(out)
+}
+
+/// Puts back up to `limit` escalations whose acknowledgement timed out at `now`
+/// (acknowledged, not resolved, past the policy's `ack_timeout_minutes`): `triggered`
+/// again, the acknowledgement cleared (the audit log keeps it), and a new pass of the
+/// policy starting with the next round number at its first level, due at once. Locked
+/// `FOR UPDATE SKIP LOCKED`, so a resolution in progress wins and overlapping runs take
+/// each escalation once; `escalation.ack_timed_out` is recorded. Returns their ids.
+#[tracing::instrument(name = "retrigger timed-out acknowledgements", skip_all, fields(limit = limit))]
+pub async fn retrigger_timed_out(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> anyhow::Result<Vec<Uuid>> {
+    let stmt = tx
+        .prepare_cached(
+            r#"
+            WITH due AS (
+                SELECT id FROM escalations
+                WHERE status = 'acknowledged' AND next_escalation_at <= $1
+                ORDER BY next_escalation_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), back AS (
+                UPDATE escalations AS e SET
+                    status = 'triggered',
+                    acknowledged_at = NULL, acknowledged_by = NULL, acknowledged_by_recipient_id = NULL,
+                    current_round = e.current_round + 1, first_round = e.current_round + 1,
+                    current_level = -1, round_started_at = $1, next_escalation_at = $1,
+                    exhausted_at = NULL
+                FROM due WHERE e.id = due.id
+                RETURNING e.id, e.tenant_id, e.current_round, e.policy->'ack_timeout_minutes' AS timeout
+            ), evt AS (
+                INSERT INTO event_log (tenant_id, escalation_id, event_type, actor_type, actor_id, detail)
+                SELECT tenant_id, id, 'escalation.ack_timed_out', 'system', 'engine',
+                       jsonb_build_object('ack_timeout_minutes', timeout, 'round', current_round)
+                FROM back
+            )
+            SELECT id FROM back
+            "#,
+        )
+        .await?;
+    Ok(tx
+        .query(&stmt, &[&now, &i64::from(limit)])
+        .await
+        .context("retriggering timed-out acknowledgements")?
+        .iter()
+        .map(|r| r.get("id"))
+        .collect())
 }
 
 /// The plan of the claim statement as the database would run it now (for the bench: it

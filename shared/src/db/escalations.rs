@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Actor, Client, Transaction, parse_col, to_i32};
 use crate::domain::engine::Plan;
+use crate::domain::escalation::Resolved;
 use crate::domain::policy::reason;
 use crate::domain::{
     Action, Channel, EscalationPolicy, EscalationStatus, NewEscalation, NotificationStatus,
@@ -48,6 +49,7 @@ pub async fn create(
     client: &Client,
     tenant_id: Uuid,
     escalation: &NewEscalation,
+    resolved: &Resolved,
     first_wave: &Plan,
     actor: &Actor,
 ) -> anyhow::Result<Created> {
@@ -59,9 +61,10 @@ pub async fn create(
                 INSERT INTO escalations
                     (tenant_id, dedup_key, title, body, priority, service, team, alert_count,
                      dashboard_url, triggered_at, channel_policy, policy, current_level, current_round,
-                     next_escalation_at, exhausted_at, urgency)
+                     next_escalation_at, exhausted_at, urgency, policy_name, policy_version)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11, $26, $27, $28,
-                        now() + make_interval(secs => $29), CASE WHEN $29 IS NULL THEN now() END, $35)
+                        now() + make_interval(secs => $29), CASE WHEN $29 IS NULL THEN now() END, $35,
+                        $38, $39)
                 ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'resolved' DO NOTHING
                 RETURNING id, status
             ), rcp AS (
@@ -93,20 +96,28 @@ pub async fn create(
                     -- every page; `[]` clears them).
                     timezone = COALESCE(EXCLUDED.timezone, recipients.timezone),
                     quiet_hours = COALESCE(EXCLUDED.quiet_hours, recipients.quiet_hours),
+                    -- Paged again after being erased: the payload makes them anew.
+                    erased_at = NULL,
                     updated_at = now()
                 RETURNING id, external_id
+            ), people AS (
+                -- The request's people, and the stored ones its policy names besides.
+                SELECT id, external_id FROM rcp
+                UNION ALL
+                SELECT r.id, r.external_id FROM recipients r
+                WHERE r.tenant_id = $1 AND r.external_id = ANY($37::text[]) AND EXISTS (SELECT 1 FROM esc)
             ), ntf AS (
                 INSERT INTO notification_log
                     (tenant_id, escalation_id, recipient_id, channel, level, round, tier, status, suppressed_reason,
                      next_attempt_at, sent_at, delivered_at)
                 -- A queued row's next_attempt_at starts the outbox sweep's clock.
-                SELECT $1, esc.id, rcp.id, n.channel, n.level, n.round, n.tier, n.status, n.reason,
+                SELECT $1, esc.id, people.id, n.channel, n.level, n.round, n.tier, n.status, n.reason,
                        CASE WHEN n.status = 'queued' THEN now() END,
                        CASE WHEN n.status = 'delivered' THEN now() END,
                        CASE WHEN n.status = 'delivered' THEN now() END
                 FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $30::int[], $31::int[], $32::text[])
                      AS n(recipient_external_id, channel, status, reason, level, round, tier)
-                JOIN rcp ON rcp.external_id = n.recipient_external_id
+                JOIN people ON people.external_id = n.recipient_external_id
                 CROSS JOIN esc
                 RETURNING id, recipient_id, channel, status, suppressed_reason
             ), inbox AS (
@@ -130,11 +141,11 @@ pub async fn create(
                 FROM esc, unnest($33::text[], $34::jsonb[]) AS s(event_type, detail)
             )
             SELECT esc.id AS escalation_id, esc.status AS escalation_status,
-                   ntf.id, rcp.external_id AS recipient_id, ntf.channel, ntf.status, ntf.suppressed_reason
+                   ntf.id, people.external_id AS recipient_id, ntf.channel, ntf.status, ntf.suppressed_reason
             FROM esc
             JOIN ntf ON true
-            JOIN rcp ON rcp.id = ntf.recipient_id
-            ORDER BY rcp.external_id, ntf.channel
+            JOIN people ON people.id = ntf.recipient_id
+            ORDER BY people.external_id, ntf.channel
             "#,
         )
         .await?;
@@ -153,6 +164,7 @@ pub async fn create(
     let slack_ids = texts(|r| r.slack_user_id.as_ref().map(|s| s.as_str().to_owned()));
     let push_arns = texts(|r| r.push_endpoint_arn.as_ref().map(|a| a.as_str().to_owned()));
     let timezones = texts(|r| r.timezone.clone());
+    let stored_ids: Vec<&str> = resolved.stored_people.keys().map(String::as_str).collect();
     let quiet_hours: Vec<Option<Json<&Vec<crate::domain::quiet_hours::WindowSpec>>>> = rs
         .iter()
         .map(|r| r.quiet_hours.as_ref().map(Json))
@@ -197,7 +209,7 @@ pub async fn create(
                 &actor.kind.as_str(),
                 &actor.id,
                 &escalation.inbox_expires_at,
-                &Json(&escalation.policy),
+                &Json(&resolved.policy),
                 &state.current_level,
                 &state.current_round,
                 &state.next_in_secs,
@@ -208,6 +220,9 @@ pub async fn create(
                 &event_details,
                 &escalation.urgency.as_str(),
                 &quiet_hours,
+                &stored_ids,
+                &resolved.stored.as_ref().map(|(name, _)| name.as_str()),
+                &resolved.stored.as_ref().map(|(_, version)| *version),
             ],
         )
         .await
@@ -230,7 +245,12 @@ pub async fn create(
     match open_by_dedup_key(client, tenant_id, dedup_key).await? {
         Some(existing) => Ok(Created::Duplicate(existing)),
         // Resolved between our insert and this read: the key is free again.
-        None => Box::pin(create(client, tenant_id, escalation, first_wave, actor)).await,
+        None => {
+            Box::pin(create(
+                client, tenant_id, escalation, resolved, first_wave, actor,
+            ))
+            .await
+        }
     }
 }
 
@@ -368,7 +388,13 @@ pub async fn transition(
                     resolved_by = CASE WHEN $3 = 'resolved' THEN $5 ELSE resolved_by END,
                     resolved_by_recipient_id =
                         CASE WHEN $3 = 'resolved' THEN $6 ELSE resolved_by_recipient_id END,
-                    next_escalation_at = NULL
+                    -- Nothing more is due, unless the policy has an acknowledgement
+                    -- timeout: then the engine puts it back to `triggered` at that moment
+                    -- (db::engine::retrigger_timed_out) unless it is resolved first.
+                    next_escalation_at = CASE
+                        WHEN $3 = 'acknowledged' AND policy->>'ack_timeout_minutes' IS NOT NULL
+                        THEN now() + make_interval(mins => (policy->>'ack_timeout_minutes')::int)
+                    END
                 WHERE id = $1 AND tenant_id = $2 AND status = ANY($4::text[])
                 RETURNING {STATE_COLUMNS}
             ), suppressed AS (
@@ -456,6 +482,8 @@ pub struct EscalationDetail {
     pub acknowledged: Option<Stamp>,
     pub resolved: Option<Stamp>,
     pub policy: Option<EscalationPolicy>,
+    /// The stored policy (name, version) it started under, if any.
+    pub stored_policy: Option<(String, i32)>,
     pub current_level: i32,
     pub current_round: i32,
     pub next_escalation_at: Option<DateTime<Utc>>,
@@ -498,7 +526,8 @@ pub async fn detail(
             r#"
             SELECT id, dedup_key, title, priority, urgency, service, team, alert_count, dashboard_url, status,
                    triggered_at, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
-                   policy, current_level, current_round, next_escalation_at, exhausted_at
+                   policy, policy_name, policy_version, current_level, current_round, next_escalation_at,
+                   exhausted_at
             FROM escalations
             WHERE id = $1 AND tenant_id = $2
             "#,
@@ -573,6 +602,9 @@ pub async fn detail(
         policy: e
             .get::<_, Option<Json<EscalationPolicy>>>("policy")
             .map(|Json(p)| p),
+        stored_policy: e
+            .get::<_, Option<String>>("policy_name")
+            .zip(e.get::<_, Option<i32>>("policy_version")),
         current_level: e.get("current_level"),
         current_round: e.get("current_round"),
         next_escalation_at: e.get("next_escalation_at"),

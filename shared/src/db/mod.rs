@@ -7,6 +7,8 @@ pub mod inbox;
 pub mod notifications;
 pub mod oauth;
 pub mod opt_outs;
+pub mod policies;
+pub mod recipients;
 pub mod retention;
 pub mod slack;
 pub mod sms;

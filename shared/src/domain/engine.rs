@@ -72,8 +72,13 @@ pub struct Delivery {
 /// Where a triggered escalation stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
-    /// 0 for the first pass over the levels, then one more per repeat.
+    /// 0 for the first pass over the levels, then one more per repeat (and per start
+    /// over after an acknowledgement timed out: round numbers never repeat, so every
+    /// row of an escalation stays unique).
     pub round: u32,
+    /// The round this pass of the policy began with: 0, or the round that started over
+    /// when an acknowledgement timed out. `repeat` counts from it.
+    pub first_round: u32,
     pub round_started_at: DateTime<Utc>,
     /// How many levels of this round have fired (level 0 first).
     pub levels_fired: u32,
@@ -84,6 +89,7 @@ impl Progress {
     pub fn start(now: DateTime<Utc>) -> Self {
         Self {
             round: 0,
+            first_round: 0,
             round_started_at: now,
             levels_fired: 0,
         }
@@ -289,7 +295,9 @@ impl<'a> Planner<'a> {
                 return;
             }
             let progress = &mut self.plan.progress;
-            if progress.round < u32::from(self.policy.repeat) {
+            if progress.round - progress.first_round.min(progress.round)
+                < u32::from(self.policy.repeat)
+            {
                 progress.round += 1;
                 progress.round_started_at = self.now;
                 progress.levels_fired = 0;
@@ -297,7 +305,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             self.plan.steps.push(Step::Exhausted {
-                rounds: progress.round + 1,
+                rounds: progress.round - progress.first_round.min(progress.round) + 1,
             });
             self.plan.next_at = None;
             return;
@@ -457,7 +465,11 @@ mod tests {
     }
 
     fn policy(levels: Vec<Level>, repeat: u8) -> EscalationPolicy {
-        EscalationPolicy { levels, repeat }
+        EscalationPolicy {
+            levels,
+            repeat,
+            ack_timeout_minutes: None,
+        }
     }
 
     fn all() -> BTreeSet<Channel> {
@@ -697,6 +709,44 @@ mod tests {
         assert!(sim.exhausted);
         let rounds: Vec<u32> = sim.rows.iter().map(|(r, _)| *r).collect();
         assert_eq!(rounds, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_start_over_after_an_acknowledgement_timed_out_gets_its_repeats_again() {
+        let mut lvl = level(0, &["a"]);
+        lvl.channels.secondary.clear();
+        lvl.channels.fallback.clear();
+        let mut sim = Sim::new(policy(vec![lvl], 1), people(&[("a", everywhere())]));
+        // Acknowledged, then the timeout: the escalation starts over at round 3 (rounds
+        // 0 and 1 were this pass's, 2 was skipped by nobody: numbers only go up).
+        sim.progress = Progress {
+            round: 3,
+            first_round: 3,
+            round_started_at: t(60),
+            levels_fired: 0,
+        };
+        assert_eq!(sim.at(t(60)), [s(0, "a", Tier::Primary)]);
+        assert_eq!(sim.at(t(65)), [s(0, "a", Tier::Primary)]);
+        assert_eq!(sim.progress.round, 4, "one repeat, as on the first pass");
+        assert!(sim.at(t(70)).is_empty());
+        assert!(sim.exhausted);
+        assert_eq!(
+            plan(
+                &sim.policy,
+                &Progress {
+                    round: 4,
+                    first_round: 3,
+                    round_started_at: t(65),
+                    levels_fired: 1,
+                },
+                &[],
+                &sim.people,
+                &all(),
+                t(70),
+            )
+            .steps,
+            [Step::Exhausted { rounds: 2 }]
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The ingest request, parsed into a [`NewEscalation`] that can only hold valid data.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use std::marker::PhantomData;
 
@@ -84,7 +84,7 @@ pub struct IngestRequest {
     pub inbox_expires_at: Option<String>,
     pub recipients: Option<Vec<Object<RecipientRequest>>>,
     pub channels: Option<Object<ChannelsRequest>>,
-    pub policy: Option<Object<PolicyRequest>>,
+    pub policy: Option<PolicyField>,
     pub urgency: Option<String>,
 }
 
@@ -116,6 +116,7 @@ pub struct ChannelsRequest {
 pub struct PolicyRequest {
     pub levels: Option<Vec<Object<LevelRequest>>>,
     pub repeat: Option<i64>,
+    pub ack_timeout_minutes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,8 +187,9 @@ pub struct NewEscalation {
     pub recipients: Vec<NewRecipient>,
     /// The default channel tiers (every level without its own).
     pub channels: ChannelPolicy,
-    /// Who is paged when: the request's policy, or everyone at once on `channels`.
-    pub policy: EscalationPolicy,
+    /// Who is paged when: the request's policy, everyone at once on `channels`, or a
+    /// stored policy (resolved by ingest, see [`resolve`]).
+    pub policy: PolicySource,
     pub urgency: Urgency,
 }
 
@@ -266,7 +268,7 @@ impl TryFrom<IngestRequest> for NewEscalation {
         )
         .flatten()
         .unwrap_or_default();
-        let recipients = check!(recipients(req.recipients));
+        let recipients = check!(recipients(req.recipients, req.policy.is_some()));
         let channels = check!(channels(req.channels, "channels"));
         let policy = match (&recipients, &channels) {
             (Some(recipients), Some(channels)) => {
@@ -451,12 +453,24 @@ fn timestamp(value: String, field: &str) -> Result<DateTime<Utc>, FieldError> {
         })
 }
 
+/// The request's people. With a `policy` they may be left out: the policy names them
+/// (stored recipients), and those listed only update their contact data.
 fn recipients(
     value: Option<Vec<Object<RecipientRequest>>>,
+    with_policy: bool,
 ) -> Result<Vec<NewRecipient>, FieldError> {
-    let list = value
-        .ok_or_else(|| FieldError::new("required", "recipients", "`recipients` is required"))?;
-    if list.is_empty() {
+    let list = match value {
+        Some(list) => list,
+        None if with_policy => Vec::new(),
+        None => {
+            return Err(FieldError::new(
+                "required",
+                "recipients",
+                "`recipients` is required unless a `policy` names who is paged",
+            ));
+        }
+    };
+    if list.is_empty() && !with_policy {
         return Err(FieldError::new(
             "empty",
             "recipients",
@@ -472,11 +486,9 @@ fn recipients(
     }
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(list.len());
-    for (i, Object(r)) in list.into_iter().enumerate() {
+    for (i, Object(mut r)) in list.into_iter().enumerate() {
         let at = |field: &str| format!("recipients[{i}].{field}");
-        let external_id = optional_text(r.id, &at("id"), MAX_SHORT_TEXT)?.ok_or_else(|| {
-            FieldError::new("required", at("id"), "every recipient needs an `id`")
-        })?;
+        let external_id = recipient_id(r.id.take(), &at("id"))?;
         if !seen.insert(external_id.clone()) {
             return Err(FieldError::new(
                 "duplicate",
@@ -484,63 +496,77 @@ fn recipients(
                 format!("recipient `{external_id}` is listed twice"),
             ));
         }
-        let name = optional_text(r.name, &at("name"), 200)?;
-        let email = optional_text(r.email, &at("email"), 254)?
-            .map(|e| {
-                EmailAddress::parse(&e).map_err(|why| FieldError::new("invalid", at("email"), why))
-            })
-            .transpose()?;
-        let phone = optional_text(r.phone, &at("phone"), 32)?
-            .map(|p| {
-                PhoneE164::parse(&p).map_err(|why| FieldError::new("invalid", at("phone"), why))
-            })
-            .transpose()?;
-        let slack_user_id = optional_text(r.slack_user_id, &at("slack_user_id"), 32)?
-            .map(|id| {
-                SlackUserId::parse(&id)
-                    .map_err(|why| FieldError::new("invalid", at("slack_user_id"), why))
-            })
-            .transpose()?;
-        let push_endpoint_arn = optional_text(
-            r.push_endpoint_arn,
-            &at("push_endpoint_arn"),
-            PushEndpointArn::MAX_LEN,
-        )?
-        .map(|arn| {
-            PushEndpointArn::parse(&arn)
-                .map_err(|why| FieldError::new("invalid", at("push_endpoint_arn"), why))
-        })
-        .transpose()?;
-        let timezone = optional_text(r.timezone, &at("timezone"), 64)?;
-        if let Some(tz) = &timezone
-            && tz.parse::<chrono_tz::Tz>().is_err()
-        {
-            return Err(FieldError::new(
-                "invalid",
-                at("timezone"),
-                "must be an IANA time zone name like Europe/Paris",
-            ));
-        }
-        let quiet_hours = r
-            .quiet_hours
-            .map(|windows| {
-                let windows: Vec<WindowSpec> = windows.into_iter().map(|Object(w)| w).collect();
-                QuietHours::parse(timezone.as_deref(), &windows, &at("quiet_hours"))
-                    .map(|q| q.map(|q| q.specs()).unwrap_or_default())
-            })
-            .transpose()?;
-        out.push(NewRecipient {
-            external_id,
-            name,
-            email,
-            phone,
-            slack_user_id,
-            push_endpoint_arn,
-            timezone,
-            quiet_hours,
-        });
+        out.push(recipient(external_id, r, &at)?);
     }
     Ok(out)
+}
+
+/// A recipient id (the caller's own): 1 to 128 characters of one line.
+pub fn recipient_id(value: Option<String>, field: &str) -> Result<String, FieldError> {
+    optional_text(value, field, MAX_SHORT_TEXT)?
+        .ok_or_else(|| FieldError::new("required", field, "every recipient needs an `id`"))
+}
+
+/// One person as the API takes them, in an escalation's `recipients` or in
+/// `PUT /v1/recipients/{id}`: every field checked, errors named by `at(field)`.
+pub fn recipient(
+    external_id: String,
+    r: RecipientRequest,
+    at: &dyn Fn(&str) -> String,
+) -> Result<NewRecipient, FieldError> {
+    let name = optional_text(r.name, &at("name"), 200)?;
+    let email = optional_text(r.email, &at("email"), 254)?
+        .map(|e| {
+            EmailAddress::parse(&e).map_err(|why| FieldError::new("invalid", at("email"), why))
+        })
+        .transpose()?;
+    let phone = optional_text(r.phone, &at("phone"), 32)?
+        .map(|p| PhoneE164::parse(&p).map_err(|why| FieldError::new("invalid", at("phone"), why)))
+        .transpose()?;
+    let slack_user_id = optional_text(r.slack_user_id, &at("slack_user_id"), 32)?
+        .map(|id| {
+            SlackUserId::parse(&id)
+                .map_err(|why| FieldError::new("invalid", at("slack_user_id"), why))
+        })
+        .transpose()?;
+    let push_endpoint_arn = optional_text(
+        r.push_endpoint_arn,
+        &at("push_endpoint_arn"),
+        PushEndpointArn::MAX_LEN,
+    )?
+    .map(|arn| {
+        PushEndpointArn::parse(&arn)
+            .map_err(|why| FieldError::new("invalid", at("push_endpoint_arn"), why))
+    })
+    .transpose()?;
+    let timezone = optional_text(r.timezone, &at("timezone"), 64)?;
+    if let Some(tz) = &timezone
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(FieldError::new(
+            "invalid",
+            at("timezone"),
+            "must be an IANA time zone name like Europe/Paris",
+        ));
+    }
+    let quiet_hours = r
+        .quiet_hours
+        .map(|windows| {
+            let windows: Vec<WindowSpec> = windows.into_iter().map(|Object(w)| w).collect();
+            QuietHours::parse(timezone.as_deref(), &windows, &at("quiet_hours"))
+                .map(|q| q.map(|q| q.specs()).unwrap_or_default())
+        })
+        .transpose()?;
+    Ok(NewRecipient {
+        external_id,
+        name,
+        email,
+        phone,
+        slack_user_id,
+        push_endpoint_arn,
+        timezone,
+        quiet_hours,
+    })
 }
 
 fn channels(value: Option<Object<ChannelsRequest>>, at: &str) -> Result<ChannelPolicy, FieldError> {
@@ -598,20 +624,25 @@ fn minutes_field(
     })
 }
 
-/// The request's policy, checked against its recipients: every level names people of
-/// `recipients`, and everyone in `recipients` is in some level (a person listed but
-/// never paged is a mistake, not a default). Without a policy: everyone at once.
-fn policy(
-    value: Option<Object<PolicyRequest>>,
-    recipients: &[NewRecipient],
+/// Joins a field path under `at` (`policy` for an escalation's inline policy, nothing
+/// for a stored one's body).
+fn under(at: &str, field: &str) -> String {
+    if at.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{at}.{field}")
+    }
+}
+
+/// A policy's levels and repeat, checked field by field under `at`, each level's
+/// channels defaulting to `default_channels`. Who the levels name is the caller's to
+/// check: returned as (field, id), in order.
+fn levels(
+    req: PolicyRequest,
+    at: &str,
     default_channels: &ChannelPolicy,
-) -> Result<EscalationPolicy, FieldError> {
-    let Some(Object(req)) = value else {
-        return Ok(EscalationPolicy::everyone(
-            recipients.iter().map(|r| r.external_id.clone()).collect(),
-            default_channels.clone(),
-        ));
-    };
+) -> Result<(EscalationPolicy, Vec<(String, String)>), FieldError> {
+    let repeat_field = under(at, "repeat");
     let repeat = match req.repeat {
         None => 0,
         Some(n) => u8::try_from(n)
@@ -620,32 +651,36 @@ fn policy(
             .ok_or_else(|| {
                 FieldError::new(
                     "out_of_range",
-                    "policy.repeat",
+                    repeat_field.clone(),
                     format!(
-                        "`policy.repeat` must be between 0 and {}",
+                        "`{repeat_field}` must be between 0 and {}",
                         EscalationPolicy::MAX_REPEAT
                     ),
                 )
             })?,
     };
+    let levels_field = under(at, "levels");
     let list = req.levels.ok_or_else(|| {
-        FieldError::new("required", "policy.levels", "`policy.levels` is required")
+        FieldError::new(
+            "required",
+            levels_field.clone(),
+            format!("`{levels_field}` is required"),
+        )
     })?;
     if list.is_empty() || list.len() > EscalationPolicy::MAX_LEVELS {
         return Err(FieldError::new(
             "invalid",
-            "policy.levels",
+            levels_field.clone(),
             format!(
-                "`policy.levels` must have 1 to {} levels",
+                "`{levels_field}` must have 1 to {} levels",
                 EscalationPolicy::MAX_LEVELS
             ),
         ));
     }
-    let known: HashSet<&str> = recipients.iter().map(|r| r.external_id.as_str()).collect();
-    let mut paged = HashSet::new();
+    let mut named = Vec::new();
     let mut levels = Vec::with_capacity(list.len());
     for (i, Object(l)) in list.into_iter().enumerate() {
-        let at = |field: &str| format!("policy.levels[{i}].{field}");
+        let at = |field: &str| format!("{levels_field}[{i}].{field}");
         let after_minutes = minutes_field(
             l.after_minutes,
             &at("after_minutes"),
@@ -677,22 +712,16 @@ fn policy(
         }
         let mut in_level = HashSet::new();
         for (j, id) in people.iter().enumerate() {
-            let field = format!("policy.levels[{i}].recipients[{j}]");
-            if !known.contains(id.as_str()) {
-                return Err(FieldError::new(
-                    "unknown_recipient",
-                    field,
-                    format!("`{id}` is not one of the escalation's `recipients`"),
-                ));
-            }
-            if !in_level.insert(id.as_str()) {
+            let field = format!("{levels_field}[{i}].recipients[{j}]");
+            let id = recipient_id(Some(id.clone()), &field)?;
+            if !in_level.insert(id.clone()) {
                 return Err(FieldError::new(
                     "duplicate",
                     field,
                     format!("`{id}` is listed twice in this level"),
                 ));
             }
-            paged.insert(id.clone());
+            named.push((field, id));
         }
         let channels = match l.channels {
             None => default_channels.clone(),
@@ -734,21 +763,321 @@ fn policy(
             fallback_after_minutes,
         });
     }
-    if let Some((i, r)) = recipients
+    let ack_timeout_minutes = req
+        .ack_timeout_minutes
+        .map(|m| {
+            let field = under(at, "ack_timeout_minutes");
+            u32::try_from(m)
+                .ok()
+                .filter(|m| (1..=EscalationPolicy::MAX_ACK_TIMEOUT_MINUTES).contains(m))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "out_of_range",
+                        field.clone(),
+                        format!(
+                            "`{field}` must be between 1 and {} minutes",
+                            EscalationPolicy::MAX_ACK_TIMEOUT_MINUTES
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    Ok((
+        EscalationPolicy {
+            levels,
+            repeat,
+            ack_timeout_minutes,
+        },
+        named,
+    ))
+}
+
+/// Who an escalation is paged under, as the request says it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicySource {
+    /// Everyone in `recipients` at once, or the request's own levels. `stored_people`:
+    /// the (field, id) of people the levels name who are not in `recipients` — stored
+    /// recipients, looked up before planning.
+    Given {
+        policy: EscalationPolicy,
+        stored_people: Vec<(String, String)>,
+    },
+    /// A stored policy by name: its live version is looked up before planning.
+    Stored(String),
+}
+
+/// The request's policy, checked against its recipients: every level names people of
+/// `recipients` or stored ones (looked up later), and everyone in `recipients` is in
+/// some level (a person listed but never paged is a mistake, not a default). Without a
+/// policy: everyone at once. A name: the stored policy (checked when resolved).
+fn policy(
+    value: Option<PolicyField>,
+    recipients: &[NewRecipient],
+    default_channels: &ChannelPolicy,
+) -> Result<PolicySource, FieldError> {
+    let req = match value {
+        None if recipients.is_empty() => {
+            return Err(FieldError::new(
+                "required",
+                "recipients",
+                "`recipients` is required unless a `policy` names who is paged",
+            ));
+        }
+        None => {
+            return Ok(PolicySource::Given {
+                policy: EscalationPolicy::everyone(
+                    recipients.iter().map(|r| r.external_id.clone()).collect(),
+                    default_channels.clone(),
+                ),
+                stored_people: Vec::new(),
+            });
+        }
+        Some(PolicyField::Name(name)) => {
+            return Ok(PolicySource::Stored(policy_name(name, "policy")?));
+        }
+        Some(PolicyField::Inline(req)) => req,
+    };
+    let (policy, named) = levels(req, "policy", default_channels)?;
+    let given: HashSet<&str> = recipients.iter().map(|r| r.external_id.as_str()).collect();
+    not_in_policy(recipients, &policy)?;
+    let stored_people = named
+        .into_iter()
+        .filter(|(_, id)| !given.contains(id.as_str()))
+        .collect();
+    Ok(PolicySource::Given {
+        policy,
+        stored_people,
+    })
+}
+
+/// Everyone in `recipients` must be in some level of `policy`.
+fn not_in_policy(recipients: &[NewRecipient], policy: &EscalationPolicy) -> Result<(), FieldError> {
+    let paged: HashSet<&str> = policy
+        .levels
+        .iter()
+        .flat_map(|l| l.recipients.iter().map(String::as_str))
+        .collect();
+    match recipients
         .iter()
         .enumerate()
-        .find(|(_, r)| !paged.contains(&r.external_id))
+        .find(|(_, r)| !paged.contains(r.external_id.as_str()))
     {
-        return Err(FieldError::new(
+        Some((i, r)) => Err(FieldError::new(
             "not_in_policy",
             format!("recipients[{i}].id"),
             format!(
                 "`{}` is in no level of `policy`, so would never be paged",
                 r.external_id
             ),
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(EscalationPolicy { levels, repeat })
+}
+
+/// A policy's name: a slug (`platform-oncall`), 1 to 63 characters.
+pub fn policy_name(raw: String, field: &str) -> Result<String, FieldError> {
+    let ok = (1..=63).contains(&raw.len())
+        && raw.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'-' || b == b'_'))
+        });
+    if ok {
+        Ok(raw)
+    } else {
+        Err(FieldError::new(
+            "invalid",
+            field,
+            "a policy name is 1 to 63 lowercase letters, digits, `-` or `_` (like `platform-oncall`)",
+        ))
+    }
+}
+
+/// The policy an escalation runs under once ingest looked up what it names, and what
+/// the stored people it pages can be reached on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub policy: EscalationPolicy,
+    /// The stored policy's name and version, when it runs under one.
+    pub stored: Option<(String, i32)>,
+    /// People the policy names who are not in the request's `recipients`.
+    pub stored_people: BTreeMap<String, Contacts>,
+}
+
+/// Resolves the escalation's policy with what was looked up: `stored` is the live
+/// version of the policy it names (name, version, levels), `people` the contacts of
+/// stored recipients by id (`None`: no such person, or erased).
+///
+/// An inline policy naming someone who is neither in `recipients` nor stored is `400
+/// unknown_recipient`; a name no live policy has is `400 unknown_policy`. A stored
+/// policy's person erased since it was saved is paged as nobody reachable (their rows
+/// are suppressed with `no_address_for_channel` and the engine moves on): a page must
+/// not fail at 3 a.m. because someone left.
+pub fn resolve(
+    escalation: &NewEscalation,
+    stored: Option<(String, i32, EscalationPolicy)>,
+    people: &BTreeMap<String, Option<Contacts>>,
+) -> Result<Resolved, FieldError> {
+    let given: HashSet<&str> = escalation
+        .recipients
+        .iter()
+        .map(|r| r.external_id.as_str())
+        .collect();
+    match &escalation.policy {
+        PolicySource::Given {
+            policy,
+            stored_people,
+        } => {
+            let mut found = BTreeMap::new();
+            for (field, id) in stored_people {
+                let Some(Some(contacts)) = people.get(id) else {
+                    return Err(FieldError::new(
+                        "unknown_recipient",
+                        field.clone(),
+                        format!(
+                            "`{id}` is neither one of the escalation's `recipients` nor a stored recipient"
+                        ),
+                    ));
+                };
+                found.insert(id.clone(), *contacts);
+            }
+            Ok(Resolved {
+                policy: policy.clone(),
+                stored: None,
+                stored_people: found,
+            })
+        }
+        PolicySource::Stored(name) => {
+            let Some((name, version, policy)) = stored.filter(|(n, ..)| n == name) else {
+                return Err(FieldError::new(
+                    "unknown_policy",
+                    "policy",
+                    format!("no policy is named `{name}`"),
+                ));
+            };
+            not_in_policy(&escalation.recipients, &policy)?;
+            let stored_people = policy
+                .levels
+                .iter()
+                .flat_map(|l| l.recipients.iter())
+                .filter(|id| !given.contains(id.as_str()))
+                .map(|id| {
+                    (
+                        id.clone(),
+                        people.get(id).copied().flatten().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            Ok(Resolved {
+                policy,
+                stored: Some((name, version)),
+                stored_people,
+            })
+        }
+    }
+}
+
+/// Who an escalation's ids are: the request's `recipients` first, then stored people.
+pub struct People<'a> {
+    pub given: &'a [NewRecipient],
+    pub stored: &'a BTreeMap<String, Contacts>,
+}
+
+impl super::engine::Directory for People<'_> {
+    fn find(&self, recipient: &str) -> Option<&dyn Reachable> {
+        self.given
+            .iter()
+            .find(|r| r.external_id == recipient)
+            .map(|r| r as &dyn Reachable)
+            .or_else(|| self.stored.get(recipient).map(|c| c as &dyn Reachable))
+    }
+}
+
+/// The body of `POST /v1/policies` and `PUT /v1/policies/{name}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredPolicyRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The tiers of every level without its own (default: email, Slack and push, then
+    /// SMS, then voice).
+    pub channels: Option<Object<ChannelsRequest>>,
+    pub levels: Option<Vec<Object<LevelRequest>>>,
+    pub repeat: Option<i64>,
+    pub ack_timeout_minutes: Option<i64>,
+}
+
+/// A checked stored policy, ready to save once everyone it names is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewStoredPolicy {
+    pub name: String,
+    pub description: Option<String>,
+    pub policy: EscalationPolicy,
+    /// (field, id) of everyone the levels name: each must be a stored recipient.
+    pub people: Vec<(String, String)>,
+}
+
+impl NewStoredPolicy {
+    /// `path_name`: the name in `PUT /v1/policies/{name}` (a `name` in the body must
+    /// then be the same); `None` for `POST /v1/policies`, whose body names it.
+    pub fn parse(req: StoredPolicyRequest, path_name: Option<&str>) -> Result<Self, FieldError> {
+        let name = match (path_name, req.name) {
+            (Some(path), Some(body)) if body != path => {
+                return Err(FieldError::new(
+                    "invalid",
+                    "name",
+                    "the body's `name` must be the one in the path (or left out)",
+                ));
+            }
+            (Some(path), _) => policy_name(path.to_owned(), "name")?,
+            (None, Some(body)) => policy_name(body, "name")?,
+            (None, None) => {
+                return Err(FieldError::new("required", "name", "`name` is required"));
+            }
+        };
+        let description = optional_text(req.description, "description", 500)?;
+        let default_channels = channels(req.channels, "channels")?;
+        let (policy, people) = levels(
+            PolicyRequest {
+                levels: req.levels,
+                repeat: req.repeat,
+                ack_timeout_minutes: req.ack_timeout_minutes,
+            },
+            "",
+            &default_channels,
+        )?;
+        Ok(Self {
+            name,
+            description,
+            policy,
+            people,
+        })
+    }
+}
+
+/// An escalation's `policy`: a stored policy's name, or one of its own.
+#[derive(Debug)]
+pub enum PolicyField {
+    Name(String),
+    Inline(PolicyRequest),
+}
+
+impl<'de> Deserialize<'de> for PolicyField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameOrObject;
+        impl<'de> Visitor<'de> for NameOrObject {
+            type Value = PolicyField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a stored policy's name or a JSON object")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PolicyField, E> {
+                Ok(PolicyField::Name(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PolicyField, A::Error> {
+                PolicyRequest::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(PolicyField::Inline)
+            }
+        }
+        deserializer.deserialize_any(NameOrObject)
+    }
 }
 
 impl super::engine::Directory for Vec<NewRecipient> {
@@ -839,10 +1168,11 @@ mod tests {
         let mut v = valid();
         v["channels"] = json!({"primary": ["sms"]});
         let e = parse(v).expect("valid");
-        assert_eq!(e.policy.levels.len(), 1);
-        assert_eq!(e.policy.levels[0].recipients, ["u1"]);
-        assert_eq!(e.policy.levels[0].channels.primary, [Channel::Sms]);
-        assert_eq!(e.policy.repeat, 0);
+        let policy = given(&e);
+        assert_eq!(policy.levels.len(), 1);
+        assert_eq!(policy.levels[0].recipients, ["u1"]);
+        assert_eq!(policy.levels[0].channels.primary, [Channel::Sms]);
+        assert_eq!(policy.repeat, 0);
     }
 
     #[test]
@@ -855,7 +1185,7 @@ mod tests {
              "secondary_after_minutes": 12}
         ], "repeat": 2});
         let e = parse(v).expect("valid");
-        let [first, second] = &e.policy.levels[..] else {
+        let [first, second] = &given(&e).levels[..] else {
             panic!("two levels")
         };
         assert_eq!(first.channels.fallback, [Channel::Voice]);
@@ -872,13 +1202,27 @@ mod tests {
             ),
             (12, 17)
         );
-        assert_eq!(e.policy.repeat, 2);
+        assert_eq!(given(&e).repeat, 2);
+    }
+
+    fn given(e: &NewEscalation) -> &EscalationPolicy {
+        match &e.policy {
+            PolicySource::Given { policy, .. } => policy,
+            PolicySource::Stored(name) => panic!("a stored policy: {name}"),
+        }
     }
 
     #[test]
-    fn a_policy_array_or_name_is_refused_until_stored_policies_exist() {
+    fn a_policy_is_a_stored_name_or_an_object() {
         let mut v = valid();
         v["policy"] = json!([{"after_minutes": 0}]);
+        assert_eq!(first_field(v.clone()), "policy");
+        v["policy"] = json!("platform-oncall");
+        assert_eq!(
+            parse(v.clone()).expect("a name").policy,
+            PolicySource::Stored("platform-oncall".into())
+        );
+        v["policy"] = json!("Platform On-call");
         assert_eq!(first_field(v.clone()), "policy");
         v["policy"] = json!({"levels": [{"recipients": ["u1"], "delay": 3}]});
         assert_eq!(first_field(v), "policy.levels[0].delay");
@@ -997,6 +1341,98 @@ mod tests {
             v["recipients"][0]["timezone"] = json!(bad);
             assert_eq!(first_field(v), "recipients[0].timezone", "{bad}");
         }
+    }
+
+    #[test]
+    fn an_inline_policy_may_name_stored_people_and_unknown_ones_are_refused() {
+        let mut v = valid();
+        v["policy"] = json!({"levels": [{"recipients": ["u1", "alice"]}]});
+        let e = parse(v).expect("valid");
+        let PolicySource::Given { stored_people, .. } = &e.policy else {
+            panic!("its own policy")
+        };
+        assert_eq!(
+            stored_people,
+            &[(
+                "policy.levels[0].recipients[1]".to_owned(),
+                "alice".to_owned()
+            )]
+        );
+        let alice = Contacts {
+            email: true,
+            ..Contacts::default()
+        };
+        let known = BTreeMap::from([("alice".to_owned(), Some(alice))]);
+        let r = resolve(&e, None, &known).expect("alice is stored");
+        assert_eq!(r.stored_people["alice"], alice);
+        assert_eq!(r.stored, None);
+        let erased = BTreeMap::from([("alice".to_owned(), None)]);
+        let err = resolve(&e, None, &erased).expect_err("alice is gone");
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            ("unknown_recipient", "policy.levels[0].recipients[1]")
+        );
+    }
+
+    #[test]
+    fn a_stored_policy_resolves_to_its_version_and_pages_an_erased_person_as_unreachable() {
+        let mut v = valid();
+        v.as_object_mut().map(|o| o.remove("recipients"));
+        v["policy"] = json!("platform-oncall");
+        let e = parse(v).expect("no recipients needed");
+        let stored = EscalationPolicy::everyone(
+            vec!["alice".into(), "bob".into()],
+            ChannelPolicy::default(),
+        );
+        let people = BTreeMap::from([
+            ("alice".to_owned(), Some(Contacts::default())),
+            ("bob".to_owned(), None),
+        ]);
+        let r = resolve(
+            &e,
+            Some(("platform-oncall".into(), 3, stored.clone())),
+            &people,
+        )
+        .expect("resolved");
+        assert_eq!(r.policy, stored);
+        assert_eq!(r.stored, Some(("platform-oncall".into(), 3)));
+        assert_eq!(r.stored_people.len(), 2, "bob is paged as nobody reachable");
+        let err = resolve(&e, None, &people).expect_err("no such policy");
+        assert_eq!((err.code, err.field.as_str()), ("unknown_policy", "policy"));
+        // Someone in the request but in no level of the stored policy.
+        let mut v = valid();
+        v["policy"] = json!("platform-oncall");
+        let e = parse(v).expect("valid");
+        let err = resolve(&e, Some(("platform-oncall".into(), 3, stored)), &people)
+            .expect_err("u1 is in no level");
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            ("not_in_policy", "recipients[0].id")
+        );
+    }
+
+    #[test]
+    fn a_stored_policy_body_is_checked_without_a_policy_prefix() {
+        let req = |v: serde_json::Value| -> StoredPolicyRequest {
+            parse_json(v.to_string().as_bytes()).expect("json")
+        };
+        let ok = NewStoredPolicy::parse(
+            req(json!({"levels": [{"recipients": ["a"]}, {"after_minutes": 10, "recipients": ["b"]}]})),
+            Some("night-shift"),
+        )
+        .expect("valid");
+        assert_eq!(ok.name, "night-shift");
+        assert_eq!(ok.policy.levels[1].channels, ChannelPolicy::default());
+        assert_eq!(
+            ok.people[1],
+            ("levels[1].recipients[0]".to_owned(), "b".to_owned())
+        );
+        let err = NewStoredPolicy::parse(req(json!({"levels": [{"recipients": []}]})), Some("x"))
+            .expect_err("empty level");
+        assert_eq!(err.field, "levels[0].recipients");
+        let err = NewStoredPolicy::parse(req(json!({"name": "-x", "levels": []})), None)
+            .expect_err("bad name");
+        assert_eq!(err.field, "name");
     }
 
     #[test]

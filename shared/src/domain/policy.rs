@@ -127,6 +127,11 @@ impl Level {
 pub struct EscalationPolicy {
     pub levels: Vec<Level>,
     pub repeat: u8,
+    /// PagerDuty's acknowledgement timeout: an escalation acknowledged but not resolved
+    /// this many minutes later goes back to `triggered` and the policy starts over from
+    /// its first level (with its repeats). Off when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_timeout_minutes: Option<u32>,
 }
 
 impl EscalationPolicy {
@@ -136,6 +141,8 @@ impl EscalationPolicy {
     pub const MAX_AFTER_MINUTES: u32 = 7 * 24 * 60;
     /// Tier delays are at most a day.
     pub const MAX_TIER_MINUTES: u32 = 24 * 60;
+    /// An acknowledgement holds at most a day before it times out.
+    pub const MAX_ACK_TIMEOUT_MINUTES: u32 = 24 * 60;
 
     /// The policy of an escalation that names none: everyone at once, on `channels`'
     /// tiers with the default delays, once.
@@ -149,6 +156,7 @@ impl EscalationPolicy {
                 fallback_after_minutes: DEFAULT_FALLBACK_AFTER_MINUTES,
             }],
             repeat: 0,
+            ack_timeout_minutes: None,
         }
     }
 }
@@ -178,6 +186,8 @@ pub mod reason {
     /// Not a suppression: the row is held `queued` until the person's quiet hours end
     /// (see [`crate::domain::quiet_hours`]), its `deferred_reason`.
     pub const QUIET_HOURS: &str = "quiet_hours";
+    /// The person was erased (`DELETE /v1/recipients/{id}`) before this was sent.
+    pub const RECIPIENT_ERASED: &str = "recipient_erased";
 }
 
 /// One notification row to write: a channel of a tier of a level, for one person.

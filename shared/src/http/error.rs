@@ -26,6 +26,9 @@ pub enum ApiError {
     /// The request conflicts with what another tenant holds (a Slack workspace).
     #[error("{0}")]
     Conflict(String),
+    /// A field's value is another record's (a Slack id another person connected).
+    #[error("{}", .0.message)]
+    FieldConflict(FieldError),
     /// A provider Herald called on the caller's behalf failed (Slack's OAuth exchange).
     #[error("{0}")]
     Upstream(String),
@@ -62,7 +65,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::FieldConflict(_) => StatusCode::CONFLICT,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,7 +74,7 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            ApiError::Validation(e) => e.code,
+            ApiError::Validation(e) | ApiError::FieldConflict(e) => e.code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::NoRoute => "no_route",
@@ -93,7 +96,7 @@ impl ApiError {
             tracing::error!(error.message = ?self, request_id, "request failed");
         }
         let field = match &self {
-            ApiError::Validation(e) => Some(e.field.clone()),
+            ApiError::Validation(e) | ApiError::FieldConflict(e) => Some(e.field.clone()),
             _ => None,
         };
         let message = match &self {
