@@ -45,25 +45,12 @@ fn init_logs() {
     }
 }
 
-/// The emulator's whole state (`/moto-api/data.json`). The emulator serialises it while
-/// other tests change it, and now and then answers 500 for that: it is asked again.
+/// The emulator's whole state (`/moto-api/data.json`), asked again when it answers
+/// mid-change (see [`stack::moto_state`]).
 pub async fn moto_state(http: &reqwest::Client) -> Value {
-    let mut last = String::new();
-    for _ in 0..5 {
-        let got = http
-            .get(format!("{}/moto-api/data.json", moto_url()))
-            .send()
-            .await
-            .expect("moto data");
-        let status = got.status();
-        let text = got.text().await.expect("moto data body");
-        match serde_json::from_str(&text) {
-            Ok(value) if status.is_success() => return value,
-            _ => last = format!("{status}: {}", text.chars().take(200).collect::<String>()),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("the emulator's state, asked 5 times: {last}")
+    stack::moto_state(http, &moto_url())
+        .await
+        .expect("the emulator's state")
 }
 
 pub async fn sdk_config() -> herald::aws_config::SdkConfig {

@@ -64,13 +64,14 @@ struct InboxPageView {
     next_cursor: Option<String>,
 }
 
-fn query(req: &Request, name: &str) -> Option<String> {
+/// The first value of query parameter `name`.
+pub(crate) fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()
         .and_then(|q| q.first(name))
         .map(str::to_owned)
 }
 
-fn invalid(field: &str, message: &str) -> ApiError {
+pub(crate) fn invalid(field: &str, message: &str) -> ApiError {
     ApiError::Validation(FieldError::new("invalid", field, message))
 }
 

@@ -13,8 +13,10 @@ use herald::domain::quiet_hours::{QuietHours, WindowSpec};
 use herald::domain::{FieldError, parse_json};
 use herald::http::{ApiError, json, json_body};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+
+use crate::handlers::{invalid, query};
 
 /// At most this many people per page of `GET /v1/recipients`.
 pub const MAX_LIMIT: i64 = 200;
@@ -103,16 +105,6 @@ impl ErasedView {
 
 fn valid_id(raw: &str) -> Result<String, ApiError> {
     recipient_id(Some(raw.to_owned()), "id").map_err(ApiError::Validation)
-}
-
-fn query(req: &Request, name: &str) -> Option<String> {
-    req.query_string_parameters_ref()
-        .and_then(|q| q.first(name))
-        .map(str::to_owned)
-}
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError::Validation(FieldError::new("invalid", field, message))
 }
 
 pub async fn list(

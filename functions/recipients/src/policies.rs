@@ -10,8 +10,10 @@ use herald::domain::escalation::{NewStoredPolicy, StoredPolicyRequest};
 use herald::domain::{EscalationPolicy, FieldError, parse_json};
 use herald::http::{ApiError, json, json_body, no_content};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+
+use crate::handlers::{invalid, query};
 
 #[derive(Debug, Serialize)]
 pub struct PolicyView {
@@ -59,18 +61,14 @@ pub async fn get(
     req: &Request,
     name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let version = match req
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("version"))
-    {
+    let version = match query(req, "version") {
         None => None,
-        Some(raw) => Some(raw.parse::<i32>().ok().filter(|v| *v >= 1).ok_or_else(|| {
-            ApiError::Validation(FieldError::new(
-                "invalid",
-                "version",
-                "`version` is a version number (1, 2, …)",
-            ))
-        })?),
+        Some(raw) => Some(
+            raw.parse::<i32>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| invalid("version", "`version` is a version number (1, 2, …)"))?,
+        ),
     };
     let found = policies::get(client, principal.tenant_id, name, version)
         .await?

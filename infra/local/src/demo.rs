@@ -742,12 +742,7 @@ async fn push_endpoint(sns: &herald::aws_sdk_sns::Client, stamp: &str) -> anyhow
 }
 
 async fn moto_data(http: &reqwest::Client, moto_url: &str) -> anyhow::Result<Value> {
-    Ok(http
-        .get(format!("{moto_url}/moto-api/data.json"))
-        .send()
-        .await?
-        .json()
-        .await?)
+    stack::moto_state(http, moto_url).await
 }
 
 /// Polls `probe` until it finds something (20 s at most).

@@ -339,3 +339,27 @@ pub async fn create_tenant(
         .await?;
     Ok((tenant_id, key.key))
 }
+
+/// The emulator's whole state (`/moto-api/data.json`). The emulator serialises it while
+/// others change it, and now and then answers 500 (or half a body) for that: it is
+/// asked again, five times at most.
+pub async fn moto_state(
+    http: &reqwest::Client,
+    moto_url: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let got = http
+            .get(format!("{moto_url}/moto-api/data.json"))
+            .send()
+            .await?;
+        let status = got.status();
+        let text = got.text().await?;
+        match serde_json::from_str(&text) {
+            Ok(value) if status.is_success() => return Ok(value),
+            _ => last = format!("{status}: {}", text.chars().take(200).collect::<String>()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("the emulator's state, asked 5 times: {last}")
+}
