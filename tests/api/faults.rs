@@ -21,18 +21,34 @@
 //! `HERALD_FAULT_SEED=<n> cargo test -p herald-tests --test api faults -- --nocapture`.
 //! (Timing still varies: which messages share a batch with a killed send, how SQS orders
 //! redeliveries.)
+//!
+//! The escalation engine runs through all of it. A quarter of the escalations with two
+//! recipients (49 of 182, seven with `repeat: 1`) carry a two-level policy: the first
+//! person on one channel, then a second after 5 minutes and a third after 10, the second
+//! person at minute 15 on the same channels rotated; the others page everyone at once on
+//! their three channels. From the second loop round on, the engine's clock moves 5
+//! minutes ahead of real time each round (+6, +11, +16, ...), while the dispatchers run,
+//! each step two runs at once in small batches (they share the work by `SKIP LOCKED`),
+//! one of them killed after its claim; the retry runs meanwhile step, on the real clock,
+//! the escalations whose deliveries gave up (a tier that gave up moves on at once), and
+//! the SQS send of such a row's first enqueue fails too. Escalations are acknowledged
+//! before the engine's first step, after level 0's fallback started and after level 1's
+//! secondary did; the clock moves on until no escalation has a step to come. Then every
+//! row must be one its policy writes, each step recorded once, nothing queued, stepped or
+//! sent after an acknowledgement, and every escalation nobody answered exhausted, once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use herald::dispatch::Dispatch;
-use herald::domain::Channel;
 use herald::domain::slack::{ACKNOWLEDGE_ACTION_ID, button_click_body};
+use herald::domain::{Channel, Tier};
+use herald::scheduled::EngineSummary;
 use herald::warm::Warm;
 use herald_local::fakes::{Received, SEND_VOICE_MESSAGE};
 use herald_local::stack::LOCAL_SLACK_SIGNING_SECRET;
@@ -53,12 +69,36 @@ use crate::helpers::{
 
 /// Probabilities per decision (per provider call; the SQS one per notification).
 const P_SQS_SEND_FAILS: f64 = 0.15;
+/// The first SQS send of a row the engine started on the real clock (a few per run).
+const P_SQS_ENGINE_SEND_FAILS: f64 = 0.5;
 const P_KILL_BEFORE_SEND: f64 = 0.02;
 const P_KILL_AFTER_SEND: f64 = 0.02;
 const P_KILL_DB_CONNECTION: f64 = 0.03;
 const P_THROTTLE: f64 = 0.20;
 /// Every 13th address of each channel is refused for good by its provider.
 const REJECT_EVERY: usize = 13;
+/// What the proxy's database-connection fault looks for: a dispatcher connection whose
+/// (last) statement is the dispatch claim, `WITH locked AS (...), claimed AS (...)`.
+const DISPATCH_CLAIM_MARKER: &str = "claimed AS (";
+
+/// The two-level policy's timing (minutes): level 1 fires 15 minutes after its round
+/// started; in each level the second tier comes 5 minutes after the level fired and the
+/// third 10, or at once when every delivery of the tier before gave up.
+const LEVEL_1_AFTER_MINUTES: u32 = 15;
+const SECONDARY_AFTER_MINUTES: u32 = 5;
+const FALLBACK_AFTER_MINUTES: u32 = 10;
+/// The engine's clock: its first step 6 minutes after the last escalation came in (past
+/// every first tier's 5 minutes), then 5 more each loop round.
+const FIRST_STEP_MINUTES: i64 = 6;
+const STEP_MINUTES: i64 = 5;
+/// The step whose first run is killed after its claim (the one that fires level 1).
+const KILLED_RUN_AT_MINUTES: i64 = 16;
+/// The batch of this test's engine runs: small, so two runs at once share a step's work.
+const ENGINE_BATCH: u32 = 8;
+/// The loop rounds after which the acknowledgement rounds run: once the first wave was
+/// sent (before any engine step), after the step at +11 minutes (level 0's fallback
+/// started) and after the one at +21 (level 1's secondary started).
+const ACK_AT_ROUNDS: [usize; 3] = [1, 3, 5];
 
 /// The channels with a dispatcher under fault injection (in_app rows are written by
 /// ingest).
@@ -124,6 +164,8 @@ fn roll(seed: u64, key: &str, n: u64) -> f64 {
 struct Injected {
     /// Notifications whose SQS send after the ingest commit was refused.
     sqs_ids_failed: HashSet<Uuid>,
+    /// Rows the engine started on the real clock whose first SQS send was refused.
+    sqs_ids_failed_engine: HashSet<Uuid>,
     throttled: u64,
     rejected: u64,
     killed_before_send: u64,
@@ -186,6 +228,10 @@ struct Faults {
     http: reqwest::Client,
     /// Whether the SQS send after an ingest commit may fail (the ingest phase only).
     sqs_faults: AtomicBool,
+    /// Whether the first SQS send of a row the engine started may fail (after ingest).
+    sqs_engine_faults: AtomicBool,
+    /// Every notification some SendMessageBatch carried: only a first send may fail.
+    sqs_seen: Mutex<HashSet<Uuid>>,
     sqs_batches_failed: AtomicU64,
     /// Invocation numbers, unique over all channels; a killed one sends nothing more.
     next_epoch: AtomicU64,
@@ -358,7 +404,8 @@ impl Faults {
         let path = parts.uri.path().to_owned();
 
         if target == "AmazonSQS.SendMessageBatch"
-            && self.sqs_faults.load(Ordering::SeqCst)
+            && (self.sqs_faults.load(Ordering::SeqCst)
+                || self.sqs_engine_faults.load(Ordering::SeqCst))
             && let Some(resp) = self.sqs_fault(&body).await
         {
             return resp;
@@ -371,7 +418,13 @@ impl Faults {
     }
 
     /// Fails the whole batch when one of its notifications is doomed (by seed, by the
-    /// notification's stable name, read from the database: ingest has committed).
+    /// notification's stable name, read from the database: ingest has committed). After
+    /// ingest only a row's first send may fail, and never in a batch holding a row the
+    /// engine queued on its driven clock: that row's outbox clock is the engine's, minutes
+    /// ahead of real time, so the outbox sweep would only find it minutes later (in
+    /// production the two clocks agree). That leaves the rows the engine starts on the
+    /// real clock, in the retry runs: tiers that start at once because the tier before
+    /// gave up.
     async fn sqs_fault(&self, body: &[u8]) -> Option<hyper::Response<Full<Bytes>>> {
         let request: Value = serde_json::from_slice(body).ok()?;
         let ids: Vec<Uuid> = request["Entries"]
@@ -385,7 +438,9 @@ impl Faults {
             .admin
             .get()?
             .query(
-                "SELECT n.id, n.channel, e.dedup_key, r.external_id FROM notification_log n \
+                "SELECT n.id, n.channel, e.dedup_key, r.external_id, n.level, n.round, \
+                        n.queued_at > now() + interval '5 seconds' AS ahead \
+                 FROM notification_log n \
                  JOIN escalations e ON e.id = n.escalation_id \
                  JOIN recipients r ON r.id = n.recipient_id WHERE n.id = ANY($1)",
                 &[&ids],
@@ -396,24 +451,43 @@ impl Faults {
             .iter()
             .filter_map(|r| {
                 let channel: Channel = r.get::<_, String>(1).parse().ok()?;
-                let name = format!(
+                let mut name = format!(
                     "sqs:{}:{}:{channel}",
                     r.get::<_, Option<String>>(2).unwrap_or_default(),
                     r.get::<_, String>(3)
                 );
+                // A later level or round of the same person and channel is another row.
+                let (level, round) = (r.get::<_, i32>(4), r.get::<_, i32>(5));
+                if (level, round) != (0, 0) {
+                    name.push_str(&format!(":l{level}:r{round}"));
+                }
                 Some((r.get(0), channel, name))
             })
             .collect();
-        let doomed = named
-            .iter()
-            .any(|(_, _, name)| roll(self.seed, name, 0) < P_SQS_SEND_FAILS);
+        let ahead = rows.iter().any(|r| r.get::<_, bool>(6));
+        let first: Vec<bool> = {
+            let mut seen = self.sqs_seen.lock().expect("lock");
+            named.iter().map(|(id, ..)| seen.insert(*id)).collect()
+        };
+        let ingest = self.sqs_faults.load(Ordering::SeqCst);
+        let doomed = named.iter().zip(&first).any(|((_, _, name), first)| {
+            if ingest {
+                roll(self.seed, name, 0) < P_SQS_SEND_FAILS
+            } else {
+                *first && !ahead && roll(self.seed, name, 0) < P_SQS_ENGINE_SEND_FAILS
+            }
+        });
         if !doomed {
             return None;
         }
         self.sqs_batches_failed.fetch_add(1, Ordering::SeqCst);
         for (id, channel, _) in named {
             self.count(channel, |i| {
-                i.sqs_ids_failed.insert(id);
+                if ingest {
+                    i.sqs_ids_failed.insert(id);
+                } else {
+                    i.sqs_ids_failed_engine.insert(id);
+                }
             });
         }
         Some(answer(
@@ -529,8 +603,8 @@ impl Faults {
                     .query_one(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
                          WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                           AND query LIKE '%WITH claimed AS%'",
-                        &[],
+                           AND query LIKE '%' || $1 || '%'",
+                        &[&DISPATCH_CLAIM_MARKER],
                     )
                     .await
                     .map(|row| row.get::<_, i64>(0))
@@ -807,6 +881,8 @@ struct Counters {
     reclaimed: u64,
     exhausted: u64,
     suppressed: u64,
+    /// The engine's part of the retry runs (on the real clock).
+    engine: EngineSummary,
 }
 
 /// One channel's dispatcher, as the test runs it.
@@ -876,6 +952,7 @@ async fn retry(app: &TestApp, counters: &mut Counters) {
             counters.reclaimed += s.reclaimed_leases;
             counters.exhausted += s.exhausted;
             counters.suppressed += s.suppressed;
+            add_engine(&mut counters.engine, &s.engine);
         }
         // A run that met a killed connection fails like a Lambda would; the next continues.
         Err(_) => counters.retry_run_errors += 1,
@@ -920,6 +997,8 @@ struct Planned {
     id: String,
     /// (channel, address) of every dispatched notification.
     sends: Vec<(Channel, String)>,
+    /// What its policy writes, run to its end.
+    policy: PolicyPlan,
 }
 
 /// How a message that reached its recipient lets them acknowledge.
@@ -930,10 +1009,10 @@ enum Answer {
     Button(String),
 }
 
-/// Acknowledges every fifth escalation not yet acknowledged: twice at once through a
-/// link (or Slack's button) in a message that reached one of its recipients, when one
-/// did (the channel tried first rotates, so every channel's links get clicked), and once
-/// through the API.
+/// Acknowledges the escalations of acknowledgement round `round` ([`ack_round_of`]) not
+/// yet acknowledged: twice at once through a link (or Slack's button) in a message that
+/// reached one of its recipients, when one did (the channel tried first rotates, so every
+/// channel's links get clicked), and once through the API.
 async fn acknowledge_round(
     app: &TestApp,
     escalations: &[Planned],
@@ -943,7 +1022,7 @@ async fn acknowledge_round(
     link_wins: &mut BTreeMap<Channel, u64>,
 ) {
     for (i, escalation) in escalations.iter().enumerate() {
-        if i % 5 != round || acked.contains(&escalation.id) {
+        if ack_round_of(i) != Some(round) || acked.contains(&escalation.id) {
             continue;
         }
         // Rotated by `i / 5`, not `i`: a round takes the `i` with one `i % 5`.
@@ -1164,6 +1243,715 @@ async fn push_endpoints(count: usize, disabled: &HashSet<usize>) -> Vec<String> 
     arns
 }
 
+/// Whether escalation `i` runs under a two-level policy: a quarter of those with two
+/// recipients (49 of 182, every channel set and acknowledgement round among them). The
+/// others page everyone at once on their three channels.
+fn under_policy(i: usize) -> bool {
+    (i / CHANNEL_SETS.len()) % 4 == 1
+}
+
+/// Whether escalation `i`'s policy has `repeat: 1`: one cycle of the channel sets.
+fn repeats(i: usize) -> bool {
+    i / CHANNEL_SETS.len() == 5
+}
+
+/// The acknowledgement round in which escalation `i` is acknowledged, if ever: every
+/// fifth escalation in each of the first two, and the policy escalations of a third
+/// fifth in the third (see [`ACK_AT_ROUNDS`]).
+fn ack_round_of(i: usize) -> Option<usize> {
+    match i % 5 {
+        round @ (0 | 1) => Some(round),
+        2 if under_policy(i) => Some(2),
+        _ => None,
+    }
+}
+
+/// One row a policy writes: (round, level, recipient, tier, channel); the database's
+/// step key, with the tier.
+type PolicyRow = (u32, u32, String, Tier, Channel);
+
+/// One level of a policy as this test writes it.
+#[derive(Debug, Clone)]
+struct PlannedLevel {
+    after_minutes: u32,
+    people: Vec<String>,
+    /// Its non-empty tiers, in order.
+    tiers: Vec<(Tier, Vec<Channel>)>,
+}
+
+/// An escalation's policy as this test wrote it, to hold the engine's rows against.
+#[derive(Debug, Clone)]
+struct PolicyPlan {
+    levels: Vec<PlannedLevel>,
+    repeat: u32,
+}
+
+impl PolicyPlan {
+    /// What an escalation without a policy gets: everyone at once on `channels`, once.
+    fn everyone(people: Vec<String>, channels: [Channel; 3]) -> Self {
+        Self {
+            levels: vec![PlannedLevel {
+                after_minutes: 0,
+                people,
+                tiers: vec![(Tier::Primary, channels.to_vec())],
+            }],
+            repeat: 0,
+        }
+    }
+
+    /// `first` on `channels[0]`, then `[1]`, then `[2]`; `second` at minute 15 on the same
+    /// channels rotated by one (each level its own channels).
+    fn two_levels(first: &str, second: &str, channels: [Channel; 3], repeat: u32) -> Self {
+        let tiers = |c: [Channel; 3]| {
+            vec![
+                (Tier::Primary, vec![c[0]]),
+                (Tier::Secondary, vec![c[1]]),
+                (Tier::Fallback, vec![c[2]]),
+            ]
+        };
+        let [a, b, c] = channels;
+        Self {
+            levels: vec![
+                PlannedLevel {
+                    after_minutes: 0,
+                    people: vec![first.to_owned()],
+                    tiers: tiers([a, b, c]),
+                },
+                PlannedLevel {
+                    after_minutes: LEVEL_1_AFTER_MINUTES,
+                    people: vec![second.to_owned()],
+                    tiers: tiers([b, c, a]),
+                },
+            ],
+            repeat,
+        }
+    }
+
+    /// The `policy` of `POST /v1/escalations`.
+    fn to_json(&self) -> Value {
+        let levels: Vec<Value> = self
+            .levels
+            .iter()
+            .map(|level| {
+                let mut channels = json!({});
+                for (tier, list) in &level.tiers {
+                    let names: Vec<&str> = list.iter().map(|c| c.as_str()).collect();
+                    channels[tier.as_str()] = json!(names);
+                }
+                json!({
+                    "after_minutes": level.after_minutes,
+                    "recipients": level.people,
+                    "channels": channels,
+                    "secondary_after_minutes": SECONDARY_AFTER_MINUTES,
+                    "fallback_after_minutes": FALLBACK_AFTER_MINUTES,
+                })
+            })
+            .collect();
+        json!({ "levels": levels, "repeat": self.repeat })
+    }
+
+    /// Every row the policy writes when nobody answers it: every channel of every tier
+    /// of every person of every level, in every round.
+    fn rows(&self) -> BTreeSet<PolicyRow> {
+        let mut rows = BTreeSet::new();
+        for round in 0..=self.repeat {
+            for (level, l) in (0u32..).zip(&self.levels) {
+                for who in &l.people {
+                    for (tier, channels) in &l.tiers {
+                        for channel in channels {
+                            rows.insert((round, level, who.clone(), *tier, *channel));
+                        }
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    fn people(&self, level: u32) -> &[String] {
+        self.levels
+            .get(level as usize)
+            .map_or(&[], |l| l.people.as_slice())
+    }
+}
+
+/// The engine's clock in this test, ahead of real time: whole seconds (as stored), so a
+/// row's `queued_at` says which driven step wrote it.
+struct EngineClock {
+    t0: DateTime<Utc>,
+    minutes: Option<i64>,
+    used: BTreeSet<DateTime<Utc>>,
+}
+
+impl EngineClock {
+    /// Starts at the next whole second: after every escalation came in.
+    fn new() -> Self {
+        let now = Utc::now().timestamp() + 1;
+        Self {
+            t0: DateTime::from_timestamp(now, 0).expect("a time"),
+            minutes: None,
+            used: BTreeSet::new(),
+        }
+    }
+
+    /// The clock one step on: +6 minutes, then 5 more each time.
+    fn advance(&mut self) -> DateTime<Utc> {
+        let minutes = self
+            .minutes
+            .map_or(FIRST_STEP_MINUTES, |m| m + STEP_MINUTES);
+        self.minutes = Some(minutes);
+        let at = self.t0 + TimeDelta::minutes(minutes);
+        self.used.insert(at);
+        at
+    }
+
+    fn now(&self) -> Option<DateTime<Utc>> {
+        self.minutes.map(|m| self.t0 + TimeDelta::minutes(m))
+    }
+}
+
+/// What the engine did in this test.
+#[derive(Default)]
+struct EngineFigures {
+    /// Driven steps (each two runs at once at the same clock).
+    steps: u64,
+    /// Steps in which both overlapping runs stepped some escalation.
+    both_stepped: u64,
+    /// Runs killed after their claim (their apply statement's connection terminated).
+    killed: u64,
+    /// Runs that failed otherwise (a connection the dispatch fault had killed).
+    failed: u64,
+    /// Summed over the driven runs.
+    driven: EngineSummary,
+}
+
+fn add_engine(into: &mut EngineSummary, run: &EngineSummary) {
+    into.escalations += run.escalations;
+    into.levels_fired += run.levels_fired;
+    into.tiers_started += run.tiers_started;
+    into.exhausted += run.exhausted;
+    into.rows += run.rows;
+    into.enqueued += run.enqueued;
+    into.enqueue_failed += run.enqueue_failed;
+}
+
+/// One engine run as if the clock read `at`: [`TestApp::escalate_at`] with this test's
+/// small batch, and the error returned (a run may meet a killed connection).
+async fn engine_at(app: &TestApp, at: DateTime<Utc>) -> anyhow::Result<EngineSummary> {
+    let queues = app.retry.queues.get().await?;
+    herald::scheduled::escalate(
+        &app.pool,
+        &queues,
+        &app.retry.settings.enabled,
+        ENGINE_BATCH,
+        herald::domain::Budget::for_duration(Instant::now(), Duration::from_secs(30)),
+        || at,
+    )
+    .await
+}
+
+/// The engine's step at `at`: two runs at once, as two scheduled invocations that
+/// overlap; each takes batches the other holds no lock on. When a run failed (its pooled
+/// connection killed by the dispatch fault), the step is run again, as the next
+/// invocation would. (An escalation both skipped, locked by a dispatcher's wake-up at
+/// that moment, waits for the next step.)
+async fn engine_step(app: &TestApp, at: DateTime<Utc>, figures: &mut EngineFigures) {
+    figures.steps += 1;
+    let (a, b) = tokio::join!(engine_at(app, at), engine_at(app, at));
+    let mut stepped = Vec::new();
+    let mut failed = false;
+    for run in [a, b] {
+        match run {
+            Ok(run) => {
+                stepped.push(run.escalations);
+                add_engine(&mut figures.driven, &run);
+            }
+            Err(_) => {
+                figures.failed += 1;
+                failed = true;
+            }
+        }
+    }
+    if stepped.iter().filter(|n| **n > 0).count() == 2 {
+        figures.both_stepped += 1;
+    }
+    let mut attempts = 0;
+    while failed {
+        attempts += 1;
+        match engine_at(app, at).await {
+            Ok(run) => {
+                add_engine(&mut figures.driven, &run);
+                failed = false;
+            }
+            Err(e) => {
+                figures.failed += 1;
+                assert!(
+                    attempts < 3,
+                    "the engine's step at {at} keeps failing: {e:#}"
+                );
+            }
+        }
+    }
+}
+
+/// One engine run at `at` that dies after its claim: its apply statement waits on a lock
+/// this test holds on `event_log`, and its connection is terminated there (a Lambda
+/// timing out, a database failover). What it claimed must come back whole: the next
+/// run at the same clock writes those steps, once (checked with all the others).
+async fn engine_run_killed_after_claim(app: &Arc<TestApp>, at: DateTime<Utc>) {
+    let locker = connect(&app.db_url).await;
+    // Another connection watches: inside the locker's transaction, pg_stat_activity
+    // would show the snapshot of its first read over and over.
+    let watcher = connect(&app.db_url).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE event_log IN SHARE MODE")
+        .await
+        .expect("lock event_log");
+    let run = {
+        let app = app.clone();
+        tokio::spawn(async move { engine_at(&app, at).await })
+    };
+    let give_up = Instant::now() + Duration::from_secs(10);
+    let killed = loop {
+        let killed: i64 = watcher
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                   AND wait_event_type = 'Lock' AND query LIKE '%next_escalation_at = u.next_at%'",
+                &[],
+            )
+            .await
+            .expect("terminate the engine's connection")
+            .get(0);
+        if killed > 0 || run.is_finished() || Instant::now() > give_up {
+            break killed;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    let result = run.await.expect("engine task");
+    assert!(
+        killed == 1 && result.is_err(),
+        "the engine run at {at} was to die after its claim: {killed} killed, {result:?}"
+    );
+}
+
+/// Escalations with a step still to come (triggered, neither answered nor exhausted).
+async fn engine_pending(app: &TestApp) -> i64 {
+    app.scalar_i64(
+        "SELECT count(*) FROM escalations \
+         WHERE status = 'triggered' AND next_escalation_at IS NOT NULL",
+    )
+    .await
+}
+
+/// A notification row as the engine's checks read it.
+#[derive(Debug, Clone)]
+struct StepRowState {
+    key: PolicyRow,
+    status: String,
+    queued_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    last_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// An escalation's state at the end, and its audit trail.
+#[derive(Debug, Default)]
+struct Trail {
+    acknowledged_at: Option<DateTime<Utc>>,
+    exhausted_at: Option<DateTime<Utc>>,
+    next_escalation_at: Option<DateTime<Utc>>,
+    /// The step each `escalation.level_fired` and `escalation.tier_started` stands for,
+    /// one per person and tier: (event id, (round, level, person, tier)).
+    steps: Vec<(i64, (u32, u32, String, Tier))>,
+    exhausted: Vec<i64>,
+    acknowledged: Vec<i64>,
+}
+
+/// Every escalation's state and engine events, by escalation id.
+async fn trails(
+    client: &tokio_postgres::Client,
+    escalations: &[Planned],
+) -> HashMap<String, Trail> {
+    let policy_of: HashMap<&str, &PolicyPlan> = escalations
+        .iter()
+        .map(|e| (e.id.as_str(), &e.policy))
+        .collect();
+    let mut out: HashMap<String, Trail> = HashMap::new();
+    for row in client
+        .query(
+            "SELECT id::text, acknowledged_at, exhausted_at, next_escalation_at FROM escalations",
+            &[],
+        )
+        .await
+        .expect("escalations")
+    {
+        let trail = out.entry(row.get(0)).or_default();
+        trail.acknowledged_at = row.get(1);
+        trail.exhausted_at = row.get(2);
+        trail.next_escalation_at = row.get(3);
+    }
+    for row in client
+        .query(
+            "SELECT id, escalation_id::text, event_type, detail FROM event_log \
+             WHERE event_type IN ('escalation.level_fired', 'escalation.tier_started', \
+                                  'escalation.exhausted', 'escalation.acknowledged') ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("engine events")
+    {
+        let (id, escalation, kind, detail): (i64, String, String, Value) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let number = |field: &str| {
+            detail[field]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or_else(|| panic!("{kind} of {escalation}: no {field} in {detail}"))
+        };
+        let policy = policy_of
+            .get(escalation.as_str())
+            .unwrap_or_else(|| panic!("{kind} of an escalation this test did not make"));
+        let trail = out.entry(escalation.clone()).or_default();
+        match kind.as_str() {
+            "escalation.level_fired" => {
+                let (round, level) = (number("round"), number("level"));
+                for who in policy.people(level) {
+                    trail
+                        .steps
+                        .push((id, (round, level, who.clone(), Tier::Primary)));
+                }
+            }
+            "escalation.tier_started" => {
+                let who = detail["recipient"].as_str().expect("recipient").to_owned();
+                let tier: Tier = detail["tier"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .expect("tier");
+                trail
+                    .steps
+                    .push((id, (number("round"), number("level"), who, tier)));
+            }
+            "escalation.exhausted" => trail.exhausted.push(id),
+            _ => trail.acknowledged.push(id),
+        }
+    }
+    out
+}
+
+/// Every row is one its escalation's policy writes, and comes after the steps before it
+/// (a later tier after the earlier ones of the same person, a level after the level
+/// before, a round after the whole round before); an escalation nobody answered ran its
+/// policy to the end, so has every one of them. (Each at most once: the step key is
+/// unique, and the verdict above reads one row per key.) Returns the rows checked.
+fn check_rows_follow_the_policy(
+    escalations: &[Planned],
+    rows: &HashMap<String, Vec<StepRowState>>,
+    acked: &HashSet<String>,
+) -> usize {
+    let none = Vec::new();
+    let mut checked = 0;
+    for escalation in escalations {
+        let id = &escalation.id;
+        let planned = escalation.policy.rows();
+        let written: BTreeSet<PolicyRow> = rows
+            .get(id)
+            .unwrap_or(&none)
+            .iter()
+            .map(|r| r.key.clone())
+            .collect();
+        checked += written.len();
+        let unplanned: Vec<_> = written.difference(&planned).collect();
+        assert!(
+            unplanned.is_empty(),
+            "{id}: rows its policy does not write: {unplanned:?}"
+        );
+        let started: BTreeSet<(u32, u32, String, Tier)> = written
+            .iter()
+            .map(|(round, level, who, tier, _)| (*round, *level, who.clone(), *tier))
+            .collect();
+        for (round, level, who, tier) in &started {
+            let before = match tier {
+                Tier::Primary => None,
+                Tier::Secondary => Some(Tier::Primary),
+                Tier::Fallback => Some(Tier::Secondary),
+            };
+            if let Some(before) = before {
+                assert!(
+                    started.contains(&(*round, *level, who.clone(), before)),
+                    "{id}: round {round} level {level}: {who}'s {tier} without their {before}"
+                );
+            }
+            if *level > 0 {
+                assert!(
+                    started.iter().any(|s| (s.0, s.1) == (*round, level - 1)),
+                    "{id}: round {round}: level {level} without level {}",
+                    level - 1
+                );
+            }
+            if *round > 0 {
+                let previous: BTreeSet<_> = planned
+                    .iter()
+                    .filter(|r| r.0 == round - 1)
+                    .cloned()
+                    .collect();
+                assert!(
+                    previous.is_subset(&written),
+                    "{id}: round {round} before round {} was over",
+                    round - 1
+                );
+            }
+        }
+        if !acked.contains(id) {
+            let missing: Vec<_> = planned.difference(&written).collect();
+            assert!(
+                missing.is_empty(),
+                "{id}: never acknowledged, yet its policy did not run to its end: missing {missing:?}"
+            );
+        }
+    }
+    checked
+}
+
+/// Every engine step is in `event_log` once per (escalation, round, level, recipient,
+/// tier), and the steps are exactly those the rows show: a level fired for each level
+/// with rows (standing for its people's first tier), a tier started for each later tier
+/// with rows. Returns the steps checked.
+fn check_steps_recorded_once(
+    rows: &HashMap<String, Vec<StepRowState>>,
+    trails: &HashMap<String, Trail>,
+) -> usize {
+    let none = Vec::new();
+    let mut checked = 0;
+    for (id, trail) in trails {
+        let mut recorded = BTreeSet::new();
+        for (_, step) in &trail.steps {
+            assert!(
+                recorded.insert(step.clone()),
+                "{id}: step {step:?} recorded twice"
+            );
+        }
+        let written: BTreeSet<(u32, u32, String, Tier)> = rows
+            .get(id)
+            .unwrap_or(&none)
+            .iter()
+            .map(|r| (r.key.0, r.key.1, r.key.2.clone(), r.key.3))
+            .collect();
+        assert_eq!(
+            recorded, written,
+            "{id}: the steps recorded (left) are not the steps whose rows exist (right)"
+        );
+        checked += recorded.len();
+    }
+    checked
+}
+
+/// What [`check_nothing_after_acknowledgement`] counted.
+#[derive(Debug, Default)]
+struct AfterAck {
+    /// Rows of acknowledged escalations checked.
+    rows: usize,
+    /// Rows recorded sent after the acknowledgement, claimed (and sent) before it.
+    recorded_after: usize,
+}
+
+/// Nothing after an acknowledgement:
+/// - no engine step recorded after it: by event id, which follows commit order here (the
+///   engine's claim and the acknowledgement both lock the escalation's row, and each
+///   writes its events while holding it), whatever the clocks say;
+/// - no row queued after it, on the clock that wrote the row: a driven run's `queued_at`
+///   (and an in-app row's `sent_at`) is its clock, held against the engine's clock when
+///   the test acknowledged; any other time against `acknowledged_at`;
+/// - no row sent after it, unless claimed before it: the acknowledgement rounds run at a
+///   quiet point, so a row claimed before one has been sent or its dispatcher is dead,
+///   and the proxy saw no send after it (checked above); a claim after it is a failure.
+fn check_nothing_after_acknowledgement(
+    rows: &HashMap<String, Vec<StepRowState>>,
+    trails: &HashMap<String, Trail>,
+    clock_at_ack: &HashMap<String, Option<DateTime<Utc>>>,
+    driven: &BTreeSet<DateTime<Utc>>,
+) -> AfterAck {
+    let mut out = AfterAck::default();
+    let none = Vec::new();
+    for (id, clock) in clock_at_ack {
+        let trail = &trails[id];
+        let acknowledged_at = trail.acknowledged_at.expect("acknowledged_at");
+        let [ack] = trail.acknowledged[..] else {
+            panic!("{id}: acknowledged {} times", trail.acknowledged.len())
+        };
+        let late: Vec<_> = trail.steps.iter().filter(|(at, _)| *at > ack).collect();
+        assert!(
+            late.is_empty(),
+            "{id}: engine steps after its acknowledgement: {late:?}"
+        );
+        assert!(
+            trail.exhausted.iter().all(|at| *at < ack),
+            "{id}: exhausted after its acknowledgement"
+        );
+        // A time on the driven clock against the engine's clock when the test
+        // acknowledged; any other against `acknowledged_at`.
+        let after_ack = |at: DateTime<Utc>| {
+            if driven.contains(&at) {
+                clock.is_none_or(|c| at > c)
+            } else {
+                at > acknowledged_at
+            }
+        };
+        for row in rows.get(id).unwrap_or(&none) {
+            out.rows += 1;
+            assert!(
+                !after_ack(row.queued_at),
+                "{id}: {:?} queued at {} after the acknowledgement at {acknowledged_at} (engine clock then: {clock:?})",
+                row.key,
+                row.queued_at
+            );
+            // An in-app row is delivered as it is written: its `sent_at` is its `queued_at`.
+            if let Some(sent_at) = row.sent_at.filter(|s| after_ack(*s)) {
+                assert!(
+                    row.status == "sent"
+                        && row.last_attempt_at.is_some_and(|c| c <= acknowledged_at),
+                    "{id}: {:?} sent at {sent_at}, after the acknowledgement at {acknowledged_at}, \
+                     claimed at {:?}",
+                    row.key,
+                    row.last_attempt_at
+                );
+                out.recorded_after += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Every escalation nobody answered ended exhausted: `exhausted_at` set, no step to
+/// come, `escalation.exhausted` once. An acknowledged one has no step to come and was
+/// exhausted at most once (before its acknowledgement: see above). Returns how many
+/// ended exhausted.
+fn check_exhaustion(trails: &HashMap<String, Trail>, acked: &HashSet<String>) -> usize {
+    let mut exhausted = 0;
+    for (id, trail) in trails {
+        assert!(
+            trail.next_escalation_at.is_none(),
+            "{id}: a step still to come at {:?}",
+            trail.next_escalation_at
+        );
+        assert!(trail.exhausted.len() <= 1, "{id}: exhausted twice");
+        if acked.contains(id) {
+            continue;
+        }
+        assert!(
+            trail.exhausted_at.is_some() && trail.exhausted.len() == 1,
+            "{id}: never acknowledged, yet not exhausted: {trail:?}"
+        );
+        exhausted += 1;
+    }
+    exhausted
+}
+
+/// What the engine's checks found.
+struct EngineOutcome {
+    /// Rows held against their policy.
+    policy_rows: usize,
+    /// Steps held against the rows.
+    steps: usize,
+    after_ack: AfterAck,
+    /// Escalations nobody answered, each exhausted once.
+    exhausted: usize,
+}
+
+/// Prints the engine's figures with the others', and asserts that the test exercised
+/// what it says: a killed run, overlapping runs that both worked, later tiers, levels
+/// and rounds under faults, and acknowledgements at each point of the escalation.
+fn report_engine(
+    figures: &EngineFigures,
+    retry_runs: &EngineSummary,
+    clock: &EngineClock,
+    escalations: &[Planned],
+    rows: &HashMap<String, Vec<StepRowState>>,
+    outcome: &EngineOutcome,
+    sqs_failed_engine: usize,
+) {
+    let policy: Vec<(usize, &Planned)> = escalations
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.policy.levels.len() > 1)
+        .collect();
+    let repeating = policy.iter().filter(|(_, e)| e.policy.repeat > 0).count();
+    let mut by_tier: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut level_1, mut round_1) = (0, 0);
+    for (_, e) in &policy {
+        for row in rows.get(&e.id).into_iter().flatten() {
+            *by_tier.entry(row.key.3.as_str()).or_default() += 1;
+            level_1 += usize::from(row.key.1 == 1);
+            round_1 += usize::from(row.key.0 == 1);
+        }
+    }
+    let acked_in = |round: usize| {
+        policy
+            .iter()
+            .filter(|(i, _)| ack_round_of(*i) == Some(round))
+            .count()
+    };
+    let d = &figures.driven;
+    let r = retry_runs;
+    println!(
+        "  engine: {} escalations under a two-level policy ({repeating} with repeat: 1); its clock driven to +{} min \
+         in {} steps of two overlapping runs (batches of {ENGINE_BATCH}; both runs stepped escalations in {} steps), \
+         {} run killed after its claim, {} runs failed on a killed connection and ran again",
+        policy.len(),
+        clock.minutes.unwrap_or(0),
+        figures.steps,
+        figures.both_stepped,
+        figures.killed,
+        figures.failed,
+    );
+    println!(
+        "    driven runs: {} escalation steps, levels fired {}, tiers started {}, exhausted {}, rows {} ({} enqueued)",
+        d.escalations, d.levels_fired, d.tiers_started, d.exhausted, d.rows, d.enqueued
+    );
+    println!(
+        "    retry runs (real clock; a tier whose every delivery gave up moves on at once): {} escalation steps, \
+         levels fired {}, tiers started {}, exhausted {}, rows {} (their first SQS send failed for {sqs_failed_engine})",
+        r.escalations, r.levels_fired, r.tiers_started, r.exhausted, r.rows
+    );
+    println!(
+        "    policy rows by tier {by_tier:?}, of level 1 {level_1}, of round 1 {round_1}; acknowledged mid-escalation: \
+         {} before the first step, {} after level 0's fallback started, {} after level 1's secondary did",
+        acked_in(0),
+        acked_in(1),
+        acked_in(2),
+    );
+    println!(
+        "  engine outcome: every row one its policy writes ({} rows), every step recorded once ({} steps); \
+         {} escalations nobody answered exhausted, once each; nothing stepped, queued or sent after an \
+         acknowledgement ({} rows of acknowledged escalations; {} recorded sent after one, claimed and sent before it)",
+        outcome.policy_rows,
+        outcome.steps,
+        outcome.exhausted,
+        outcome.after_ack.rows,
+        outcome.after_ack.recorded_after,
+    );
+
+    assert_eq!(figures.killed, 1, "the engine run to kill");
+    assert!(
+        figures.both_stepped > 0,
+        "two runs at once never both stepped an escalation"
+    );
+    assert!(
+        d.levels_fired > 0 && d.tiers_started > 0 && d.exhausted > 0,
+        "the driven clock fired no level, started no tier or exhausted nothing: {d:?}"
+    );
+    assert!(
+        by_tier.get("fallback").copied().unwrap_or(0) > 0 && level_1 > 0 && round_1 > 0,
+        "no fallback tier, level 1 or second round: {by_tier:?} {level_1} {round_1}"
+    );
+    for round in 0..ACK_AT_ROUNDS.len() {
+        assert!(
+            acked_in(round) > 0,
+            "no policy escalation acknowledged in round {round}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let seed: u64 = std::env::var("HERALD_FAULT_SEED")
@@ -1197,6 +1985,8 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         moto: moto_url(),
         http: local_http(),
         sqs_faults: AtomicBool::new(true),
+        sqs_engine_faults: AtomicBool::new(false),
+        sqs_seen: Mutex::default(),
         sqs_batches_failed: AtomicU64::new(0),
         next_epoch: AtomicU64::new(0),
         lanes,
@@ -1291,7 +2081,8 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         }
     }
     // Per channel: every REJECT_EVERY-th address refused for good; the first two
-    // addresses of escalations never acknowledged get a forced kill on their first send.
+    // addresses of escalations never acknowledged get a forced kill on their first send
+    // (never acknowledged, so it comes: their policy runs to its end).
     let mut ordinal: BTreeMap<Channel, usize> = BTreeMap::new();
     let mut forced_count: BTreeMap<Channel, usize> = BTreeMap::new();
     let mut flags: HashMap<(usize, Channel), (bool, Option<Forced>)> = HashMap::new();
@@ -1300,7 +2091,10 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
             let n = ordinal.entry(channel).or_default();
             *n += 1;
             let reject = channel != Channel::InApp && n.is_multiple_of(REJECT_EVERY);
-            let forced = if reject || channel == Channel::InApp || recipient.escalation % 5 < 2 {
+            let forced = if reject
+                || channel == Channel::InApp
+                || ack_round_of(recipient.escalation).is_some()
+            {
                 None
             } else {
                 let count = forced_count.entry(channel).or_default();
@@ -1332,17 +2126,38 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let mut escalation_of: HashMap<(Channel, String), usize> = HashMap::new();
     let mut rejected_voice_phones = Vec::new();
     let mut registrations = Vec::new();
+    // Everyone at once on the set's three channels, or the two-level policy over them.
+    let policies: Vec<PolicyPlan> = (0..escalation_count)
+        .map(|i| {
+            let channels = CHANNEL_SETS[i % CHANNEL_SETS.len()];
+            let people: Vec<String> = recipients
+                .iter()
+                .filter(|r| r.escalation == i)
+                .map(|r| r.external_id.clone())
+                .collect();
+            match &people[..] {
+                [first, second] if under_policy(i) => {
+                    PolicyPlan::two_levels(first, second, channels, u32::from(repeats(i)))
+                }
+                _ => PolicyPlan::everyone(people, channels),
+            }
+        })
+        .collect();
     let mut bodies: Vec<Value> = (0..escalation_count)
         .map(|i| {
             let channels = CHANNEL_SETS[i % CHANNEL_SETS.len()];
-            json!({
+            let mut body = json!({
                 "dedup_key": format!("fault-{i}"),
                 "title": format!("Fault {run_tag} #{i}"),
                 "body": "Injected faults everywhere.",
                 "priority": "high",
                 "recipients": [],
                 "channels": { "primary": channels.iter().map(|c| c.as_str()).collect::<Vec<_>>() },
-            })
+            });
+            if under_policy(i) {
+                body["policy"] = policies[i].to_json();
+            }
+            body
         })
         .collect();
     {
@@ -1463,13 +2278,27 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
                         .map(|c| (*c, address_of[&(r.external_id.clone(), *c)].clone()))
                 })
                 .collect();
-            escalations.push(Planned { id, sends });
+            escalations.push(Planned {
+                id,
+                sends,
+                policy: policies[i].clone(),
+            });
         }
     }
     faults.sqs_faults.store(false, Ordering::SeqCst);
+    faults.sqs_engine_faults.store(true, Ordering::SeqCst);
     let ingest_secs = started.elapsed().as_secs_f64() - setup_secs;
+    assert_eq!(
+        escalations
+            .iter()
+            .filter(|e| e.policy.levels.len() == 2)
+            .count(),
+        (0..escalation_count).filter(|i| under_policy(*i)).count(),
+        "every policy escalation has its two people"
+    );
 
-    // 3. Dispatch every channel at once, retry and acknowledge until nothing is left.
+    // 3. Dispatch every channel at once while the engine's clock moves ahead, retry and
+    // acknowledge until nothing is left and no escalation has a step to come.
     let mut lanes: Vec<LaneRun> = DISPATCHED
         .into_iter()
         .map(|channel| LaneRun {
@@ -1483,33 +2312,47 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
     let mut counters = Counters::default();
     let mut acked: HashSet<String> = HashSet::new();
     let mut link_wins: BTreeMap<Channel, u64> = BTreeMap::new();
-    let mut ack_rounds = 0;
+    let mut clock = EngineClock::new();
+    let mut engine = EngineFigures::default();
+    // The engine's clock when each escalation was acknowledged (None: before its first step).
+    let mut clock_at_ack: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut rounds = 0;
     loop {
         rounds += 1;
-        futures::future::join_all(lanes.iter_mut().map(|lane| drain(&app, &faults, lane))).await;
-        if rounds == 1 || rounds == 4 {
-            // At a quiet point (no dispatcher running, no send on its way), so "sent
-            // after the acknowledgement" has no race to excuse: every row claimed before
-            // the acknowledgement has been sent or its dispatcher is dead.
+        // From the second round on, 5 minutes more each round while any escalation has a
+        // step to come (the first step is the one that starts level 0's second tiers).
+        let step = (rounds >= 2 && engine_pending(&app).await > 0).then(|| clock.advance());
+        if let Some(at) = step.filter(|_| clock.minutes == Some(KILLED_RUN_AT_MINUTES)) {
+            engine_run_killed_after_claim(&app, at).await;
+            engine.killed += 1;
+        }
+        let dispatch =
+            futures::future::join_all(lanes.iter_mut().map(|lane| drain(&app, &faults, lane)));
+        let stepping = async {
+            if let Some(at) = step {
+                engine_step(&app, at, &mut engine).await;
+            }
+        };
+        tokio::join!(dispatch, stepping);
+        if let Some(round) = ACK_AT_ROUNDS.iter().position(|r| *r == rounds) {
+            // At a quiet point (no dispatcher or engine running, no send on its way), so
+            // "sent after the acknowledgement" has no race to excuse: every row claimed
+            // before the acknowledgement has been sent or its dispatcher is dead.
             while faults.sends_in_flight.load(Ordering::SeqCst) > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let sent = forwarded_by_address(&faults.forwarded.lock().expect("lock"));
-            acknowledge_round(
-                &app,
-                &escalations,
-                ack_rounds,
-                &sent,
-                &mut acked,
-                &mut link_wins,
-            )
-            .await;
-            ack_rounds += 1;
+            acknowledge_round(&app, &escalations, round, &sent, &mut acked, &mut link_wins).await;
+            for id in &acked {
+                clock_at_ack.entry(id.clone()).or_insert(clock.now());
+            }
         }
         retry(&app, &mut counters).await;
-        if unfinished(&app).await == 0 && queue_depth(&app).await == 0 {
+        if unfinished(&app).await == 0
+            && queue_depth(&app).await == 0
+            && engine_pending(&app).await == 0
+        {
             break;
         }
         assert!(
@@ -1534,6 +2377,14 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         let stats = app.poll_channel(channel).await;
         assert_eq!(stats.received, 0, "{channel} queue not empty");
     }
+    // And the engine has nothing left, however late its clock reads.
+    let day_later = engine_at(&app, clock.t0 + TimeDelta::days(1))
+        .await
+        .expect("engine run a day later");
+    assert_eq!(
+        day_later.escalations, 0,
+        "an escalation still had a step a day later: {day_later:?}"
+    );
 
     // 4. The verdict, channel by channel.
     let client = app.pool.get().await.expect("conn");
@@ -1541,7 +2392,8 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         .query(
             "SELECT n.channel, n.status, n.next_attempt_at IS NULL AS final, n.retryable, \
                     n.error LIKE 'lease expired:%' AS lease_expired, n.suppressed_reason, r.external_id, e.id::text AS escalation_id, \
-                    (SELECT count(*) FROM notifications i WHERE i.notification_log_id = n.id) AS inbox \
+                    (SELECT count(*) FROM notifications i WHERE i.notification_log_id = n.id) AS inbox, \
+                    n.level, n.round, n.tier, n.queued_at, n.sent_at, n.last_attempt_at \
              FROM notification_log n JOIN recipients r ON r.id = n.recipient_id \
              JOIN escalations e ON e.id = n.escalation_id",
             &[],
@@ -1549,19 +2401,42 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         .await
         .expect("rows");
     let mut by_status: BTreeMap<Channel, BTreeMap<String, u64>> = BTreeMap::new();
-    let mut seen: HashSet<(String, Channel)> = HashSet::new();
-    let mut sent_rows: Vec<(Channel, String)> = Vec::new();
+    let mut seen: HashSet<(String, Channel, i32, i32)> = HashSet::new();
+    // Rows per address (a repeat pages the same address again), and those sent.
+    let mut rows_at: HashMap<(Channel, String), usize> = HashMap::new();
+    let mut sent_rows: HashMap<(Channel, String), usize> = HashMap::new();
+    let mut step_rows: HashMap<String, Vec<StepRowState>> = HashMap::new();
     for row in &rows {
         let channel: Channel = row.get::<_, String>("channel").parse().expect("channel");
         let who: String = row.get("external_id");
         let status: String = row.get("status");
-        let what = format!("{channel} to {who}");
-        let key = (who.clone(), channel);
+        let (level, round): (i32, i32) = (row.get("level"), row.get("round"));
+        let what = format!("{channel} to {who} (level {level}, round {round})");
         let address = address_of
-            .get(&key)
+            .get(&(who.clone(), channel))
             .unwrap_or_else(|| panic!("{what}: a row this test did not plan"))
             .clone();
-        assert!(seen.insert(key), "{what}: two rows");
+        assert!(
+            seen.insert((who.clone(), channel, level, round)),
+            "{what}: two rows"
+        );
+        step_rows
+            .entry(row.get("escalation_id"))
+            .or_default()
+            .push(StepRowState {
+                key: (
+                    u32::try_from(round).expect("round"),
+                    u32::try_from(level).expect("level"),
+                    who.clone(),
+                    row.get::<_, String>("tier").parse().expect("tier"),
+                    channel,
+                ),
+                status: status.clone(),
+                queued_at: row.get("queued_at"),
+                sent_at: row.get("sent_at"),
+                last_attempt_at: row.get("last_attempt_at"),
+            });
+        *rows_at.entry((channel, address.clone())).or_default() += 1;
         *by_status
             .entry(channel)
             .or_default()
@@ -1572,17 +2447,28 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
             assert_eq!(row.get::<_, i64>("inbox"), 1, "{what}: one inbox entry");
             continue;
         }
+        let reject = faults.targets.lock().expect("lock")[&(channel, address.clone())].reject;
         match status.as_str() {
-            "sent" => sent_rows.push((channel, address.clone())),
+            "sent" => *sent_rows.entry((channel, address.clone())).or_default() += 1,
             "failed" => assert!(row.get::<_, bool>("final"), "{what}: failed but not final"),
-            "suppressed" => assert!(
-                acked.contains(&row.get::<_, String>("escalation_id")),
-                "{what}: suppressed ({:?}) although its escalation was never acknowledged",
-                row.get::<_, Option<String>>("suppressed_reason")
-            ),
+            // The legitimate reasons here (rate limits are off, everyone has every
+            // address, every channel is enabled): its escalation was acknowledged; or a
+            // Teams webhook its owner deleted, refused (404) for an earlier row, is not
+            // used again (a repeat's second round).
+            "suppressed" => {
+                let reason = row.get::<_, Option<String>>("suppressed_reason");
+                let acknowledged = acked.contains(&row.get::<_, String>("escalation_id"))
+                    && reason.as_deref() == Some("escalation_acknowledged");
+                let revoked = reject
+                    && channel == Channel::Teams
+                    && reason.as_deref() == Some("credential_revoked");
+                assert!(
+                    acknowledged || revoked,
+                    "{what}: suppressed ({reason:?}) although its escalation was never acknowledged"
+                );
+            }
             other => panic!("{what}: lost in status {other}"),
         }
-        let reject = faults.targets.lock().expect("lock")[&(channel, address)].reject;
         // Refused for good, unless its last attempt's result was never recorded (a
         // dispatcher slower than the 2 s lease on a loaded machine): then the retry sweep
         // ended it, out of attempts, as "lease expired" (retryable: whether it went out
@@ -1598,19 +2484,17 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
             }
         }
     }
-    for (channel, planned) in &addresses {
-        let rows = by_status
-            .get(channel)
-            .map_or(0, |s| s.values().sum::<u64>());
-        assert_eq!(
-            rows,
-            planned.len() as u64,
-            "{channel}: one row per recipient"
-        );
-    }
+    // Which rows exist is the engine's doing: each one its policy writes, and all of them
+    // where nobody answered.
+    let policy_rows_checked = check_rows_follow_the_policy(&escalations, &step_rows, &acked);
+    assert_eq!(
+        policy_rows_checked,
+        rows.len(),
+        "every row is some escalation's"
+    );
 
-    // A recorded rejection is final: the provider saw each refused address once from a
-    // dispatcher that lived (one that died before recording it may be retried).
+    // A recorded rejection is final: the provider saw each refused address once per row
+    // from a dispatcher that lived (one that died before recording it may be retried).
     let killed_epochs = faults.killed_epochs.lock().expect("lock").clone();
     let mut live_rejections: HashMap<(Channel, String), u64> = HashMap::new();
     for (channel, to, epoch) in faults.rejections.lock().expect("lock").iter() {
@@ -1619,7 +2503,11 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         }
     }
     for ((channel, to), n) in &live_rejections {
-        assert_eq!(*n, 1, "{channel} to {to}: a recorded rejection was retried");
+        let rows = rows_at.get(&(*channel, to.clone())).copied().unwrap_or(0);
+        assert!(
+            *n <= rows as u64,
+            "{channel} to {to}: a recorded rejection was retried ({n} for {rows} rows)"
+        );
     }
 
     let double_acks = app
@@ -1677,11 +2565,14 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
             !target.reject,
             "{channel} to {to}: a refused address got a message"
         );
-        if texts.len() < 2 {
+        // One message per row recorded sent there (a repeat's second round pages the
+        // same address again), or the one a row whose result was lost may have sent.
+        let key = (*channel, to.clone());
+        let allowed = sent_rows.get(&key).copied().unwrap_or(0).max(1);
+        if texts.len() <= allowed {
             continue;
         }
-        *duplicates.entry(*channel).or_default() += texts.len() - 1;
-        let key = (*channel, to.clone());
+        *duplicates.entry(*channel).or_default() += texts.len() - allowed;
         if !sent_then_crashed.contains(&key) {
             let history = client
                 .query(
@@ -1710,16 +2601,25 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         }
         assert!(
             sent_then_crashed.contains(&key),
-            "{channel} to {to}: {} messages without a crash after a send",
+            "{channel} to {to}: {} messages for {allowed} rows sent, without a crash after a send",
             texts.len()
         );
     }
-    for (channel, to) in &sent_rows {
+    for ((channel, to), n) in &sent_rows {
+        let got = received.get(&(*channel, to.clone())).map_or(0, Vec::len);
         assert!(
-            received.contains_key(&(*channel, to.clone())),
-            "{channel} to {to}: recorded sent, never received"
+            got >= *n,
+            "{channel} to {to}: {n} rows recorded sent, {got} messages received"
         );
     }
+
+    // The engine's verdict: each step once, nothing after an acknowledgement, and every
+    // escalation nobody answered exhausted.
+    let trails = trails(&client, &escalations).await;
+    let steps_checked = check_steps_recorded_once(&step_rows, &trails);
+    let after_ack =
+        check_nothing_after_acknowledgement(&step_rows, &trails, &clock_at_ack, &clock.used);
+    let exhausted = check_exhaustion(&trails, &acked);
 
     // Once answered, every Slack message Herald recorded for the escalation is rewritten
     // to say who answered (`chat.update` by its `ts`: not a page, not counted above).
@@ -1780,8 +2680,13 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         per_channel_rows.join(", "),
         started.elapsed().as_secs_f64()
     );
+    let sqs_failed_engine: usize = injected
+        .values()
+        .map(|i| i.sqs_ids_failed_engine.len())
+        .sum();
     println!(
-        "  injected: SQS send failed after ingest for {sqs_failed} notifications ({} SendMessageBatch calls refused)",
+        "  injected: SQS send failed after ingest for {sqs_failed} notifications, and for {sqs_failed_engine} rows \
+         the engine started on the real clock ({} SendMessageBatch calls refused)",
         faults.sqs_batches_failed.load(Ordering::SeqCst)
     );
     for lane in &lanes {
@@ -1855,10 +2760,32 @@ async fn nothing_is_lost_or_double_acted_under_injected_faults() {
         slack_posts.len(),
         slack_updates.len(),
     );
+    report_engine(
+        &engine,
+        &counters.engine,
+        &clock,
+        &escalations,
+        &step_rows,
+        &EngineOutcome {
+            policy_rows: policy_rows_checked,
+            steps: steps_checked,
+            after_ack,
+            exhausted,
+        },
+        sqs_failed_engine,
+    );
 
     assert_eq!(faults.unknown_sends.load(Ordering::SeqCst), 0);
     assert_eq!(faults.unanswered_faults.load(Ordering::SeqCst), 0);
     assert!(faults.sqs_batches_failed.load(Ordering::SeqCst) > 0 && sqs_failed > 0);
+    assert!(
+        injected
+            .values()
+            .map(|i| i.db_connections_killed)
+            .sum::<u64>()
+            > 0,
+        "the database-connection fault killed nothing (does the dispatch claim still say `{DISPATCH_CLAIM_MARKER}`?)"
+    );
     for c in DISPATCHED {
         let i = injected.get(&c).cloned().unwrap_or_default();
         let statuses = by_status.get(&c).cloned().unwrap_or_default();
