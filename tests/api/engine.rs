@@ -205,6 +205,73 @@ async fn nothing_fires_after_an_acknowledgement() {
     assert!(d["next_escalation_at"].is_null());
 }
 
+/// An acknowledgement that waits on an engine run starting a tier: once the run
+/// commits, the acknowledgement suppresses the rows it just wrote too (found by the
+/// fault-injection test: they stayed `queued` on an acknowledged escalation).
+#[tokio::test]
+async fn an_acknowledgement_waiting_on_an_engine_run_suppresses_the_rows_it_wrote() {
+    let app = TestApp::spawn().await;
+    let (body, _) = two_levels(0);
+    let (id, t0) = post(&app, &body).await;
+    // Another session holds a lock the engine's write statement needs (the inbox table):
+    // the run claims the escalation, then waits here.
+    let holder = crate::helpers::connect(&app.db_url).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE notifications IN SHARE MODE")
+        .await
+        .expect("lock");
+    // Waits until `n` sessions of this database wait on a lock.
+    let waiting = |n: i64| {
+        let app = &app;
+        async move {
+            for _ in 0..400 {
+                let waiters = app
+                    .scalar_i64(
+                        "SELECT count(*) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    )
+                    .await;
+                if waiters >= n {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("fewer than {n} sessions waited on a lock");
+        }
+    };
+    let engine = app.escalate_at(t0 + minutes(6));
+    let answer = async {
+        // The engine's write waits on the inbox table; then the acknowledgement waits on
+        // the escalation the engine holds; then the engine may go on.
+        waiting(1).await;
+        let path = format!("/v1/escalations/{id}/acknowledge");
+        let ack = app.api("POST", &path, None);
+        let release = async {
+            waiting(2).await;
+            holder.batch_execute("ROLLBACK").await.expect("release");
+        };
+        tokio::join!(ack, release).0
+    };
+    let (run, ack) = tokio::join!(engine, answer);
+    assert_eq!(
+        run.tiers_started, 1,
+        "the engine started alice's SMS: {run:?}"
+    );
+    assert_eq!(ack.status, 200, "{}", ack.text);
+    let d = detail(&app, &id).await;
+    let statuses: Vec<(String, String)> = steps(&d)
+        .into_iter()
+        .map(|(_, _, _, _, channel, status)| (channel, status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("email".to_owned(), "suppressed".to_owned()),
+            ("sms".to_owned(), "suppressed".to_owned())
+        ]
+    );
+}
+
 #[tokio::test]
 async fn overlapping_sweeps_start_each_tier_once() {
     let app = TestApp::spawn().await;

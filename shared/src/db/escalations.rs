@@ -366,6 +366,12 @@ pub enum Transition {
 /// Acknowledges or resolves, recording who did it. Pending deliveries of the escalation
 /// are suppressed in the same statement, so nobody is paged after someone answered.
 /// Run inside the caller's transaction (a magic link consumes its token in the same one).
+///
+/// The escalation row is locked first, in a statement of its own: an engine run holding
+/// it (about to write a tier's rows) commits before that lock is granted, and the
+/// statement that suppresses pending rows then starts with a snapshot that includes
+/// them. (In one statement, the suppression would read the snapshot from before the
+/// wait and leave the engine's new rows `queued`.)
 #[tracing::instrument(name = "transition escalation", skip_all, fields(escalation_id = %escalation_id, action = action.as_str()))]
 pub async fn transition(
     tx: &Transaction<'_>,
@@ -412,6 +418,12 @@ pub async fn transition(
             "#
         ))
         .await?;
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM escalations WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
+        .await?;
+    tx.query_opt(&lock, &[&escalation_id, &tenant_id])
+        .await
+        .context("locking the escalation")?;
     let target = action.target().as_str();
     let allowed: Vec<&str> = action.allowed_from().to_vec();
     let reason = match action {
