@@ -5,6 +5,7 @@ mod ack_timeout;
 mod channels;
 mod dispatch;
 mod engine;
+mod engine_props;
 mod events;
 mod faults;
 mod helpers;
