@@ -139,6 +139,45 @@ pub struct EngineSummary {
     pub stopped_early: bool,
 }
 
+/// What one batch of a sweep step found (zero2prod's `ExecutionOutcome`): a full batch
+/// means more may be due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepOutcome {
+    MoreDue,
+    Drained,
+}
+
+impl StepOutcome {
+    fn of(taken: usize, batch: u32) -> Self {
+        if taken as u64 >= u64::from(batch) {
+            StepOutcome::MoreDue
+        } else {
+            StepOutcome::Drained
+        }
+    }
+}
+
+/// Runs one sweep step batch after batch until it drains or the run's budget is spent
+/// (then `$stopped_early` is set and the next run continues). `$batch` is an async block
+/// doing one batch (its own transaction, so what was done stays done) and answering a
+/// [`StepOutcome`]; an error stops the step and is returned. A macro rather than a
+/// function taking a closure: the batch borrows the run's connection and summary
+/// afresh each time, and the run's future must stay `Send` for the runtime.
+macro_rules! run_step {
+    ($budget:expr, $stopped_early:expr, $batch:expr) => {
+        loop {
+            if !$budget.allows(Instant::now()) {
+                *$stopped_early = true;
+                break;
+            }
+            let outcome: StepOutcome = $batch.await?;
+            if outcome == StepOutcome::Drained {
+                break;
+            }
+        }
+    };
+}
+
 /// The escalation engine, batch by batch until a batch comes back short or the budget
 /// is spent: each batch locks due escalations, plans each at `now` (see
 /// [`crate::domain::engine`]) and applies the plans in the same transaction, then
@@ -153,61 +192,54 @@ pub async fn escalate(
 ) -> anyhow::Result<EngineSummary> {
     let mut client = pool.get().await?;
     let mut summary = EngineSummary::default();
+    let mut stopped_early = false;
     // First the acknowledgements that timed out: triggered again and due at once, so
     // the claim below fires their first level in this same run.
-    loop {
-        if !budget.allows(Instant::now()) {
-            summary.stopped_early = true;
-            return Ok(summary);
-        }
+    run_step!(budget, &mut stopped_early, async {
         let tx = client.transaction().await?;
         let back = db_engine::retrigger_timed_out(&tx, now(), batch).await?;
         tx.commit().await?;
         summary.ack_timeouts += back.len() as u64;
-        if (back.len() as u64) < u64::from(batch) {
-            break;
-        }
-    }
-    loop {
-        if !budget.allows(Instant::now()) {
-            summary.stopped_early = true;
-            return Ok(summary);
-        }
-        let now = now();
-        let tx = client.transaction().await?;
-        let due = db_engine::claim_due(&tx, now, batch).await?;
-        if due.is_empty() {
+        anyhow::Ok(StepOutcome::of(back.len(), batch))
+    });
+    if !stopped_early {
+        run_step!(budget, &mut stopped_early, async {
+            let now = now();
+            let tx = client.transaction().await?;
+            let due = db_engine::claim_due(&tx, now, batch).await?;
+            if due.is_empty() {
+                tx.commit().await?;
+                return anyhow::Ok(StepOutcome::Drained);
+            }
+            let plans: Vec<(uuid::Uuid, Plan)> = due
+                .iter()
+                .map(|d| {
+                    let plan = engine::plan(
+                        &d.policy,
+                        &d.progress,
+                        &d.deliveries,
+                        &d.people,
+                        enabled,
+                        now,
+                    );
+                    (d.id, plan)
+                })
+                .collect();
+            let applied = db_engine::apply(&tx, now, &plans).await?;
             tx.commit().await?;
-            return Ok(summary);
-        }
-        let plans: Vec<(uuid::Uuid, Plan)> = due
-            .iter()
-            .map(|d| {
-                let plan = engine::plan(
-                    &d.policy,
-                    &d.progress,
-                    &d.deliveries,
-                    &d.people,
-                    enabled,
-                    now,
-                );
-                (d.id, plan)
-            })
-            .collect();
-        let applied = db_engine::apply(&tx, now, &plans).await?;
-        tx.commit().await?;
-        summary.escalations += due.len() as u64;
-        summary.levels_fired += applied.levels_fired;
-        summary.tiers_started += applied.tiers_started;
-        summary.exhausted += applied.exhausted;
-        summary.rows += applied.rows;
-        let failed = enqueue(queues, &applied.to_enqueue, budget).await;
-        summary.enqueued += applied.to_enqueue.len() as u64 - failed;
-        summary.enqueue_failed += failed;
-        if (due.len() as u64) < u64::from(batch) {
-            return Ok(summary);
-        }
+            summary.escalations += due.len() as u64;
+            summary.levels_fired += applied.levels_fired;
+            summary.tiers_started += applied.tiers_started;
+            summary.exhausted += applied.exhausted;
+            summary.rows += applied.rows;
+            let failed = enqueue(queues, &applied.to_enqueue, budget).await;
+            summary.enqueued += applied.to_enqueue.len() as u64 - failed;
+            summary.enqueue_failed += failed;
+            anyhow::Ok(StepOutcome::of(due.len(), batch))
+        });
     }
+    summary.stopped_early = stopped_early;
+    Ok(summary)
 }
 
 /// One retry run: reclaim expired leases (they become due), step the escalations that
@@ -246,18 +278,20 @@ async fn retry_steps(
     let client = pool.get().await?;
     let limits = AttemptLimits::new(&settings.policies);
 
-    loop {
-        if !budget.allows(Instant::now()) {
-            summary.stopped_early = true;
-            return Ok(());
-        }
+    let mut stopped_early = false;
+    run_step!(budget, &mut stopped_early, async {
         let reclaimed = sweep::reclaim_expired_leases(&client, &limits, batch).await?;
         summary.reclaimed_leases += reclaimed.due_again;
         summary.exhausted += reclaimed.exhausted;
         summary.suppressed += reclaimed.suppressed;
-        if reclaimed.total() < u64::from(batch) {
-            break;
-        }
+        anyhow::Ok(StepOutcome::of(
+            usize::try_from(reclaimed.total()).unwrap_or(usize::MAX),
+            batch,
+        ))
+    });
+    if stopped_early {
+        summary.stopped_early = true;
+        return Ok(());
     }
 
     // The outbox first: first pages whose enqueue failed must not wait behind a retry

@@ -426,10 +426,7 @@ pub async fn transition(
         .context("locking the escalation")?;
     let target = action.target().as_str();
     let allowed: Vec<&str> = action.allowed_from().to_vec();
-    let reason = match action {
-        Action::Acknowledge => reason::ESCALATION_ACKNOWLEDGED,
-        Action::Resolve => reason::ESCALATION_RESOLVED,
-    };
+    let reason = reason::answered(action.target());
     let row = tx
         .query_opt(
             &stmt,

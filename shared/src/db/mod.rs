@@ -52,6 +52,22 @@ impl ActorKind {
     }
 }
 
+/// [`reason::answered`](crate::domain::policy::reason::answered) as SQL over the
+/// escalation status column `status`: the reason a pending delivery of an answered
+/// escalation is suppressed with, NULL while it is triggered. Statements that must
+/// decide in SQL (a sweep taking due rows) use this fragment instead of spelling the
+/// rule again.
+pub(crate) fn answered_reason(status: &str) -> String {
+    let arms: String = crate::domain::EscalationStatus::ALL
+        .into_iter()
+        .filter_map(|s| {
+            crate::domain::policy::reason::answered(s)
+                .map(|why| format!(" WHEN '{}' THEN '{why}'", s.as_str()))
+        })
+        .collect();
+    format!("(CASE {status}{arms} END)")
+}
+
 /// A level or round number as its `integer` column (ours stay far below `i32::MAX`).
 pub(crate) fn to_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -66,4 +82,18 @@ where
     let raw: &str = row.try_get(col)?;
     raw.parse::<T>()
         .map_err(|e| anyhow::anyhow!("column {col}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answered_reason_fragment_is_the_domain_rule() {
+        assert_eq!(
+            answered_reason("e.status"),
+            "(CASE e.status WHEN 'acknowledged' THEN 'escalation_acknowledged' \
+             WHEN 'resolved' THEN 'escalation_resolved' END)"
+        );
+    }
 }

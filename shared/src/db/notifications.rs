@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::{Client, parse_col};
 use crate::domain::engine::Outcome;
-use crate::domain::policy::reason;
 use crate::domain::quiet_hours::{QuietHours, Urgency, WindowSpec};
 use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
@@ -484,30 +483,22 @@ impl AttemptOutcome {
     }
 }
 
-/// Records every result of a batch in ONE statement, with one `event_log` row per
-/// attempt. Only the attempt that was claimed is touched (`sending`, same
-/// `attempt_count`): a dispatcher that stalled past its lease cannot overwrite the row a
-/// later attempt now owns. A failure (or a deferral) on an escalation acknowledged or
-/// resolved meanwhile becomes `suppressed`, not a retry. A deferred row is `queued`
-/// again, due at its `next_attempt_at` (the outbox sweep enqueues it then), its attempt
-/// uncounted.
-#[tracing::instrument(name = "record batch", skip_all, fields(results = results.len()))]
-pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<Recorded> {
-    let stmt = client
-        .prepare_cached(
-            r#"
+/// The record statement ([`record`]), with the answered-escalation rule written in.
+static RECORD: LazyLock<String> =
+    LazyLock::new(|| RECORD_SQL.replace("{answered}", &super::answered_reason("e.status")));
+
+const RECORD_SQL: &str = r#"
             WITH r AS (
                 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[],
-                                     $7::timestamptz[], $8::text[], $14::bool[], $15::text[])
+                                     $7::timestamptz[], $8::text[], $12::bool[], $13::text[])
                     AS r(id, attempt, status, provider_message_id, error, retryable, next_attempt_at, reason,
                          gave_up, deferred)
             ), updated AS (
                 UPDATE notification_log AS n SET
                     status = CASE WHEN r.status IN ('failed', 'queued') AND e.status <> 'triggered'
                                   THEN 'suppressed' ELSE r.status END,
-                    suppressed_reason = CASE WHEN r.status IN ('failed', 'queued') AND e.status = 'acknowledged' THEN $9
-                                             WHEN r.status IN ('failed', 'queued') AND e.status = 'resolved' THEN $10
-                                             ELSE r.reason END,
+                    suppressed_reason = CASE WHEN r.status IN ('failed', 'queued') AND e.status <> 'triggered'
+                                             THEN {answered} ELSE r.reason END,
                     deferred_reason = CASE WHEN e.status = 'triggered' THEN r.deferred END,
                     attempt_count = n.attempt_count - CASE WHEN r.status = 'queued' THEN 1 ELSE 0 END,
                     provider_message_id = COALESCE(r.provider_message_id, n.provider_message_id),
@@ -545,7 +536,7 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
             ), revoked AS (
                 -- Marked once, for admins to see; replacing the credential clears it.
                 UPDATE credentials AS c SET revoked_at = now(), revoked_reason = left(x.error, 200)
-                FROM unnest($11::uuid[], $12::text[], $13::timestamptz[]) AS x(id, error, version)
+                FROM unnest($9::uuid[], $10::text[], $11::timestamptz[]) AS x(id, error, version)
                 -- Only the version that was refused: a reinstall meanwhile is left alone.
                 WHERE c.id = x.id AND c.updated_at = x.version AND c.revoked_at IS NULL
             ), evt AS (
@@ -567,9 +558,18 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                    ARRAY(SELECT DISTINCT u.escalation_id FROM updated u
                          JOIN escalations e ON e.id = u.escalation_id
                          WHERE u.status = 'sent' AND e.status <> 'triggered') AS answered
-            "#,
-        )
-        .await?;
+            "#;
+
+/// Records every result of a batch in ONE statement, with one `event_log` row per
+/// attempt. Only the attempt that was claimed is touched (`sending`, same
+/// `attempt_count`): a dispatcher that stalled past its lease cannot overwrite the row a
+/// later attempt now owns. A failure (or a deferral) on an escalation acknowledged or
+/// resolved meanwhile becomes `suppressed`, not a retry. A deferred row is `queued`
+/// again, due at its `next_attempt_at` (the outbox sweep enqueues it then), its attempt
+/// uncounted.
+#[tracing::instrument(name = "record batch", skip_all, fields(results = results.len()))]
+pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<Recorded> {
+    let stmt = client.prepare_cached(&RECORD).await?;
     let mut ids = Vec::with_capacity(results.len());
     let attempts: Vec<i32> = results.iter().map(|r| r.attempt).collect();
     let mut statuses = Vec::with_capacity(results.len());
@@ -648,8 +648,6 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &retryables,
                 &next_attempts,
                 &reasons,
-                &reason::ESCALATION_ACKNOWLEDGED,
-                &reason::ESCALATION_RESOLVED,
                 &revoked_ids,
                 &revoked_errors,
                 &revoked_versions,

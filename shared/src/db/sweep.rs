@@ -46,7 +46,11 @@ impl Reclaimed {
     }
 }
 
-const RECLAIM: &str = r#"
+static RECLAIM: LazyLock<String> = LazyLock::new(|| {
+    RECLAIM_SQL.replace("{answered}", &super::answered_reason("s.escalation_status"))
+});
+
+const RECLAIM_SQL: &str = r#"
             WITH stale AS (
                 SELECT n.id, e.status AS escalation_status,
                        e.status = 'triggered' AND n.attempt_count >= l.max_attempts AS exhausted
@@ -63,8 +67,7 @@ const RECLAIM: &str = r#"
                 UPDATE notification_log AS n SET
                     status = CASE WHEN s.escalation_status <> 'triggered' THEN 'suppressed'
                                   ELSE 'failed' END,
-                    suppressed_reason = CASE WHEN s.escalation_status <> 'triggered'
-                                             THEN 'escalation_' || s.escalation_status END,
+                    suppressed_reason = {answered},
                     error = 'lease expired: attempt ' || n.attempt_count
                             || ' was claimed but its result never recorded (the dispatcher stopped)'
                             || COALESCE('; previous error: ' || n.error, ''),
@@ -107,7 +110,7 @@ pub async fn reclaim_expired_leases(
     limits: &AttemptLimits,
     limit: u32,
 ) -> anyhow::Result<Reclaimed> {
-    let stmt = client.prepare_cached(RECLAIM).await?;
+    let stmt = client.prepare_cached(&RECLAIM).await?;
     let row = client
         .query_one(
             &stmt,
@@ -178,8 +181,7 @@ fn requeue_sql(status: &str) -> String {
                     status = CASE WHEN d.escalation_status <> 'triggered' THEN 'suppressed'
                                   WHEN d.exhausted THEN 'failed'
                                   ELSE 'queued' END,
-                    suppressed_reason = CASE WHEN d.escalation_status <> 'triggered'
-                                             THEN 'escalation_' || d.escalation_status END,
+                    suppressed_reason = {answered},
                     next_attempt_at = CASE
                         WHEN d.escalation_status <> 'triggered' OR d.exhausted THEN NULL
                         WHEN n.status = 'failed' THEN now()
@@ -203,6 +205,7 @@ fn requeue_sql(status: &str) -> String {
             )
             SELECT id, channel, status FROM updated
             "#,
+        answered = super::answered_reason("d.escalation_status"),
     )
 }
 
@@ -262,7 +265,7 @@ pub async fn explain(
     let grace = grace.as_secs_f64();
     let mut plans = Vec::new();
     for (step, sql, with_grace) in [
-        ("expired leases", RECLAIM, false),
+        ("expired leases", RECLAIM.as_str(), false),
         ("due retries", REQUEUE_RETRIES.as_str(), true),
         ("outbox", REQUEUE_OUTBOX.as_str(), true),
     ] {

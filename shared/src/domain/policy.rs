@@ -188,6 +188,18 @@ pub mod reason {
     pub const QUIET_HOURS: &str = "quiet_hours";
     /// The person was erased (`DELETE /v1/recipients/{id}`) before this was sent.
     pub const RECIPIENT_ERASED: &str = "recipient_erased";
+
+    /// The one rule for a delivery whose escalation was answered before it went out:
+    /// it is suppressed, and this says why; `None` while the escalation is triggered.
+    /// (`db::answered_reason` is the same rule as SQL, built from this function.)
+    pub fn answered(status: crate::domain::EscalationStatus) -> Option<&'static str> {
+        use crate::domain::EscalationStatus::*;
+        match status {
+            Triggered => None,
+            Acknowledged => Some(ESCALATION_ACKNOWLEDGED),
+            Resolved => Some(ESCALATION_RESOLVED),
+        }
+    }
 }
 
 /// One notification row to write: a channel of a tier of a level, for one person.

@@ -12,6 +12,12 @@ pub enum EscalationStatus {
 }
 
 impl EscalationStatus {
+    pub const ALL: [EscalationStatus; 3] = [
+        EscalationStatus::Triggered,
+        EscalationStatus::Acknowledged,
+        EscalationStatus::Resolved,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EscalationStatus::Triggered => "triggered",
