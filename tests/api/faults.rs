@@ -1495,7 +1495,9 @@ async fn engine_step(app: &TestApp, at: DateTime<Utc>, figures: &mut EngineFigur
 }
 
 /// One engine run at `at` that dies after its claim: its apply statement waits on a lock
-/// this test holds on `event_log`, and its connection is terminated there (a Lambda
+/// this test holds on `notifications` (the in-app inbox, which only the apply statement
+/// of the engine's writes touches: the run's earlier steps, such as putting back timed-out
+/// acknowledgements, write `event_log` too), and its connection is terminated there (a Lambda
 /// timing out, a database failover). What it claimed must come back whole: the next
 /// run at the same clock writes those steps, once (checked with all the others).
 async fn engine_run_killed_after_claim(app: &Arc<TestApp>, at: DateTime<Utc>) {
@@ -1504,9 +1506,9 @@ async fn engine_run_killed_after_claim(app: &Arc<TestApp>, at: DateTime<Utc>) {
     // would show the snapshot of its first read over and over.
     let watcher = connect(&app.db_url).await;
     locker
-        .batch_execute("BEGIN; LOCK TABLE event_log IN SHARE MODE")
+        .batch_execute("BEGIN; LOCK TABLE notifications IN SHARE MODE")
         .await
-        .expect("lock event_log");
+        .expect("lock notifications");
     let run = {
         let app = app.clone();
         tokio::spawn(async move { engine_at(&app, at).await })
