@@ -591,6 +591,15 @@ async fn escalation_engine(
         http.request(method, format!("{base_url}{path}"))
             .bearer_auth(key.expose_secret())
     };
+    // Alice's whole record as the directory knows it (PUT replaces the person: the
+    // escalations above sent only some of her addresses each time).
+    let alice = json!({ "name": "Alice Martin", "email": format!("alice+{stamp}@example.com"),
+                        "timezone": "Europe/Paris" });
+    let put = api(reqwest::Method::PUT, "/v1/recipients/u-alice")
+        .json(&alice)
+        .send()
+        .await?;
+    println!("   PUT /v1/recipients/u-alice -> {}", put.status());
     let bob = json!({ "name": "Bob Okafor", "email": format!("bob+{stamp}@example.com"),
                       "timezone": "Europe/Paris",
                       "quiet_hours": [{ "days": ["sat", "sun"], "start": "00:00", "end": "24:00" }] });
@@ -667,10 +676,11 @@ async fn escalation_engine(
             d["tier"].as_str().unwrap_or_default(),
             d["channel"].as_str().unwrap_or_default(),
             d["status"].as_str().unwrap_or_default(),
-            d["reason"]
-                .as_str()
-                .map(|r| format!("({r}, until {})", d["next_attempt_at"]))
-                .unwrap_or_default()
+            match (d["reason"].as_str(), d["status"].as_str()) {
+                (Some(r), Some("queued")) => format!("({r}, until {})", d["next_attempt_at"]),
+                (Some(r), _) => format!("({r})"),
+                _ => String::new(),
+            }
         );
     }
     let acked = api(
