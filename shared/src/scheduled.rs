@@ -139,6 +139,21 @@ pub struct EngineSummary {
     pub stopped_early: bool,
 }
 
+impl std::ops::AddAssign<&EngineSummary> for EngineSummary {
+    /// Adds another run's counts (a run stopped early makes the total so).
+    fn add_assign(&mut self, run: &EngineSummary) {
+        self.escalations += run.escalations;
+        self.levels_fired += run.levels_fired;
+        self.tiers_started += run.tiers_started;
+        self.exhausted += run.exhausted;
+        self.ack_timeouts += run.ack_timeouts;
+        self.rows += run.rows;
+        self.enqueued += run.enqueued;
+        self.enqueue_failed += run.enqueue_failed;
+        self.stopped_early |= run.stopped_early;
+    }
+}
+
 /// What one batch of a sweep step found (zero2prod's `ExecutionOutcome`): a full batch
 /// means more may be due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -952,7 +952,7 @@ async fn retry(app: &TestApp, counters: &mut Counters) {
             counters.reclaimed += s.reclaimed_leases;
             counters.exhausted += s.exhausted;
             counters.suppressed += s.suppressed;
-            add_engine(&mut counters.engine, &s.engine);
+            counters.engine += &s.engine;
         }
         // A run that met a killed connection fails like a Lambda would; the next continues.
         Err(_) => counters.retry_run_errors += 1,
@@ -1425,16 +1425,6 @@ struct EngineFigures {
     driven: EngineSummary,
 }
 
-fn add_engine(into: &mut EngineSummary, run: &EngineSummary) {
-    into.escalations += run.escalations;
-    into.levels_fired += run.levels_fired;
-    into.tiers_started += run.tiers_started;
-    into.exhausted += run.exhausted;
-    into.rows += run.rows;
-    into.enqueued += run.enqueued;
-    into.enqueue_failed += run.enqueue_failed;
-}
-
 /// One engine run as if the clock read `at`: [`TestApp::escalate_at`] with this test's
 /// small batch, and the error returned (a run may meet a killed connection).
 async fn engine_at(app: &TestApp, at: DateTime<Utc>) -> anyhow::Result<EngineSummary> {
@@ -1464,7 +1454,7 @@ async fn engine_step(app: &TestApp, at: DateTime<Utc>, figures: &mut EngineFigur
         match run {
             Ok(run) => {
                 stepped.push(run.escalations);
-                add_engine(&mut figures.driven, &run);
+                figures.driven += &run;
             }
             Err(_) => {
                 figures.failed += 1;
@@ -1480,7 +1470,7 @@ async fn engine_step(app: &TestApp, at: DateTime<Utc>, figures: &mut EngineFigur
         attempts += 1;
         match engine_at(app, at).await {
             Ok(run) => {
-                add_engine(&mut figures.driven, &run);
+                figures.driven += &run;
                 failed = false;
             }
             Err(e) => {
