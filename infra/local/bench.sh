@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 trap stop_started_services EXIT
 cd "$HERALD_ROOT"
 
-FUNCTIONS=(ingest recipients dispatch-email dispatch-sms dispatch-push dispatch-slack dispatch-teams dispatch-voice magic-link sms-reply retry retention)
+FUNCTIONS=(ingest recipients dispatch-email dispatch-sms dispatch-push dispatch-slack dispatch-teams dispatch-voice magic-link sms-reply feedback retry retention)
 BINS=()
 for f in "${FUNCTIONS[@]}"; do BINS+=(--bin "$f"); done
 

@@ -122,6 +122,10 @@ check_row 29784aeb-f706-4b1a-9958-6c7d8e9f0a74 sent # to the voice fake
 # then a poison message: his code acknowledges the escalation, STOP is the carrier's.
 check sms-reply events/sms-reply/sqs-batch.json '"batchItemFailures": ?\[\]'
 check_escalation 1c4e2d2f-6a7b-4c8d-9e0f-1a2b3c4d5e6f "acknowledged|Bob Stone"
+# A bounce for a message Herald has no row for (sent an hour before the sample's clock:
+# past the retry window), an SES Send event in an SNS envelope (nothing about arrival)
+# and a poison message: all acknowledged, none returned to the queue.
+check feedback events/feedback/sqs-batch.json '"batchItemFailures": ?\[\]'
 check retry events/retry/scheduled.json '"stopped_early": ?false'
 check retention events/retention/scheduled.json '"magic_link_tokens": ?[0-9]+'
 

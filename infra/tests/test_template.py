@@ -41,6 +41,7 @@ BINARIES = {
     "retry",
     "retention",
     "sms-reply",
+    "feedback",
 }
 EXPECTED_ROUTES = {
     ("POST", "/v1/escalations"): "IngestFunction",
@@ -48,6 +49,8 @@ EXPECTED_ROUTES = {
     ("POST", "/v1/escalations/{id}/acknowledge"): "IngestFunction",
     ("POST", "/v1/escalations/{id}/resolve"): "IngestFunction",
     ("GET", "/v1/recipients"): "RecipientsFunction",
+    ("GET", "/v1/suppressions"): "RecipientsFunction",
+    ("DELETE", "/v1/suppressions/{channel}/{address}"): "RecipientsFunction",
     ("GET", "/v1/policies"): "RecipientsFunction",
     ("POST", "/v1/policies"): "RecipientsFunction",
     ("GET", "/v1/policies/{name}"): "RecipientsFunction",
@@ -97,6 +100,7 @@ ROUTE_PREFIXES = {
     "/v1/escalations": "IngestFunction",
     "/v1/recipients": "RecipientsFunction",
     "/v1/policies": "RecipientsFunction",
+    "/v1/suppressions": "RecipientsFunction",
     "/v1/teams/": "RecipientsFunction",
     "/v1/integrations": "RecipientsFunction",
     "/l/": "MagicLinkFunction",
@@ -129,7 +133,17 @@ REFERENCE_CHANNEL = "email"  # the other channels copy its queue / event source 
 # SMS_INBOUND_TOPIC, which delivers raw to the queue; sms-reply acknowledges / resolves,
 # announces on SlackQueue and confirms by SMS. Queue and DLQ settings as the reference
 # channel's; nobody enqueues to it (SNS does, through its queue policy).
-INBOUND = {"sms-inbound": ("SmsInboundQueue", "SmsInboundDLQ", "SmsReplyFunction", "sms-reply")}
+INBOUND = {"sms-inbound": ("SmsInboundQueue", "SmsInboundDLQ", "SmsReplyFunction", "sms-reply"),
+           "feedback": ("FeedbackQueue", "FeedbackDLQ", "FeedbackFunction", "feedback")}
+# SES and End User Messaging publish delivery receipts to FEEDBACK_TOPIC (same key, same
+# shape as the inbound SMS topic); feedback applies them, and reaches nothing but the database.
+FEEDBACK_TOPIC = "FeedbackTopic"
+# Topics AWS services publish to Herald: topic -> (the queue it delivers to, the service
+# principals that may publish, the queue's policy).
+PUBLISHED_TOPICS = {
+    "SmsInboundTopic": ("SmsInboundQueue", {"sms-voice.amazonaws.com"}, "SmsInboundQueuePolicy"),
+    FEEDBACK_TOPIC: ("FeedbackQueue", {"ses.amazonaws.com", "sms-voice.amazonaws.com"}, "FeedbackQueuePolicy"),
+}
 SMS_INBOUND_TOPIC = "SmsInboundTopic"
 SMS_INBOUND_KEY = "SmsInboundKey"
 # Replies are few: fewer pollers than the dispatchers (2 is the smallest Lambda allows).
@@ -138,10 +152,11 @@ INBOUND_MAX_CONCURRENCY = 2
 INBOUND_SAME_EVENT_KEYS = ("BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes")
 # Outputs of the inbound path: name -> the resource its Value is a Ref of.
 INBOUND_OUTPUTS = {"SmsInboundTopicArn": "SmsInboundTopic", "SmsInboundQueueUrl": "SmsInboundQueue",
-                   "SmsInboundDLQUrl": "SmsInboundDLQ"}
+                   "SmsInboundDLQUrl": "SmsInboundDLQ", "FeedbackTopicArn": "FeedbackTopic",
+                   "FeedbackQueueUrl": "FeedbackQueue", "FeedbackDLQUrl": "FeedbackDLQ"}
 # Service principals that may use the topic's key, and the only actions they get: the
 # publisher (End User Messaging) needs a data key; SNS itself delivers.
-INBOUND_KEY_SERVICES = {"sms-voice.amazonaws.com", "sns.amazonaws.com"}
+INBOUND_KEY_SERVICES = {"sms-voice.amazonaws.com", "ses.amazonaws.com", "sns.amazonaws.com"}
 INBOUND_KEY_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
 SOURCE_ACCOUNT = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 # Send SMS to phone numbers (Resource "*"), so both must deny sns:Publish to every SNS ARN.
@@ -171,7 +186,7 @@ FUNCTION_ENV = {
     "RecipientsFunction": {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_CLIENT_ID", "HERALD_SLACK_CLIENT_SECRET_ARN",
                            "HERALD_TEAMS_CLIENT_ID", "HERALD_TEAMS_CLIENT_SECRET_ARN", "HERALD_TEAMS_AUTHORITY_URL",
                            "HERALD_PUBLIC_BASE_URL"},
-    "DispatchEmailFunction": DISPATCH_ENV | {"HERALD_SES_FROM"},
+    "DispatchEmailFunction": DISPATCH_ENV | {"HERALD_SES_FROM", "HERALD_SES_CONFIGURATION_SET"},
     "DispatchSmsFunction": DISPATCH_ENV | {"HERALD_SMS_SENDER_ID", "HERALD_SMS_ORIGINATION_NUMBER",
                                            "HERALD_SMS_REPLY_CODES"},
     "DispatchPushFunction": set(DISPATCH_ENV),
@@ -183,6 +198,7 @@ FUNCTION_ENV = {
     "MagicLinkFunction": {"HERALD_QUEUE_URL_SLACK", "HERALD_SLACK_SIGNING_SECRET_ARN"},
     # The answer announcement, and the fallback sender of the confirmation SMS.
     "SmsReplyFunction": {"HERALD_QUEUE_URL_SLACK", "HERALD_SMS_ORIGINATION_NUMBER"},
+    "FeedbackFunction": set(),
     "RetryFunction": QUEUE_URL_ENV | {
         "HERALD_MAX_ATTEMPTS",
         "HERALD_SENDING_LEASE_SECS",
@@ -263,6 +279,8 @@ FUNCTION_ACTIONS = {
     # The confirmation SMS (no opt-out check: the replier just texted us), the answer
     # announcement; no ses, no sms-voice, no dynamodb.
     "SmsReplyFunction": {"sns:Publish", "sqs:SendMessage", "secretsmanager:GetSecretValue"},
+    # Receipts only touch the database.
+    "FeedbackFunction": {"secretsmanager:GetSecretValue"},
 }
 # The only Allow statements that may say Resource "*", and their exact actions: SMS to a
 # phone number and the opt-out check have no resource ARN to scope to.
@@ -321,7 +339,7 @@ MIRROR_ENV_EXTRA = {"DispatchSlackFunction": {"HERALD_SLACK_INTERACTIVE"}}
 # (the Globals' private VpcConfig).
 # sms-reply too: SNS, SQS and Secrets Manager through the interface endpoints, no NAT.
 NETWORK_LIKE = {"MagicLinkFunction": "IngestFunction", "RecipientsFunction": "DispatchSlackFunction",
-                "SmsReplyFunction": "IngestFunction"}
+                "SmsReplyFunction": "IngestFunction", "FeedbackFunction": "IngestFunction"}
 NETWORK_KEYS = ("VpcConfig", "Layers")
 EXTENSION_LAYER = {"Ref": "ParametersSecretsExtensionLayerArn"}
 # Secrets a function reads by ARN through the Parameters and Secrets extension (needs the layer).
@@ -1449,50 +1467,55 @@ def main() -> int:
               "Fn::Sub": "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:*"}},
           f"{SMS_INBOUND_KEY}: sms-voice.amazonaws.com only for this account's End User Messaging resources "
           "(aws:SourceArn)", repr(sv.get("Condition")))
+    # Each topic AWS publishes to Herald: one topic policy admitting its publishers only,
+    # one queue policy letting SNS deliver from that topic only, one raw subscription.
+    # No other topic policy, queue policy or subscription exists.
     tpols = [r.get("Properties", {}) for r in by_type("AWS::SNS::TopicPolicy").values()]
-    on_topic = [tpol for tpol in tpols if any(ref_target(t) == SMS_INBOUND_TOPIC for t in as_list(tpol.get("Topics")))]
-    if check(len(on_topic) == 1 and len(tpols) == 1
-             and as_list(on_topic[0].get("Topics")) == [{"Ref": SMS_INBOUND_TOPIC}],
-             f"{SMS_INBOUND_TOPIC}: one topic policy (SmsInboundTopicPolicy), on it alone", repr(tpols)):
-        pst = as_list(on_topic[0].get("PolicyDocument", {}).get("Statement", []))
-        st = pst[0] if len(pst) == 1 else {}
-        check(len(pst) == 1 and st.get("Effect") == "Allow"
-              and st.get("Principal") == {"Service": "sms-voice.amazonaws.com"}
-              and as_list(st.get("Action")) == ["sns:Publish"]
-              and as_list(st.get("Resource")) == [{"Ref": SMS_INBOUND_TOPIC}],
-              f"{SMS_INBOUND_TOPIC}: only sms-voice.amazonaws.com may sns:Publish (one statement)", repr(pst))
-        check(st.get("Condition") == SOURCE_ACCOUNT,
-              f"{SMS_INBOUND_TOPIC}: publishing only with aws:SourceAccount = ${{AWS::AccountId}}",
-              repr(st.get("Condition")))
-    # The queue: SNS may deliver, from the topic only; no other queue has a resource policy.
-    inbound_q = INBOUND["sms-inbound"][0]
     qpols = by_type("AWS::SQS::QueuePolicy")
     on_q = {n: r.get("Properties", {}) for n, r in qpols.items()}
-    check(len(on_q) == 1 and all(as_list(q.get("Queues")) == [{"Ref": inbound_q}] for q in on_q.values()),
-          f"one queue policy, on {inbound_q} alone (SmsInboundQueuePolicy)", repr(on_q))
-    for qpn, qpp in sorted(on_q.items()):
-        pst = as_list(qpp.get("PolicyDocument", {}).get("Statement", []))
-        st = pst[0] if len(pst) == 1 else {}
-        check(len(pst) == 1 and st.get("Effect") == "Allow" and st.get("Principal") == {"Service": "sns.amazonaws.com"}
-              and as_list(st.get("Action")) == ["sqs:SendMessage"]
-              and [getatt(r) for r in as_list(st.get("Resource"))] == [(inbound_q, "Arn")],
-              f"{qpn}: only sns.amazonaws.com may sqs:SendMessage to {inbound_q} (one statement)", repr(pst))
-        check(st.get("Condition") == {"ArnEquals": {"aws:SourceArn": {"Ref": SMS_INBOUND_TOPIC}}},
-              f"{qpn}: only with ArnEquals aws:SourceArn = {SMS_INBOUND_TOPIC}", repr(st.get("Condition")))
     subs = {n: r for n, r in by_type("AWS::SNS::Subscription").items()}
-    on_t = {n: r for n, r in subs.items() if ref_target(r.get("Properties", {}).get("TopicArn")) == SMS_INBOUND_TOPIC}
-    check(len(on_t) == 1 and len(subs) == 1, f"{SMS_INBOUND_TOPIC}: exactly one subscription (and no other)",
-          repr(sorted(subs)))
-    for sn, sub in sorted(on_t.items()):
-        sp = sub.get("Properties", {})
-        check(sp.get("Protocol") == "sqs" and getatt(sp.get("Endpoint")) == (inbound_q, "Arn")
-              and sp.get("TopicArn") == {"Ref": SMS_INBOUND_TOPIC},
-              f"{sn}: {SMS_INBOUND_TOPIC} -> sqs {inbound_q}.Arn", repr(sp))
-        check(sp.get("RawMessageDelivery") is True, f"{sn}: RawMessageDelivery true",
-              repr(sp.get("RawMessageDelivery")))
-        check(not sp.get("FilterPolicy"), f"{sn}: no filter policy (every inbound SMS reaches sms-reply)")
-        check("SmsInboundQueuePolicy" in as_list(sub.get("DependsOn", [])),
-              f"{sn}: created after SmsInboundQueuePolicy (the first delivery is allowed)", repr(sub.get("DependsOn")))
+    check(len(tpols) == len(PUBLISHED_TOPICS) and len(on_q) == len(PUBLISHED_TOPICS)
+          and len(subs) == len(PUBLISHED_TOPICS),
+          f"one topic policy, queue policy and subscription per topic AWS publishes to ({sorted(PUBLISHED_TOPICS)})",
+          repr((len(tpols), sorted(on_q), sorted(subs))))
+    for topic, (inbound_q, publishers, qpolicy) in sorted(PUBLISHED_TOPICS.items()):
+        on_topic = [tpol for tpol in tpols if any(ref_target(t) == topic for t in as_list(tpol.get("Topics")))]
+        if check(len(on_topic) == 1 and as_list(on_topic[0].get("Topics")) == [{"Ref": topic}],
+                 f"{topic}: one topic policy, on it alone", repr(tpols)):
+            pst = as_list(on_topic[0].get("PolicyDocument", {}).get("Statement", []))
+            st = pst[0] if len(pst) == 1 else {}
+            principals = set(as_list((st.get("Principal") or {}).get("Service")))
+            check(len(pst) == 1 and st.get("Effect") == "Allow" and principals == publishers
+                  and as_list(st.get("Action")) == ["sns:Publish"]
+                  and as_list(st.get("Resource")) == [{"Ref": topic}],
+                  f"{topic}: only {' and '.join(sorted(publishers))} may sns:Publish (one statement)", repr(pst))
+            check(st.get("Condition") == SOURCE_ACCOUNT,
+                  f"{topic}: publishing only with aws:SourceAccount = ${{AWS::AccountId}}",
+                  repr(st.get("Condition")))
+        mine = {n: q for n, q in on_q.items() if as_list(q.get("Queues")) == [{"Ref": inbound_q}]}
+        check(list(mine) == [qpolicy], f"one queue policy on {inbound_q} ({qpolicy})", repr(sorted(mine)))
+        for qpn, qpp in sorted(mine.items()):
+            pst = as_list(qpp.get("PolicyDocument", {}).get("Statement", []))
+            st = pst[0] if len(pst) == 1 else {}
+            check(len(pst) == 1 and st.get("Effect") == "Allow"
+                  and st.get("Principal") == {"Service": "sns.amazonaws.com"}
+                  and as_list(st.get("Action")) == ["sqs:SendMessage"]
+                  and [getatt(r) for r in as_list(st.get("Resource"))] == [(inbound_q, "Arn")],
+                  f"{qpn}: only sns.amazonaws.com may sqs:SendMessage to {inbound_q} (one statement)", repr(pst))
+            check(st.get("Condition") == {"ArnEquals": {"aws:SourceArn": {"Ref": topic}}},
+                  f"{qpn}: only with ArnEquals aws:SourceArn = {topic}", repr(st.get("Condition")))
+        on_t = {n: r for n, r in subs.items() if ref_target(r.get("Properties", {}).get("TopicArn")) == topic}
+        check(len(on_t) == 1, f"{topic}: exactly one subscription", repr(sorted(on_t)))
+        for sn, sub in sorted(on_t.items()):
+            sp = sub.get("Properties", {})
+            check(sp.get("Protocol") == "sqs" and getatt(sp.get("Endpoint")) == (inbound_q, "Arn")
+                  and sp.get("TopicArn") == {"Ref": topic},
+                  f"{sn}: {topic} -> sqs {inbound_q}.Arn", repr(sp))
+            check(sp.get("RawMessageDelivery") is True, f"{sn}: RawMessageDelivery true",
+                  repr(sp.get("RawMessageDelivery")))
+            check(not sp.get("FilterPolicy"), f"{sn}: no filter policy (every message reaches its function)")
+            check(qpolicy in as_list(sub.get("DependsOn", [])),
+                  f"{sn}: created after {qpolicy} (the first delivery is allowed)", repr(sub.get("DependsOn")))
     for oname, target in sorted(INBOUND_OUTPUTS.items()):
         o = outputs.get(oname, {})
         check(o.get("Value") == {"Ref": target}, f"output {oname}: Ref {target}", repr(o.get("Value")))

@@ -392,7 +392,8 @@ impl<A: Adapter> Dispatcher<A> {
         }
     }
 
-    /// What a row needs before its provider call: no opt-out, an address, a moment
+    /// What a row needs before its provider call: no opt-out, an address not on the
+    /// tenant's suppression list, a moment
     /// outside the person's quiet hours (unless it may wake them), and the opened
     /// credential for an adapter that sends with one. Without them the row's outcome is
     /// decided here: opted out, no address (any more), no webhook, or a team channel another row of the
@@ -405,6 +406,9 @@ impl<A: Adapter> Dispatcher<A> {
         }
         if n.address.is_none() {
             return suppressed(reason::NO_ADDRESS);
+        }
+        if n.address_suppressed {
+            return suppressed(reason::ADDRESS_SUPPRESSED);
         }
         if let Some(until) = quiet_hours::defer_until(
             n.quiet_hours.as_ref(),

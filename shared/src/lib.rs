@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod dispatch;
 pub mod domain;
+pub mod feedback;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ingest;

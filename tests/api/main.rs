@@ -8,6 +8,7 @@ mod engine;
 mod engine_props;
 mod events;
 mod faults;
+mod feedback;
 mod helpers;
 mod inbox;
 mod ingest;

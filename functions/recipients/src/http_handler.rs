@@ -10,6 +10,7 @@ use crate::integrations;
 use crate::opt_outs;
 use crate::people;
 use crate::policies;
+use crate::suppressions;
 
 enum Route {
     /// The tenant's people, and one of them by the caller's id.
@@ -44,6 +45,9 @@ enum Route {
     ListOptOuts(String),
     PutOptOut(String, String),
     DeleteOptOut(String, String),
+    /// The tenant's suppression list, and one entry by channel and address.
+    ListSuppressions,
+    DeleteSuppression(String, String),
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -63,6 +67,12 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             Method::DELETE => Ok(Route::DeletePolicy(segment(p)?)),
             _ => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
         },
+        (["v1", "suppressions"], &Method::GET) => Ok(Route::ListSuppressions),
+        (["v1", "suppressions"], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (["v1", "suppressions", c, a], &Method::DELETE) => {
+            Ok(Route::DeleteSuppression(segment(c)?, segment(a)?))
+        }
+        (["v1", "suppressions", _, _], _) => Err(ApiError::MethodNotAllowed("DELETE")),
         (["v1", "recipients"], &Method::GET) => Ok(Route::ListRecipients),
         (["v1", "recipients"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "recipients", r], m) => match *m {
@@ -210,6 +220,10 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         }
         Route::DeleteOptOut(recipient, channel) => {
             opt_outs::delete(&client, &principal, &recipient, &channel).await
+        }
+        Route::ListSuppressions => suppressions::list(&client, &principal, req).await,
+        Route::DeleteSuppression(channel, address) => {
+            suppressions::delete(&client, &principal, &channel, &address).await
         }
         // Answered above, before authentication.
         Route::SlackCallback | Route::TeamsCallback => Err(ApiError::NoRoute),

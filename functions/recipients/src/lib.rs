@@ -1,8 +1,8 @@
 //! `recipients`: the HTTP API (API Gateway HTTP API, payload v2) of what belongs to a
 //! recipient, a team or the tenant rather than to one escalation: the people themselves
 //! (`/v1/recipients/{id}`: contact data, time zone, quiet hours, erasure), the in-app inbox, the
-//! person's opt-outs, the Teams webhooks pages are posted to, and the tenant's
-//! connections (the Slack install).
+//! person's opt-outs, the Teams webhooks pages are posted to, the tenant's connections
+//! (the Slack install) and its suppression list (addresses providers reported bad).
 //!
 //! It is its own function, apart from `ingest`: apps poll the inbox (the unread count
 //! especially) far more often than escalations arrive, and that traffic must not share
@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod opt_outs;
 pub mod people;
 pub mod policies;
+pub mod suppressions;
 
 use std::sync::Arc;
 

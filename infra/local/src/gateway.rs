@@ -49,6 +49,15 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             vec![("id", (*id).to_owned())],
         ),
         ("GET", ["v1", "recipients"]) => m(Target::Recipients, "GET /v1/recipients", vec![]),
+        ("GET", ["v1", "suppressions"]) => m(Target::Recipients, "GET /v1/suppressions", vec![]),
+        ("DELETE", ["v1", "suppressions", channel, address]) => m(
+            Target::Recipients,
+            "DELETE /v1/suppressions/{channel}/{address}",
+            vec![
+                ("channel", (*channel).to_owned()),
+                ("address", (*address).to_owned()),
+            ],
+        ),
         (method @ ("GET" | "POST"), ["v1", "policies"]) => m(
             Target::Recipients,
             if method == "GET" {

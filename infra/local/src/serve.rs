@@ -33,6 +33,8 @@ pub struct Functions {
     pub magic_link: herald_magic_link::Deps,
     /// Replies to SMS pages, polled from the inbound SMS queue.
     pub sms_reply: herald::sms_reply::SmsReplies,
+    /// Delivery receipts, polled from the feedback queue.
+    pub feedback: herald::feedback::Feedback,
     /// Every channel's dispatcher, polled from its own queue.
     pub dispatchers: BTreeMap<Channel, Arc<dyn Dispatch>>,
     /// The fake Teams and voice providers the dispatchers talk to.
@@ -69,6 +71,7 @@ impl Functions {
             recipients: herald_recipients::Deps::new(config).await?,
             magic_link: herald_magic_link::Deps::new(config, Warm::ready(sdk.clone())).await?,
             sms_reply: herald::sms_reply::SmsReplies::new(config, Warm::ready(sdk.clone())).await?,
+            feedback: herald::feedback::Feedback::new(config).await?,
             dispatchers,
             fakes,
             schedules: Arc::new(Schedules::new(config, sdk).await?),
@@ -128,6 +131,11 @@ pub async fn run(
         "inbound   SMS replies: topic {} -> queue {} (raw delivery; DLQ {})",
         inbound.topic_arn, inbound.queue.url, inbound.queue.dlq_url
     );
+    let feedback = stack::ensure_feedback(&sqs, &sns, "herald", 30, 5).await?;
+    println!(
+        "receipts  topic {} -> queue {} (raw delivery; DLQ {})",
+        feedback.topic_arn, feedback.queue.url, feedback.queue.dlq_url
+    );
     println!("sender    {from} (verified in the emulator's SES)");
 
     let fakes = FakeProviders::on(
@@ -159,6 +167,15 @@ pub async fn run(
             sqs: sqs.clone(),
             queue_url: inbound.queue.url.clone(),
             queue_arn: inbound.queue.arn.clone(),
+            wait_seconds: 1,
+        },
+        functions.clone(),
+    ));
+    tokio::spawn(poll_feedback_forever(
+        QueuePoller {
+            sqs: sqs.clone(),
+            queue_url: feedback.queue.url.clone(),
+            queue_arn: feedback.queue.arn.clone(),
             wait_seconds: 1,
         },
         functions.clone(),
@@ -238,6 +255,16 @@ async fn poll_replies_forever(poller: QueuePoller, functions: Arc<Functions>) {
             .poll_once(|event| herald_sms_reply::function_handler(&functions.sms_reply, event))
             .await;
         report("herald-sms-inbound -> sms-reply", started, polled).await;
+    }
+}
+
+async fn poll_feedback_forever(poller: QueuePoller, functions: Arc<Functions>) {
+    loop {
+        let started = Instant::now();
+        let polled = poller
+            .poll_once(|event| herald_feedback::function_handler(&functions.feedback, event))
+            .await;
+        report("herald-feedback -> feedback", started, polled).await;
     }
 }
 

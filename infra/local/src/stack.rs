@@ -116,14 +116,17 @@ pub async fn ensure_channel_queues(
     Ok(queues)
 }
 
-/// Where inbound SMS arrive, as the template wires them: End User Messaging publishes
-/// each to the topic, which delivers it (raw) to the queue the `sms-reply` function
-/// polls.
+/// A topic delivering (raw) to a queue a function polls, as the template wires them:
+/// End User Messaging publishes inbound SMS to one (`sms-reply` polls its queue); SES
+/// and End User Messaging publish delivery receipts to another (`feedback`).
 #[derive(Debug, Clone)]
-pub struct SmsInbound {
+pub struct TopicQueue {
     pub topic_arn: String,
     pub queue: QueuePair,
 }
+
+/// Where inbound SMS arrive.
+pub type SmsInbound = TopicQueue;
 
 /// Creates (or finds) the topic `{prefix}-sms-inbound`, its queue and DLQ, and the raw
 /// subscription between them.
@@ -135,13 +138,36 @@ pub async fn ensure_sms_inbound(
     max_receive_count: u32,
 ) -> anyhow::Result<SmsInbound> {
     let name = format!("{prefix}-sms-inbound");
-    let queue = ensure_queue(sqs, &name, visibility_timeout_secs, max_receive_count).await?;
+    ensure_topic_queue(sqs, sns, &name, visibility_timeout_secs, max_receive_count).await
+}
+
+/// Creates (or finds) the topic `{prefix}-feedback` that delivery receipts are published
+/// to, its queue and DLQ, and the raw subscription between them.
+pub async fn ensure_feedback(
+    sqs: &aws_sdk_sqs::Client,
+    sns: &herald::aws_sdk_sns::Client,
+    prefix: &str,
+    visibility_timeout_secs: u32,
+    max_receive_count: u32,
+) -> anyhow::Result<TopicQueue> {
+    let name = format!("{prefix}-feedback");
+    ensure_topic_queue(sqs, sns, &name, visibility_timeout_secs, max_receive_count).await
+}
+
+async fn ensure_topic_queue(
+    sqs: &aws_sdk_sqs::Client,
+    sns: &herald::aws_sdk_sns::Client,
+    name: &str,
+    visibility_timeout_secs: u32,
+    max_receive_count: u32,
+) -> anyhow::Result<TopicQueue> {
+    let queue = ensure_queue(sqs, name, visibility_timeout_secs, max_receive_count).await?;
     let topic_arn = sns
         .create_topic()
-        .name(&name)
+        .name(name)
         .send()
         .await
-        .context("creating the inbound SMS topic")?
+        .with_context(|| format!("creating the topic {name}"))?
         .topic_arn
         .context("no topic ARN")?;
     let subscribed = sns
@@ -164,7 +190,7 @@ pub async fn ensure_sms_inbound(
             .await
             .context("subscribing the queue to the topic")?;
     }
-    Ok(SmsInbound { topic_arn, queue })
+    Ok(TopicQueue { topic_arn, queue })
 }
 
 /// The two-way number local SMS pages come from, and replies go to.

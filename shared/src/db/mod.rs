@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod oauth;
 pub mod opt_outs;
 pub mod policies;
+pub mod receipts;
 pub mod recipients;
 pub mod retention;
 pub mod slack;

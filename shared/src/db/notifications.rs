@@ -48,6 +48,9 @@ pub struct Claimed {
     /// The recipient opted out of this channel (or of all of them) and the opt-out has
     /// not run out: the row is suppressed without calling the provider.
     pub opted_out: bool,
+    /// The address is on the tenant's suppression list for this channel (a permanent
+    /// bounce, an invalid number, a complaint): suppressed without calling the provider.
+    pub address_suppressed: bool,
     /// The recipient's other channels for this escalation that went out (or are going).
     pub other_channels: Vec<Channel>,
     /// The person's quiet hours, when they have some (see [`crate::domain::quiet_hours`]).
@@ -87,6 +90,7 @@ impl Claimed {
             credential: None,
             credential_shared: false,
             opted_out: false,
+            address_suppressed: false,
             other_channels: vec![],
             quiet_hours: None,
             reply_code: None,
@@ -249,6 +253,16 @@ fn claim_sql(reply_codes: bool) -> String {
                    EXISTS (SELECT 1 FROM opt_outs x
                            WHERE x.recipient_id = c.recipient_id AND x.channel IN (c.channel, 'all')
                              AND (x.expires_at IS NULL OR x.expires_at > now())) AS opted_out,
+                   -- A provider said the address is bad, or its owner complained
+                   -- (db::receipts): on the tenant's suppression list until removed.
+                   EXISTS (SELECT 1 FROM suppressions s
+                           WHERE s.tenant_id = c.tenant_id AND s.channel = c.channel
+                             AND s.address = CASE c.channel
+                                                 WHEN 'email' THEN lower(r.email)
+                                                 WHEN 'sms' THEN r.phone
+                                                 WHEN 'voice' THEN r.phone
+                                                 WHEN 'push' THEN r.push_endpoint_arn
+                                             END) AS address_suppressed,
                    -- Where else this page went (or is going), for a message that points there.
                    ARRAY(SELECT o.channel FROM notification_log o
                          WHERE o.escalation_id = c.escalation_id AND o.recipient_id = c.recipient_id
@@ -365,6 +379,7 @@ pub async fn claim(
                 credential: credential(r)?,
                 credential_shared: r.get("credential_shared"),
                 opted_out: r.get("opted_out"),
+                address_suppressed: r.get("address_suppressed"),
                 other_channels: r
                     .get::<_, Vec<String>>("other_channels")
                     .iter()

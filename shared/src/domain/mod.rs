@@ -15,6 +15,7 @@ pub mod policy;
 pub mod priority;
 pub mod quiet_hours;
 pub mod rate_limit;
+pub mod receipt;
 pub mod slack;
 pub mod sms;
 pub mod sms_reply;

@@ -170,6 +170,10 @@ pub mod reason {
     /// The person opted out of the channel (or of all), through Herald's API: never
     /// sent, whatever the priority; the escalation moves on to their other channels.
     pub const OPTED_OUT: &str = "opted_out";
+    /// The address is on the tenant's suppression list for the channel: a provider
+    /// reported it bad (a permanent bounce, a number that does not exist) or its owner
+    /// complained (see [`crate::domain::receipt`]). Removed through the API.
+    pub const ADDRESS_SUPPRESSED: &str = "address_suppressed";
     /// The carrier says the number opted out of SMS (replied STOP).
     pub const OPTED_OUT_AT_CARRIER: &str = "opted_out_at_carrier";
     /// The page reaches this recipient's team channel through another recipient's row.

@@ -1,0 +1,374 @@
+//! Delivery receipts: SES events and End User Messaging events, in AWS's documented shapes
+//! (`events/feedback/`), published to the feedback topic and handed to the `feedback`
+//! function through its SQS queue, as on AWS. `delivered` becomes a status; a bounce
+//! fails the row, suppresses the address for the tenant and starts the person's next
+//! tier at once; latest state wins whatever order receipts come in; receipts for rows
+//! Herald does not have are acknowledged and counted.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use herald::domain::Channel;
+use herald::feedback::Feedback;
+use herald_local::poller::{PollStats, QueuePoller};
+use herald_local::stack::{self, TopicQueue};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, unique_email, unique_phone};
+
+struct Receipts {
+    feedback: Feedback,
+    topic: TopicQueue,
+    poller: QueuePoller,
+}
+
+impl Receipts {
+    async fn new(app: &TestApp) -> Self {
+        let prefix = format!("fb-{}", Uuid::new_v4().simple());
+        let topic = stack::ensure_feedback(&app.sqs, &app.sns, &prefix, 1, 3)
+            .await
+            .expect("feedback topic and queue");
+        let poller = QueuePoller {
+            sqs: app.sqs.clone(),
+            queue_url: topic.queue.url.clone(),
+            queue_arn: topic.queue.arn.clone(),
+            wait_seconds: 0,
+        };
+        let feedback = Feedback::new(&app.config).await.expect("feedback deps");
+        Self {
+            feedback,
+            topic,
+            poller,
+        }
+    }
+
+    /// Publishes each event as the provider does, then one poll hands them to the
+    /// function (the queue holds at most ten a batch, as Lambda's event source does).
+    async fn deliver(&self, app: &TestApp, events: &[Value]) -> PollStats {
+        for event in events {
+            app.sns
+                .publish()
+                .topic_arn(&self.topic.topic_arn)
+                .message(event.to_string())
+                .send()
+                .await
+                .expect("publish to the feedback topic");
+        }
+        self.poller
+            .poll_once(|event| herald_feedback::function_handler(&self.feedback, event))
+            .await
+            .expect("poll")
+    }
+}
+
+/// A documented event with Herald's message id and times around `sent`.
+fn fixture(name: &str, message_id: &str, sent: DateTime<Utc>) -> Value {
+    let text = std::fs::read_to_string(format!(
+        "{}/../events/feedback/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture");
+    let mut event: Value = serde_json::from_str(&text).expect("fixture JSON");
+    let stamp = |t: DateTime<Utc>| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    if event.get("mail").is_some() {
+        event["mail"]["messageId"] = json!(message_id);
+        event["mail"]["timestamp"] = stamp(sent);
+        for part in ["bounce", "delivery", "complaint", "deliveryDelay"] {
+            if event.get(part).is_some() {
+                event[part]["timestamp"] = stamp(sent + TimeDelta::seconds(2));
+            }
+        }
+    } else {
+        event["messageId"] = json!(message_id);
+        event["messageRequestTimestamp"] = json!(sent.timestamp_millis());
+        event["eventTimestamp"] = json!((sent + TimeDelta::seconds(2)).timestamp_millis());
+    }
+    event
+}
+
+fn bounce_for(message_id: &str, email: &str, sent: DateTime<Utc>) -> Value {
+    let mut event = fixture("ses-bounce", message_id, sent);
+    event["bounce"]["bouncedRecipients"][0]["emailAddress"] = json!(email);
+    event
+}
+
+/// (status, receipt, error) of the escalation's row on `channel`.
+async fn row(
+    app: &TestApp,
+    escalation: &str,
+    channel: &str,
+) -> (String, Option<String>, Option<String>) {
+    let client = app.pool.get().await.expect("conn");
+    let r = client
+        .query_one(
+            "SELECT status, receipt, error FROM notification_log \
+             WHERE escalation_id = $1::text::uuid AND channel = $2 ORDER BY queued_at DESC LIMIT 1",
+            &[&escalation, &channel],
+        )
+        .await
+        .expect("row");
+    (r.get(0), r.get(1), r.get(2))
+}
+
+async fn message_id(app: &TestApp, escalation: &str, channel: &str) -> String {
+    let client = app.pool.get().await.expect("conn");
+    client
+        .query_one(
+            "SELECT provider_message_id FROM notification_log \
+             WHERE escalation_id = $1::text::uuid AND channel = $2",
+            &[&escalation, &channel],
+        )
+        .await
+        .expect("row")
+        .get::<_, Option<String>>(0)
+        .expect("sent with a provider id")
+}
+
+/// Email first, SMS 5 minutes later unless someone answers.
+fn email_then_sms(email: &str, phone: &str) -> Value {
+    json!({
+        "title": "Checkout error rate above 5%", "priority": "high",
+        "recipients": [{ "id": "ines", "email": email, "phone": phone }],
+        "channels": { "primary": ["email"], "secondary": ["sms"] }
+    })
+}
+
+async fn post(app: &TestApp, body: &Value) -> String {
+    let created = app.post_escalation(body).await;
+    assert_eq!(created.status, 202, "{}", created.text);
+    created.json()["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_bounce_fails_the_email_suppresses_the_address_and_starts_the_next_tier_now() {
+    let app = TestApp::spawn().await;
+    let receipts = Receipts::new(&app).await;
+    let (email, phone) = (unique_email("ines"), unique_phone());
+    let id = post(&app, &email_then_sms(&email, &phone)).await;
+    assert_eq!(app.dispatch_channel(Channel::Email).await, 1);
+    let sent = Utc::now();
+    let ses_id = message_id(&app, &id, "email").await;
+
+    // Nothing is due before the 5-minute wait.
+    assert_eq!(app.escalate_at(Utc::now()).await.tiers_started, 0);
+
+    // The mailbox does not exist (SES reports the address as it was sent, any case).
+    let polled = receipts
+        .deliver(&app, &[bounce_for(&ses_id, &email.to_uppercase(), sent)])
+        .await;
+    assert_eq!((polled.received, polled.deleted), (1, 1), "{polled:?}");
+    let (status, receipt, error) = row(&app, &id, "email").await;
+    assert_eq!(
+        (status.as_str(), receipt.as_deref()),
+        ("failed", Some("bounced"))
+    );
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("5.1.1")),
+        "{error:?}"
+    );
+    let listed = app
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM suppressions WHERE tenant_id = '{}' AND channel = 'email' \
+             AND address = '{}' AND reason = 'bounced'",
+            app.tenant_id,
+            email.to_lowercase()
+        ))
+        .await;
+    assert_eq!(listed, 1);
+    let audited = app
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM event_log WHERE escalation_id = '{id}' \
+             AND event_type = 'notification.bounced' AND actor_id = 'feedback-email'"
+        ))
+        .await;
+    assert_eq!(audited, 1);
+
+    // The next sweep starts her SMS now, not at minute 5.
+    let run = app.escalate_at(Utc::now()).await;
+    assert_eq!(run.tiers_started, 1, "{run:?}");
+    assert_eq!(app.dispatch_channel(Channel::Sms).await, 1);
+    assert_eq!(app.sms_to(&phone).await.len(), 1);
+
+    // A later page to the same address is suppressed without calling SES; her SMS
+    // still goes.
+    let later = post(
+        &app,
+        &json!({
+            "title": "Checkout error rate above 5% again", "priority": "high",
+            "recipients": [{ "id": "ines", "email": email, "phone": phone }],
+            "channels": { "primary": ["email", "sms"] }
+        }),
+    )
+    .await;
+    app.dispatch_channel(Channel::Email).await;
+    let detail = app
+        .api("GET", &format!("/v1/escalations/{later}"), None)
+        .await
+        .json();
+    let email_row = detail["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .find(|d| d["channel"] == "email")
+        .expect("email row")
+        .clone();
+    assert_eq!(email_row["status"], "suppressed", "{email_row}");
+    assert_eq!(email_row["reason"], "address_suppressed");
+    assert_eq!(app.emails_to(&email).await.len(), 1, "only the first page");
+}
+
+#[tokio::test]
+async fn latest_state_wins_whatever_order_receipts_come_in() {
+    let app = TestApp::spawn().await;
+    let receipts = Receipts::new(&app).await;
+    let (a, b) = (unique_email("jon"), unique_email("kim"));
+    let first = post(&app, &email_then_sms(&a, &unique_phone())).await;
+    let second = post(&app, &email_then_sms(&b, &unique_phone())).await;
+    assert_eq!(app.dispatch_channel(Channel::Email).await, 2);
+    let sent = Utc::now();
+    let (id_a, id_b) = (
+        message_id(&app, &first, "email").await,
+        message_id(&app, &second, "email").await,
+    );
+
+    // A delay is not a bounce; a delivery is a status.
+    receipts
+        .deliver(&app, &[fixture("ses-delivery-delay", &id_a, sent)])
+        .await;
+    assert_eq!(row(&app, &first, "email").await.0, "sent");
+    receipts
+        .deliver(&app, &[fixture("ses-delivery", &id_a, sent)])
+        .await;
+    assert_eq!(
+        row(&app, &first, "email").await,
+        ("delivered".into(), Some("delivered".into()), None)
+    );
+    let delivered_at = app
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM notification_log WHERE escalation_id = '{first}' \
+             AND delivered_at IS NOT NULL AND delivered_at >= sent_at - interval '5 seconds'"
+        ))
+        .await;
+    assert_eq!(delivered_at, 1);
+
+    // A bounce after delivered wins; a late, repeated delivery does not undo it.
+    receipts.deliver(&app, &[bounce_for(&id_a, &a, sent)]).await;
+    receipts
+        .deliver(&app, &[fixture("ses-delivery", &id_a, sent)])
+        .await;
+    assert_eq!(
+        row(&app, &first, "email").await.1.as_deref(),
+        Some("bounced")
+    );
+
+    // The same in one batch, the bounce first.
+    receipts
+        .deliver(
+            &app,
+            &[
+                bounce_for(&id_b, &b, sent),
+                fixture("ses-delivery", &id_b, sent),
+                fixture("ses-delivery", &id_b, sent),
+            ],
+        )
+        .await;
+    let (status, receipt, _) = row(&app, &second, "email").await;
+    assert_eq!(
+        (status.as_str(), receipt.as_deref()),
+        ("failed", Some("bounced"))
+    );
+    // One audit entry per bounce, however often it is told.
+    let audited = app
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM event_log WHERE escalation_id IN ('{first}', '{second}') \
+             AND event_type = 'notification.bounced'"
+        ))
+        .await;
+    assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn unknown_receipts_are_acknowledged_and_young_ones_tried_again() {
+    let app = TestApp::spawn().await;
+    let receipts = Receipts::new(&app).await;
+    // A receipt for a message sent an hour ago that Herald has no row for (deleted by
+    // retention, or another system's mail): acknowledged, never retried.
+    let old = Utc::now() - TimeDelta::hours(1);
+    let polled = receipts
+        .deliver(&app, &[fixture("ses-delivery", "not-ours-0001", old)])
+        .await;
+    assert_eq!((polled.deleted, polled.returned), (1, 0), "{polled:?}");
+    // Unreadable messages too; events that say nothing about arrival are read as nothing.
+    let mut send = fixture("ses-delivery", "not-ours-0002", old);
+    send["eventType"] = json!("Send");
+    let polled = receipts
+        .deliver(&app, &[json!({ "hello": "world" }), send])
+        .await;
+    assert_eq!((polled.deleted, polled.returned), (2, 0), "{polled:?}");
+    // A young one may have overtaken the dispatcher's record of the send: SQS gets it
+    // back, and it is acknowledged once it is past the window.
+    let polled = receipts
+        .deliver(
+            &app,
+            &[fixture("eum-sms-delivered", "not-yet-0003", Utc::now())],
+        )
+        .await;
+    assert_eq!((polled.deleted, polled.returned), (0, 1), "{polled:?}");
+}
+
+#[tokio::test]
+async fn the_suppression_list_is_per_tenant_listed_and_removable() {
+    let app = TestApp::spawn().await;
+    let receipts = Receipts::new(&app).await;
+    let (email, phone) = (unique_email("lea"), unique_phone());
+    let id = post(&app, &email_then_sms(&email, &phone)).await;
+    assert_eq!(app.dispatch_channel(Channel::Email).await, 1);
+    let ses_id = message_id(&app, &id, "email").await;
+    let mut complaint = fixture("ses-complaint", &ses_id, Utc::now());
+    complaint["complaint"]["complainedRecipients"][0]["emailAddress"] = json!(email);
+    receipts.deliver(&app, &[complaint]).await;
+    // A complaint means it arrived.
+    assert_eq!(row(&app, &id, "email").await.0, "delivered");
+
+    let listed = app.api("GET", "/v1/suppressions", None).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let items = listed.json()["items"].clone();
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+    assert_eq!(items[0]["channel"], "email");
+    assert_eq!(items[0]["address"], email.to_lowercase());
+    assert_eq!(items[0]["reason"], "complained");
+    let sms_only = app.api("GET", "/v1/suppressions?channel=sms", None).await;
+    assert_eq!(sms_only.json()["items"], json!([]));
+    let bad = app
+        .api("GET", "/v1/suppressions?channel=pigeon", None)
+        .await;
+    assert_eq!(
+        (bad.status, bad.json()["error"]["field"].clone()),
+        (400, json!("channel"))
+    );
+
+    // Another tenant neither sees nor removes it.
+    let (_, other) = stack::create_tenant(&app.pool.get().await.expect("conn"), "Other")
+        .await
+        .expect("tenant");
+    let auth = format!("Bearer {}", other.expose_secret());
+    let auth = [("authorization", auth.as_str())];
+    let path = format!("/v1/suppressions/email/{}", email.to_lowercase());
+    let theirs = app.request("GET", "/v1/suppressions", &auth, b"").await;
+    assert_eq!(theirs.json()["items"], json!([]));
+    assert_eq!(app.request("DELETE", &path, &auth, b"").await.status, 404);
+
+    // Removed, the address is paged again (any case in the path).
+    let removed = app
+        .api(
+            "DELETE",
+            &format!("/v1/suppressions/email/{}", email.to_uppercase()),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    assert_eq!(app.api("DELETE", &path, None).await.status, 404);
+    post(&app, &email_then_sms(&email, &phone)).await;
+    assert_eq!(app.dispatch_channel(Channel::Email).await, 1);
+    assert_eq!(app.emails_to(&email).await.len(), 2);
+}
