@@ -178,10 +178,15 @@ FORBIDDEN_ENV = {
     },
 }
 QUEUE_URL_ENV = {f"HERALD_QUEUE_URL_{ch.upper()}" for ch in CHANNELS}
+# The escalation engine plans in ingest (the first wave) and retry: both know how long each
+# channel's provider has to confirm a send.
+RECEIPT_WINDOWS = {"EMAIL": "EmailReceiptWindowMinutes", "SMS": "SmsReceiptWindowMinutes",
+                   "VOICE": "VoiceReceiptWindowMinutes"}
+RECEIPT_WINDOW_ENV = {f"HERALD_RECEIPT_WINDOW_MINUTES_{ch}" for ch in RECEIPT_WINDOWS}
 DISPATCH_ENV = {"HERALD_PUBLIC_BASE_URL", "HERALD_MAGIC_LINK_TTL_SECS", "HERALD_MAX_ATTEMPTS",
                 "HERALD_SENDING_LEASE_SECS", "HERALD_RATE_LIMIT_TABLE"}
 FUNCTION_ENV = {
-    "IngestFunction": set(QUEUE_URL_ENV),
+    "IngestFunction": QUEUE_URL_ENV | RECEIPT_WINDOW_ENV,
     # HERALD_PUBLIC_BASE_URL: the Slack and Teams OAuth redirect_uris are built on it.
     "RecipientsFunction": {"HERALD_SECRET_KEYS_ARN", "HERALD_SLACK_CLIENT_ID", "HERALD_SLACK_CLIENT_SECRET_ARN",
                            "HERALD_TEAMS_CLIENT_ID", "HERALD_TEAMS_CLIENT_SECRET_ARN", "HERALD_TEAMS_AUTHORITY_URL",
@@ -199,7 +204,7 @@ FUNCTION_ENV = {
     # The answer announcement, and the fallback sender of the confirmation SMS.
     "SmsReplyFunction": {"HERALD_QUEUE_URL_SLACK", "HERALD_SMS_ORIGINATION_NUMBER"},
     "FeedbackFunction": set(),
-    "RetryFunction": QUEUE_URL_ENV | {
+    "RetryFunction": QUEUE_URL_ENV | RECEIPT_WINDOW_ENV | {
         "HERALD_MAX_ATTEMPTS",
         "HERALD_SENDING_LEASE_SECS",
         "HERALD_OUTBOX_GRACE_SECS",
@@ -227,6 +232,8 @@ ENV_FROM_PARAMETER = {
     ("DispatchVoiceFunction", "HERALD_VOICE_CONFIGURATION_SET"): "VoiceConfigurationSet",
     ("RetentionFunction", "HERALD_INBOX_RETENTION_DAYS"): "InboxRetentionDays",
     ("RecipientsFunction", "HERALD_TEAMS_AUTHORITY_URL"): "TeamsAuthorityUrl",
+    **{(fn, f"HERALD_RECEIPT_WINDOW_MINUTES_{ch}"): param
+       for fn in ("IngestFunction", "RetryFunction") for ch, param in RECEIPT_WINDOWS.items()},
 }
 # Slack interactivity is on exactly when SlackSigningSecretArn is set: magic-link then gets
 # the secret to check POST /slack/actions with, and the one Slack sender (dispatch-slack,

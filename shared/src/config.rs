@@ -52,6 +52,11 @@ pub struct Config {
     /// `sending` before the retry sweep may take it back.
     pub sending_lease: Duration,
     pub rate_limits: RateLimitConfig,
+    /// `HERALD_RECEIPT_WINDOW_MINUTES_<CHANNEL>` (1–1440; unset or 0: none): how long the
+    /// channel's provider has to confirm a send with a delivery receipt before the
+    /// escalation stops counting on it (see [`crate::domain::engine`]). Set only for
+    /// channels whose receipts reach the `feedback` function.
+    pub receipt_windows: BTreeMap<Channel, chrono::TimeDelta>,
 }
 
 /// Per-person, per-channel rate limits (see [`crate::domain::rate_limit`]).
@@ -290,6 +295,17 @@ impl Config {
                 per_channel.push((channel, max));
             }
         }
+        let mut receipt_windows = BTreeMap::new();
+        for channel in Channel::ALL {
+            let name = format!("HERALD_RECEIPT_WINDOW_MINUTES_{}", channel.env_name());
+            let minutes: i64 = parsed!(&name, 0)?;
+            if !(0..=24 * 60).contains(&minutes) {
+                bail!("{name} must be 0 (none) to 1440 minutes");
+            }
+            if minutes > 0 {
+                receipt_windows.insert(channel, chrono::TimeDelta::minutes(minutes));
+            }
+        }
         let mut limits = RateLimits::default();
         for channel in Channel::ALL {
             let name = format!("HERALD_RATE_LIMITS_{}", channel.env_name());
@@ -430,6 +446,7 @@ impl Config {
                 table: var("HERALD_RATE_LIMIT_TABLE").map(|t| t.trim().to_owned()),
                 limits,
             },
+            receipt_windows,
         })
     }
 
@@ -443,6 +460,15 @@ impl Config {
 
     /// The channels ingest may plan rows for: those with a queue, and the in-app inbox,
     /// which needs none (ingest writes it itself).
+    /// What the escalation engine knows of the channels: the enabled ones and their
+    /// receipt windows.
+    pub fn engine_channels(&self) -> crate::domain::engine::Channels {
+        crate::domain::engine::Channels {
+            enabled: self.enabled_channels(),
+            receipt_windows: self.receipt_windows.clone(),
+        }
+    }
+
     pub fn enabled_channels(&self) -> BTreeSet<Channel> {
         let mut enabled: BTreeSet<Channel> = self
             .channels
@@ -588,6 +614,36 @@ mod tests {
         ])
         .expect_err("invalid");
         assert!(e.to_string().contains("HERALD_MAX_ATTEMPTS_SMS"), "{e}");
+    }
+
+    #[test]
+    fn receipt_windows_are_per_channel_minutes_and_zero_is_none() {
+        let db = ("HERALD_DATABASE_URL", "postgres://x@127.0.0.1/db");
+        let config = Config::from_pairs([
+            db,
+            ("HERALD_RECEIPT_WINDOW_MINUTES_EMAIL", "10"),
+            ("HERALD_RECEIPT_WINDOW_MINUTES_SMS", "0"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.receipt_windows,
+            BTreeMap::from([(Channel::Email, chrono::TimeDelta::minutes(10))])
+        );
+        assert!(
+            Config::from_pairs([db])
+                .expect("valid")
+                .receipt_windows
+                .is_empty()
+        );
+        for bad in ["-1", "1441", "soon"] {
+            let e = Config::from_pairs([db, ("HERALD_RECEIPT_WINDOW_MINUTES_VOICE", bad)])
+                .expect_err("invalid");
+            assert!(
+                e.to_string()
+                    .contains("HERALD_RECEIPT_WINDOW_MINUTES_VOICE"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! all in ONE statement, then enqueue each queued row on its channel's queue. The HTTP
 //! handler only authenticates, calls this, and turns the outcome into a response.
 
-use std::collections::BTreeSet;
-
 use crate::db::escalations::{self, Created};
 use crate::db::{Actor, Client, policies};
 use crate::domain::escalation::{People, PolicySource, Resolved};
@@ -28,7 +26,7 @@ pub enum IngestError {
 pub async fn create_escalation(
     client: &Client,
     queues: &Warm<Queues>,
-    enabled: &BTreeSet<Channel>,
+    channels: &engine::Channels,
     tenant_id: uuid::Uuid,
     body: &[u8],
     actor: &Actor,
@@ -47,7 +45,7 @@ pub async fn create_escalation(
             given: &escalation.recipients,
             stored: &resolved.stored_people,
         },
-        enabled,
+        channels,
         chrono::Utc::now(),
     );
 

@@ -2,7 +2,7 @@
 //! in bounded steps until nothing is left or its time budget is spent, and reports
 //! counts. The next run continues where one stopped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -13,7 +13,6 @@ use crate::db::engine as db_engine;
 use crate::db::retention::{self, RULES};
 use crate::db::sweep::{self, AttemptLimits, Due};
 use crate::db::{Client, Pool};
-use crate::domain::Channel;
 use crate::domain::engine::{self, Plan};
 use crate::domain::{AdaptiveBatch, Budget, RetryPolicies};
 use crate::queue::{Envelope, Queues};
@@ -47,9 +46,9 @@ pub struct RetrySettings {
     pub policies: RetryPolicies,
     pub outbox_grace: Duration,
     pub batch_size: u32,
-    /// The channels with a queue: the engine records rows for any other as
-    /// `channel_not_enabled`, as ingest does.
-    pub enabled: BTreeSet<Channel>,
+    /// The channels with a queue (the engine records rows for any other as
+    /// `channel_not_enabled`, as ingest does) and their receipt windows.
+    pub channels: engine::Channels,
 }
 
 impl RetrySettings {
@@ -58,7 +57,7 @@ impl RetrySettings {
             policies: config.retry.clone(),
             outbox_grace: config.outbox_grace,
             batch_size: config.retry_batch_size,
-            enabled: config.enabled_channels(),
+            channels: config.engine_channels(),
         }
     }
 }
@@ -200,7 +199,7 @@ macro_rules! run_step {
 pub async fn escalate(
     pool: &Pool,
     queues: &Queues,
-    enabled: &BTreeSet<Channel>,
+    channels: &engine::Channels,
     batch: u32,
     budget: Budget,
     now: impl Fn() -> DateTime<Utc>,
@@ -234,7 +233,7 @@ pub async fn escalate(
                         &d.progress,
                         &d.deliveries,
                         &d.people,
-                        enabled,
+                        channels,
                         now,
                     );
                     (d.id, plan)
@@ -287,7 +286,7 @@ async fn retry_steps(
     let batch = settings.batch_size;
     // First (and on a connection of its own, returned before the others start): the
     // pages the engine starts now go out in this run.
-    summary.engine = escalate(pool, queues, &settings.enabled, batch, budget, Utc::now).await?;
+    summary.engine = escalate(pool, queues, &settings.channels, batch, budget, Utc::now).await?;
     summary.stopped_early |= summary.engine.stopped_early;
 
     let client = pool.get().await?;

@@ -17,7 +17,12 @@
 //!   nothing overdue behind, its next look exactly when the next step is due
 //!   ([`Run::check_timer`]);
 //! - an unanswered escalation ends `exhausted`, within a bounded number of sweeps
-//!   ([`Run::drain`]), and nothing moves after that.
+//!   ([`Run::drain`]), and nothing moves after that;
+//! - delivery receipts (delivered, bounced, delayed; late, repeated and out of order)
+//!   settle a row in latest-state-wins order whatever order they come in, and a bounce
+//!   that leaves a person's tier with nothing that reached them makes the escalation due
+//!   at once, so the next sweep starts their next tier ([`Run::receipt`], then
+//!   [`Run::check_timer`]).
 //!
 //! Two clocks meet here: the engine runs at the simulated clock, while the dispatch
 //! statements use the database's `now()`. The simulated clock starts at real time and
@@ -106,8 +111,23 @@ enum Delivery {
     RateLimited,
 }
 
+/// What a provider reports after it took a message (see `herald::domain::receipt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReceiptKind {
+    Delivered,
+    Bounced,
+    Delayed,
+}
+
 #[derive(Debug, Clone)]
 enum Op {
+    /// A receipt for one row a provider took (`pick` among them, answered or not by an
+    /// earlier receipt), handed to the feedback statement `copies` times.
+    Receipt {
+        pick: u8,
+        kind: ReceiptKind,
+        copies: u8,
+    },
     Advance {
         minutes: u32,
     },
@@ -239,9 +259,19 @@ fn delivery() -> impl Strategy<Value = Delivery> {
     ]
 }
 
+fn receipt_kind() -> impl Strategy<Value = ReceiptKind> {
+    prop_oneof![
+        3 => Just(ReceiptKind::Delivered),
+        2 => Just(ReceiptKind::Bounced),
+        1 => Just(ReceiptKind::Delayed),
+    ]
+}
+
 /// Everything but answers.
 fn activity() -> impl Strategy<Value = Op> {
     prop_oneof![
+        2 => (any::<u8>(), receipt_kind(), 1u8..=2)
+            .prop_map(|(pick, kind, copies)| Op::Receipt { pick, kind, copies }),
         4 => (1u32..=12).prop_map(|minutes| Op::Advance { minutes }),
         3 => Just(Op::Sweep),
         1 => Just(Op::OverlappingSweeps),
@@ -466,6 +496,7 @@ struct Row {
     queued_at: DateTime<Utc>,
     last_attempt_at: Option<DateTime<Utc>>,
     attempts: i32,
+    provider_message_id: Option<String>,
 }
 
 impl Row {
@@ -668,7 +699,7 @@ async fn load(app: &TestApp, id: Uuid) -> Snapshot {
         .query(
             "SELECT n.id, r.external_id, n.channel, n.level, n.round, n.tier, n.status, \
                     n.suppressed_reason, n.next_attempt_at, n.queued_at, n.last_attempt_at, \
-                    n.attempt_count \
+                    n.attempt_count, n.provider_message_id \
              FROM notification_log n JOIN recipients r ON r.id = n.recipient_id \
              WHERE n.escalation_id = $1",
             &[&id],
@@ -689,6 +720,7 @@ async fn load(app: &TestApp, id: Uuid) -> Snapshot {
             queued_at: r.get(9),
             last_attempt_at: r.get(10),
             attempts: r.get(11),
+            provider_message_id: r.get(12),
         })
         .collect();
     rows.sort_by(|a, b| a.key().cmp(&b.key()));
@@ -751,6 +783,7 @@ struct Stats {
     sweeps: u64,
     overlapping: u64,
     deliveries: BTreeMap<&'static str, u64>,
+    receipts: BTreeMap<&'static str, u64>,
     acknowledgements: u64,
     during_send: u64,
     during_sweep: u64,
@@ -883,6 +916,7 @@ impl<'a> Run<'a> {
             Op::Sweep => self.sweep(1, &before).await?,
             Op::OverlappingSweeps => self.sweep(2, &before).await?,
             Op::Deliver { pick, result } => self.deliver(*pick, *result).await?,
+            Op::Receipt { pick, kind, copies } => self.receipt(*pick, *kind, *copies).await?,
             Op::Acknowledge => self.answer("acknowledge").await?,
             Op::Resolve => self.answer("resolve").await?,
             Op::AcknowledgeDuringSend { pick, result } => {
@@ -1096,6 +1130,106 @@ impl<'a> Run<'a> {
         })
     }
 
+    /// A provider's receipt for a row it took, through the feedback statement (the real
+    /// one), `copies` times. The row then says what latest state wins says: `sent` <
+    /// `delivered` < a failure after the send; a delay changes nothing. Receipts of an
+    /// answered escalation are left out: what they may change there is covered in
+    /// `feedback.rs`, and the oracle freezes an answered escalation's rows.
+    async fn receipt(&mut self, pick: u8, kind: ReceiptKind, copies: u8) -> Result<Effect, String> {
+        use herald::domain::receipt::{Receipt, Verdict};
+        if self.answered.is_some() {
+            return Ok(Effect {
+                note: "answered: no receipt sent".into(),
+                ..Effect::default()
+            });
+        }
+        let taken: Vec<Row> = self
+            .snap
+            .rows
+            .iter()
+            .filter(|r| r.provider_message_id.is_some())
+            .cloned()
+            .collect();
+        if taken.is_empty() {
+            return Ok(Effect {
+                note: "no row a provider took".into(),
+                ..Effect::default()
+            });
+        }
+        let row = &taken[usize::from(pick) % taken.len()];
+        let verdict = match kind {
+            ReceiptKind::Delivered => Verdict::Delivered,
+            ReceiptKind::Bounced => Verdict::Failed { permanent: false },
+            ReceiptKind::Delayed => Verdict::Delayed,
+        };
+        let receipt = Receipt {
+            channel: row.channel,
+            provider_message_id: row.provider_message_id.clone().unwrap_or_default(),
+            verdict,
+            at: self.clock,
+            sent_at: row.last_attempt_at,
+            detail: Some(format!("{kind:?}")),
+            suppress: vec![],
+        };
+        let client = self.app.pool.get().await.expect("a connection");
+        let mut changed = 0;
+        for _ in 0..copies {
+            let applied = herald::db::receipts::apply(&client, std::slice::from_ref(&receipt))
+                .await
+                .map_err(|e| format!("the receipt statement: {e:#}"))?;
+            if applied.matched != [true] {
+                return Err(format!("{}: its receipt matched no row", row.describe()));
+            }
+            changed += applied.changed;
+        }
+        // Latest state wins: sent 0, delivered 1, failed after the send 2.
+        let rank = |status: &str| match status {
+            "sent" => 0,
+            "delivered" => 1,
+            _ => 2,
+        };
+        let expected = match verdict.status() {
+            Some(new) if verdict.rank() > rank(&row.status) => new.as_str().to_owned(),
+            _ => row.status.clone(),
+        };
+        let now: String = client
+            .query_one(
+                "SELECT status FROM notification_log WHERE id = $1",
+                &[&row.id],
+            )
+            .await
+            .expect("the row")
+            .get(0);
+        let mut errors = Vec::new();
+        if now != expected {
+            errors.push(format!(
+                "{} after a {kind:?} receipt is {now}, latest state wins says {expected}",
+                row.describe()
+            ));
+        }
+        if changed > u64::from(expected != row.status) {
+            errors.push(format!(
+                "{}: {changed} changes for one receipt",
+                row.describe()
+            ));
+        }
+        let counted = if expected == row.status {
+            "changed nothing"
+        } else {
+            match kind {
+                ReceiptKind::Delivered => "delivered",
+                ReceiptKind::Bounced => "bounced",
+                ReceiptKind::Delayed => "delayed",
+            }
+        };
+        *self.stats.receipts.entry(counted).or_default() += 1;
+        Ok(Effect {
+            note: format!("{} <- {kind:?} x{copies}: {now}", row.describe()),
+            errors,
+            ..Effect::default()
+        })
+    }
+
     /// Through the API, as a caller with an API key does.
     async fn answer(&mut self, action: &str) -> Result<Effect, String> {
         let got = self
@@ -1186,7 +1320,7 @@ impl<'a> Run<'a> {
     /// in and waits for that lock; then the run commits.
     async fn acknowledge_during_sweep(&mut self) -> Result<Effect, String> {
         let now = self.clock;
-        let enabled = self.app.retry.settings.enabled.clone();
+        let channels = self.app.retry.settings.channels.clone();
         let mut client = self.app.pool.get().await.expect("a connection");
         let tx = client.transaction().await.expect("a transaction");
         let due = db_engine::claim_due(&tx, now, 10)
@@ -1200,7 +1334,7 @@ impl<'a> Run<'a> {
                     &d.progress,
                     &d.deliveries,
                     &d.people,
-                    &enabled,
+                    &channels,
                     now,
                 );
                 (d.id, plan)
@@ -2022,6 +2156,9 @@ impl Stats {
         for (k, v) in other.deliveries {
             *self.deliveries.entry(k).or_default() += v;
         }
+        for (k, v) in other.receipts {
+            *self.receipts.entry(k).or_default() += v;
+        }
         self.acknowledgements += other.acknowledgements;
         self.during_send += other.during_send;
         self.during_sweep += other.during_sweep;
@@ -2059,11 +2196,17 @@ impl fmt::Display for Stats {
             .collect();
         write!(
             f,
-            "), {} deliveries ({}), {} acknowledgements ({} during a send), {} resolutions, \
+            "), {} deliveries ({}), {} receipts ({}), {} acknowledgements ({} during a send), {} resolutions, \
              {} claims refused after an answer; {} levels fired, {} tiers started; \
              {} answered, {} exhausted ({} repeat rounds, {} sweeps to run them out, at most {} for one)",
             s.deliveries.values().sum::<u64>(),
             kinds.join(", "),
+            s.receipts.values().sum::<u64>(),
+            ["delivered", "bounced", "delayed", "changed nothing"]
+                .iter()
+                .map(|k| format!("{k} {}", s.receipts.get(k).copied().unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(", "),
             s.acknowledgements,
             s.during_send,
             s.resolutions,

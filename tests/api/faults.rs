@@ -1432,7 +1432,7 @@ async fn engine_at(app: &TestApp, at: DateTime<Utc>) -> anyhow::Result<EngineSum
     herald::scheduled::escalate(
         &app.pool,
         &queues,
-        &app.retry.settings.enabled,
+        &app.retry.settings.channels,
         ENGINE_BATCH,
         herald::domain::Budget::for_duration(Instant::now(), Duration::from_secs(30)),
         || at,

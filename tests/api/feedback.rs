@@ -372,3 +372,51 @@ async fn the_suppression_list_is_per_tenant_listed_and_removable() {
     assert_eq!(app.dispatch_channel(Channel::Email).await, 1);
     assert_eq!(app.emails_to(&email).await.len(), 2);
 }
+
+/// Email and SMS providers have 2 minutes to confirm a send.
+async fn spawn_with_windows() -> TestApp {
+    TestApp::spawn_with(crate::helpers::Options {
+        tune: Box::new(|config| {
+            for channel in [Channel::Email, Channel::Sms] {
+                config
+                    .receipt_windows
+                    .insert(channel, TimeDelta::minutes(2));
+            }
+        }),
+        ..crate::helpers::Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_email_no_receipt_confirms_within_its_window_moves_on_a_confirmed_one_waits() {
+    let app = spawn_with_windows().await;
+    let receipts = Receipts::new(&app).await;
+    let (quiet, heard) = (unique_email("max"), unique_email("noa"));
+    let unconfirmed = post(&app, &email_then_sms(&quiet, &unique_phone())).await;
+    let confirmed = post(&app, &email_then_sms(&heard, &unique_phone())).await;
+    assert_eq!(app.dispatch_channel(Channel::Email).await, 2);
+    let sent = Utc::now();
+    let heard_id = message_id(&app, &confirmed, "email").await;
+    receipts
+        .deliver(&app, &[fixture("ses-delivery", &heard_id, sent)])
+        .await;
+    // Within the window: nothing.
+    let run = app.escalate_at(sent + TimeDelta::seconds(60)).await;
+    assert_eq!(run.tiers_started, 0, "{run:?}");
+    // Past it (minute 3, before the secondary's minute 5): only the unconfirmed email's
+    // person gets her SMS.
+    let run = app.escalate_at(sent + TimeDelta::minutes(3)).await;
+    assert_eq!(run.tiers_started, 1, "{run:?}");
+    let sms_rows = |id: &str| {
+        format!(
+            "SELECT count(*) FROM notification_log WHERE escalation_id = '{id}' AND channel = 'sms'"
+        )
+    };
+    assert_eq!(app.scalar_i64(&sms_rows(&unconfirmed)).await, 1);
+    assert_eq!(app.scalar_i64(&sms_rows(&confirmed)).await, 0);
+    // The confirmed one waits out its 5 minutes.
+    let run = app.escalate_at(sent + TimeDelta::minutes(6)).await;
+    assert_eq!(run.tiers_started, 1, "{run:?}");
+    assert_eq!(app.scalar_i64(&sms_rows(&confirmed)).await, 1);
+}

@@ -468,7 +468,7 @@ impl TestApp {
         herald::scheduled::escalate(
             &self.pool,
             &queues,
-            &self.retry.settings.enabled,
+            &self.retry.settings.channels,
             self.retry.settings.batch_size,
             herald::domain::Budget::for_duration(
                 std::time::Instant::now(),

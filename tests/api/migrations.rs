@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 19] = [
+const TABLES: [&str; 20] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -22,6 +22,7 @@ const TABLES: [&str; 19] = [
     "teams_connections",
     "opt_outs",
     "policies",
+    "suppressions",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -83,7 +83,7 @@ async fn create(
     let created = herald::ingest::create_escalation(
         client,
         &deps.queues,
-        &deps.enabled,
+        &deps.channels,
         principal.tenant_id,
         body,
         &actor,

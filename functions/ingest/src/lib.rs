@@ -6,14 +6,12 @@
 pub mod api;
 pub mod http_handler;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use herald::Config;
 use herald::api_key::KeyCache;
 use herald::db::Pool;
 use herald::db::tenants::Principal;
-use herald::domain::Channel;
 use herald::queue::Queues;
 use herald::warm::Warm;
 
@@ -27,8 +25,9 @@ pub struct Deps {
     pub keys: Arc<KeyCache<Principal>>,
     /// One queue per enabled channel (its SQS client may still be warming up).
     pub queues: Warm<Queues>,
-    /// The channels with a queue: rows for any other are `channel_not_enabled`.
-    pub enabled: BTreeSet<Channel>,
+    /// The channels with a queue (rows for any other are `channel_not_enabled`) and
+    /// their receipt windows, for the first wave's plan.
+    pub channels: herald::domain::engine::Channels,
 }
 
 impl Deps {
@@ -44,7 +43,7 @@ impl Deps {
             pool,
             keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
             queues: Queues::warming(config, sdk),
-            enabled: config.enabled_channels(),
+            channels: config.engine_channels(),
         })
     }
 }

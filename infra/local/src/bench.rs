@@ -640,8 +640,8 @@ async fn statement_rate(
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let template = NewEscalation::try_from(request)
         .map_err(|e| anyhow::anyhow!("{:?}", e.first().map(|f| &f.message)))?;
-    let enabled = config.enabled_channels();
-    let planned = first_wave(&template, &enabled);
+    let channels = config.engine_channels();
+    let planned = first_wave(&template, &channels);
     let actor = bench_actor();
     instances_rate(
         instances,
@@ -670,7 +670,7 @@ fn resolved(e: &NewEscalation) -> anyhow::Result<herald::domain::escalation::Res
 /// The first wave ingest plans for `e`.
 fn first_wave(
     e: &NewEscalation,
-    enabled: &std::collections::BTreeSet<Channel>,
+    channels: &herald::domain::engine::Channels,
 ) -> herald::domain::engine::Plan {
     let resolved = resolved(e).expect("an escalation naming its own people");
     herald::domain::engine::first_wave(
@@ -679,7 +679,7 @@ fn first_wave(
             given: &e.recipients,
             stored: &resolved.stored_people,
         },
-        enabled,
+        channels,
         chrono::Utc::now(),
     )
 }
@@ -761,9 +761,9 @@ async fn ingest_parts(
         NewEscalation::try_from(request()).map_err(|_| anyhow::anyhow!("invalid"))?;
     parts.push((
         "planning the first wave (the engine's planner)",
-        timed(2000, || first_wave(&escalation_value, &ingest.enabled)),
+        timed(2000, || first_wave(&escalation_value, &ingest.channels)),
     ));
-    let planned = first_wave(&escalation_value, &ingest.enabled);
+    let planned = first_wave(&escalation_value, &ingest.channels);
     let actor = bench_actor();
     let mut samples = Vec::new();
     for n in 0..500 {
@@ -802,7 +802,7 @@ async fn ingest_parts(
         herald::ingest::create_escalation(
             &client,
             &ingest.queues,
-            &ingest.enabled,
+            &ingest.channels,
             tenant,
             body.as_bytes(),
             &actor,

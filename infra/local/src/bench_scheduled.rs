@@ -531,7 +531,7 @@ async fn engine(
         let summary = scheduled::escalate(
             pool,
             queues,
-            &settings.enabled,
+            &settings.channels,
             settings.batch_size,
             long_budget(),
             chrono::Utc::now,

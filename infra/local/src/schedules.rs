@@ -71,7 +71,7 @@ impl Schedules {
         herald::scheduled::escalate(
             &self.retry.pool,
             &queues,
-            &self.retry.settings.enabled,
+            &self.retry.settings.channels,
             self.retry.settings.batch_size,
             herald::domain::Budget::for_duration(std::time::Instant::now(), RETRY_TIMEOUT),
             || at,

@@ -64,7 +64,9 @@ struct DeliveryJson {
     level: u32,
     tier: Tier,
     recipient: String,
+    channel: Channel,
     status: String,
+    unconfirmed_since: Option<DateTime<Utc>>,
     reason: Option<String>,
     retry: bool,
     queued_at: DateTime<Utc>,
@@ -89,6 +91,9 @@ const CLAIM: &str = r#"
         -- Set-based, once per batch (not a lookup per escalation).
         SELECT n.escalation_id, jsonb_agg(jsonb_build_object(
                    'level', n.level, 'tier', n.tier, 'recipient', r.external_id, 'status', n.status,
+                   'channel', n.channel,
+                   -- Sent but not confirmed by a receipt: the receipt window runs from then.
+                   'unconfirmed_since', CASE WHEN n.status = 'sent' THEN n.sent_at END,
                    'reason', n.suppressed_reason, 'retry', n.next_attempt_at IS NOT NULL,
                    'queued_at', n.queued_at)) AS list
         FROM due d
@@ -164,8 +169,10 @@ pub async fn claim_due(
                         level: d.level,
                         tier: d.tier,
                         recipient: d.recipient,
+                        channel: d.channel,
                         queued_at: d.queued_at,
                         outcome: Outcome::of(status, d.reason.as_deref(), d.retry),
+                        unconfirmed_since: d.unconfirmed_since,
                     })
                 })
                 .collect::<anyhow::Result<_>>()?;

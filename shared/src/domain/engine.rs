@@ -10,6 +10,10 @@
 //!   suppressed): a dead end never delays a page;
 //! - for each person of a fired level, the next tier starts when every delivery of
 //!   their current tier gave up, or when they did not answer within the tier's wait;
+//! - a delivery sent on a channel with a receipt window ([`Channels::receipt_windows`])
+//!   that no positive receipt confirmed within the window gave up too: "sent" is not
+//!   "delivered", and a page nobody's phone confirmed must not wait out the tier's delay
+//!   (a negative receipt makes its row `failed`, which gives up at once);
 //! - a round is over when every level fired and every person's last tier gave up or
 //!   had its wait; then `repeat` more rounds start over, and after the last one the
 //!   escalation is exhausted (nothing more is sent, and it says so).
@@ -65,9 +69,36 @@ pub struct Delivery {
     pub tier: Tier,
     /// The caller's id of the person.
     pub recipient: String,
+    pub channel: Channel,
     pub queued_at: DateTime<Utc>,
     pub outcome: Outcome,
+    /// When it was sent, while no receipt has confirmed it (`sent`, not `delivered`).
+    pub unconfirmed_since: Option<DateTime<Utc>>,
 }
+
+/// What the planner knows of the deployment's channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Channels {
+    /// The channels with a queue: rows for any other are `channel_not_enabled`.
+    pub enabled: BTreeSet<Channel>,
+    /// How long each channel's provider has to confirm a send with a delivery receipt
+    /// (`HERALD_RECEIPT_WINDOW_MINUTES_<CHANNEL>`). Only for channels whose receipts
+    /// reach Herald: on any other, every send would look unconfirmed.
+    pub receipt_windows: BTreeMap<Channel, TimeDelta>,
+}
+
+impl From<BTreeSet<Channel>> for Channels {
+    fn from(enabled: BTreeSet<Channel>) -> Self {
+        Self {
+            enabled,
+            receipt_windows: BTreeMap::new(),
+        }
+    }
+}
+
+/// A tier started now is looked at again this long after its window would run out from
+/// its queueing, so the send (milliseconds later) has usually had its full window.
+const RECHECK_SLACK: TimeDelta = TimeDelta::seconds(30);
 
 /// Where a triggered escalation stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,27 +209,35 @@ struct Track {
     tier: usize,
     started: DateTime<Utc>,
     outcome: Outcome,
+    /// When a receipt window of the tier runs out, if that may change its outcome.
+    recheck: Option<DateTime<Utc>>,
 }
 
 impl Track {
-    /// Folds the rows of one tier: it gave up only when every row did.
-    fn fold(outcomes: impl Iterator<Item = Outcome>) -> Outcome {
-        let mut folded = Outcome::GaveUp;
-        for o in outcomes {
+    /// Folds the rows of one tier, each with when its receipt window runs out: it gave
+    /// up only when every row did, and is worth a look at the earliest window's end
+    /// unless a row is settled as reached (confirmed, or on a channel without receipts).
+    fn fold(
+        rows: impl Iterator<Item = (Outcome, Option<DateTime<Utc>>)>,
+    ) -> (Outcome, Option<DateTime<Utc>>) {
+        let (mut folded, mut recheck, mut settled) = (Outcome::GaveUp, None, false);
+        for (o, until) in rows {
             folded = match (folded, o) {
                 (_, Outcome::Reached) | (Outcome::Reached, _) => Outcome::Reached,
                 (_, Outcome::Pending) | (Outcome::Pending, _) => Outcome::Pending,
                 _ => Outcome::GaveUp,
             };
+            settled |= o == Outcome::Reached && until.is_none();
+            recheck = earliest(recheck, until);
         }
-        folded
+        (folded, if settled { None } else { recheck })
     }
 }
 
 struct Planner<'a> {
     policy: &'a EscalationPolicy,
     people: &'a dyn Directory,
-    enabled: &'a BTreeSet<Channel>,
+    channels: &'a Channels,
     now: DateTime<Utc>,
     tracks: BTreeMap<(u32, &'a str), Track>,
     plan: Plan,
@@ -212,13 +251,13 @@ pub fn plan(
     progress: &Progress,
     deliveries: &[Delivery],
     people: &dyn Directory,
-    enabled: &BTreeSet<Channel>,
+    channels: &Channels,
     now: DateTime<Utc>,
 ) -> Plan {
     let mut planner = Planner {
         policy,
         people,
-        enabled,
+        channels,
         now,
         tracks: BTreeMap::new(),
         plan: Plan {
@@ -238,10 +277,10 @@ pub fn plan(
 pub fn first_wave(
     policy: &EscalationPolicy,
     people: &dyn Directory,
-    enabled: &BTreeSet<Channel>,
+    channels: &Channels,
     now: DateTime<Utc>,
 ) -> Plan {
-    plan(policy, &Progress::start(now), &[], people, enabled, now)
+    plan(policy, &Progress::start(now), &[], people, channels, now)
 }
 
 impl<'a> Planner<'a> {
@@ -258,16 +297,35 @@ impl<'a> Planner<'a> {
                 };
                 let of_tier = || deliveries.iter().filter(mine).filter(|d| d.tier == latest);
                 let started = of_tier().map(|d| d.queued_at).min().unwrap_or(self.now);
-                let outcome = Track::fold(of_tier().map(|d| d.outcome));
+                let (outcome, recheck) = Track::fold(of_tier().map(|d| self.outcome_of(d)));
                 self.tracks.insert(
                     (li, person.as_str()),
                     Track {
                         tier: index,
                         started,
                         outcome,
+                        recheck,
                     },
                 );
             }
+        }
+    }
+
+    /// A delivery's outcome at `now`, with when its receipt window runs out: sent but
+    /// unconfirmed past the window is given up; a row not sent yet is looked at again
+    /// once a send would have had its window.
+    fn outcome_of(&self, d: &Delivery) -> (Outcome, Option<DateTime<Utc>>) {
+        let Some(window) = self.channels.receipt_windows.get(&d.channel).copied() else {
+            return (d.outcome, None);
+        };
+        let until = match (d.outcome, d.unconfirmed_since) {
+            (Outcome::Reached, Some(sent)) => sent + window,
+            (Outcome::Pending, _) => d.queued_at + window + RECHECK_SLACK,
+            (outcome, _) => return (outcome, None),
+        };
+        match d.outcome {
+            Outcome::Reached if until <= self.now => (Outcome::GaveUp, None),
+            outcome => (outcome, (until > self.now).then_some(until)),
         }
     }
 
@@ -333,6 +391,8 @@ impl<'a> Planner<'a> {
                         Outcome::GaveUp => self.now,
                         _ => track.started + wait,
                     };
+                    // A receipt window running out before the wait may end the tier sooner.
+                    let recheck = track.recheck.filter(|r| *r > self.now && *r < due);
                     if last {
                         if track.outcome != Outcome::GaveUp {
                             all_gave_up = false;
@@ -340,12 +400,14 @@ impl<'a> Planner<'a> {
                                 all_done = false;
                                 next = earliest(next, Some(due));
                             }
+                            // The last tier giving up may fire the next level early.
+                            next = earliest(next, recheck);
                         }
                         break;
                     }
                     if due > self.now {
                         (all_done, all_gave_up) = (false, false);
-                        next = earliest(next, Some(due));
+                        next = earliest(next, earliest(Some(due), recheck));
                         break;
                     }
                     self.start_tier(li, level, track.tier + 1, person);
@@ -385,8 +447,16 @@ impl<'a> Planner<'a> {
         if let Some(reach) = self.people.find(person) {
             for &channel in channels {
                 let (status, suppressed_reason) =
-                    super::policy::start_status(channel, reach, self.enabled);
-                outcomes.push(Outcome::of(status, suppressed_reason, false));
+                    super::policy::start_status(channel, reach, &self.channels.enabled);
+                outcomes.push(self.outcome_of(&Delivery {
+                    level: li,
+                    tier,
+                    recipient: person.to_owned(),
+                    channel,
+                    queued_at: self.now,
+                    outcome: Outcome::of(status, suppressed_reason, false),
+                    unconfirmed_since: None,
+                }));
                 self.plan.rows.push(PlannedNotification {
                     recipient: person.to_owned(),
                     level: li,
@@ -398,12 +468,14 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        let (outcome, recheck) = Track::fold(outcomes.into_iter());
         self.tracks.insert(
             (li, person),
             Track {
                 tier: index,
                 started: self.now,
-                outcome: Track::fold(outcomes.into_iter()),
+                outcome,
+                recheck,
             },
         );
     }
@@ -472,8 +544,8 @@ mod tests {
         }
     }
 
-    fn all() -> BTreeSet<Channel> {
-        BTreeSet::from(Channel::ALL)
+    fn all() -> Channels {
+        Channels::from(BTreeSet::from(Channel::ALL))
     }
 
     /// An escalation as the database would hold it: its progress and rows.
@@ -509,8 +581,10 @@ mod tests {
                         level: row.level,
                         tier: row.tier,
                         recipient: row.recipient.clone(),
+                        channel: row.channel,
                         queued_at: now,
                         outcome: Outcome::of(row.status, row.suppressed_reason, false),
+                        unconfirmed_since: None,
                     },
                 ));
             }
@@ -552,6 +626,107 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every channel enabled; email and SMS providers confirm within 2 minutes.
+    fn with_receipts() -> Channels {
+        Channels {
+            receipt_windows: BTreeMap::from([
+                (Channel::Email, TimeDelta::minutes(2)),
+                (Channel::Sms, TimeDelta::minutes(2)),
+            ]),
+            ..all()
+        }
+    }
+
+    /// Alice's email (her primary), sent `sent_after` seconds after minute 0, `confirmed`
+    /// or not by a receipt.
+    fn emailed(sent_after: Option<i64>, confirmed: bool) -> Delivery {
+        let sent = sent_after.map(|s| t(0) + TimeDelta::seconds(s));
+        Delivery {
+            level: 0,
+            tier: Tier::Primary,
+            recipient: "a".into(),
+            channel: Channel::Email,
+            queued_at: t(0),
+            outcome: if sent.is_some() {
+                Outcome::Reached
+            } else {
+                Outcome::Pending
+            },
+            unconfirmed_since: sent.filter(|_| !confirmed),
+        }
+    }
+
+    #[test]
+    fn a_send_no_receipt_confirms_within_its_window_gives_up_before_the_tiers_wait() {
+        let policy = policy(vec![level(0, &["a"])], 0);
+        let people = people(&[("a", everywhere())]);
+        let channels = with_receipts();
+        let run = |deliveries: &[Delivery], now| {
+            let mut progress = Progress::start(t(0));
+            progress.levels_fired = 1;
+            plan(&policy, &progress, deliveries, &people, &channels, now)
+        };
+        // The first wave looks again when a send would have had its window (not at the
+        // secondary's minute 5).
+        let first = first_wave(&policy, &people, &channels, t(0));
+        assert_eq!(first.next_at, Some(t(2) + RECHECK_SLACK));
+        // Sent 3 s after minute 0, unconfirmed: nothing yet at minute 1, the next look
+        // when its window ends.
+        let early = run(&[emailed(Some(3), false)], t(1));
+        assert!(early.rows.is_empty());
+        assert_eq!(early.next_at, Some(t(2) + TimeDelta::seconds(3)));
+        // Past it: the SMS tier starts now, at minute 2, not minute 5.
+        let late = run(&[emailed(Some(3), false)], t(2) + TimeDelta::seconds(3));
+        assert_eq!(
+            late.rows.iter().map(|r| r.channel).collect::<Vec<_>>(),
+            [Channel::Sms]
+        );
+        // Confirmed: the tier's own wait, as before.
+        let confirmed = run(&[emailed(Some(3), true)], t(3));
+        assert!(confirmed.rows.is_empty());
+        assert_eq!(confirmed.next_at, Some(t(5)));
+        // Not sent yet (queued, or held by quiet hours): no window runs.
+        let queued = run(&[emailed(None, false)], t(3));
+        assert!(queued.rows.is_empty());
+        assert_eq!(queued.next_at, Some(t(5)));
+        // Without receipt windows nothing changes: the tier waits its 5 minutes.
+        let plain = plan(
+            &policy,
+            &Progress {
+                levels_fired: 1,
+                ..Progress::start(t(0))
+            },
+            &[emailed(Some(3), false)],
+            &people,
+            &all(),
+            t(3),
+        );
+        assert!(plain.rows.is_empty());
+        assert_eq!(plain.next_at, Some(t(5)));
+    }
+
+    #[test]
+    fn the_last_tier_unconfirmed_fires_the_next_level_early() {
+        // One tier only (email), then Bob at minute 15.
+        let mut only_email = level(0, &["a"]);
+        only_email.channels.secondary.clear();
+        only_email.channels.fallback.clear();
+        let policy = policy(vec![only_email, level(15, &["b"])], 0);
+        let people = people(&[("a", everywhere()), ("b", everywhere())]);
+        let mut progress = Progress::start(t(0));
+        progress.levels_fired = 1;
+        let ran = plan(
+            &policy,
+            &progress,
+            &[emailed(Some(3), false)],
+            &people,
+            &with_receipts(),
+            t(3),
+        );
+        assert_eq!(ran.progress.levels_fired, 2, "{ran:?}");
+        assert!(ran.rows.iter().all(|r| r.recipient == "b"));
     }
 
     fn s(level: u32, who: &str, tier: Tier) -> (u32, String, Tier) {
