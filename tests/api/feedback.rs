@@ -420,3 +420,85 @@ async fn an_email_no_receipt_confirms_within_its_window_moves_on_a_confirmed_one
     assert_eq!(run.tiers_started, 1, "{run:?}");
     assert_eq!(app.scalar_i64(&sms_rows(&confirmed)).await, 1);
 }
+
+#[tokio::test]
+async fn delivery_figures_per_channel_count_what_receipts_said() {
+    let app = TestApp::spawn().await;
+    let receipts = Receipts::new(&app).await;
+    let (a, b, c) = (
+        unique_email("pia"),
+        unique_email("quin"),
+        unique_email("rui"),
+    );
+    let mut ids = Vec::new();
+    for email in [&a, &b, &c] {
+        ids.push(post(&app, &email_then_sms(email, &unique_phone())).await);
+    }
+    assert_eq!(app.dispatch_channel(Channel::Email).await, 3);
+    let sent = Utc::now();
+    let (first, second) = (
+        message_id(&app, &ids[0], "email").await,
+        message_id(&app, &ids[1], "email").await,
+    );
+    receipts
+        .deliver(
+            &app,
+            &[
+                fixture("ses-delivery", &first, sent),
+                bounce_for(&second, &b, sent),
+            ],
+        )
+        .await;
+
+    let got = app.api("GET", "/v1/stats/deliveries?window=1h", None).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    let stats = got.json();
+    assert_eq!(stats["window"], "1h");
+    let channels = stats["channels"].as_array().expect("channels");
+    let email = channels
+        .iter()
+        .find(|c| c["channel"] == "email")
+        .expect("email figures");
+    assert_eq!(
+        (
+            email["total"].as_i64(),
+            email["sent"].as_i64(),
+            email["delivered"].as_i64(),
+            email["bounced"].as_i64(),
+            email["failed"].as_i64(),
+            email["pending"].as_i64(),
+        ),
+        (Some(3), Some(3), Some(1), Some(1), Some(1), Some(0)),
+        "{email}"
+    );
+    assert_eq!(email["delivery_rate"].as_f64(), Some(1.0 / 3.0));
+    assert_eq!(email["bounce_rate"].as_f64(), Some(1.0 / 3.0));
+    assert!(
+        email["queued_to_sent"]["p50_ms"].as_f64().is_some(),
+        "{email}"
+    );
+    assert!(
+        email["sent_to_delivered"]["p99_ms"].as_f64().is_some(),
+        "{email}"
+    );
+
+    // Another tenant's figures are its own; a bad window names the parameter.
+    let (_, other) = stack::create_tenant(&app.pool.get().await.expect("conn"), "Other")
+        .await
+        .expect("tenant");
+    let auth = format!("Bearer {}", other.expose_secret());
+    let theirs = app
+        .request(
+            "GET",
+            "/v1/stats/deliveries",
+            &[("authorization", auth.as_str())],
+            b"",
+        )
+        .await;
+    assert_eq!(theirs.json()["channels"], json!([]));
+    let bad = app.api("GET", "/v1/stats/deliveries?window=1y", None).await;
+    assert_eq!(
+        (bad.status, bad.json()["error"]["field"].clone()),
+        (400, json!("window"))
+    );
+}

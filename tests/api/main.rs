@@ -29,3 +29,4 @@ mod slack_install;
 mod sms_reply;
 mod teams;
 mod teams_connect;
+mod timeline;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use herald::db::escalations::{
     DeliveryRow, EscalationDetail, EscalationState, EscalationSummary, NotificationSummary, Stamp,
+    TimelineEvent,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -203,4 +204,13 @@ impl TransitionView {
             resolved: s.resolved.as_ref().map(StampView::from),
         }
     }
+}
+
+/// `GET /v1/escalations/{id}/timeline`: a page of its audit log, oldest first.
+#[derive(Debug, Serialize)]
+pub struct TimelineView {
+    pub escalation_id: Uuid,
+    pub events: Vec<TimelineEvent>,
+    /// Pass as `?after=` for the next page; `null` on the last.
+    pub next_after: Option<i64>,
 }

@@ -13,6 +13,8 @@ use crate::api::{EscalationCreated, EscalationView, TransitionView};
 enum Route {
     Create,
     Get(Uuid),
+    /// The escalation's audit log, in order, with who did what.
+    Timeline(Uuid),
     Transition(Uuid, Action),
 }
 
@@ -26,6 +28,8 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         (["v1", "escalations"], _) => Err(ApiError::MethodNotAllowed("POST")),
         (["v1", "escalations", raw], &Method::GET) => Ok(Route::Get(id(raw)?)),
         (["v1", "escalations", _], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (["v1", "escalations", raw, "timeline"], &Method::GET) => Ok(Route::Timeline(id(raw)?)),
+        (["v1", "escalations", _, "timeline"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (
             [
                 "v1",
@@ -68,7 +72,63 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
         Route::Transition(id, action) => {
             transition(deps, client, &principal, caller, id, action).await
         }
+        Route::Timeline(id) => timeline(&client, &principal, req, id).await,
     }
+}
+
+/// Entries per timeline page unless `?limit=` says otherwise (at most [`MAX_TIMELINE`]).
+const DEFAULT_TIMELINE: i64 = 200;
+const MAX_TIMELINE: i64 = 1000;
+
+async fn timeline(
+    client: &db::Client,
+    principal: &Principal,
+    req: &Request,
+    id: Uuid,
+) -> Result<Response<Body>, ApiError> {
+    let query = req.query_string_parameters_ref();
+    let number = |name: &str, range: std::ops::RangeInclusive<i64>, default: i64| match query
+        .and_then(|q| q.first(name))
+    {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ApiError::Validation(herald::domain::FieldError::new(
+                    "invalid",
+                    name,
+                    format!(
+                        "`{name}` is a number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }),
+    };
+    let limit = number("limit", 1..=MAX_TIMELINE, DEFAULT_TIMELINE)?;
+    let after = number("after", 0..=i64::MAX, 0)?;
+    // One more than asked: whether there is a next page, without a count.
+    let mut events =
+        escalations::timeline(client, principal.tenant_id, id, after, limit + 1).await?;
+    if events.is_empty() && after == 0 {
+        return Err(ApiError::NotFound("escalation"));
+    }
+    let next_after = if events.len() as i64 > limit {
+        events.truncate(limit as usize);
+        events.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(json(
+        StatusCode::OK,
+        &crate::api::TimelineView {
+            escalation_id: id,
+            events,
+            next_after,
+        },
+    ))
 }
 
 async fn create(

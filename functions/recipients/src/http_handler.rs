@@ -10,6 +10,7 @@ use crate::integrations;
 use crate::opt_outs;
 use crate::people;
 use crate::policies;
+use crate::stats;
 use crate::suppressions;
 
 enum Route {
@@ -48,6 +49,8 @@ enum Route {
     /// The tenant's suppression list, and one entry by channel and address.
     ListSuppressions,
     DeleteSuppression(String, String),
+    /// The tenant's delivery figures per channel.
+    DeliveryStats,
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -67,6 +70,8 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             Method::DELETE => Ok(Route::DeletePolicy(segment(p)?)),
             _ => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
         },
+        (["v1", "stats", "deliveries"], &Method::GET) => Ok(Route::DeliveryStats),
+        (["v1", "stats", "deliveries"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "suppressions"], &Method::GET) => Ok(Route::ListSuppressions),
         (["v1", "suppressions"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "suppressions", c, a], &Method::DELETE) => {
@@ -222,6 +227,7 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
             opt_outs::delete(&client, &principal, &recipient, &channel).await
         }
         Route::ListSuppressions => suppressions::list(&client, &principal, req).await,
+        Route::DeliveryStats => stats::deliveries(&client, &principal, req).await,
         Route::DeleteSuppression(channel, address) => {
             suppressions::delete(&client, &principal, &channel, &address).await
         }

@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod opt_outs;
 pub mod people;
 pub mod policies;
+pub mod stats;
 pub mod suppressions;
 
 use std::sync::Arc;

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::stack;
 
 /// Every function binary, as `infra/template.yaml` deploys them.
-pub const FUNCTIONS: [&str; 12] = [
+pub const FUNCTIONS: [&str; 13] = [
     "ingest",
     "recipients",
     "dispatch-email",
@@ -41,6 +41,7 @@ pub const FUNCTIONS: [&str; 12] = [
     "dispatch-voice",
     "magic-link",
     "sms-reply",
+    "feedback",
     "retry",
     "retention",
 ];
@@ -65,6 +66,8 @@ pub enum Only {
     Dispatch,
     /// Section 6b: the escalation engine.
     Engine,
+    /// Section 9: delivery receipts and the delivery figures.
+    Receipts,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -111,6 +114,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // endpoint: the SDK's own work (serialising, signing, HTTP) stays in, the
     // providers' latency goes out.
     let (instant, arrivals) = crate::bench_channels::start_instant_provider().await?;
+    if args.only == Some(Only::Receipts) {
+        return crate::bench_receipts::run(&args.admin_url, config, args.seconds).await;
+    }
     if matches!(args.only, Some(Only::Scheduled | Only::Engine)) {
         return crate::bench_scheduled::run(
             &args.admin_url,
@@ -341,6 +347,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let moto = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
     crate::bench_channels::end_to_end(&config(&db_url, 8), &key, &moto, instant, arrivals, 100)
         .await?;
+    println!();
+    crate::bench_receipts::run(&args.admin_url, config, args.seconds).await?;
     Ok(())
 }
 

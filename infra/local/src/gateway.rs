@@ -38,6 +38,11 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             "GET /v1/escalations/{id}",
             vec![("id", (*id).to_owned())],
         ),
+        ("GET", ["v1", "escalations", id, "timeline"]) => m(
+            Target::Ingest,
+            "GET /v1/escalations/{id}/timeline",
+            vec![("id", (*id).to_owned())],
+        ),
         ("POST", ["v1", "escalations", id, "acknowledge"]) => m(
             Target::Ingest,
             "POST /v1/escalations/{id}/acknowledge",
@@ -49,6 +54,9 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             vec![("id", (*id).to_owned())],
         ),
         ("GET", ["v1", "recipients"]) => m(Target::Recipients, "GET /v1/recipients", vec![]),
+        ("GET", ["v1", "stats", "deliveries"]) => {
+            m(Target::Recipients, "GET /v1/stats/deliveries", vec![])
+        }
         ("GET", ["v1", "suppressions"]) => m(Target::Recipients, "GET /v1/suppressions", vec![]),
         ("DELETE", ["v1", "suppressions", channel, address]) => m(
             Target::Recipients,

@@ -17,6 +17,7 @@
 
 pub mod bench;
 pub mod bench_channels;
+pub mod bench_receipts;
 pub mod bench_scheduled;
 pub mod demo;
 pub mod fakes;

@@ -14,7 +14,7 @@
 //! SLACK_BOT_TOKEN=xoxb-… herald-local slack install --tenant ID --team T…
 //!                                      store a tenant's Slack installation (token sealed)
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
-//! herald-local bench [--seconds N] [--only scheduled|ingest|dispatch|engine]
+//! herald-local bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts]
 //!                                      print the performance figures (see infra/local/bench.sh)
 //! ```
 
@@ -26,7 +26,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… (token in SLACK_BOT_TOKEN) | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest|dispatch|engine]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… (token in SLACK_BOT_TOKEN) | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -174,8 +174,11 @@ async fn main() -> anyhow::Result<()> {
                     Some("ingest") => Some(herald_local::bench::Only::Ingest),
                     Some("dispatch") => Some(herald_local::bench::Only::Dispatch),
                     Some("engine") => Some(herald_local::bench::Only::Engine),
+                    Some("receipts") => Some(herald_local::bench::Only::Receipts),
                     Some(other) => {
-                        bail!("--only {other}: expected scheduled, ingest, dispatch or engine")
+                        bail!(
+                            "--only {other}: expected scheduled, ingest, dispatch, engine or receipts"
+                        )
                     }
                 },
             })

@@ -621,3 +621,74 @@ pub async fn detail(
         deliveries,
     }))
 }
+
+/// One entry of an escalation's audit log, as the timeline shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimelineEvent {
+    /// The entry's position in the log: pages continue after it.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor: TimelineActor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<Uuid>,
+    pub detail: serde_json::Value,
+}
+
+/// Who did it: an API key, a person (through a link, a button, an SMS reply) or Herald
+/// itself (`engine`, `dispatch-email`, `feedback-sms`...).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TimelineActor {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// A page of one tenant's escalation's audit log, oldest first, after entry `after`.
+/// The log outlives the escalation row (retention deletes the escalation first), so the
+/// timeline of a deleted escalation still reads; an empty first page means no such
+/// escalation for the tenant.
+pub async fn timeline(
+    client: &Client,
+    tenant_id: Uuid,
+    escalation_id: Uuid,
+    after: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<TimelineEvent>> {
+    let stmt = client
+        .prepare_cached(
+            r#"
+            SELECT id, occurred_at, event_type, actor_type, actor_id, host(actor_ip) AS ip,
+                   actor_user_agent, notification_id, detail
+            FROM event_log
+            WHERE escalation_id = $2 AND tenant_id = $1 AND id > $3
+            ORDER BY id
+            LIMIT $4
+            "#,
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&tenant_id, &escalation_id, &after, &limit])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| TimelineEvent {
+            seq: r.get("id"),
+            at: r.get("occurred_at"),
+            event_type: r.get("event_type"),
+            actor: TimelineActor {
+                kind: r.get("actor_type"),
+                id: r.get("actor_id"),
+                ip: r.get("ip"),
+                user_agent: r.get("actor_user_agent"),
+            },
+            notification_id: r.get("notification_id"),
+            detail: r.get("detail"),
+        })
+        .collect())
+}

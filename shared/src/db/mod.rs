@@ -13,6 +13,7 @@ pub mod recipients;
 pub mod retention;
 pub mod slack;
 pub mod sms;
+pub mod stats;
 pub mod sweep;
 pub mod teams;
 pub mod tenants;

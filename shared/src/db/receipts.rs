@@ -33,7 +33,11 @@ const APPLY: &str = r#"
         SELECT n.id, n.tenant_id, n.escalation_id, n.status AS was, r.*
         FROM r JOIN notification_log n
                ON n.provider_message_id = r.message_id AND n.channel = r.channel
-        WHERE n.status IN ('sent', 'delivered') OR n.receipt IS NOT NULL
+        -- Said again as a condition on the table alone: a join clause does not prove the
+        -- partial index's predicate, and without this line the bench measured 47 ms a
+        -- batch at 200,000 rows (see the README's receipts figures).
+        WHERE n.provider_message_id = ANY($2::text[])
+          AND (n.status IN ('sent', 'delivered') OR n.receipt IS NOT NULL)
         ORDER BY n.id
         FOR UPDATE OF n
     ), updated AS (

@@ -19,6 +19,7 @@ pub mod receipt;
 pub mod slack;
 pub mod sms;
 pub mod sms_reply;
+pub mod stats;
 pub mod status;
 pub mod text;
 pub mod webhook;

@@ -1,0 +1,1 @@
+DROP INDEX notification_log_tenant_recent;
