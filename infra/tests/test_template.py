@@ -1526,6 +1526,27 @@ def main() -> int:
             check(not sp.get("FilterPolicy"), f"{sn}: no filter policy (every message reaches its function)")
             check(qpolicy in as_list(sub.get("DependsOn", [])),
                   f"{sn}: created after {qpolicy} (the first delivery is allowed)", repr(sub.get("DependsOn")))
+    # SNS SMS delivery-status logs: two subscription filters and one invoke permission, all
+    # under ReadsSmsDeliveryLogs, all to FeedbackFunction, only for this account's groups.
+    log_subs = by_type("AWS::Logs::SubscriptionFilter")
+    check(sorted(log_subs) == ["SmsDeliveredLogsSubscription", "SmsFailedLogsSubscription"],
+          "the SMS delivery-log subscriptions are exactly the two SNS log groups'", repr(sorted(log_subs)))
+    for name, sub in sorted(log_subs.items()):
+        sp = sub.get("Properties", {})
+        check(sub.get("Condition") == "ReadsSmsDeliveryLogs"
+              and getatt(sp.get("DestinationArn")) == ("FeedbackFunction", "Arn")
+              and "SmsDeliveryLogsInvokeFeedback" in as_list(sub.get("DependsOn", []))
+              and "DirectPublishToPhoneNumber" in json.dumps(sp.get("LogGroupName")),
+              f"{name}: under ReadsSmsDeliveryLogs, to FeedbackFunction, after its permission", repr(sub))
+    perms = by_type("AWS::Lambda::Permission")
+    lp = perms.get("SmsDeliveryLogsInvokeFeedback", {})
+    lpp = lp.get("Properties", {})
+    check(list(perms) == ["SmsDeliveryLogsInvokeFeedback"] and lp.get("Condition") == "ReadsSmsDeliveryLogs"
+          and lpp.get("Principal") == "logs.amazonaws.com" and lpp.get("SourceAccount") == {"Ref": "AWS::AccountId"}
+          and getatt(lpp.get("FunctionName")) == ("FeedbackFunction", "Arn")
+          and "DirectPublishToPhoneNumber" in json.dumps(lpp.get("SourceArn")),
+          "one invoke permission: CloudWatch Logs of this account's SNS SMS log groups -> FeedbackFunction",
+          repr(perms))
     for oname, target in sorted(INBOUND_OUTPUTS.items()):
         o = outputs.get(oname, {})
         check(o.get("Value") == {"Ref": target}, f"output {oname}: Ref {target}", repr(o.get("Value")))

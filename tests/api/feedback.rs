@@ -502,3 +502,116 @@ async fn delivery_figures_per_channel_count_what_receipts_said() {
         (400, json!("window"))
     );
 }
+
+/// A CloudWatch Logs subscription's event for `lines` of `group` (gzipped JSON, base64).
+fn logs_event(group: &str, lines: &[String], kind: &str) -> Value {
+    use std::io::Write;
+    let data = json!({
+        "messageType": kind,
+        "owner": "123456789012",
+        "logGroup": group,
+        "logStream": "3f5a4b2c-sms",
+        "subscriptionFilters": ["herald-feedback"],
+        "logEvents": lines.iter().enumerate().map(|(i, message)| json!({
+            "id": format!("3776516538960457262{i}"),
+            "timestamp": Utc::now().timestamp_millis(),
+            "message": message,
+        })).collect::<Vec<_>>(),
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data.to_string().as_bytes()).expect("gzip");
+    let zipped = gz.finish().expect("gzip");
+    use base64::Engine;
+    json!({ "awslogs": { "data": base64::engine::general_purpose::STANDARD.encode(zipped) } })
+}
+
+async fn invoke(feedback: &Feedback, event: Value) -> Result<Value, String> {
+    // As the runtime reads it: from the invocation's bytes.
+    let event: herald_feedback::FeedbackEvent =
+        serde_json::from_str(&event.to_string()).map_err(|e| format!("not an event: {e}"))?;
+    herald_feedback::handler(
+        feedback,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+    .map(|r| serde_json::to_value(r).expect("JSON"))
+    .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn sns_sms_delivery_logs_arrive_through_a_cloudwatch_logs_subscription() {
+    let app = TestApp::spawn().await;
+    let feedback = Feedback::new(&app.config).await.expect("feedback deps");
+    let phone = unique_phone();
+    let id = post(
+        &app,
+        &json!({
+            "title": "Disk almost full", "priority": "high",
+            "recipients": [{ "id": "sam", "phone": phone }],
+            "channels": { "primary": ["sms"] }
+        }),
+    )
+    .await;
+    assert_eq!(app.dispatch_channel(Channel::Sms).await, 1);
+    let sns_id = message_id(&app, &id, "sms").await;
+    let group = "sns/us-east-1/123456789012/DirectPublishToPhoneNumber/Failure";
+    let mut line: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../events/feedback/sns-sms-failure.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture"),
+    )
+    .expect("JSON");
+    line["notification"]["messageId"] = json!(sns_id);
+    line["notification"]["timestamp"] =
+        json!(Utc::now().format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+    line["delivery"]["destination"] = json!(phone);
+
+    // The subscription's first event is a control message: nothing to read.
+    let control = invoke(
+        &feedback,
+        logs_event(group, &["CWL CONTROL MESSAGE".into()], "CONTROL_MESSAGE"),
+    )
+    .await;
+    assert_eq!(control.map(|r| r["receipts"].clone()), Ok(json!(0)));
+    let answered = invoke(
+        &feedback,
+        logs_event(
+            group,
+            &[line.to_string(), "not a log line".into()],
+            "DATA_MESSAGE",
+        ),
+    )
+    .await
+    .expect("handled");
+    assert_eq!(
+        (answered["receipts"].clone(), answered["malformed"].clone()),
+        (json!(1), json!(1))
+    );
+    let (status, receipt, error) = row(&app, &id, "sms").await;
+    assert_eq!(
+        (status.as_str(), receipt.as_deref()),
+        ("failed", Some("failed"))
+    );
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("Unknown error")),
+        "{error:?}"
+    );
+
+    // The same function takes its SQS batches too (the sample: acknowledged, none back).
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../events/feedback/sqs-batch.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("sample"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        invoke(&feedback, sample).await,
+        Ok(json!({ "batchItemFailures": [] }))
+    );
+}

@@ -1,5 +1,5 @@
 use herald::feedback::Feedback;
-use herald_feedback::function_handler;
+use herald_feedback::handler;
 use lambda_runtime::{Error, run, service_fn};
 
 // One batch at a time per instance: a single-threaded runtime starts faster and needs no
@@ -9,5 +9,5 @@ async fn main() -> Result<(), Error> {
     herald::telemetry::init();
     let config = herald::Config::from_env()?;
     let feedback = Feedback::new(&config).await?;
-    run(service_fn(|event| function_handler(&feedback, event))).await
+    run(service_fn(|event| handler(&feedback, event))).await
 }

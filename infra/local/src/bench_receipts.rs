@@ -97,6 +97,22 @@ pub async fn run(
     client
         .batch_execute("TRUNCATE notification_log, escalations CASCADE")
         .await?;
+    // A bulk load: the table's other indexes (which the figures never read) are dropped
+    // first, so 10M rows load in minutes rather than maintaining nine indexes row by row.
+    let others: Vec<String> = client
+        .query(
+            "SELECT indexrelid::regclass::text FROM pg_index \
+             WHERE indrelid = 'notification_log'::regclass AND NOT indisprimary \
+               AND NOT indisunique AND indexrelid::regclass::text <> 'notification_log_tenant_recent'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for index in &others {
+        client.batch_execute(&format!("DROP INDEX {index}")).await?;
+    }
     seed(&client, tenant, STATS_ROWS / 5, 5, STATS_DAYS).await?;
     client
         .batch_execute("VACUUM ANALYZE notification_log")
@@ -106,8 +122,9 @@ pub async fn run(
         .await?
         .get(0);
     println!(
-        "seeded     {rows} rows in {:.0} s (FK triggers off while seeding; vacuumed, so the scan is index-only)",
-        seeding.elapsed().as_secs_f64()
+        "seeded     {rows} rows in {:.0} s (FK triggers off and {} other indexes dropped while seeding; vacuumed, so the scan is index-only)",
+        seeding.elapsed().as_secs_f64(),
+        others.len()
     );
     let pool_client = pool.get().await?;
     for window in ["1h", "24h"] {
