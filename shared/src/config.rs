@@ -177,6 +177,8 @@ pub struct RetentionConfig {
     /// `HERALD_INBOX_RETENTION_DAYS` (default 30): in-app rows are deleted this long after
     /// they were created (rows with an `expires_at` go once it passes).
     pub inbox: Duration,
+    /// `HERALD_SYSTEM_EVENT_RETENTION_DAYS` (default 90): resolved system events.
+    pub system_events: Duration,
     /// `HERALD_RETENTION_MAX_BATCH` (default 5000): the most rows one DELETE removes; the
     /// batch adapts below it to keep every statement short.
     pub max_batch: u32,
@@ -189,6 +191,7 @@ impl Default for RetentionConfig {
             resolved_escalations: Duration::from_secs(90 * 86_400),
             event_log: Duration::from_secs(365 * 86_400),
             inbox: Duration::from_secs(30 * 86_400),
+            system_events: Duration::from_secs(90 * 86_400),
             max_batch: 5_000,
         }
     }
@@ -332,6 +335,7 @@ impl Config {
             resolved_escalations: days("HERALD_RESOLVED_RETENTION_DAYS", 90)?,
             event_log: days("HERALD_EVENT_LOG_RETENTION_DAYS", 365)?,
             inbox: days("HERALD_INBOX_RETENTION_DAYS", 30)?,
+            system_events: days("HERALD_SYSTEM_EVENT_RETENTION_DAYS", 90)?,
             max_batch: parsed!("HERALD_RETENTION_MAX_BATCH", 5_000u32)?.max(1),
         };
         let secret = |name: &str| match (var(name), var(&format!("{name}_ARN"))) {

@@ -252,7 +252,7 @@ impl<A: Adapter> Dispatcher<A> {
         // connection the database dropped is only found dead when used; each try takes
         // another or a fresh one). Giving up means the rows wait out their lease and are
         // sent again, so it tries for a few seconds (well inside the function's timeout).
-        let recorded = (|| async { notifications::record(&self.pool.get().await?, &results).await })
+        let recorded = (|| async { notifications::record_batch(&self.pool.get().await?, Some(A::CHANNEL), &results).await })
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(100))

@@ -27,6 +27,7 @@ mod slack_actions;
 mod slack_events;
 mod slack_install;
 mod sms_reply;
+mod system_events;
 mod teams;
 mod teams_connect;
 mod timeline;

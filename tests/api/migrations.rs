@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 21] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -23,6 +23,7 @@ const TABLES: [&str; 20] = [
     "opt_outs",
     "policies",
     "suppressions",
+    "admin_system_events",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -90,6 +90,12 @@ async fn seed(app: &TestApp) {
             FROM recipients r, unnest(ARRAY['email', 'sms', 'push', 'voice'],
                                       ARRAY[now() - interval '31 days', now() - interval '40 days',
                                             now() - interval '29 days', NULL]) AS t(c, x);
+            -- System events: gone 90 days after they were resolved; open ones stay, however old.
+            INSERT INTO admin_system_events (tenant_id, kind, severity, subject, title, resolved_at, resolved_by, first_seen_at)
+            SELECT '{t}', 'escalation_exhausted', 'warning', gen_random_uuid()::text, 'old', x,
+                   CASE WHEN x IS NOT NULL THEN 'herald' END, now() - interval '200 days'
+            FROM unnest(ARRAY[now() - interval '91 days', now() - interval '120 days',
+                              now() - interval '89 days', NULL]) AS x;
             "#
         ))
         .await
@@ -142,6 +148,11 @@ async fn census(app: &TestApp) -> Vec<(&'static str, i64, i64)> {
             "SELECT CASE WHEN expires_at < now() - interval '30 days' THEN 'gone' ELSE 'keep' END \
              FROM opt_outs",
         ),
+        (
+            "admin_system_events",
+            "SELECT CASE WHEN resolved_at < now() - interval '90 days' THEN 'gone' ELSE 'keep' END \
+             FROM admin_system_events",
+        ),
     ] {
         let sql = format!(
             "SELECT count(*) FILTER (WHERE l = 'gone'), count(*) FILTER (WHERE l = 'keep') FROM ({labelled}) AS t(l)"
@@ -184,6 +195,7 @@ async fn exactly_the_expired_rows_go_batch_by_batch() {
             ("sms_reply_counters", 2, 2),
             ("oauth_states", 2, 2),
             ("opt_outs", 2, 2),
+            ("admin_system_events", 2, 2),
         ]
     );
 
@@ -251,15 +263,16 @@ async fn a_run_reports_counts_per_table_and_the_next_run_finds_nothing() {
     assert_eq!(summary.deleted["sms_reply_counters"], 2);
     assert_eq!(summary.deleted["oauth_states"], 2);
     assert_eq!(summary.deleted["opt_outs"], 2);
+    assert_eq!(summary.deleted["admin_system_events"], 2);
     assert!(!summary.stopped_early);
     // In batches of at most 3: 10 expired tokens (4 statements), 2 used ones (1),
     // 5 escalations with their 15 delivery rows and 5 codes (2), 7 audit rows (3), no
     // inbox rows (1), 4 old Slack signatures (2), 3 codes of resolved escalations (2),
     // 3 old inbound SMS ids (2), 2 idle counters (1), 2 expired OAuth states (1), 2
-    // opt-outs long run out (1).
+    // opt-outs long run out (1), 2 system events resolved long ago (1).
     assert_eq!(
         summary.statements,
-        4 + 1 + 2 + 3 + 1 + 2 + 2 + 2 + 1 + 1 + 1,
+        4 + 1 + 2 + 3 + 1 + 2 + 2 + 2 + 1 + 1 + 1 + 1,
         "{summary:?}"
     );
 
@@ -281,6 +294,6 @@ async fn a_spent_budget_deletes_nothing_and_the_next_run_continues() {
 
     let next = retention_run(&app, Duration::from_secs(30)).await;
     // Escalations, deliveries, tokens, audit rows, Slack signatures, reply codes,
-    // inbound SMS ids, code counters, OAuth states, opt-outs.
-    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4 + 8 + 3 + 2 + 2 + 2);
+    // inbound SMS ids, code counters, OAuth states, opt-outs, system events.
+    assert_eq!(next.total(), 5 + 15 + 12 + 7 + 4 + 8 + 3 + 2 + 2 + 2 + 2);
 }

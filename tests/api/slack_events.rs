@@ -160,6 +160,19 @@ async fn a_revoked_user_token_is_shown_and_a_revoked_bot_token_stops_pages() {
     .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(listing(&app).await["slack"]["status"], "revoked");
+    // The operators' list says so, once.
+    let events = app
+        .api("GET", "/v1/system-events?unresolved=true", None)
+        .await
+        .json();
+    let revoked: Vec<&serde_json::Value> = events["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["kind"] == "credential_revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "{events}");
+    assert_eq!(revoked[0]["severity"], "warning");
     let created = app
         .post_escalation(&escalation_on(&["slack"], person("u-sam", "U0SAM0001")))
         .await

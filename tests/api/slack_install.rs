@@ -603,7 +603,10 @@ async fn a_revoked_token_is_shown_to_admins_and_not_sent_with_until_reinstalled(
         "failed"
     );
 
-    // Admin-visible, not a silent failure.
+    // Admin-visible, not a silent failure: in the integrations and the system events.
+    let events = get(&app, "/v1/system-events").await.json();
+    assert_eq!(events["items"][0]["kind"], "credential_revoked", "{events}");
+    assert_eq!(events["items"][0]["tenant_scoped"], true, "{events}");
     let listing = get(&app, "/v1/integrations").await.json();
     assert_eq!(listing["slack"]["status"], "revoked", "{listing}");
     assert!(

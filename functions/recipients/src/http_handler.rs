@@ -12,6 +12,7 @@ use crate::people;
 use crate::policies;
 use crate::stats;
 use crate::suppressions;
+use crate::system_events;
 
 enum Route {
     /// The tenant's people, and one of them by the caller's id.
@@ -51,6 +52,9 @@ enum Route {
     DeleteSuppression(String, String),
     /// The tenant's delivery figures per channel.
     DeliveryStats,
+    /// The operators' list of system events, and resolving one.
+    ListSystemEvents,
+    ResolveSystemEvent(String),
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -70,6 +74,12 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             Method::DELETE => Ok(Route::DeletePolicy(segment(p)?)),
             _ => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
         },
+        (["v1", "system-events"], &Method::GET) => Ok(Route::ListSystemEvents),
+        (["v1", "system-events"], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (["v1", "system-events", id, "resolve"], &Method::POST) => {
+            Ok(Route::ResolveSystemEvent(segment(id)?))
+        }
+        (["v1", "system-events", _, "resolve"], _) => Err(ApiError::MethodNotAllowed("POST")),
         (["v1", "stats", "deliveries"], &Method::GET) => Ok(Route::DeliveryStats),
         (["v1", "stats", "deliveries"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "suppressions"], &Method::GET) => Ok(Route::ListSuppressions),
@@ -228,6 +238,8 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         }
         Route::ListSuppressions => suppressions::list(&client, &principal, req).await,
         Route::DeliveryStats => stats::deliveries(&client, &principal, req).await,
+        Route::ListSystemEvents => system_events::list(&client, &principal, req).await,
+        Route::ResolveSystemEvent(id) => system_events::resolve(&client, &principal, &id).await,
         Route::DeleteSuppression(channel, address) => {
             suppressions::delete(&client, &principal, &channel, &address).await
         }

@@ -18,6 +18,7 @@ pub mod people;
 pub mod policies;
 pub mod stats;
 pub mod suppressions;
+pub mod system_events;
 
 use std::sync::Arc;
 

@@ -54,6 +54,12 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
             vec![("id", (*id).to_owned())],
         ),
         ("GET", ["v1", "recipients"]) => m(Target::Recipients, "GET /v1/recipients", vec![]),
+        ("GET", ["v1", "system-events"]) => m(Target::Recipients, "GET /v1/system-events", vec![]),
+        ("POST", ["v1", "system-events", id, "resolve"]) => m(
+            Target::Recipients,
+            "POST /v1/system-events/{id}/resolve",
+            vec![("id", (*id).to_owned())],
+        ),
         ("GET", ["v1", "stats", "deliveries"]) => {
             m(Target::Recipients, "GET /v1/stats/deliveries", vec![])
         }

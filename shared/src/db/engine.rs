@@ -7,6 +7,7 @@
 //! sends while the escalation is still `triggered`, so nothing goes out after it.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -230,7 +231,11 @@ pub struct AppliedBatch {
     pub exhausted: u64,
 }
 
-const APPLY: &str = r#"
+/// The apply statement ([`apply`]), with the system events' upsert written in.
+static APPLY: LazyLock<String> =
+    LazyLock::new(|| APPLY_SQL.replace("{raise}", super::system_events::RAISE));
+
+const APPLY_SQL: &str = r#"
     WITH esc AS (
         UPDATE escalations e SET
             current_level = u.current_level,
@@ -270,6 +275,17 @@ const APPLY: &str = r#"
         SELECT esc.tenant_id, esc.id, s.event_type, 'system', 'engine', s.detail
         FROM unnest($15::uuid[], $16::text[], $17::jsonb[]) AS s(escalation_id, event_type, detail)
         JOIN esc ON esc.id = s.escalation_id
+    ), unanswered AS (
+        -- Nobody answered: the operators' list gets it (domain::system_events).
+        INSERT INTO admin_system_events AS a (tenant_id, kind, severity, subject, title, detail)
+        SELECT esc.tenant_id, 'escalation_exhausted',
+               CASE esc.priority WHEN 'critical' THEN 'critical' ELSE 'warning' END,
+               esc.id::text, left('Nobody answered: ' || esc.title, 300),
+               s.detail || jsonb_build_object('escalation_id', esc.id, 'priority', esc.priority)
+        FROM unnest($15::uuid[], $16::text[], $17::jsonb[]) AS s(escalation_id, event_type, detail)
+        JOIN esc ON esc.id = s.escalation_id
+        WHERE s.event_type = 'escalation.exhausted'
+        {raise}
     )
     SELECT id, channel, status FROM ntf
 "#;
@@ -322,7 +338,7 @@ pub async fn apply(
             s_detail.push(step.detail());
         }
     }
-    let stmt = tx.prepare_cached(APPLY).await?;
+    let stmt = tx.prepare_cached(&APPLY).await?;
     let rows = tx
         .query(
             &stmt,

@@ -15,6 +15,7 @@ pub mod slack;
 pub mod sms;
 pub mod stats;
 pub mod sweep;
+pub mod system_events;
 pub mod teams;
 pub mod tenants;
 pub mod tokens;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{Client, parse_col};
 use crate::domain::engine::Outcome;
 use crate::domain::quiet_hours::{QuietHours, Urgency, WindowSpec};
+use crate::domain::system_events::Health;
 use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
 use crate::secrets::{Owner, Sealed};
@@ -499,8 +500,11 @@ impl AttemptOutcome {
 }
 
 /// The record statement ([`record`]), with the answered-escalation rule written in.
-static RECORD: LazyLock<String> =
-    LazyLock::new(|| RECORD_SQL.replace("{answered}", &super::answered_reason("e.status")));
+static RECORD: LazyLock<String> = LazyLock::new(|| {
+    RECORD_SQL
+        .replace("{answered}", &super::answered_reason("e.status"))
+        .replace("{raise}", super::system_events::RAISE)
+});
 
 const RECORD_SQL: &str = r#"
             WITH r AS (
@@ -554,6 +558,27 @@ const RECORD_SQL: &str = r#"
                 FROM unnest($9::uuid[], $10::text[], $11::timestamptz[]) AS x(id, error, version)
                 -- Only the version that was refused: a reinstall meanwhile is left alone.
                 WHERE c.id = x.id AND c.updated_at = x.version AND c.revoked_at IS NULL
+                RETURNING c.id, c.tenant_id, c.kind, c.team
+            ), revoked_event AS (
+                INSERT INTO admin_system_events AS a (tenant_id, kind, severity, subject, title, detail)
+                SELECT tenant_id, 'credential_revoked', 'warning', id::text,
+                       CASE kind WHEN 'teams_webhook' THEN 'A Teams webhook stopped working'
+                                 ELSE 'Slack refused Herald''s token' END
+                           || COALESCE(' (team ' || team || ')', '') || ': connect it again',
+                       jsonb_build_object('credential_id', id, 'kind', kind, 'team', team)
+                FROM revoked
+                {raise}
+            ), provider_failing AS (
+                -- Most of this batch failed on the provider's side (domain::system_events).
+                INSERT INTO admin_system_events AS a (tenant_id, kind, severity, subject, title, detail)
+                SELECT NULL, 'provider_failing', 'critical', $14, 'Sending by ' || $14 || ' is failing',
+                       $16::jsonb
+                WHERE $15 = 'failing'
+                {raise}
+            ), provider_recovered AS (
+                UPDATE admin_system_events SET resolved_at = now(), resolved_by = 'herald'
+                WHERE $15 = 'healthy' AND tenant_id IS NULL AND kind = 'provider_failing'
+                  AND subject = $14 AND resolved_at IS NULL
             ), evt AS (
                 INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
                 SELECT tenant_id, escalation_id, id,
@@ -584,7 +609,59 @@ const RECORD_SQL: &str = r#"
 /// uncounted.
 #[tracing::instrument(name = "record batch", skip_all, fields(results = results.len()))]
 pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Result<Recorded> {
+    record_batch(client, None, results).await
+}
+
+/// [`record`], also telling what the batch says about `channel`'s provider: most of it
+/// failing opens (or counts on) a `provider_failing` system event, a clean batch resolves
+/// it (see [`crate::domain::system_events::provider_health`]).
+pub async fn record_batch(
+    client: &Client,
+    channel: Option<Channel>,
+    results: &[AttemptResult],
+) -> anyhow::Result<Recorded> {
     let stmt = client.prepare_cached(&RECORD).await?;
+    let attempts_made = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                AttemptOutcome::Sent { .. } | AttemptOutcome::Failed { .. }
+            )
+        })
+        .count();
+    let provider_failures = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                AttemptOutcome::Failed {
+                    retryable: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    let (health, health_detail) = match (
+        channel,
+        crate::domain::system_events::provider_health(attempts_made, provider_failures),
+    ) {
+        (Some(_), Health::Failing { attempts, failed }) => (
+            Some("failing"),
+            serde_json::json!({
+                "attempts": attempts, "failed": failed,
+                // The provider's first error code of the batch (never a message body).
+                "error": results.iter().find_map(|r| match &r.outcome {
+                    AttemptOutcome::Failed { error, retryable: true, .. } =>
+                        Some(error.split(':').next().unwrap_or_default().chars().take(100).collect::<String>()),
+                    _ => None,
+                }),
+            }),
+        ),
+        (Some(_), Health::Healthy) => (Some("healthy"), serde_json::Value::Null),
+        _ => (None, serde_json::Value::Null),
+    };
+    let channel_name = channel.map(Channel::as_str);
     let mut ids = Vec::with_capacity(results.len());
     let attempts: Vec<i32> = results.iter().map(|r| r.attempt).collect();
     let mut statuses = Vec::with_capacity(results.len());
@@ -668,6 +745,9 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
                 &revoked_versions,
                 &gave_up,
                 &deferred,
+                &channel_name,
+                &health,
+                &health_detail,
             ],
         )
         .await

@@ -32,6 +32,8 @@ pub enum Window {
     /// Fixed: how long an opt-out that ran out stays listed (inactive) in the API, so
     /// "why was I paged again?" has its answer for a while.
     OptOuts,
+    /// Resolved system events.
+    SystemEvents,
 }
 
 /// How long a Slack request signature is kept: the five-minute window either way, and
@@ -63,6 +65,7 @@ impl Window {
             Window::SmsCounters => SMS_COUNTER_IDLE,
             Window::OAuthStates => OAUTH_STATE_AFTER_EXPIRY,
             Window::OptOuts => OPT_OUT_AFTER_EXPIRY,
+            Window::SystemEvents => config.system_events,
         }
     }
 }
@@ -308,6 +311,24 @@ pub const RULES: &[Rule] = &[
                 WHERE (recipient_id, channel) IN (
                     SELECT recipient_id, channel FROM opt_outs
                     WHERE expires_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        "#,
+    },
+    Rule {
+        // Resolved longer ago than the window; open ones stay however old.
+        table: "admin_system_events",
+        children: &[],
+        window: Window::SystemEvents,
+        sql: r#"
+            WITH gone AS (
+                DELETE FROM admin_system_events
+                WHERE id IN (
+                    SELECT id FROM admin_system_events
+                    WHERE resolved_at < now() - make_interval(secs => $1)
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING 1

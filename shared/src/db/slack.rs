@@ -526,9 +526,22 @@ pub async fn mark_revoked(
         Revoked::Tokens { users, bot } => (users, *bot, false),
         Revoked::Everything => (&[], true, true),
     };
-    let stmt = client
-        .prepare_cached(
-            r#"
+    let stmt = client.prepare_cached(&MARK_REVOKED).await?;
+    let marked: i64 = client
+        .query_one(&stmt, &[&slack_team_id, &users, &bot, &reason, &everyone])
+        .await
+        .context("marking revoked Slack tokens")?
+        .get(0);
+    Ok(u64::try_from(marked).unwrap_or_default())
+}
+
+/// [`mark_revoked`]'s statement: the marking, and the operators' system event when the
+/// bot's token went (nothing reaches Slack for the tenant until the app is installed
+/// again).
+static MARK_REVOKED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    [
+        r#"
+        WITH revoked AS (
             UPDATE credentials c SET revoked_at = now(), revoked_reason = left($4, 200), updated_at = now()
             FROM slack_installations i
             WHERE i.slack_team_id = $1 AND c.tenant_id = i.tenant_id AND c.revoked_at IS NULL
@@ -537,14 +550,22 @@ pub async fn mark_revoked(
                            SELECT s.credential_id FROM slack_connections s
                            WHERE s.tenant_id = i.tenant_id AND s.slack_team_id = $1
                              AND s.slack_user_id = ANY($2)))))
+            RETURNING c.id, c.tenant_id, c.kind
+        ), raised AS (
+            INSERT INTO admin_system_events AS a (tenant_id, kind, severity, subject, title, detail)
+            SELECT tenant_id, 'credential_revoked', 'warning', id::text,
+                   'Slack revoked Herald''s bot token: install the app again',
+                   jsonb_build_object('credential_id', id, 'kind', kind, 'reason', left($4, 200))
+            FROM revoked WHERE kind = 'slack_bot_token'
             "#,
+        super::system_events::RAISE,
+        r#"
         )
-        .await?;
-    client
-        .execute(&stmt, &[&slack_team_id, &users, &bot, &reason, &everyone])
-        .await
-        .context("marking revoked Slack tokens")
-}
+        SELECT count(*) FROM revoked
+        "#,
+    ]
+    .concat()
+});
 
 /// Which of a workspace's tokens Slack revoked.
 #[derive(Debug, Clone, Copy)]

@@ -21,6 +21,7 @@ pub mod sms;
 pub mod sms_reply;
 pub mod stats;
 pub mod status;
+pub mod system_events;
 pub mod text;
 pub mod webhook;
 
