@@ -68,6 +68,8 @@ pub enum Only {
     Engine,
     /// Section 9: delivery receipts and the delivery figures.
     Receipts,
+    /// Section 8: end to end on the local stack.
+    EndToEnd,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -134,6 +136,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let pool = ingest_fast.pool.clone();
     let (tenant, key) = stack::create_tenant(&pool.get().await?, "Bench").await?;
     let key = Arc::new(key);
+    if args.only == Some(Only::EndToEnd) {
+        println!(
+            "== 8. end to end on the local stack: POST -> the provider's request (release build)"
+        );
+        let moto =
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
+        return crate::bench_channels::end_to_end(
+            &config(&db_url, 8),
+            &key,
+            &moto,
+            instant,
+            arrivals,
+            100,
+        )
+        .await;
+    }
 
     if args.only != Some(Only::Dispatch) {
         println!(

@@ -14,7 +14,7 @@
 //! SLACK_BOT_TOKEN=xoxb-… herald-local slack install --tenant ID --team T…
 //!                                      store a tenant's Slack installation (token sealed)
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
-//! herald-local bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts]
+//! herald-local bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts|e2e]
 //!                                      print the performance figures (see infra/local/bench.sh)
 //! ```
 
@@ -26,7 +26,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… (token in SLACK_BOT_TOKEN) | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… (token in SLACK_BOT_TOKEN) | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts|e2e]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -175,9 +175,10 @@ async fn main() -> anyhow::Result<()> {
                     Some("dispatch") => Some(herald_local::bench::Only::Dispatch),
                     Some("engine") => Some(herald_local::bench::Only::Engine),
                     Some("receipts") => Some(herald_local::bench::Only::Receipts),
+                    Some("e2e") => Some(herald_local::bench::Only::EndToEnd),
                     Some(other) => {
                         bail!(
-                            "--only {other}: expected scheduled, ingest, dispatch, engine or receipts"
+                            "--only {other}: expected scheduled, ingest, dispatch, engine, receipts or e2e"
                         )
                     }
                 },
