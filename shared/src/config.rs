@@ -548,7 +548,11 @@ async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
         )
         .service_config(EndpointsFromEnv(aws_types::os_shim_internal::Env::real()));
     if let Some(endpoint) = endpoint {
+        // Marked as set in code, as aws-config's loader marks it: a client then takes it
+        // over `AWS_ENDPOINT_URL*` in the environment (without the mark the environment
+        // wins, and a local fake's client would call the emulator).
         sdk = sdk.endpoint_url(endpoint);
+        sdk.insert_origin("endpoint_url", aws_types::origin::Origin::shared_config());
     }
     sdk.build()
 }

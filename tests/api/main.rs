@@ -22,6 +22,7 @@ mod recipients;
 mod retention;
 mod retry;
 mod robustness;
+mod sdk_config;
 mod slack;
 mod slack_actions;
 mod slack_events;

@@ -138,11 +138,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let key = Arc::new(key);
     if args.only == Some(Only::EndToEnd) {
         println!(
-            "== 8. end to end on the local stack: POST -> the provider's request (release build)"
+            "== 8. end to end on the local stack: POST -> the provider's request (release build; email and SMS: Teams needs section 2's webhooks)"
         );
         let moto =
             std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
         return crate::bench_channels::end_to_end(
+            &[Channel::Email, Channel::Sms],
             &config(&db_url, 8),
             &key,
             &moto,
@@ -363,8 +364,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "\n== 8. end to end on the local stack: POST -> the provider's request (release build)"
     );
     let moto = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
-    crate::bench_channels::end_to_end(&config(&db_url, 8), &key, &moto, instant, arrivals, 100)
-        .await?;
+    crate::bench_channels::end_to_end(
+        &[Channel::Teams, Channel::Email, Channel::Sms],
+        &config(&db_url, 8),
+        &key,
+        &moto,
+        instant,
+        arrivals,
+        100,
+    )
+    .await?;
     println!();
     crate::bench_receipts::run(&args.admin_url, config, args.seconds).await?;
     Ok(())

@@ -831,6 +831,7 @@ pub async fn first_invoke_parts(
 /// emulator's SQS, a poller feeds the Teams dispatcher, whose webhook is the instant
 /// provider. Every emulator call goes through a timing proxy, so its share is apart.
 pub async fn end_to_end(
+    channels: &[Channel],
     config: &herald::Config,
     key: &secrecy::SecretString,
     moto_url: &str,
@@ -838,7 +839,7 @@ pub async fn end_to_end(
     arrivals: Arc<Arrivals>,
     runs: usize,
 ) -> anyhow::Result<()> {
-    for channel in [Channel::Teams, Channel::Email, Channel::Sms] {
+    for &channel in channels {
         end_to_end_on(
             channel,
             config,
