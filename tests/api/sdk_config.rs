@@ -32,3 +32,29 @@ async fn an_endpoint_set_in_code_wins_over_the_environments() {
     assert_eq!(out.message_id(), Some("from-the-fake"));
     assert_eq!(fake.received_requests().await.map(|r| r.len()), Some(1));
 }
+
+/// Each client built from Herald's configuration reaches the emulator through
+/// `AWS_ENDPOINT_URL`: DynamoDB's rate-limit transaction, as dispatch makes it.
+#[tokio::test]
+async fn the_environment_only_configuration_reaches_dynamodb() {
+    use herald::domain::rate_limit::{RateLimits, Request};
+    use herald::domain::{Channel, Priority};
+    let sdk = herald::config::aws_sdk_config().await;
+    let table = format!("sdk-config-{}", uuid::Uuid::new_v4().simple());
+    herald::rate_limit::ensure_table(&sdk, &table)
+        .await
+        .expect("the table");
+    let limiter = herald::rate_limit::RateLimiter::new(&sdk, table, RateLimits::default());
+    let allowed = limiter
+        .take(
+            chrono::Utc::now(),
+            &[Request {
+                recipient: uuid::Uuid::new_v4(),
+                channel: Channel::Sms,
+                priority: Priority::High,
+            }],
+        )
+        .await
+        .expect("the counters answered");
+    assert_eq!(allowed, [true]);
+}
