@@ -75,6 +75,40 @@ pub(crate) fn invalid(field: &str, message: &str) -> ApiError {
     ApiError::Validation(FieldError::new("invalid", field, message))
 }
 
+/// `?limit=` of a keyset listing: 1 to [`crate::people::MAX_LIMIT`], by default
+/// [`crate::people::DEFAULT_LIMIT`].
+pub(crate) fn page_limit(req: &Request) -> Result<i64, ApiError> {
+    use crate::people::{DEFAULT_LIMIT, MAX_LIMIT};
+    match query(req, "limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| invalid("limit", "`limit` is a number from 1 to 200")),
+    }
+}
+
+/// One page of a keyset listing: the store was asked for one more than `limit`, which
+/// says whether there is a next page without a count; `cursor` names the last item kept.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    pub(crate) fn of(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(usize::try_from(limit).unwrap_or(0));
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}
+
 pub async fn inbox(
     client: &herald::db::Client,
     principal: &Principal,

@@ -112,14 +112,7 @@ pub async fn list(
     principal: &Principal,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let limit = match query(req, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| invalid("limit", "`limit` is a number from 1 to 200"))?,
-    };
+    let limit = crate::handlers::page_limit(req)?;
     let after = match query(req, "cursor") {
         None => String::new(),
         Some(raw) => URL_SAFE_NO_PAD

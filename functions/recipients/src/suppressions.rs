@@ -13,16 +13,8 @@ use herald::domain::receipt::suppression_key;
 use herald::http::{ApiError, json, no_content};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 
-use crate::handlers::{invalid, query};
-use crate::people::{DEFAULT_LIMIT, MAX_LIMIT};
-
-#[derive(Debug, Serialize)]
-struct SuppressionPage {
-    items: Vec<Suppression>,
-    next_cursor: Option<String>,
-}
+use crate::handlers::{Page, invalid, page_limit, query};
 
 /// Only channels whose addresses a provider can report bad.
 fn channel(raw: &str) -> Result<Channel, ApiError> {
@@ -62,21 +54,14 @@ pub async fn list(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let channel = query(req, "channel").map(|c| channel(&c)).transpose()?;
-    let limit = match query(req, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| invalid("limit", "`limit` is a number from 1 to 200"))?,
-    };
+    let limit = page_limit(req)?;
     let after = query(req, "cursor")
         .map(|raw| {
             decode(&raw).ok_or_else(|| invalid("cursor", "`cursor` is not one this API gave"))
         })
         .transpose()?;
     // One more than asked: whether there is a next page, without a count.
-    let mut items = receipts::list_suppressions(
+    let items = receipts::list_suppressions(
         client,
         principal.tenant_id,
         channel,
@@ -84,16 +69,7 @@ pub async fn list(
         limit + 1,
     )
     .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(encode)
-    } else {
-        None
-    };
-    Ok(json(
-        StatusCode::OK,
-        &SuppressionPage { items, next_cursor },
-    ))
+    Ok(json(StatusCode::OK, &Page::of(items, limit, encode)))
 }
 
 pub async fn delete(

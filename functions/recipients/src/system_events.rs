@@ -12,17 +12,9 @@ use herald::domain::system_events::Severity;
 use herald::http::{ApiError, json};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 use uuid::Uuid;
 
-use crate::handlers::{invalid, query};
-use crate::people::{DEFAULT_LIMIT, MAX_LIMIT};
-
-#[derive(Debug, Serialize)]
-struct SystemEventPage {
-    items: Vec<SystemEvent>,
-    next_cursor: Option<String>,
-}
+use crate::handlers::{Page, invalid, page_limit, query};
 
 fn encode(e: &SystemEvent) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}|{}", e.last_seen_at.timestamp_micros(), e.id))
@@ -53,14 +45,7 @@ pub async fn list(
         Some("true") => true,
         Some(_) => return Err(invalid("unresolved", "`unresolved` is true or false")),
     };
-    let limit = match query(req, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| invalid("limit", "`limit` is a number from 1 to 200"))?,
-    };
+    let limit = page_limit(req)?;
     let before = query(req, "cursor")
         .map(|raw| {
             decode(&raw).ok_or_else(|| invalid("cursor", "`cursor` is not one this API gave"))
@@ -72,17 +57,8 @@ pub async fn list(
         before,
     };
     // One more than asked: whether there is a next page, without a count.
-    let mut items = system_events::list(client, principal.tenant_id, &filter, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(encode)
-    } else {
-        None
-    };
-    Ok(json(
-        StatusCode::OK,
-        &SystemEventPage { items, next_cursor },
-    ))
+    let items = system_events::list(client, principal.tenant_id, &filter, limit + 1).await?;
+    Ok(json(StatusCode::OK, &Page::of(items, limit, encode)))
 }
 
 pub async fn resolve(
