@@ -184,6 +184,8 @@ FORBIDDEN_ENV = {
     },
 }
 QUEUE_URL_ENV = {f"HERALD_QUEUE_URL_{ch.upper()}" for ch in CHANNELS}
+# The retry sweep watches the channel DLQs' depths (dlq_messages system events).
+DLQ_URL_ENV = {f"HERALD_DLQ_URL_{ch.upper()}" for ch in CHANNELS}
 # The escalation engine plans in ingest (the first wave) and retry: both know how long each
 # channel's provider has to confirm a send.
 RECEIPT_WINDOWS = {"EMAIL": "EmailReceiptWindowMinutes", "SMS": "SmsReceiptWindowMinutes",
@@ -210,7 +212,7 @@ FUNCTION_ENV = {
     # The answer announcement, and the fallback sender of the confirmation SMS.
     "SmsReplyFunction": {"HERALD_QUEUE_URL_SLACK", "HERALD_SMS_ORIGINATION_NUMBER"},
     "FeedbackFunction": set(),
-    "RetryFunction": QUEUE_URL_ENV | RECEIPT_WINDOW_ENV | {
+    "RetryFunction": QUEUE_URL_ENV | DLQ_URL_ENV | RECEIPT_WINDOW_ENV | {
         "HERALD_MAX_ATTEMPTS",
         "HERALD_SENDING_LEASE_SECS",
         "HERALD_OUTBOX_GRACE_SECS",
@@ -287,7 +289,7 @@ FUNCTION_ACTIONS = {
     "DispatchVoiceFunction": {"sms-voice:SendVoiceMessage", "secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
     "DispatchSlackFunction": {"secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
     "MagicLinkFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
-    "RetryFunction": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+    "RetryFunction": {"sqs:SendMessage", "sqs:GetQueueAttributes", "secretsmanager:GetSecretValue"},
     "RetentionFunction": {"secretsmanager:GetSecretValue"},
     # The confirmation SMS (no opt-out check: the replier just texted us), the answer
     # announcement; no ses, no sms-voice, no dynamodb.
@@ -394,6 +396,8 @@ PARAMETER_DEFAULTS = {
     "TeamsClientSecretArn": "",
     "TeamsAuthorityUrl": TEAMS_AUTHORITY_DEFAULT,
     "SmsReplyCodes": "false",  # reply codes need the two-way number set up first
+    # 0 turns the cap off (an account whose Lambda concurrency quota is too small).
+    "RecipientsReservedConcurrency": 20,
 }
 PARAMETER_TYPES = {
     "EgressSubnetIds": "List<AWS::EC2::Subnet::Id>",
@@ -409,7 +413,26 @@ PARAMETER_TYPES = {
     "TeamsClientSecretArn": "String",
     "TeamsAuthorityUrl": "String",
     "SmsReplyCodes": "String",
+    "RecipientsReservedConcurrency": "Number",
 }
+# checkov runs in the test command with no failed check; a check that does not apply is
+# skipped in the template (Metadata: checkov: skip, each with its reason). The checks each
+# resource type may skip; any other finding is fixed instead.
+CHECKOV_SKIPS = {
+    # SSE-SQS (SqsManagedSseEnabled); checkov's CloudFormation check wants a KMS key.
+    "AWS::SQS::Queue": {"CKV_AWS_27"},
+    # Reserved concurrency, a function DLQ, a KMS key for the environment.
+    "AWS::Serverless::Function": {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_173"},
+    # KMS on the function log groups (the access log group has its key).
+    "AWS::Logs::LogGroup": {"CKV_AWS_158"},
+    # Point-in-time recovery and a customer managed key for the rate-limit counters.
+    "AWS::DynamoDB::Table": {"CKV_AWS_28", "CKV_AWS_119"},
+    "AWS::RDS::DBCluster": {"CKV_AWS_162"},  # IAM database authentication
+    "AWS::RDS::DBInstance": {"CKV_AWS_118"},  # Enhanced Monitoring
+}
+# The log group holding personal data (caller IPs) and the key that encrypts it.
+ACCESS_LOGS, ACCESS_LOGS_KEY = "HttpApiAccessLogs", "AccessLogsKey"
+ACCESS_LOGS_KEY_ACTIONS = {"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"}
 # Environment variables no function may set (any more, or ever).
 REMOVED_ENV = {
     "HERALD_VOICE_LANGUAGE": "the End User Messaging v2 API has no language parameter",
@@ -888,7 +911,8 @@ def main() -> int:
     check(consumed_inbound == inbound_queues, f"the consumed non-channel queues are exactly {sorted(inbound_queues)}",
           repr(sorted(consumed_inbound)))
     for fname in ENQUEUERS:
-        sqs = [(a, s) for a, s in actions_of(fname) if str(a).lower().startswith("sqs:")]
+        sqs = [(a, s) for a, s in actions_of(fname)
+               if str(a).lower().startswith("sqs:") and str(a) != "sqs:GetQueueAttributes"]
         check(bool(sqs) and {a for a, _ in sqs} == {"sqs:SendMessage"},
               f"{fname}: its only SQS action is sqs:SendMessage", repr(sorted({a for a, _ in sqs})))
         sqs_res = [r for _, s in sqs for r in as_list(s.get("Resource", []))]
@@ -900,9 +924,27 @@ def main() -> int:
         check(all(s.get("Effect") == "Allow" for _, s in sqs),
               f"{fname}: sqs:SendMessage statements are Allows", repr([s for _, s in sqs]))
     retry_actions = actions_of("RetryFunction")
-    check({a for a, _ in retry_actions} == {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
-          "RetryFunction: actions are sqs:SendMessage + secretsmanager:GetSecretValue, nothing else",
+    check({a for a, _ in retry_actions} == {"sqs:SendMessage", "sqs:GetQueueAttributes",
+                                            "secretsmanager:GetSecretValue"},
+          "RetryFunction: actions are sqs:SendMessage + sqs:GetQueueAttributes + "
+          "secretsmanager:GetSecretValue, nothing else",
           repr(sorted({a for a, _ in retry_actions})))
+    # The DLQ watch: depths of exactly the channel DLQs, each given by URL (voice's only
+    # with an origination identity, like its queue); nobody else asks.
+    channel_dlqs = {d for _, d, _, _ in CHANNELS.values()}
+    watched = [r for a, s in retry_actions if a == "sqs:GetQueueAttributes" and s.get("Effect") == "Allow"
+               for r in as_list(s.get("Resource", []))]
+    check(len(watched) == len(channel_dlqs) and {getatt(r) for r in watched} == {(d, "Arn") for d in channel_dlqs},
+          f"RetryFunction: sqs:GetQueueAttributes on exactly the channel DLQs {sorted(channel_dlqs)}", repr(watched))
+    retry_env = functions.get("RetryFunction", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+    for ch, (_, dlq, _, _) in CHANNELS.items():
+        value = retry_env.get(f"HERALD_DLQ_URL_{ch.upper()}")
+        expected = ({"Fn::If": ["HasVoiceOriginationIdentity", {"Ref": dlq}, {"Ref": "AWS::NoValue"}]}
+                    if ch == "voice" else {"Ref": dlq})
+        check(value == expected, f"RetryFunction: HERALD_DLQ_URL_{ch.upper()} is Ref {dlq}", repr(value))
+    for fname in sorted(set(functions) - {"RetryFunction"}):
+        asks = [a for a, _ in actions_of(fname) if a == "sqs:GetQueueAttributes"]
+        check(not asks, f"{fname}: no sqs:GetQueueAttributes (only the retry sweep watches DLQs)", repr(asks))
     retention_actions = {str(a) for a, _ in actions_of("RetentionFunction")}
     check(not any(a.lower().startswith(("sqs:", "ses:", "sesv2:", "sns:", "sms-voice:")) for a in retention_actions),
           "RetentionFunction: no sqs/ses/sns/sms-voice actions", repr(sorted(retention_actions)))
@@ -1839,6 +1881,108 @@ def main() -> int:
     nat_doc = " ".join(str(params.get(p, {}).get("Description", "")) for p in ("PublicSubnetId", "EgressRouteTableId"))
     check("0.045" in nat_doc and "interface endpoints" in nat_doc and "AZ" in nat_doc,
           "PublicSubnetId / EgressRouteTableId: describe the NAT cost, the endpoints and the single AZ", nat_doc)
+
+    # --- checkov: only the skips this spec allows, each with its reason
+    def checkov_skips(rname: str) -> set[str]:
+        ckv = (resources[rname].get("Metadata") or {}).get("checkov") or {}
+        return {s.get("id") for s in as_list(ckv.get("skip", [])) if isinstance(s, dict)}
+
+    for rname, res in sorted(resources.items()):
+        if "checkov" not in (res.get("Metadata") or {}):
+            continue
+        ckv = res["Metadata"]["checkov"]
+        skips = ckv.get("skip") if isinstance(ckv, dict) else None
+        ids = [s.get("id") for s in skips or [] if isinstance(s, dict)]
+        check(isinstance(skips, list) and bool(skips) and list(ckv) == ["skip"]
+              and len(ids) == len(skips) and len(set(ids)) == len(ids),
+              f"{rname}: Metadata.checkov is a list of skips, each check at most once", repr(ckv))
+        allowed = CHECKOV_SKIPS.get(res.get("Type"), set())
+        for s in skips or []:
+            cid = s.get("id") if isinstance(s, dict) else None
+            check(cid in allowed, f"{rname}: checkov skip {cid} is one a {res.get('Type')} may skip",
+                  f"allowed: {sorted(allowed)}")
+            comment = s.get("comment") if isinstance(s, dict) else None
+            check(isinstance(s, dict) and set(s) == {"id", "comment"} and isinstance(comment, str)
+                  and len(comment.split()) >= 10,
+                  f"{rname}: checkov skip {cid} gives its reason", repr(s))
+    for qname, q in sorted(queues.items()):
+        if "CKV_AWS_27" in checkov_skips(qname):
+            check(q.get("Properties", {}).get("SqsManagedSseEnabled") is True,
+                  f"{qname}: skips CKV_AWS_27 only because SSE-SQS encrypts it")
+    # Reserved concurrency: recipients (inbox polling) is capped by a parameter that 0 turns
+    # off; the paging path (ingest) never is, and an SQS consumer is capped by its event
+    # source's MaximumConcurrency instead (a reservation would throttle batches toward the DLQ).
+    rc_param = params.get("RecipientsReservedConcurrency", {})
+    check(rc_param.get("MinValue") == 0 and isinstance(rc_param.get("MaxValue"), int),
+          "parameter RecipientsReservedConcurrency: 0 (off) up to a maximum", repr(rc_param))
+    check(conditions.get("CapsRecipientsConcurrency")
+          == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RecipientsReservedConcurrency"}, "0"]}]},
+          "CapsRecipientsConcurrency: RecipientsReservedConcurrency is not 0",
+          repr(conditions.get("CapsRecipientsConcurrency")))
+    rc = functions.get("RecipientsFunction", {}).get("Properties", {}).get("ReservedConcurrentExecutions")
+    check(rc == {"Fn::If": ["CapsRecipientsConcurrency", {"Ref": "RecipientsReservedConcurrency"},
+                            {"Ref": "AWS::NoValue"}]},
+          "RecipientsFunction: ReservedConcurrentExecutions is RecipientsReservedConcurrency (unless 0)", repr(rc))
+    check("CKV_AWS_115" not in checkov_skips("RecipientsFunction"),
+          "RecipientsFunction: does not skip CKV_AWS_115 (it is capped)")
+    for fname, res in sorted(functions.items()):
+        props = res.get("Properties", {})
+        has_rc = "ReservedConcurrentExecutions" in props or "ReservedConcurrentExecutions" in globals_fn
+        check(has_rc != ("CKV_AWS_115" in checkov_skips(fname)),
+              f"{fname}: reserved concurrency, or CKV_AWS_115 skipped with its reason")
+        sqs_events = [e for e in props.get("Events", {}).values() if e.get("Type") == "SQS"]
+        if sqs_events or fname == "IngestFunction":
+            check(not has_rc, f"{fname}: no reserved concurrency (the paging path, or an SQS consumer "
+                              "capped by MaximumConcurrency)", repr(props.get("ReservedConcurrentExecutions")))
+    # KMS on the log group that holds personal data: the HTTP API access log (caller IPs).
+    alg = log_groups.get(ACCESS_LOGS, {}).get("Properties", {})
+    check(getatt(alg.get("KmsKeyId")) == (ACCESS_LOGS_KEY, "Arn") and "CKV_AWS_158" not in checkov_skips(ACCESS_LOGS)
+          if ACCESS_LOGS in log_groups else False,
+          f"{ACCESS_LOGS}: encrypted with {ACCESS_LOGS_KEY} (KmsKeyId: !GetAtt {ACCESS_LOGS_KEY}.Arn)", repr(alg))
+    check(all(ref_target(api.get("Properties", {}).get("AccessLogSettings", {}).get("DestinationArn")) == ACCESS_LOGS
+              for api in http_apis.values()), f"the HTTP API logs to {ACCESS_LOGS}")
+    akey = by_type("AWS::KMS::Key").get(ACCESS_LOGS_KEY, {}).get("Properties", {})
+    check(akey.get("EnableKeyRotation") is True and akey.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+          and akey.get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT",
+          f"{ACCESS_LOGS_KEY}: symmetric, rotation enabled", repr({k: v for k, v in akey.items() if k != "KeyPolicy"}))
+    ast = [st for st in as_list((akey.get("KeyPolicy") or {}).get("Statement", [])) if isinstance(st, dict)]
+    acct_root = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    logs_st = [st for st in ast if st.get("Principal") == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}]
+    check(len(ast) == 2 and all(st.get("Effect") == "Allow" for st in ast)
+          and sum(st.get("Principal") == acct_root and "Condition" not in st for st in ast) == 1 and len(logs_st) == 1,
+          f"{ACCESS_LOGS_KEY}: two Allows, the account root administers it and CloudWatch Logs of this region "
+          "uses it", repr(ast))
+    if logs_st:
+        st = logs_st[0]
+        check(set(as_list(st.get("Action"))) == ACCESS_LOGS_KEY_ACTIONS
+              and len(as_list(st.get("Action"))) == len(ACCESS_LOGS_KEY_ACTIONS),
+              f"{ACCESS_LOGS_KEY}: CloudWatch Logs may only {', '.join(sorted(ACCESS_LOGS_KEY_ACTIONS))}",
+              repr(st.get("Action")))
+        check(st.get("Condition") == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": {
+                  "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"}}},
+              f"{ACCESS_LOGS_KEY}: CloudWatch Logs only for log groups of this account and region "
+              "(encryption context)", repr(st.get("Condition")))
+    # checkov merges the Globals into each function like SAM, but an intrinsic with an
+    # intrinsic of another kind into a two-key map, which crashes it: a property a function
+    # overrides uses the Globals' kind of intrinsic (or neither is one).
+    def intrinsic_clashes(glob, local, path: str) -> list[str]:
+        if not (isinstance(glob, dict) and isinstance(local, dict)):
+            return []
+        if is_intrinsic(glob) or is_intrinsic(local):
+            return [] if list(glob) == list(local) else [f"{path}: {list(glob)} vs {list(local)}"]
+        return [c for k in glob.keys() & local.keys() for c in intrinsic_clashes(glob[k], local[k], f"{path}.{k}")]
+
+    for fname, res in sorted(functions.items()):
+        clashes = intrinsic_clashes(globals_fn, res.get("Properties", {}), fname)
+        check(not clashes, f"{fname}: overrides Globals with the same kind of intrinsic", "; ".join(clashes))
+    # So the Globals' RUST_LOG goes through LogLevels too, whose Rust column is LogLevel itself.
+    check(globals_fn.get("Environment", {}).get("Variables", {}).get("RUST_LOG")
+          == {"Fn::FindInMap": ["LogLevels", {"Ref": "LogLevel"}, "Rust"]},
+          "Globals: RUST_LOG is !FindInMap [LogLevels, !Ref LogLevel, Rust]")
+    level_map = template.get("Mappings", {}).get("LogLevels", {})
+    level_values = params.get("LogLevel", {}).get("AllowedValues", [])
+    check(bool(level_values) and all(level_map.get(v, {}).get("Rust") == v for v in level_values),
+          "LogLevels: the Rust column maps every LogLevel to itself", repr({k: v.get("Rust") for k, v in level_map.items()}))
 
     # --- parameters: optional ones stay optional, types, defaults match their patterns
     for pname, default in sorted(PARAMETER_DEFAULTS.items()):

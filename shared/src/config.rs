@@ -120,6 +120,9 @@ pub struct ChannelConfig {
     /// `HERALD_QUEUE_URL_<CHANNEL>`: where ingest and the retry sweep enqueue its rows.
     /// Its presence is what enables the channel.
     pub queue_url: Option<String>,
+    /// `HERALD_DLQ_URL_<CHANNEL>`: the queue's dead-letter queue, which the retry sweep
+    /// watches (messages there open a `dlq_messages` system event).
+    pub dlq_url: Option<String>,
     /// The provider settings the channel's dispatcher reads (`HERALD_SES_FROM`...), by
     /// variable name without the `HERALD_` prefix.
     pub provider: BTreeMap<&'static str, String>,
@@ -347,6 +350,7 @@ impl Config {
         let mut channels = BTreeMap::new();
         for channel in Channel::ALL {
             let queue_url = var(&format!("HERALD_QUEUE_URL_{}", channel.env_name()));
+            let dlq_url = var(&format!("HERALD_DLQ_URL_{}", channel.env_name()));
             let provider: BTreeMap<&'static str, String> = PROVIDER_VARS
                 .iter()
                 .filter(|(c, _)| *c == channel)
@@ -357,6 +361,7 @@ impl Config {
                     channel,
                     ChannelConfig {
                         queue_url,
+                        dlq_url,
                         provider,
                     },
                 );

@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::Config;
 use crate::channels::{Adapter, Delivery, DeliveryError, FailureKind, Links};
 use crate::db::Pool;
-use crate::db::notifications::{self, AttemptOutcome, AttemptResult, Claimed, TokenToStore};
+use crate::db::notifications::{
+    self, AttemptOutcome, AttemptResult, BatchContext, Claimed, Counters, TokenToStore,
+};
 use crate::domain::backoff::RetryDecision;
 use crate::domain::policy::reason;
 use crate::domain::quiet_hours;
@@ -222,7 +224,7 @@ impl<A: Adapter> Dispatcher<A> {
             .iter()
             .map(|n| self.prepare(keyring.as_ref(), n, now))
             .collect();
-        self.limit(limiter, &claimed, &mut prepared).await;
+        let counters = self.limit(limiter, &claimed, &mut prepared).await;
         let results: Vec<AttemptResult> = futures::future::join_all(
             claimed
                 .iter()
@@ -252,7 +254,7 @@ impl<A: Adapter> Dispatcher<A> {
         // connection the database dropped is only found dead when used; each try takes
         // another or a fresh one). Giving up means the rows wait out their lease and are
         // sent again, so it tries for a few seconds (well inside the function's timeout).
-        let recorded = (|| async { notifications::record_batch(&self.pool.get().await?, Some(A::CHANNEL), &results).await })
+        let recorded = (|| async { notifications::record_batch(&self.pool.get().await?, Some(BatchContext { channel: A::CHANNEL, counters }), &results).await })
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(100))
@@ -332,21 +334,22 @@ impl<A: Adapter> Dispatcher<A> {
     ///
     /// When the counters cannot be reached, a critical page goes out unchecked (a page
     /// lost to an outage of a safety net is worse than one page too many), and any other
-    /// is retried later as a transient failure.
+    /// is retried later as a transient failure. Returns how the counters answered (for
+    /// the `sending_paused` system events).
     async fn limit(
         &self,
         limiter: anyhow::Result<Option<RateLimiter>>,
         claimed: &[Claimed],
         prepared: &mut [Prepared],
-    ) {
+    ) -> Counters {
         let going: Vec<usize> = (0..claimed.len())
             .filter(|&i| prepared[i].is_ok())
             .collect();
         if going.is_empty() {
-            return;
+            return Counters::NotAsked;
         }
         let taken = match limiter {
-            Ok(None) => return,
+            Ok(None) => return Counters::NotAsked,
             Ok(Some(limiter)) => {
                 let requests: Vec<Request> = going
                     .iter()
@@ -377,6 +380,7 @@ impl<A: Adapter> Dispatcher<A> {
                 if limited > 0 {
                     tracing::info!(limited, "rows past their person's rate limit; suppressed");
                 }
+                Counters::Answered
             }
             Err(why) => {
                 tracing::warn!(error.message = %why, "rate-limit counters unavailable: critical pages go out unchecked, the rest are retried");
@@ -388,6 +392,7 @@ impl<A: Adapter> Dispatcher<A> {
                         ));
                     }
                 }
+                Counters::Unreachable
             }
         }
     }

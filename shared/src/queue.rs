@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,15 +18,21 @@ use crate::domain::Channel;
 /// SQS accepts at most ten entries per `SendMessageBatch`.
 pub const SQS_BATCH_LIMIT: usize = 10;
 
-/// One queue per deliverable channel: what ingest (and the retry sweep) enqueue to.
+/// One queue per deliverable channel: what ingest (and the retry sweep) enqueue to; and
+/// their dead-letter queues, which the retry sweep watches.
 #[derive(Debug, Clone)]
-pub struct Queues(HashMap<Channel, Enqueuer>);
+pub struct Queues {
+    queues: HashMap<Channel, Enqueuer>,
+    dead_letters: Vec<(Channel, String)>,
+    sqs: aws_sdk_sqs::Client,
+}
 
 impl Queues {
-    /// A queue for every channel the configuration gives a queue URL.
+    /// A queue for every channel the configuration gives a queue URL (and its DLQ when
+    /// it gives one).
     pub fn new(config: &crate::Config, sqs: &aws_sdk_sqs::Client) -> Self {
-        Self(
-            config
+        Self {
+            queues: config
                 .channels
                 .iter()
                 .filter_map(|(channel, c)| {
@@ -35,7 +41,53 @@ impl Queues {
                         .map(|url| (*channel, Enqueuer::new(sqs.clone(), url)))
                 })
                 .collect(),
-        )
+            dead_letters: config
+                .channels
+                .iter()
+                .filter_map(|(channel, c)| c.dlq_url.clone().map(|url| (*channel, url)))
+                .collect(),
+            sqs: sqs.clone(),
+        }
+    }
+
+    /// How many messages each watched dead-letter queue holds (SQS's approximate count
+    /// of visible and in-flight ones), asked of all of them at once. A queue SQS could
+    /// not answer for is left out (logged): it says nothing either way.
+    pub async fn dead_letter_depths(&self) -> Vec<(Channel, i64)> {
+        let asks = self.dead_letters.iter().map(|(channel, url)| async move {
+            let out = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    let count = |name| {
+                        out.attributes()
+                            .and_then(|a| a.get(&name))
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .unwrap_or(0)
+                    };
+                    Some((
+                        *channel,
+                        count(QueueAttributeName::ApproximateNumberOfMessages)
+                            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(%channel, error.message = %crate::telemetry::describe(&e), "could not read the dead-letter queue's depth");
+                    None
+                }
+            }
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Built when first awaited, from the SDK configuration (on Lambda, loading it and
@@ -59,7 +111,7 @@ impl Queues {
     /// failure here only leaves earlier messages showing their buttons (logged).
     pub async fn announce_answer(&self, escalation_id: Uuid) {
         for channel in REWRITTEN_ON_ANSWER {
-            if let Some(queue) = self.0.get(channel)
+            if let Some(queue) = self.queues.get(channel)
                 && let Err(e) = queue.announce(escalation_id).await
             {
                 tracing::warn!(%channel, error.message = %crate::telemetry::describe(e.as_ref()), "could not announce the answer; its messages keep their buttons");
@@ -81,7 +133,7 @@ impl Queues {
         let sends = by_channel
             .into_iter()
             .map(|(channel, envelopes)| async move {
-                match self.0.get(&channel) {
+                match self.queues.get(&channel) {
                     Some(queue) => queue.enqueue(&envelopes).await,
                     None => {
                         tracing::error!(%channel, "no queue configured for this channel");

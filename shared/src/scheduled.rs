@@ -80,6 +80,9 @@ pub struct RetrySummary {
     pub enqueue_failed: u64,
     /// The escalation engine's part of the run.
     pub engine: EngineSummary,
+    /// Channels whose dead-letter queue holds messages (each has an open `dlq_messages`
+    /// system event).
+    pub dead_letter_channels: u64,
     /// The run stopped at its time budget with work left; the next run continues.
     pub stopped_early: bool,
     pub elapsed_ms: u64,
@@ -109,6 +112,7 @@ impl RetrySummary {
             escalations_exhausted = self.engine.exhausted,
             ack_timeouts = self.engine.ack_timeouts,
             engine_enqueued = self.engine.enqueued,
+            dead_letter_channels = self.dead_letter_channels,
             stopped_early = self.stopped_early,
             elapsed_ms = self.elapsed_ms,
             "retry sweep done"
@@ -285,8 +289,14 @@ async fn retry_steps(
 ) -> anyhow::Result<()> {
     let batch = settings.batch_size;
     // First (and on a connection of its own, returned before the others start): the
-    // pages the engine starts now go out in this run.
-    summary.engine = escalate(pool, queues, &settings.channels, batch, budget, Utc::now).await?;
+    // pages the engine starts now go out in this run. Meanwhile, a look at the
+    // dead-letter queues.
+    let (engine, dead_letters) = tokio::join!(
+        escalate(pool, queues, &settings.channels, batch, budget, Utc::now),
+        watch_dead_letters(pool, queues)
+    );
+    summary.engine = engine?;
+    summary.dead_letter_channels = dead_letters;
     summary.stopped_early |= summary.engine.stopped_early;
 
     let client = pool.get().await?;
@@ -355,6 +365,25 @@ async fn retry_steps(
         summary.credit(due, in_flight, failed);
     }
     Ok(())
+}
+
+/// Raises (or resolves) the `dlq_messages` system events from the dead-letter queues'
+/// depths; returns how many hold messages. Never fails the sweep: a depth it cannot read
+/// or record is logged and looked at again next run.
+async fn watch_dead_letters(pool: &Pool, queues: &Queues) -> u64 {
+    let depths = queues.dead_letter_depths().await;
+    if depths.is_empty() {
+        return 0;
+    }
+    let recorded =
+        async { crate::db::system_events::dead_letters(&pool.get().await?, &depths).await }.await;
+    match recorded {
+        Ok(holding) => u64::try_from(holding).unwrap_or(0),
+        Err(e) => {
+            tracing::warn!(error.message = %crate::telemetry::describe(e.as_ref()), "could not record the dead-letter queues' depths");
+            0
+        }
+    }
 }
 
 /// Enqueues the rows; returns how many SQS did not accept. Bounded by what is left of

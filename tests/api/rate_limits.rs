@@ -27,6 +27,15 @@ async fn spawn_with_sms_limit(limit: &str) -> TestApp {
     .await
 }
 
+/// The open system events the tenant sees.
+async fn open_events(app: &TestApp) -> Vec<Value> {
+    let got = app
+        .api("GET", "/v1/system-events?unresolved=true", None)
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    got.json()["items"].as_array().expect("items").clone()
+}
+
 async fn page(app: &TestApp, body: Value) -> String {
     let created = app.post_escalation(&body).await;
     assert_eq!(created.status, 202, "{}", created.text);
@@ -73,9 +82,35 @@ async fn pages_past_a_persons_limit_are_suppressed_rate_limited_and_never_reach_
         )]
     );
 
+    // The tenant's operators see it: one open event for the channel.
+    let open = open_events(&app).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let e = &open[0];
+    assert_eq!(
+        (
+            e["kind"].as_str(),
+            e["severity"].as_str(),
+            e["subject"].as_str(),
+            e["tenant_scoped"].as_bool()
+        ),
+        (
+            Some("sending_paused"),
+            Some("warning"),
+            Some("sms"),
+            Some(true)
+        )
+    );
+    assert_eq!(
+        e["detail"],
+        json!({ "reason": "rate_limited", "held_back": 1, "people": 1 })
+    );
+
     // Once limited, always limited until the window ends, whatever the priority.
     let later = page(&app, sms_page("Disk still full", "critical", "hana", &hana)).await;
     assert_eq!(app.dispatch_channel(Channel::Sms).await, 1);
+    let open = open_events(&app).await;
+    assert_eq!(open.len(), 1, "still one event: {open:?}");
+    assert_eq!(open[0]["occurrences"], 2);
     assert_eq!(app.sms_to(&hana).await.len(), 3);
     assert_eq!(
         deliveries(&detail(&app, &later).await),
@@ -125,6 +160,7 @@ async fn a_rate_limited_tier_moves_the_escalation_on_at_once() {
 #[tokio::test]
 async fn without_the_counters_critical_pages_go_out_and_the_rest_are_retried() {
     let table = format!("herald-no-such-table-{}", uuid::Uuid::new_v4().simple());
+    let table_name = table.clone();
     let app = TestApp::spawn_with(Options {
         tune: Box::new(move |c: &mut Config| c.rate_limits.table = Some(table)),
         ..Options::default()
@@ -149,4 +185,36 @@ async fn without_the_counters_critical_pages_go_out_and_the_rest_are_retried() {
         ))
         .await;
     assert_eq!(waiting, 1, "deferred with a retry, not given up");
+
+    // Herald's own event: every page below critical is held while the counters are away.
+    let open = open_events(&app).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(
+        (
+            open[0]["kind"].as_str(),
+            open[0]["severity"].as_str(),
+            open[0]["subject"].as_str(),
+            open[0]["tenant_scoped"].as_bool(),
+            open[0]["detail"]["reason"].as_str()
+        ),
+        (
+            Some("sending_paused"),
+            Some("critical"),
+            Some("sms"),
+            Some(false),
+            Some("counters_unreachable")
+        )
+    );
+
+    // The counters are back: the next batch that reaches them resolves it.
+    herald::rate_limit::ensure_table(&crate::helpers::sdk_config().await, &table_name)
+        .await
+        .expect("table");
+    page(
+        &app,
+        sms_page("Checkout slow", "high", "mo", &unique_phone()),
+    )
+    .await;
+    assert_eq!(app.dispatch_channel(Channel::Sms).await, 1);
+    assert!(open_events(&app).await.is_empty());
 }

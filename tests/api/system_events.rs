@@ -3,7 +3,7 @@
 //! listed per tenant with Herald's own, filtered, and resolved by the tenant.
 
 use chrono::{TimeDelta, Utc};
-use herald::db::notifications::{self, AttemptOutcome, AttemptResult};
+use herald::db::notifications::{self, AttemptOutcome, AttemptResult, BatchContext};
 use herald::domain::Channel;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -130,7 +130,7 @@ async fn batch(app: &TestApp, n: usize, outcome: &AttemptOutcome) {
             revoked_credential: None,
         })
         .collect();
-    notifications::record_batch(&client, Some(Channel::Email), &results)
+    notifications::record_batch(&client, Some(BatchContext::of(Channel::Email)), &results)
         .await
         .expect("record");
 }
@@ -187,4 +187,61 @@ async fn a_failing_provider_is_one_open_event_until_a_batch_goes_through() {
     assert!(events(&app, "?unresolved=true").await.is_empty());
     let all = events(&app, "").await;
     assert_eq!(all[0]["resolved_by"], "herald");
+}
+
+#[tokio::test]
+async fn messages_in_a_dead_letter_queue_are_one_open_event_until_it_is_empty() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.retry_once().await.dead_letter_channels, 0);
+    assert!(events(&app, "").await.is_empty());
+
+    // A message a dispatcher kept failing on, moved there by SQS's redrive policy.
+    let dlq = &app.queues[&Channel::Sms].dlq_url;
+    for _ in 0..2 {
+        app.sqs
+            .send_message()
+            .queue_url(dlq)
+            .message_body(json!({ "notification_id": uuid::Uuid::new_v4() }).to_string())
+            .send()
+            .await
+            .expect("send to the DLQ");
+    }
+    for _ in 0..2 {
+        assert_eq!(app.retry_once().await.dead_letter_channels, 1);
+    }
+    let open = events(&app, "?unresolved=true").await;
+    assert_eq!(
+        open.len(),
+        1,
+        "one event however many runs see it: {open:?}"
+    );
+    let e = &open[0];
+    assert_eq!(
+        (
+            e["kind"].as_str(),
+            e["severity"].as_str(),
+            e["subject"].as_str(),
+            e["tenant_scoped"].as_bool(),
+            e["occurrences"].as_i64()
+        ),
+        (
+            Some("dlq_messages"),
+            Some("warning"),
+            Some("sms"),
+            Some(false),
+            Some(2)
+        )
+    );
+    assert_eq!(e["detail"], json!({ "messages": 2 }));
+
+    // The operator redrives or purges it: the next run resolves the event.
+    app.sqs
+        .purge_queue()
+        .queue_url(dlq)
+        .send()
+        .await
+        .expect("purge");
+    assert_eq!(app.retry_once().await.dead_letter_channels, 0);
+    assert!(events(&app, "?unresolved=true").await.is_empty());
+    assert_eq!(events(&app, "").await[0]["resolved_by"], "herald");
 }

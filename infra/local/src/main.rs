@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             for (channel, queue) in queues {
                 println!("HERALD_QUEUE_URL_{}={}", channel.env_name(), queue.url);
+                println!("HERALD_DLQ_URL_{}={}", channel.env_name(), queue.dlq_url);
             }
             stack::ensure_rate_limit_table(&sdk).await?;
             println!("HERALD_RATE_LIMIT_TABLE={}", stack::LOCAL_RATE_LIMIT_TABLE);

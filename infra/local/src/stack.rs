@@ -275,6 +275,10 @@ pub fn local_config(
             format!("HERALD_QUEUE_URL_{}", channel.env_name()),
             pair.url.clone(),
         );
+        vars.insert(
+            format!("HERALD_DLQ_URL_{}", channel.env_name()),
+            pair.dlq_url.clone(),
+        );
     }
     for (name, value) in extra {
         vars.insert((*name).to_owned(), (*value).to_owned());
@@ -313,10 +317,13 @@ pub const LOCAL_SECRET_KEYS: &str = "local-1=bG9jYWwtb25seS1rZXktbmV2ZXItZGVwbG9
 /// The origination number local voice calls claim to come from.
 pub const LOCAL_VOICE_NUMBER: &str = "+12065550100";
 
-/// Points the configuration at the queues, as `HERALD_QUEUE_URL_<CHANNEL>` would.
+/// Points the configuration at the queues, as `HERALD_QUEUE_URL_<CHANNEL>` and
+/// `HERALD_DLQ_URL_<CHANNEL>` would.
 pub fn use_queues(config: &mut herald::Config, queues: &BTreeMap<Channel, QueuePair>) {
     for (channel, pair) in queues {
-        config.channels.entry(*channel).or_default().queue_url = Some(pair.url.clone());
+        let c = config.channels.entry(*channel).or_default();
+        c.queue_url = Some(pair.url.clone());
+        c.dlq_url = Some(pair.dlq_url.clone());
     }
 }
 

@@ -530,7 +530,7 @@ const RECORD_SQL: &str = r#"
                 FROM r, escalations AS e
                 WHERE n.id = r.id AND n.status = 'sending' AND n.attempt_count = r.attempt
                   AND e.id = n.escalation_id
-                RETURNING n.id, n.tenant_id, n.escalation_id, n.channel, n.status, n.attempt_count,
+                RETURNING n.id, n.tenant_id, n.escalation_id, n.recipient_id, n.channel, n.status, n.attempt_count,
                           n.provider_message_id, n.error, n.retryable, n.suppressed_reason,
                           n.next_attempt_at, n.deferred_reason, r.gave_up
             ), gave_up AS MATERIALIZED (
@@ -579,6 +579,30 @@ const RECORD_SQL: &str = r#"
                 UPDATE admin_system_events SET resolved_at = now(), resolved_by = 'herald'
                 WHERE $15 = 'healthy' AND tenant_id IS NULL AND kind = 'provider_failing'
                   AND subject = $14 AND resolved_at IS NULL
+            ), rate_limited AS (
+                -- People's rate limits held pages back: one open event per tenant and
+                -- channel, counting the batches that met it.
+                INSERT INTO admin_system_events AS a (tenant_id, kind, severity, subject, title, detail)
+                SELECT tenant_id, 'sending_paused', 'warning', $14,
+                       'Rate limits held back pages on ' || $14,
+                       jsonb_build_object('reason', 'rate_limited', 'held_back', count(*),
+                                          'people', count(DISTINCT recipient_id))
+                FROM updated WHERE suppressed_reason = 'rate_limited' AND $14 IS NOT NULL
+                GROUP BY tenant_id
+                {raise}
+            ), counters_down AS (
+                -- The counters could not be reached: every page below critical is held
+                -- (retried), for every tenant.
+                INSERT INTO admin_system_events AS a (tenant_id, kind, severity, subject, title, detail)
+                SELECT NULL, 'sending_paused', 'critical', $14,
+                       'Rate-limit counters unreachable: ' || $14 || ' pages below critical are held',
+                       jsonb_build_object('reason', 'counters_unreachable')
+                WHERE $17 = 'unreachable'
+                {raise}
+            ), counters_back AS (
+                UPDATE admin_system_events SET resolved_at = now(), resolved_by = 'herald'
+                WHERE $17 = 'answered' AND tenant_id IS NULL AND kind = 'sending_paused'
+                  AND subject = $14 AND resolved_at IS NULL
             ), evt AS (
                 INSERT INTO event_log (tenant_id, escalation_id, notification_id, event_type, actor_type, actor_id, detail)
                 SELECT tenant_id, escalation_id, id,
@@ -612,14 +636,53 @@ pub async fn record(client: &Client, results: &[AttemptResult]) -> anyhow::Resul
     record_batch(client, None, results).await
 }
 
-/// [`record`], also telling what the batch says about `channel`'s provider: most of it
-/// failing opens (or counts on) a `provider_failing` system event, a clean batch resolves
-/// it (see [`crate::domain::system_events::provider_health`]).
+/// A dispatch batch's channel, and whether it could count the batch against people's rate
+/// limits: what the batch says about Herald beyond each row's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchContext {
+    pub channel: Channel,
+    pub counters: Counters,
+}
+
+impl BatchContext {
+    /// A batch of `channel` that did not consult the rate-limit counters.
+    pub fn of(channel: Channel) -> Self {
+        Self {
+            channel,
+            counters: Counters::NotAsked,
+        }
+    }
+}
+
+/// The rate-limit counters, as a batch found them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Counters {
+    /// No limits configured, or nothing in the batch to count.
+    #[default]
+    NotAsked,
+    /// They answered: an open "counters unreachable" event of the channel is resolved.
+    Answered,
+    /// They could not be reached: pages below critical were held (retried), which opens
+    /// (or counts on) a Herald-wide `sending_paused` event for the channel.
+    Unreachable,
+}
+
+/// [`record`], also telling what the batch says about its channel (see
+/// [`crate::domain::system_events`]): most of it failing on the provider's side opens (or
+/// counts on) a `provider_failing` event, a clean batch resolves it; rows held back by
+/// people's rate limits raise the tenant's `sending_paused` event, and counters that
+/// could not be reached Herald's.
 pub async fn record_batch(
     client: &Client,
-    channel: Option<Channel>,
+    batch: Option<BatchContext>,
     results: &[AttemptResult],
 ) -> anyhow::Result<Recorded> {
+    let channel = batch.map(|b| b.channel);
+    let counters = match batch.map(|b| b.counters) {
+        Some(Counters::Answered) => Some("answered"),
+        Some(Counters::Unreachable) => Some("unreachable"),
+        Some(Counters::NotAsked) | None => None,
+    };
     let stmt = client.prepare_cached(&RECORD).await?;
     let attempts_made = results
         .iter()
@@ -748,6 +811,7 @@ pub async fn record_batch(
                 &channel_name,
                 &health,
                 &health_detail,
+                &counters,
             ],
         )
         .await

@@ -2,10 +2,12 @@
 //! statement, the engine's apply, Slack's revocations) with [`RAISE`], listed and
 //! resolved here. See [`crate::domain::system_events`] for what each kind means.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Client;
+use crate::domain::Channel;
 
 /// The tail of every `INSERT INTO admin_system_events AS a …`: a repeat of an open event
 /// (same tenant, kind and subject) counts on it instead of opening another.
@@ -112,4 +114,35 @@ pub async fn resolve(
         .await?
         .as_ref()
         .map(event))
+}
+
+/// What the retry sweep saw in the dead-letter queues, in one statement: a channel whose
+/// DLQ holds messages opens (or counts on) Herald's `dlq_messages` event for it, one
+/// whose DLQ is empty again resolves it. Returns how many of the channels' DLQs hold messages.
+pub async fn dead_letters(client: &Client, depths: &[(Channel, i64)]) -> anyhow::Result<i64> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH d AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS d(channel, depth)), \
+             raised AS ( \
+                 INSERT INTO admin_system_events AS a (tenant_id, kind, severity, subject, title, detail) \
+                 SELECT NULL, 'dlq_messages', 'warning', channel, \
+                        'Messages are waiting in the ' || channel || ' dead-letter queue', \
+                        jsonb_build_object('messages', depth) \
+                 FROM d WHERE depth > 0 \
+                 {RAISE} RETURNING 1 \
+             ), cleared AS ( \
+                 UPDATE admin_system_events SET resolved_at = now(), resolved_by = 'herald' \
+                 WHERE tenant_id IS NULL AND kind = 'dlq_messages' AND resolved_at IS NULL \
+                   AND subject IN (SELECT channel FROM d WHERE depth = 0) \
+             ) \
+             SELECT count(*) FROM raised"
+        ))
+        .await?;
+    let channels: Vec<&str> = depths.iter().map(|(c, _)| c.as_str()).collect();
+    let counts: Vec<i64> = depths.iter().map(|(_, n)| *n).collect();
+    Ok(client
+        .query_one(&stmt, &[&channels, &counts])
+        .await
+        .context("recording dead-letter queue depths")?
+        .get(0))
 }

@@ -7,7 +7,15 @@
 //! - `escalation_exhausted` (critical for a critical page, else warning): the policy ran
 //!   out and nobody answered (raised by the engine's apply statement);
 //! - `credential_revoked` (warning): a provider refused a stored credential for good (a
-//!   Slack token revoked, a Teams webhook deleted), raised where it is marked.
+//!   Slack token revoked, a Teams webhook deleted), raised where it is marked;
+//! - `sending_paused`: people's rate limits held a tenant's pages back on a channel
+//!   (warning, the tenant's), or the rate-limit counters could not be reached so every
+//!   page below critical is held (critical, Herald's; resolved by Herald when a batch
+//!   reaches them again), both raised by the record statement;
+//! - `dlq_messages` (warning, Herald's): a channel's dead-letter queue holds messages
+//!   (the rows are safe in PostgreSQL, but a dispatcher kept failing on them); raised by
+//!   the retry sweep, which reads the DLQs' depths every run and resolves the event once
+//!   the DLQ is empty.
 //!
 //! Tenants list theirs and Herald's own, and resolve theirs (`resolved_by`).
 
