@@ -129,5 +129,31 @@ check feedback events/feedback/sqs-batch.json '"batchItemFailures": ?\[\]'
 check retry events/retry/scheduled.json '"stopped_early": ?false'
 check retention events/retention/scheduled.json '"magic_link_tokens": ?[0-9]+'
 
+# Every function wrote its metrics after its invocations: CloudWatch embedded metric format
+# documents on stdout, one per label set, each with the level it logs at (herald::metrics).
+check_metrics() { # function, a metric it must have counted
+  local fn="$1" metric="$2" doc
+  doc="$(grep -o "{\"_aws\":.*\"Function\":\"$fn\".*}" "$STATE_DIR/lambda-watch.log" | grep "\"$metric\":" | head -1 || true)"
+  if [ -n "$doc" ] && grep -q '"Namespace":"Herald"' <<<"$doc" && grep -q '"level":"' <<<"$doc"; then
+    printf 'ok   %-15s %-45s %s\n' "metrics" "$fn" "$(grep -o "\"$metric\":[^,}]*" <<<"$doc")"
+  else
+    printf 'FAIL %-15s %-45s no EMF document with %s\n' "metrics" "$fn" "$metric"
+    failures=$((failures + 1))
+  fi
+}
+check_metrics ingest Responses
+check_metrics recipients Responses
+check_metrics magic-link Responses
+check_metrics dispatch-email Messages
+check_metrics dispatch-sms Sent
+check_metrics dispatch-push Failed
+check_metrics dispatch-slack Sent
+check_metrics dispatch-teams Sent
+check_metrics dispatch-voice ClaimToSendMs
+check_metrics sms-reply SmsReplies
+check_metrics feedback ReceiptsUnmatched
+check_metrics retry SweepMs
+check_metrics retention SweepMs
+
 [ "$failures" -eq 0 ] || { log "$failures sample event(s) failed"; exit 1; }
 log "every function answered its sample events under cargo lambda watch"

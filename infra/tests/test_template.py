@@ -122,6 +122,7 @@ DB_ENV = {
     "HERALD_DATABASE_SSLMODE",
     "HERALD_DB_POOL_SIZE",
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+    "HERALD_METRICS_NAMESPACE",
 }
 # Channel -> (its queue, that queue's DLQ, the dispatcher consuming it, its binary). Each
 # dispatcher consumes its own queue only; ingest and retry enqueue to exactly these.
@@ -667,6 +668,8 @@ def main() -> int:
         env = merged_env(globals_fn, props)
         missing = (DB_ENV | FUNCTION_ENV.get(name, set())) - set(env)
         check(not missing, f"{name}: environment complete", f"missing {sorted(missing)}")
+        check(env.get("HERALD_METRICS_NAMESPACE") == {"Fn::Sub": "Herald/${AWS::StackName}"},
+              f"{name}: metrics in the stack's own namespace Herald/<stack>", repr(env.get("HERALD_METRICS_NAMESPACE")))
         # Nothing beyond the Globals and its FUNCTION_ENV entry (least privilege: an ARN or a
         # queue URL it does not need is one it could be granted by mistake later).
         extra_env = set(env) - DB_ENV - set(globals_fn.get("Environment", {}).get("Variables", {})) \

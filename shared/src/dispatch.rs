@@ -199,9 +199,15 @@ impl<A: Adapter> Dispatcher<A> {
         let (claimed, adapter, keyring, limiter) =
             tokio::join!(claim, self.adapter.get(), keyring, limiter);
         let claimed = claimed?;
+        // What SQS handed over and what was still this batch's to send (the rest: sent or
+        // answered meanwhile, or claimed by another batch: a duplicate message).
+        metrics::counter!("Messages", "Channel" => A::CHANNEL.as_str()).increment(ids.len() as u64);
+        metrics::counter!("Claimed", "Channel" => A::CHANNEL.as_str())
+            .increment(claimed.len() as u64);
         if claimed.is_empty() {
             return Ok(Summary::default());
         }
+        let claimed_at = std::time::Instant::now();
 
         // Should the adapter or the keyring fail to build (the next batch builds them
         // again), nothing was sent: the claimed rows are handed back at once, their
@@ -229,7 +235,7 @@ impl<A: Adapter> Dispatcher<A> {
             claimed
                 .iter()
                 .zip(prepared)
-                .map(|(n, p)| self.send_one(&adapter, n, p, &minted[&n.id])),
+                .map(|(n, p)| self.send_one(&adapter, n, p, &minted[&n.id], claimed_at)),
         )
         .await;
 
@@ -237,10 +243,15 @@ impl<A: Adapter> Dispatcher<A> {
             claimed: claimed.len(),
             ..Summary::default()
         };
+        let channel = A::CHANNEL.as_str();
         for r in &results {
             match &r.outcome {
                 AttemptOutcome::Sent { .. } => summary.sent += 1,
-                AttemptOutcome::Suppressed { .. } => summary.suppressed += 1,
+                AttemptOutcome::Suppressed { reason } => {
+                    summary.suppressed += 1;
+                    metrics::counter!("Suppressed", "Channel" => channel, "Reason" => *reason)
+                        .increment(1);
+                }
                 AttemptOutcome::Deferred { .. } => summary.deferred += 1,
                 AttemptOutcome::Failed {
                     next_attempt_at: Some(_),
@@ -249,6 +260,8 @@ impl<A: Adapter> Dispatcher<A> {
                 AttemptOutcome::Failed { .. } => summary.permanent += 1,
             }
         }
+        metrics::counter!("Sent", "Channel" => channel).increment(summary.sent as u64);
+        metrics::counter!("Deferred", "Channel" => channel).increment(summary.deferred as u64);
 
         // The messages are out: recording must not give up at the first hiccup (a pooled
         // connection the database dropped is only found dead when used; each try takes
@@ -286,6 +299,7 @@ impl<A: Adapter> Dispatcher<A> {
         n: &Claimed,
         prepared: Prepared,
         tokens: &[MintedToken],
+        claimed_at: std::time::Instant,
     ) -> AttemptResult {
         let links = Links::new(
             self.actions
@@ -304,9 +318,13 @@ impl<A: Adapter> Dispatcher<A> {
                     credential: credential.as_ref(),
                 };
                 match adapter.deliver(&delivery).await {
-                    Ok(receipt) => AttemptOutcome::Sent {
-                        provider_message_id: receipt.provider_message_id,
-                    },
+                    Ok(receipt) => {
+                        metrics::histogram!("ClaimToSendMs", "Channel" => A::CHANNEL.as_str())
+                            .record(claimed_at.elapsed().as_secs_f64() * 1000.0);
+                        AttemptOutcome::Sent {
+                            provider_message_id: receipt.provider_message_id,
+                        }
+                    }
                     Err(e) => {
                         if e.kind == FailureKind::CredentialRevoked
                             && let Some(c) = &n.credential
@@ -491,6 +509,13 @@ impl<A: Adapter> Dispatcher<A> {
         } else {
             None
         };
+        // By the provider's code (never its message): a bounded set per provider.
+        metrics::counter!(
+            "Failed",
+            "Channel" => A::CHANNEL.as_str(),
+            "Code" => e.code.chars().take(64).collect::<String>()
+        )
+        .increment(1);
         tracing::warn!(
             error.code = %e.code,
             error.message = %e.message,

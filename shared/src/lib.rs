@@ -22,6 +22,7 @@ pub mod feedback;
 pub mod http;
 pub mod ingest;
 pub mod magic_link;
+pub mod metrics;
 pub mod oauth;
 pub mod queue;
 pub mod rate_limit;

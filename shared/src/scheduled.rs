@@ -117,6 +117,27 @@ impl RetrySummary {
             elapsed_ms = self.elapsed_ms,
             "retry sweep done"
         );
+        for (name, value) in [
+            ("RequeuedFailed", self.requeued_failed),
+            ("ReclaimedLeases", self.reclaimed_leases),
+            ("RequeuedOutbox", self.requeued_outbox),
+            ("Exhausted", self.exhausted),
+            ("SuppressedOnSweep", self.suppressed),
+            (
+                "EnqueueFailed",
+                self.enqueue_failed + self.engine.enqueue_failed,
+            ),
+            ("EscalationsStepped", self.engine.escalations),
+            ("LevelsFired", self.engine.levels_fired),
+            ("TiersStarted", self.engine.tiers_started),
+            ("EscalationsExhausted", self.engine.exhausted),
+            ("AckTimeouts", self.engine.ack_timeouts),
+            ("StoppedEarly", u64::from(self.stopped_early)),
+        ] {
+            metrics::counter!(name).increment(value);
+        }
+        metrics::gauge!("DeadLetterChannels").set(self.dead_letter_channels as f64);
+        metrics::histogram!("SweepMs").record(self.elapsed_ms as f64);
     }
 }
 
@@ -449,6 +470,10 @@ impl RetentionSummary {
             elapsed_ms = self.elapsed_ms,
             "retention done"
         );
+        for (table, deleted) in &self.deleted {
+            metrics::counter!("Deleted", "Table" => *table).increment(*deleted);
+        }
+        metrics::histogram!("SweepMs").record(self.elapsed_ms as f64);
     }
 }
 

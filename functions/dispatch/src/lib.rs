@@ -16,8 +16,12 @@ pub use event_handler::function_handler;
 /// use, with the adapter `A` built on first use.
 pub async fn main<A: Adapter>() -> Result<(), Error> {
     herald::telemetry::init();
+    herald::metrics::init(&format!("dispatch-{}", A::CHANNEL.as_str()));
     let config = herald::Config::from_env()?;
     let dispatcher =
         Dispatcher::<A>::new(&config, herald::config::aws_sdk_config_warming()).await?;
-    run(service_fn(|event| function_handler(&dispatcher, event))).await
+    run(service_fn(|event| {
+        herald::metrics::flushed(function_handler(&dispatcher, event))
+    }))
+    .await
 }

@@ -131,6 +131,18 @@ fn log(outcome: &BatchOutcome) {
         retried = outcome.retry.len(),
         "feedback batch handled"
     );
+    for (name, value) in [
+        ("Receipts", outcome.receipts as u64),
+        ("ReceiptsChanged", outcome.changed),
+        ("AddressesSuppressed", outcome.suppressed),
+        ("EscalationsWoken", outcome.woken),
+        ("ReceiptsIgnored", outcome.ignored as u64),
+        ("ReceiptsMalformed", outcome.malformed as u64),
+        ("ReceiptsUnmatched", outcome.unmatched as u64),
+        ("ReceiptsRetried", outcome.retry.len() as u64),
+    ] {
+        metrics::counter!(name).increment(value);
+    }
 }
 
 /// Unreadable messages and receipts for rows Herald does not have are acknowledged and

@@ -7,7 +7,11 @@ use lambda_runtime::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
+    herald::metrics::init("feedback");
     let config = herald::Config::from_env()?;
     let feedback = Feedback::new(&config).await?;
-    run(service_fn(|event| handler(&feedback, event))).await
+    run(service_fn(|event| {
+        herald::metrics::flushed(handler(&feedback, event))
+    }))
+    .await
 }

@@ -6,7 +6,11 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
+    herald::metrics::init("ingest");
     let config = herald::Config::from_env()?;
     let deps = Deps::new(&config, herald::config::aws_sdk_config_warming()).await?;
-    run(service_fn(|req| function_handler(&deps, req))).await
+    run(service_fn(|req| {
+        herald::metrics::flushed(function_handler(&deps, req))
+    }))
+    .await
 }

@@ -67,6 +67,7 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
             (false, _) => Page::not_found().into_response(),
         };
         tracing::info!(status = response.status().as_u16(), "answered");
+        herald::metrics::response(response.status().as_u16());
         return Ok(response);
     }
     let page = match handle(deps, &req).await {
@@ -77,6 +78,7 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
         }
     };
     tracing::info!(status = page.status.as_u16(), "answered");
+    herald::metrics::response(page.status.as_u16());
     Ok(page.into_response())
 }
 

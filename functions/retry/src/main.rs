@@ -6,7 +6,11 @@ use lambda_runtime::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
+    herald::metrics::init("retry");
     let config = herald::Config::from_env()?;
     let deps = Deps::new(&config, herald::config::aws_sdk_config_warming()).await?;
-    run(service_fn(|event| function_handler(&deps, event))).await
+    run(service_fn(|event| {
+        herald::metrics::flushed(function_handler(&deps, event))
+    }))
+    .await
 }

@@ -33,12 +33,17 @@ pub async fn function_handler(
             None => Err(ReplyError::Malformed("an SQS record without a body".into())),
         };
         match handled {
-            Ok(handled) => tracing::info!(
-                message_id,
-                outcome = handled.outcome.map_or("already handled", |o| o.as_str()),
-                answered = handled.answered,
-                "sms reply handled"
-            ),
+            Ok(handled) => {
+                let outcome = handled.outcome.map(|o| o.as_str());
+                metrics::counter!("SmsReplies", "Outcome" => outcome.unwrap_or("redelivered"))
+                    .increment(1);
+                tracing::info!(
+                    message_id,
+                    outcome = outcome.unwrap_or("already handled"),
+                    answered = handled.answered,
+                    "sms reply handled"
+                );
+            }
             Err(ReplyError::Malformed(why)) => {
                 tracing::warn!(message_id, why, "inbound SMS acknowledged and dropped");
             }

@@ -10,7 +10,11 @@ use lambda_runtime::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     herald::telemetry::init();
+    herald::metrics::init("sms-reply");
     let config = herald::Config::from_env()?;
     let replies = SmsReplies::new(&config, herald::config::aws_sdk_config_warming()).await?;
-    run(service_fn(|event| function_handler(&replies, event))).await
+    run(service_fn(|event| {
+        herald::metrics::flushed(function_handler(&replies, event))
+    }))
+    .await
 }

@@ -66,6 +66,7 @@ pub async fn answer(
         Err(e) => e.into_response(&caller.request_id),
     };
     tracing::info!(status = response.status().as_u16(), "answered");
+    crate::metrics::response(response.status().as_u16());
     response
 }
 
