@@ -31,4 +31,5 @@ mod sms_reply;
 mod system_events;
 mod teams;
 mod teams_connect;
+mod templates;
 mod timeline;

@@ -2,7 +2,7 @@ use herald::db;
 
 use crate::helpers::{connect, fresh_database};
 
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 22] = [
     "tenants",
     "api_keys",
     "recipients",
@@ -24,6 +24,7 @@ const TABLES: [&str; 21] = [
     "policies",
     "suppressions",
     "admin_system_events",
+    "templates",
 ];
 
 async fn tables(client: &tokio_postgres::Client) -> Vec<String> {

@@ -13,6 +13,7 @@ use crate::policies;
 use crate::stats;
 use crate::suppressions;
 use crate::system_events;
+use crate::templates;
 
 enum Route {
     /// The tenant's people, and one of them by the caller's id.
@@ -55,6 +56,11 @@ enum Route {
     /// The operators' list of system events, and resolving one.
     ListSystemEvents,
     ResolveSystemEvent(String),
+    /// The tenant's message templates, and one by channel.
+    ListTemplates,
+    GetTemplate(String),
+    PutTemplate(String),
+    DeleteTemplate(String),
 }
 
 /// Routes the API (see the README). Works with or without a stage or custom-domain
@@ -80,6 +86,14 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             Ok(Route::ResolveSystemEvent(segment(id)?))
         }
         (["v1", "system-events", _, "resolve"], _) => Err(ApiError::MethodNotAllowed("POST")),
+        (["v1", "templates"], &Method::GET) => Ok(Route::ListTemplates),
+        (["v1", "templates"], _) => Err(ApiError::MethodNotAllowed("GET")),
+        (["v1", "templates", c], m) => match *m {
+            Method::GET => Ok(Route::GetTemplate(segment(c)?)),
+            Method::PUT => Ok(Route::PutTemplate(segment(c)?)),
+            Method::DELETE => Ok(Route::DeleteTemplate(segment(c)?)),
+            _ => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
+        },
         (["v1", "stats", "deliveries"], &Method::GET) => Ok(Route::DeliveryStats),
         (["v1", "stats", "deliveries"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "suppressions"], &Method::GET) => Ok(Route::ListSuppressions),
@@ -240,6 +254,10 @@ async fn handle(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         Route::DeliveryStats => stats::deliveries(&client, &principal, req).await,
         Route::ListSystemEvents => system_events::list(&client, &principal, req).await,
         Route::ResolveSystemEvent(id) => system_events::resolve(&client, &principal, &id).await,
+        Route::ListTemplates => templates::list(&client, &principal).await,
+        Route::GetTemplate(channel) => templates::get(&client, &principal, &channel).await,
+        Route::PutTemplate(channel) => templates::put(&client, &principal, req, &channel).await,
+        Route::DeleteTemplate(channel) => templates::delete(&client, &principal, &channel).await,
         Route::DeleteSuppression(channel, address) => {
             suppressions::delete(&client, &principal, &channel, &address).await
         }

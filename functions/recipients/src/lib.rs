@@ -19,6 +19,7 @@ pub mod policies;
 pub mod stats;
 pub mod suppressions;
 pub mod system_events;
+pub mod templates;
 
 use std::sync::Arc;
 

@@ -63,6 +63,16 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
         ("GET", ["v1", "stats", "deliveries"]) => {
             m(Target::Recipients, "GET /v1/stats/deliveries", vec![])
         }
+        ("GET", ["v1", "templates"]) => m(Target::Recipients, "GET /v1/templates", vec![]),
+        (method @ ("GET" | "PUT" | "DELETE"), ["v1", "templates", channel]) => m(
+            Target::Recipients,
+            match method {
+                "GET" => "GET /v1/templates/{channel}",
+                "PUT" => "PUT /v1/templates/{channel}",
+                _ => "DELETE /v1/templates/{channel}",
+            },
+            vec![("channel", (*channel).to_owned())],
+        ),
         ("GET", ["v1", "suppressions"]) => m(Target::Recipients, "GET /v1/suppressions", vec![]),
         ("DELETE", ["v1", "suppressions", channel, address]) => m(
             Target::Recipients,

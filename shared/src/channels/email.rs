@@ -61,7 +61,8 @@ pub struct EmailSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedEmail {
     pub subject: String,
-    pub html: String,
+    /// `None`: a tenant's template without an HTML part (the email goes as text only).
+    pub html: Option<String>,
     pub text: String,
 }
 
@@ -97,6 +98,16 @@ pub fn subject(n: &Claimed) -> String {
 
 pub fn render(delivery: &Delivery<'_>) -> Result<RenderedEmail, DeliveryError> {
     let n = delivery.notification;
+    if let Some(own) = delivery.templated() {
+        return Ok(RenderedEmail {
+            // One line: a header cannot hold a line break.
+            subject: own
+                .subject
+                .map_or_else(|| subject(n), |s| domain::text::one_line(&s)),
+            html: own.html,
+            text: own.text,
+        });
+    }
     let acknowledge_url = delivery.link(Action::Acknowledge)?;
     let resolve_url = delivery.link(Action::Resolve)?;
     let template_error =
@@ -130,7 +141,7 @@ pub fn render(delivery: &Delivery<'_>) -> Result<RenderedEmail, DeliveryError> {
     .map_err(template_error)?;
     Ok(RenderedEmail {
         subject: subject(n),
-        html,
+        html: Some(html),
         text,
     })
 }
@@ -189,7 +200,7 @@ impl Adapter for SesEmail {
             .body(
                 Body::builder()
                     .text(content(rendered.text)?)
-                    .html(content(rendered.html)?)
+                    .set_html(rendered.html.map(content).transpose()?)
                     .build(),
             )
             // Automated mail: no out-of-office replies into the sender's inbox (RFC 3834).
@@ -297,7 +308,7 @@ mod tests {
             email.subject,
             "[CRITICAL] Primary database <CPU> above 95% — orders-db"
         );
-        for part in [&email.html, &email.text] {
+        for part in [email.html.as_ref().expect("html"), &email.text] {
             for needle in [
                 "orders-db",
                 "platform",
@@ -317,10 +328,8 @@ mod tests {
         let n = claimed();
         let links = links();
         let email = render(&delivery(&n, &links)).expect("renders");
-        assert!(
-            email.html.contains("Primary database &#60;CPU&#62;")
-                || email.html.contains("&lt;CPU&gt;")
-        );
-        assert!(!email.html.contains("<CPU>"));
+        let html = email.html.expect("html");
+        assert!(html.contains("Primary database &#60;CPU&#62;") || html.contains("&lt;CPU&gt;"));
+        assert!(!html.contains("<CPU>"));
     }
 }

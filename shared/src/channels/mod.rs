@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::Config;
 use crate::db::notifications::Claimed;
-use crate::domain::{Action, Channel};
+use crate::domain::{Action, Channel, template};
 
 /// A provider adapter: the one thing a channel has to write.
 pub trait Adapter: Clone + Send + Sync + Sized + 'static {
@@ -86,6 +86,37 @@ pub struct Delivery<'a> {
 }
 
 impl Delivery<'_> {
+    /// The tenant's own message for this page ([`crate::domain::template`]), when it has
+    /// a template for the channel. `None` also when the template fails on this page (it
+    /// passed with a sample when saved): Herald's default message goes instead, and the
+    /// failure is logged (its field and MiniJinja's message, never the page).
+    pub fn templated(&self) -> Option<template::Rendered> {
+        let n = self.notification;
+        let template = n.template.as_ref()?;
+        let page = template::Page {
+            title: &n.title,
+            body: &n.body,
+            priority: n.priority.label(),
+            service: n.service.as_deref(),
+            team: n.team.as_deref(),
+            alert_count: n.alert_count,
+            triggered_at: n.triggered_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            dashboard_url: n.dashboard_url.as_deref(),
+            escalation_id: n.escalation_id.to_string(),
+            recipient_name: n.recipient_name.as_deref(),
+            acknowledge_url: self.links.get(Action::Acknowledge),
+            resolve_url: self.links.get(Action::Resolve),
+            reply_code: n.reply_code,
+        };
+        match template.render(&page) {
+            Ok(rendered) => Some(rendered),
+            Err(e) => {
+                tracing::warn!(field = e.field, error.message = %e.message, "the tenant's template failed on this page; Herald's default message goes instead");
+                None
+            }
+        }
+    }
+
     /// The link for `action`; an adapter only asks for actions it declared.
     pub fn link(&self, action: Action) -> Result<&str, DeliveryError> {
         self.links.get(action).ok_or_else(|| {

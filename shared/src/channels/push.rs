@@ -37,7 +37,12 @@ pub fn render(n: &Claimed, acknowledge_url: &str) -> Value {
         }
         body.push_str(&n.body);
     }
-    let body = crate::domain::text::cut(&crate::domain::text::one_line(&body), MAX_BODY_CHARS);
+    render_as(n, acknowledge_url, title, &body)
+}
+
+/// [`render`] with a title and body of the tenant's template.
+pub fn render_as(n: &Claimed, acknowledge_url: &str, title: String, body: &str) -> Value {
+    let body = crate::domain::text::cut(&crate::domain::text::one_line(body), MAX_BODY_CHARS);
     let critical = n.priority == Priority::Critical;
     let escalation_id = n.escalation_id.to_string();
     let apns = json!({
@@ -98,7 +103,19 @@ impl Adapter for SnsPush {
                 "the recipient has no push endpoint",
             ));
         };
-        let message = render(n, delivery.link(Action::Acknowledge)?);
+        let acknowledge_url = delivery.link(Action::Acknowledge)?;
+        let message = match delivery.templated() {
+            Some(own) => render_as(
+                n,
+                acknowledge_url,
+                own.subject.map_or_else(
+                    || format!("[{}] {}", n.priority.label(), n.title),
+                    |s| crate::domain::text::one_line(&s),
+                ),
+                &own.text,
+            ),
+            None => render(n, acknowledge_url),
+        };
         let out = self
             .client
             .publish()

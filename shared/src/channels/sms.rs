@@ -14,6 +14,7 @@ use super::{Adapter, Delivery, DeliveryError, FailureKind, Receipt, sns};
 use crate::db::notifications::Claimed;
 use crate::domain::sms::{self, SmsText};
 use crate::domain::sms_reply;
+use crate::domain::template::SMS_SEGMENT_BUDGET;
 use crate::domain::{Action, Address, Channel};
 
 /// How long an opt-out answer is trusted. A STOP reply takes effect at the carrier at
@@ -175,9 +176,17 @@ impl Adapter for SnsSms {
         }
         // With replies on, the claim gave the page its code, unless every code of the
         // number still stands for an open page: then it carries its link, as without.
-        let text = match (self.settings.reply_codes, n.reply_code) {
-            (true, Some(code)) => render_with_code(n, code),
-            _ => render(n, delivery.link(Action::Acknowledge)?),
+        let own = delivery.templated().map(|t| sms::measured(t.text)).filter(|t| {
+            let fits = t.segments <= SMS_SEGMENT_BUDGET;
+            if !fits {
+                tracing::warn!(segments = t.segments, "the tenant's SMS template is over budget on this page; Herald's default text goes instead");
+            }
+            fits
+        });
+        let text = match (own, self.settings.reply_codes, n.reply_code) {
+            (Some(own), _, _) => own,
+            (None, true, Some(code)) => render_with_code(n, code),
+            (None, _, _) => render(n, delivery.link(Action::Acknowledge)?),
         };
         let span = tracing::Span::current();
         span.record("sms.encoding", text.encoding.as_str());

@@ -72,6 +72,15 @@ fn where_else_it_went(channels: &[Channel]) -> Option<String> {
     }
 }
 
+/// What the call says: the tenant's template when it has one (its words read as text,
+/// never as SSML of theirs), else Herald's [`render`].
+pub fn script(delivery: &Delivery<'_>) -> String {
+    match delivery.templated() {
+        Some(own) => format!("<speak>{}</speak>", escape(&own.text)),
+        None => render(delivery.notification),
+    }
+}
+
 /// The script Polly reads.
 pub fn render(n: &Claimed) -> String {
     let priority = escape(n.priority.as_str());
@@ -139,7 +148,7 @@ impl Adapter for EndUserMessagingVoice {
             .send_voice_message()
             .destination_phone_number(phone.as_str())
             .origination_identity(&self.settings.origination_identity)
-            .message_body(render(n))
+            .message_body(script(delivery))
             .message_body_text_type(VoiceMessageBodyTextType::Ssml)
             .voice_id(VoiceId::from(self.settings.voice_id.as_str()))
             .set_configuration_set_name(self.settings.configuration_set.clone())
@@ -209,6 +218,38 @@ mod tests {
         let mut alone = claimed("x");
         alone.other_channels.clear();
         assert!(render(&alone).contains("acknowledge it in Herald"));
+    }
+
+    #[test]
+    fn a_tenants_template_is_read_as_text() {
+        use crate::domain::template::{Fields, Template};
+        let mut n = claimed("DB <primary> down");
+        n.template = Some(Template::stored(
+            Channel::Voice,
+            Fields {
+                subject: None,
+                text: "Acme on-call. {{ priority }}: {{ title }}. </speak><audio src=\"x\"/>".into(),
+                html: None,
+            },
+        ));
+        let links = super::super::Links::default();
+        let delivery = Delivery {
+            notification: &n,
+            links: &links,
+            credential: None,
+        };
+        let ssml = script(&delivery);
+        assert_eq!(
+            ssml,
+            "<speak>Acme on-call. CRITICAL: DB &lt;primary&gt; down. &lt;/speak&gt;&lt;audio src=&quot;x&quot;/&gt;</speak>"
+        );
+        n.template = None;
+        let delivery = Delivery {
+            notification: &n,
+            links: &links,
+            credential: None,
+        };
+        assert!(script(&delivery).contains("This is Herald"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod stats;
 pub mod sweep;
 pub mod system_events;
 pub mod teams;
+pub mod templates;
 pub mod tenants;
 pub mod tokens;
 

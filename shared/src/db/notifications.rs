@@ -12,6 +12,7 @@ use super::{Client, parse_col};
 use crate::domain::engine::Outcome;
 use crate::domain::quiet_hours::{QuietHours, Urgency, WindowSpec};
 use crate::domain::system_events::Health;
+use crate::domain::template::{Fields, Template};
 use crate::domain::{Action, Address, Channel, NotificationStatus, Priority};
 use crate::magic_link::TokenHash;
 use crate::secrets::{Owner, Sealed};
@@ -59,6 +60,8 @@ pub struct Claimed {
     /// The code a reply to this SMS names (`4` in "reply 4a"), when the claim was asked
     /// for codes: this escalation's code for the number, kept while it stands.
     pub reply_code: Option<i16>,
+    /// The tenant's own template for this channel; `None`: Herald's default message.
+    pub template: Option<Template>,
 }
 
 #[cfg(test)]
@@ -95,6 +98,7 @@ impl Claimed {
             other_channels: vec![],
             quiet_hours: None,
             reply_code: None,
+            template: None,
         }
     }
 }
@@ -268,7 +272,10 @@ fn claim_sql(reply_codes: bool) -> String {
                    ARRAY(SELECT o.channel FROM notification_log o
                          WHERE o.escalation_id = c.escalation_id AND o.recipient_id = c.recipient_id
                            AND o.id <> c.id AND o.status IN ('queued', 'sending', 'sent', 'delivered')
-                         ORDER BY o.channel) AS other_channels,"#;
+                         ORDER BY o.channel) AS other_channels,
+                   -- The tenant's own message for the channel (domain::template), if any.
+                   tpl.subject AS template_subject, tpl.text AS template_text,
+                   tpl.html AS template_html,"#;
     const REPLY_CODE: &str = r#"
                    (SELECT min(code) FROM codes
                     WHERE c.channel = 'sms' AND codes.phone = r.phone
@@ -290,6 +297,7 @@ fn claim_sql(reply_codes: bool) -> String {
                 ORDER BY w.recipient_id IS NULL, w.team IS NULL
                 LIMIT 1
             ) w ON true
+            LEFT JOIN templates tpl ON tpl.tenant_id = c.tenant_id AND tpl.channel = c.channel
 "#;
     if reply_codes {
         [HEAD, REPLY_CODES, SELECT, REPLY_CODE, TAIL].concat()
@@ -390,6 +398,16 @@ pub async fn claim(
                     .get::<_, Option<Json<Vec<WindowSpec>>>>("quiet_hours")
                     .and_then(|Json(w)| QuietHours::from_stored(r.get("timezone"), &w)),
                 reply_code: r.get("reply_code"),
+                template: r.get::<_, Option<String>>("template_text").map(|text| {
+                    Template::stored(
+                        channel,
+                        Fields {
+                            subject: r.get("template_subject"),
+                            text,
+                            html: r.get("template_html"),
+                        },
+                    )
+                }),
             })
         })
         .collect()

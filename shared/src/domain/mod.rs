@@ -22,6 +22,7 @@ pub mod sms_reply;
 pub mod stats;
 pub mod status;
 pub mod system_events;
+pub mod template;
 pub mod text;
 pub mod webhook;
 
