@@ -159,6 +159,15 @@ async fn a_failing_provider_is_one_open_event_until_a_batch_goes_through() {
     assert_eq!(e["tenant_scoped"], false);
     assert_eq!(e["detail"]["error"], "TooManyRequestsException");
     assert_eq!(e["detail"]["failed"], 6);
+    assert_eq!(events(&app, "?tenant_scoped=false").await.len(), 1);
+    assert!(events(&app, "?tenant_scoped=true").await.is_empty());
+    let bad = app
+        .api("GET", "/v1/system-events?tenant_scoped=maybe", None)
+        .await;
+    assert_eq!(
+        (bad.status, bad.json()["error"]["field"].clone()),
+        (400, json!("tenant_scoped"))
+    );
     // Herald's own event: a tenant cannot resolve it.
     let path = format!(
         "/v1/system-events/{}/resolve",

@@ -1,5 +1,5 @@
 //! The operators' list: `GET /v1/system-events` (the tenant's and Herald's own, newest
-//! first; `?severity=`, `?unresolved=true`, keyset pages) and
+//! first; `?severity=`, `?unresolved=true`, `?tenant_scoped=true|false`, keyset pages) and
 //! `POST /v1/system-events/{id}/resolve`. What raises each kind is in
 //! `herald::domain::system_events`.
 
@@ -45,6 +45,13 @@ pub async fn list(
         Some("true") => true,
         Some(_) => return Err(invalid("unresolved", "`unresolved` is true or false")),
     };
+    // `true`: the tenant's own events only; `false`: Herald's own only; absent: both.
+    let tenant_scoped = match query(req, "tenant_scoped").as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(invalid("tenant_scoped", "`tenant_scoped` is true or false")),
+    };
     let limit = page_limit(req)?;
     let before = query(req, "cursor")
         .map(|raw| {
@@ -54,6 +61,7 @@ pub async fn list(
     let filter = Filter {
         severity: severity.map(Severity::as_str),
         unresolved,
+        tenant_scoped,
         before,
     };
     // One more than asked: whether there is a next page, without a count.

@@ -228,7 +228,8 @@ mod tests {
             Channel::Voice,
             Fields {
                 subject: None,
-                text: "Acme on-call. {{ priority }}: {{ title }}. </speak><audio src=\"x\"/>".into(),
+                text: "Acme on-call. {{ priority }}: {{ title }}. </speak><audio src=\"x\"/>"
+                    .into(),
                 html: None,
             },
         ));

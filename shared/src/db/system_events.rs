@@ -37,6 +37,8 @@ pub struct SystemEvent {
 pub struct Filter<'a> {
     pub severity: Option<&'a str>,
     pub unresolved: bool,
+    /// `Some(true)`: the tenant's own only; `Some(false)`: Herald's own only.
+    pub tenant_scoped: Option<bool>,
     /// Newest first: events last seen before this one (`last_seen_at`, `id`).
     pub before: Option<(DateTime<Utc>, Uuid)>,
 }
@@ -75,6 +77,7 @@ pub async fn list(
                AND ($2::text IS NULL OR severity = $2) \
                AND (NOT $3 OR resolved_at IS NULL) \
                AND ($4::timestamptz IS NULL OR (last_seen_at, id) < ($4, $5)) \
+               AND ($7::bool IS NULL OR (tenant_id IS NOT NULL) = $7) \
              ORDER BY last_seen_at DESC, id DESC LIMIT $6"
         ))
         .await?;
@@ -89,6 +92,7 @@ pub async fn list(
                 &at,
                 &id,
                 &limit,
+                &filter.tenant_scoped,
             ],
         )
         .await?;
