@@ -35,7 +35,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 REQ="$HERALD_ROOT/infra/local/requirements.txt"
 if ! cmp -s "$REQ" "$VENV/.installed-requirements" 2>/dev/null; then
-  log "installing moto[server], cfn-lint, cargo-lambda and checkov into .venv"
+  log "installing moto[server], cfn-lint, cargo-lambda, checkov and schemathesis into .venv"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
   cp "$REQ" "$VENV/.installed-requirements"
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit and integration tests against a real
-# PostgreSQL and the AWS emulator, the SAM template checks, and the Lambda smoke test.
+# PostgreSQL and the AWS emulator, the Lambda smoke test, schemathesis against the local
+# API (shared/openapi.json) and the SAM template checks.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 trap stop_started_services EXIT
@@ -22,6 +23,9 @@ cargo test --workspace
 
 log "every function binary under cargo lambda watch, fed the samples in events/"
 "$HERALD_ROOT/infra/local/lambda-smoke.sh"
+
+log "schemathesis against the local API (shared/openapi.json)"
+"$HERALD_ROOT/infra/local/schemathesis.sh"
 
 log "SAM template: cfn-lint and essentials"
 "$VENV/bin/python" infra/tests/test_template.py

@@ -44,6 +44,7 @@ BINARIES = {
     "feedback",
 }
 EXPECTED_ROUTES = {
+    ("GET", "/v1/openapi.json"): "IngestFunction",
     ("POST", "/v1/escalations"): "IngestFunction",
     ("GET", "/v1/escalations/{id}"): "IngestFunction",
     ("GET", "/v1/escalations/{id}/timeline"): "IngestFunction",
@@ -106,6 +107,7 @@ EXPECTED_ROUTES = {
 # a magic link takes.
 ROUTE_PREFIXES = {
     "/v1/escalations": "IngestFunction",
+    "/v1/openapi.json": "IngestFunction",
     "/v1/recipients": "RecipientsFunction",
     "/v1/policies": "RecipientsFunction",
     "/v1/suppressions": "RecipientsFunction",
@@ -814,6 +816,15 @@ def main() -> int:
                    if not any(str(k[1]).startswith(p) for p, f in ROUTE_PREFIXES.items() if f == fname)]
         check(not outside, f"{fname}: serves only "
               + ", ".join(sorted(p + "*" for p, f in ROUTE_PREFIXES.items() if f == fname)), repr(outside))
+
+    # --- The OpenAPI document (shared/openapi.json) describes every API route the
+    # template serves, and nothing it does not (the magic links and Slack's own requests
+    # are not the tenant's API).
+    document = json.loads((INFRA.parent / "shared" / "openapi.json").read_text())
+    documented = {(m.upper(), p) for p, item in document.get("paths", {}).items() for m in item}
+    api_routes = {k for k in routes if str(k[1]).startswith("/v1/")}
+    check(documented == api_routes, "shared/openapi.json documents every /v1 route of the template",
+          f"undocumented {sorted(api_routes - documented)}, not served {sorted(documented - api_routes)}")
 
     # --- IAM: no wildcard actions, no wildcard resources
     for rname, res in sorted(resources.items()):

@@ -14,6 +14,7 @@ mod inbox;
 mod ingest;
 mod magic_link;
 mod migrations;
+mod openapi;
 mod opt_outs;
 mod policies;
 mod quiet_hours;

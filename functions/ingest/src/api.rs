@@ -6,21 +6,28 @@ use herald::db::escalations::{
     TimelineEvent,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+use herald::domain::{Channel, EscalationStatus, NotificationStatus, Priority, Tier, Urgency};
+
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct EscalationCreated {
     pub id: Uuid,
+    #[schema(value_type = EscalationStatus)]
     pub status: &'static str,
     pub notifications: Vec<NotificationView>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct NotificationView {
     pub id: Uuid,
     pub recipient_id: String,
+    #[schema(value_type = Channel)]
     pub channel: &'static str,
+    #[schema(value_type = NotificationStatus)]
     pub status: &'static str,
+    /// Why it was not queued (`no_address`, `opted_out`, `channel_not_enabled`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -47,7 +54,7 @@ impl From<&NotificationSummary> for NotificationView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StampView {
     pub by: Option<String>,
     pub at: DateTime<Utc>,
@@ -62,18 +69,21 @@ impl From<&Stamp> for StampView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EscalationView {
     pub id: Uuid,
     pub dedup_key: Option<String>,
     pub title: String,
+    #[schema(value_type = Priority)]
     pub priority: &'static str,
     /// `low` never rings a phone inside someone's quiet hours.
+    #[schema(value_type = Urgency)]
     pub urgency: &'static str,
     pub service: Option<String>,
     pub team: Option<String>,
     pub alert_count: i32,
     pub dashboard_url: Option<String>,
+    #[schema(value_type = EscalationStatus)]
     pub status: &'static str,
     pub triggered_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -93,20 +103,23 @@ pub struct EscalationView {
     pub deliveries: Vec<DeliveryView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StoredPolicyRef {
     pub name: String,
     pub version: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryView {
     pub id: Uuid,
     pub recipient_id: String,
+    #[schema(value_type = Channel)]
     pub channel: &'static str,
     pub level: i32,
     pub round: i32,
+    #[schema(value_type = Tier)]
     pub tier: &'static str,
+    #[schema(value_type = NotificationStatus)]
     pub status: &'static str,
     /// Why it was suppressed, or why a `queued` row waits (`quiet_hours`: until
     /// `next_attempt_at`).
@@ -184,9 +197,10 @@ impl From<&DeliveryRow> for DeliveryView {
 }
 
 /// The answer to `POST /v1/escalations/{id}/acknowledge|resolve`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TransitionView {
     pub id: Uuid,
+    #[schema(value_type = EscalationStatus)]
     pub status: &'static str,
     /// False when the escalation was already in (or past) that state.
     pub changed: bool,
@@ -207,7 +221,7 @@ impl TransitionView {
 }
 
 /// `GET /v1/escalations/{id}/timeline`: a page of its audit log, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineView {
     pub escalation_id: Uuid,
     pub events: Vec<TimelineEvent>,

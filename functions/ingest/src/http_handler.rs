@@ -11,6 +11,8 @@ use crate::Deps;
 use crate::api::{EscalationCreated, EscalationView, TransitionView};
 
 enum Route {
+    /// The API's OpenAPI document (no API key needed).
+    Document,
     Create,
     Get(Uuid),
     /// The escalation's audit log, in order, with who did what.
@@ -24,6 +26,8 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let segments = api_segments(path);
     let id = |s: &str| Uuid::parse_str(s).map_err(|_| ApiError::NotFound("escalation"));
     match (segments.as_slice(), method) {
+        (["v1", "openapi.json"], &Method::GET) => Ok(Route::Document),
+        (["v1", "openapi.json"], _) => Err(ApiError::MethodNotAllowed("GET")),
         (["v1", "escalations"], &Method::POST) => Ok(Route::Create),
         (["v1", "escalations"], _) => Err(ApiError::MethodNotAllowed("POST")),
         (["v1", "escalations", raw], &Method::GET) => Ok(Route::Get(id(raw)?)),
@@ -60,6 +64,9 @@ pub async fn function_handler(deps: &Deps, req: Request) -> Result<Response<Body
 
 async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<Body>, ApiError> {
     let route = route(req.method(), req.raw_http_path())?;
+    if let Route::Document = route {
+        return Ok(document());
+    }
     let (client, principal) = herald::http::authenticated(&deps.pool, &deps.keys, req).await?;
     match route {
         Route::Create => create(deps, &client, &principal, req, caller).await,
@@ -73,7 +80,21 @@ async fn handle(deps: &Deps, req: &Request, caller: &Caller) -> Result<Response<
             transition(deps, client, &principal, caller, id, action).await
         }
         Route::Timeline(id) => timeline(&client, &principal, req, id).await,
+        Route::Document => Ok(document()),
     }
+}
+
+/// The API's OpenAPI document, as checked in (`herald-local openapi --write` makes it
+/// from the code; a test fails when the two disagree).
+pub const OPENAPI_JSON: &str = include_str!("../../../shared/openapi.json");
+
+fn document() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .body(Body::Text(OPENAPI_JSON.to_owned()))
+        .expect("static headers")
 }
 
 /// Entries per timeline page unless `?limit=` says otherwise (at most [`MAX_TIMELINE`]).

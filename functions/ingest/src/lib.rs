@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod http_handler;
+pub mod openapi;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ use herald::secrets::Owner;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use herald::http::{ApiError, json, json_body, no_content};
@@ -25,7 +26,7 @@ pub enum InboxRoute {
     Delete(Uuid),
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InboxItemView {
     pub id: Uuid,
     pub escalation_id: Option<Uuid>,
@@ -57,11 +58,24 @@ impl From<&InboxItem> for InboxItemView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct InboxPageView {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct InboxPageView {
     items: Vec<InboxItemView>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
     next_cursor: Option<String>,
+}
+
+/// `GET /v1/recipients/{id}/notifications/unread-count`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UnreadCount {
+    unread: i64,
+}
+
+/// `POST /v1/recipients/{id}/notifications/read-all`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MarkedRead {
+    /// How many were unread.
+    marked_read: i64,
 }
 
 /// The first value of query parameter `name`.
@@ -91,7 +105,7 @@ pub(crate) fn page_limit(req: &Request) -> Result<i64, ApiError> {
 
 /// One page of a keyset listing: the store was asked for one more than `limit`, which
 /// says whether there is a next page without a count; `cursor` names the last item kept.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, ToSchema)]
 pub(crate) struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -155,10 +169,7 @@ pub async fn inbox(
             let unread = inbox::unread_count(client, tenant, recipient)
                 .await?
                 .ok_or_else(not_found)?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "unread": unread }),
-            ))
+            Ok(json(StatusCode::OK, &UnreadCount { unread }))
         }
         InboxRoute::Read(id) => {
             let item = inbox::mark_read(client, tenant, recipient, id)
@@ -172,7 +183,9 @@ pub async fn inbox(
                 .ok_or_else(not_found)?;
             Ok(json(
                 StatusCode::OK,
-                &serde_json::json!({ "marked_read": changed }),
+                &MarkedRead {
+                    marked_read: changed,
+                },
             ))
         }
         InboxRoute::Delete(id) => {
@@ -184,13 +197,13 @@ pub async fn inbox(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WebhookRequest {
+pub(crate) struct WebhookRequest {
     url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
     #[serde(skip_serializing_if = "Option::is_none")]
     recipient_id: Option<String>,

@@ -13,13 +13,13 @@ use herald::slack::{Completed, InstallError};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use serde_json::json as value;
+use utoipa::ToSchema;
 
 use crate::Deps;
 use crate::handlers::WebhookView;
 
-#[derive(Debug, Serialize)]
-struct SlackView {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlackView {
     slack_team_id: String,
     bot_user_id: Option<String>,
     /// The id of the key the bot token is sealed with (the token itself is never shown).
@@ -51,8 +51,8 @@ impl From<InstallationInfo> for SlackView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct ConnectionView {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionView {
     /// Your id for the recipient.
     recipient_id: String,
     slack_team_id: String,
@@ -87,8 +87,8 @@ impl From<ConnectionInfo> for ConnectionView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct TeamsConnectionView {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamsConnectionView {
     /// Your id for the recipient.
     recipient_id: String,
     /// Their Entra ID directory and object id: who they are in Teams.
@@ -164,13 +164,64 @@ pub async fn list(
         .collect();
     Ok(json(
         StatusCode::OK,
-        &value!({
-            "slack": installation.map(SlackView::from),
-            "slack_connections": connections,
-            "teams_connections": teams_connections,
-            "teams_webhooks": webhooks,
-        }),
+        &IntegrationsView {
+            slack: installation.map(SlackView::from),
+            slack_connections: connections,
+            teams_connections,
+            teams_webhooks: webhooks,
+        },
     ))
+}
+
+/// `GET /v1/integrations`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationsView {
+    /// The tenant's Slack installation; null before "Add to Slack".
+    slack: Option<SlackView>,
+    /// People who connected their own Slack account.
+    slack_connections: Vec<ConnectionView>,
+    /// People who connected their Microsoft Teams identity.
+    teams_connections: Vec<TeamsConnectionView>,
+    teams_webhooks: Vec<WebhookView>,
+}
+
+/// The answer of a redirect to a provider's consent page (`Location`), the URL in the
+/// body too.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizeView<'a> {
+    authorize_url: &'a str,
+    /// Seconds the link's `state` works for.
+    expires_in: i64,
+}
+
+/// `POST /v1/integrations/slack/callback`: what was connected.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SlackConnected {
+    /// "Add to Slack": the tenant's workspace.
+    Installed {
+        installed: bool,
+        slack_team_id: String,
+        team_name: Option<String>,
+        message: &'static str,
+    },
+    /// A person's own Slack account.
+    Connected {
+        connected: bool,
+        slack_team_id: String,
+        slack_user_id: String,
+        message: &'static str,
+    },
+}
+
+/// `POST /v1/integrations/teams/callback`: whose Microsoft identity was connected.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamsConnected {
+    connected: bool,
+    aad_tenant_id: uuid::Uuid,
+    aad_object_id: uuid::Uuid,
+    display_name: Option<String>,
+    message: &'static str,
 }
 
 /// `GET /v1/integrations/slack/install` (`recipient: None`) and
@@ -258,18 +309,18 @@ pub async fn callback(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiE
         .complete(&deps.pool, code, state, Utc::now().timestamp())
         .await?
     {
-        Completed::Installed(installed) => value!({
-            "installed": true,
-            "slack_team_id": installed.slack_team_id,
-            "team_name": installed.team_name,
-            "message": "Slack is connected to Herald: pages can reach this workspace. You can close this tab.",
-        }),
-        Completed::Connected(connected) => value!({
-            "connected": true,
-            "slack_team_id": connected.slack_team_id,
-            "slack_user_id": connected.slack_user_id,
-            "message": "Your Slack account is connected to Herald: pages reach you there, and your clicks on them act for you. You can close this tab.",
-        }),
+        Completed::Installed(installed) => SlackConnected::Installed {
+            installed: true,
+            slack_team_id: installed.slack_team_id,
+            team_name: installed.team_name,
+            message: "Slack is connected to Herald: pages can reach this workspace. You can close this tab.",
+        },
+        Completed::Connected(connected) => SlackConnected::Connected {
+            connected: true,
+            slack_team_id: connected.slack_team_id,
+            slack_user_id: connected.slack_user_id,
+            message: "Your Slack account is connected to Herald: pages reach you there, and your clicks on them act for you. You can close this tab.",
+        },
     };
     Ok(json(StatusCode::OK, &body))
 }
@@ -314,10 +365,10 @@ fn check_recipient_id(external_id: &str) -> Result<(), ApiError> {
 
 /// A redirect to a provider's consent page, with the URL in the body too.
 fn redirect(url: &str) -> Result<Response<Body>, ApiError> {
-    let body = value!({
-        "authorize_url": url,
-        "expires_in": herald::domain::oauth::STATE_TTL_SECS,
-    });
+    let body = AuthorizeView {
+        authorize_url: url,
+        expires_in: herald::domain::oauth::STATE_TTL_SECS,
+    };
     let mut response = json(StatusCode::FOUND, &body);
     response.headers_mut().insert(
         header::LOCATION,
@@ -453,13 +504,13 @@ pub async fn teams_callback(deps: &Deps, req: &Request) -> Result<Response<Body>
         .await?;
     Ok(json(
         StatusCode::OK,
-        &value!({
-            "connected": true,
-            "aad_tenant_id": connected.claims.tenant_id,
-            "aad_object_id": connected.claims.object_id,
-            "display_name": connected.claims.name,
-            "message": "Your Microsoft Teams identity is connected to Herald. You can close this tab.",
-        }),
+        &TeamsConnected {
+            connected: true,
+            aad_tenant_id: connected.claims.tenant_id,
+            aad_object_id: connected.claims.object_id,
+            display_name: connected.claims.name,
+            message: "Your Microsoft Teams identity is connected to Herald. You can close this tab.",
+        },
     ))
 }
 

@@ -13,6 +13,7 @@
 pub mod handlers;
 pub mod http_handler;
 pub mod integrations;
+pub mod openapi;
 pub mod opt_outs;
 pub mod people;
 pub mod policies;

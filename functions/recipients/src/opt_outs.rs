@@ -11,8 +11,9 @@ use herald::http::{ApiError, json, json_body, no_content};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OptOutView {
     pub channel: String,
     pub reason: Option<String>,
@@ -36,8 +37,8 @@ impl OptOutView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct OptOutsView {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OptOutsView {
     recipient_id: String,
     opt_outs: Vec<OptOutView>,
 }

@@ -15,6 +15,7 @@ use herald::http::{ApiError, json, json_body};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::handlers::{invalid, query};
 
@@ -22,7 +23,7 @@ use crate::handlers::{invalid, query};
 pub const MAX_LIMIT: i64 = 200;
 pub const DEFAULT_LIMIT: i64 = 50;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RecipientView {
     pub id: String,
     pub name: Option<String>,
@@ -58,15 +59,15 @@ impl RecipientView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct RecipientPage {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecipientPage {
     items: Vec<RecipientView>,
     /// Pass as `cursor` for the next page; null on the last one.
     next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct ErasedView {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErasedView {
     id: String,
     erased_at: DateTime<Utc>,
     suppressed_deliveries: i64,
@@ -74,8 +75,8 @@ struct ErasedView {
     audit_events_scrubbed: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct RemovedView {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RemovedView {
     opt_outs: i64,
     connections: i64,
     credentials: i64,

@@ -12,10 +12,11 @@ use herald::http::{ApiError, json, json_body, no_content};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::handlers::{invalid, query};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PolicyView {
     pub name: String,
     pub version: i32,
@@ -37,8 +38,8 @@ impl From<&StoredPolicy> for PolicyView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct PolicyList {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PolicyList {
     items: Vec<PolicyView>,
 }
 

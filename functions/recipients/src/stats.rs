@@ -9,11 +9,12 @@ use herald::http::{ApiError, json};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::handlers::{invalid, query};
 
-#[derive(Debug, Serialize)]
-struct DeliveryStats {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DeliveryStats {
     window: String,
     from: DateTime<Utc>,
     to: DateTime<Utc>,

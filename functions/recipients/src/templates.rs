@@ -12,12 +12,19 @@ use herald::http::{ApiError, json, json_body, no_content};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
-struct TemplateView<'a> {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TemplateView<'a> {
+    #[schema(value_type = herald::domain::Channel)]
     channel: &'static str,
-    #[serde(flatten)]
-    fields: &'a Fields,
+    /// Email: the subject. Push: the title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    text: &'a str,
+    /// Email: the HTML part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    html: Option<&'a str>,
     updated_at: DateTime<Utc>,
     updated_by: &'a str,
 }
@@ -26,21 +33,23 @@ impl<'a> TemplateView<'a> {
     fn new(s: &'a Stored) -> Self {
         Self {
             channel: s.channel.as_str(),
-            fields: &s.fields,
+            subject: s.fields.subject.as_deref(),
+            text: &s.fields.text,
+            html: s.fields.html.as_deref(),
             updated_at: s.updated_at,
             updated_by: &s.updated_by,
         }
     }
 }
 
-#[derive(Debug, Serialize)]
-struct Variable {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Variable {
     name: &'static str,
     description: &'static str,
 }
 
-#[derive(Debug, Serialize)]
-struct TemplatesView<'a> {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TemplatesView<'a> {
     items: Vec<TemplateView<'a>>,
     /// What a template may use: the same list for every channel.
     variables: Vec<Variable>,

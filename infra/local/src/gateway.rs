@@ -32,6 +32,7 @@ pub fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
         })
     };
     match (method, segments.as_slice()) {
+        ("GET", ["v1", "openapi.json"]) => m(Target::Ingest, "GET /v1/openapi.json", vec![]),
         ("POST", ["v1", "escalations"]) => m(Target::Ingest, "POST /v1/escalations", vec![]),
         ("GET", ["v1", "escalations", id]) => m(
             Target::Ingest,

@@ -8,6 +8,7 @@
 //!   Web API, which the emulator does not have.
 //! - [`gateway`]: turns a plain HTTP request into an API Gateway HTTP API (v2) event and
 //!   routes it to `ingest`, `recipients` or `magic-link`, like the HTTP API's routes do.
+//! - [`openapi`]: the API's OpenAPI document, made from the functions' descriptions.
 //! - [`poller`]: polls an SQS queue into a dispatcher with Lambda's batch semantics
 //!   (batches of up to 10, partial batch failures, visibility timeout, DLQ redrive).
 //! - [`schedules`]: fires the `retry` and `retention` schedules on their period or on
@@ -22,6 +23,7 @@ pub mod bench_scheduled;
 pub mod demo;
 pub mod fakes;
 pub mod gateway;
+pub mod openapi;
 pub mod poller;
 pub mod schedules;
 pub mod serve;

@@ -14,6 +14,9 @@
 //! SLACK_BOT_TOKEN=xoxb-… herald-local slack install --tenant ID --team T…
 //!                                      store a tenant's Slack installation (token sealed)
 //! herald-local demo [--base-url URL]   run the main flow against a running `serve`
+//! herald-local openapi [--write|--check]
+//!                                      print the API's OpenAPI document (or write it to
+//!                                      shared/openapi.json, or check that copy)
 //! herald-local bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts|e2e]
 //!                                      print the performance figures (see infra/local/bench.sh)
 //! ```
@@ -26,7 +29,7 @@ use herald_local::schedules::Schedules;
 use herald_local::{demo, serve, stack};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… (token in SLACK_BOT_TOKEN) | demo [--base-url URL] | bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts|e2e]>";
+const USAGE: &str = "usage: herald-local <migrate [--down] | tenant create <name> | queues | serve [--addr ADDR] [--retry-every SECS] [--retention-every SECS] | retry | retention | fakes [--teams-port P] [--voice-port P] [--slack-port P] | slack install --tenant ID --team T… (token in SLACK_BOT_TOKEN) | demo [--base-url URL] | openapi [--write|--check] | bench [--seconds N] [--only scheduled|ingest|dispatch|engine|receipts|e2e]>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -159,6 +162,28 @@ async fn main() -> anyhow::Result<()> {
             let moto = std::env::var("AWS_ENDPOINT_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:5055".into());
             demo::run(&herald::Config::from_env()?, base, &moto).await?;
+        }
+        ["openapi", rest @ ..] => {
+            let made = herald_local::openapi::json();
+            let path = herald_local::openapi::checked_in_path();
+            match rest {
+                [] => print!("{made}"),
+                ["--write"] => {
+                    std::fs::write(&path, &made)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                ["--check"] => {
+                    if std::fs::read_to_string(&path).unwrap_or_default() != made {
+                        bail!(
+                            "{} is stale: run `herald-local openapi --write`",
+                            path.display()
+                        );
+                    }
+                    println!("{} is the code's document", path.display());
+                }
+                _ => bail!("usage: herald-local openapi [--write | --check]"),
+            }
         }
         ["bench", ..] => {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

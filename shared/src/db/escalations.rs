@@ -623,7 +623,7 @@ pub async fn detail(
 }
 
 /// One entry of an escalation's audit log, as the timeline shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct TimelineEvent {
     /// The entry's position in the log: pages continue after it.
     pub seq: i64,
@@ -638,7 +638,7 @@ pub struct TimelineEvent {
 
 /// Who did it: an API key, a person (through a link, a button, an SMS reply) or Herald
 /// itself (`engine`, `dispatch-email`, `feedback-sms`...).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TimelineActor {
     #[serde(rename = "type")]
     pub kind: String,

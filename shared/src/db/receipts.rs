@@ -149,7 +149,7 @@ pub async fn apply(client: &Client, receipts: &[Receipt]) -> anyhow::Result<Appl
 }
 
 /// One entry of a tenant's suppression list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Suppression {
     pub channel: Channel,
     pub address: String,

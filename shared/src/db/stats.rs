@@ -8,14 +8,14 @@ use super::{Client, parse_col};
 use crate::domain::Channel;
 
 /// Percentiles of a duration, in milliseconds; `None` when no row had both ends.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Latency {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
 }
 
 /// One channel's figures for the rows queued in the window.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ChannelStats {
     pub channel: Channel,
     /// Rows queued in the window, whatever became of them.

@@ -15,12 +15,13 @@ pub(crate) const RAISE: &str = "ON CONFLICT (tenant_id, kind, subject) WHERE res
      DO UPDATE SET occurrences = a.occurrences + 1, last_seen_at = now(), \
      detail = EXCLUDED.detail, severity = EXCLUDED.severity";
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct SystemEvent {
     pub id: Uuid,
     /// `false`: about Herald itself (every tenant sees it).
     pub tenant_scoped: bool,
     pub kind: String,
+    #[schema(value_type = crate::domain::system_events::Severity)]
     pub severity: String,
     pub subject: String,
     pub title: String,

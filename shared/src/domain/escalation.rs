@@ -69,26 +69,34 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
 
 /// The JSON body of `POST /v1/escalations`, as sent. Every field is optional here so that
 /// a missing field is reported by name, with the others, by [`NewEscalation::try_from`].
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestRequest {
     pub dedup_key: Option<String>,
+    #[schema(required = true)]
     pub title: Option<String>,
     pub body: Option<String>,
+    #[schema(required = true, value_type = Option<super::Priority>)]
     pub priority: Option<String>,
     pub service: Option<String>,
     pub team: Option<String>,
     pub alert_count: Option<i64>,
     pub dashboard_url: Option<String>,
+    #[schema(format = DateTime)]
     pub triggered_at: Option<String>,
+    #[schema(format = DateTime)]
     pub inbox_expires_at: Option<String>,
+    /// Who is paged (required unless `policy` names them).
+    #[schema(value_type = Option<Vec<RecipientRequest>>)]
     pub recipients: Option<Vec<Object<RecipientRequest>>>,
+    #[schema(value_type = Option<ChannelsRequest>)]
     pub channels: Option<Object<ChannelsRequest>>,
     pub policy: Option<PolicyField>,
+    #[schema(value_type = Option<Urgency>)]
     pub urgency: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientRequest {
     pub id: Option<String>,
@@ -98,33 +106,39 @@ pub struct RecipientRequest {
     pub slack_user_id: Option<String>,
     pub push_endpoint_arn: Option<String>,
     pub timezone: Option<String>,
+    #[schema(value_type = Option<Vec<WindowSpec>>)]
     pub quiet_hours: Option<Vec<Object<WindowSpec>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelsRequest {
+    #[schema(value_type = Option<Vec<Channel>>)]
     pub primary: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<Channel>>)]
     pub secondary: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<Channel>>)]
     pub fallback: Option<Vec<String>>,
 }
 
 /// An inline escalation policy: levels of people over time, repeated while nobody
 /// answers.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
+    #[schema(required = true, value_type = Option<Vec<LevelRequest>>)]
     pub levels: Option<Vec<Object<LevelRequest>>>,
     pub repeat: Option<i64>,
     pub ack_timeout_minutes: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelRequest {
     pub after_minutes: Option<i64>,
     pub recipients: Option<Vec<String>>,
     /// The level's channel tiers; the escalation's `channels` when absent.
+    #[schema(value_type = Option<ChannelsRequest>)]
     pub channels: Option<Object<ChannelsRequest>>,
     pub secondary_after_minutes: Option<i64>,
     pub fallback_after_minutes: Option<i64>,
@@ -996,14 +1010,16 @@ impl super::engine::Directory for People<'_> {
 }
 
 /// The body of `POST /v1/policies` and `PUT /v1/policies/{name}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoredPolicyRequest {
     pub name: Option<String>,
     pub description: Option<String>,
     /// The tiers of every level without its own (default: email, Slack and push, then
     /// SMS, then voice).
+    #[schema(value_type = Option<ChannelsRequest>)]
     pub channels: Option<Object<ChannelsRequest>>,
+    #[schema(required = true, value_type = Option<Vec<LevelRequest>>)]
     pub levels: Option<Vec<Object<LevelRequest>>>,
     pub repeat: Option<i64>,
     pub ack_timeout_minutes: Option<i64>,
@@ -1062,6 +1078,36 @@ impl NewStoredPolicy {
 pub enum PolicyField {
     Name(String),
     Inline(PolicyRequest),
+}
+
+/// In the API document: a stored policy's name, or a [`PolicyRequest`].
+impl utoipa::PartialSchema for PolicyField {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("A stored policy's name (`GET /v1/policies`).")),
+            )
+            .item(utoipa::openapi::Ref::from_schema_name("PolicyRequest"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PolicyField {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "PolicyRequest".to_owned(),
+            <PolicyRequest as utoipa::PartialSchema>::schema(),
+        ));
+        <PolicyRequest as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl<'de> Deserialize<'de> for PolicyField {

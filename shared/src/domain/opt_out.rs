@@ -65,7 +65,7 @@ impl fmt::Display for OptOutScope {
 pub const MAX_REASON_CHARS: usize = 500;
 
 /// The body of `PUT /v1/recipients/{id}/opt-outs/{channel}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptOutRequest {
     pub reason: Option<String>,

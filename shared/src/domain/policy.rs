@@ -7,7 +7,7 @@ use super::{Channel, NotificationStatus};
 /// Which channels to use, in escalating tiers. Primary channels go out at once, in
 /// parallel; secondary and fallback are used when the tier before them did not reach
 /// anyone in time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelPolicy {
     pub primary: Vec<Channel>,
     pub secondary: Vec<Channel>,
@@ -27,7 +27,19 @@ impl Default for ChannelPolicy {
 /// A tier of a level's channels. Primary goes out when the level fires; secondary when
 /// every primary delivery to the person failed for good or they did not answer within
 /// `secondary_after_minutes`; fallback likewise after secondary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Primary,
@@ -71,7 +83,7 @@ pub const DEFAULT_FALLBACK_AFTER_MINUTES: u32 = 10;
 
 /// One level of an escalation policy: who is paged, `after_minutes` after the round
 /// started, and over which channel tiers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Level {
     pub after_minutes: u32,
     /// The caller's ids of the people (recipients' `id`).
@@ -123,7 +135,7 @@ impl Level {
 
 /// Who is paged, in which order and how often: levels fire in order after their delay;
 /// after the last level, `repeat` more rounds start over while nobody answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EscalationPolicy {
     pub levels: Vec<Level>,
     pub repeat: u8,

@@ -29,7 +29,9 @@ const MINUTES_PER_DAY: u16 = 24 * 60;
 
 /// How urgently an escalation needs a person, beside its priority. Low urgency never
 /// rings a phone (SMS, voice) inside the person's quiet hours, even when critical.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     #[default]
@@ -59,7 +61,7 @@ impl std::str::FromStr for Urgency {
 }
 
 /// One weekly window as the API takes and shows it, and as it is stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WindowSpec {
     /// The days the window starts on: `mon` … `sun`.

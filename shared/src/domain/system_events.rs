@@ -24,7 +24,7 @@ use serde::Serialize;
 /// Attempts a batch needs before it says anything about its provider.
 pub const MIN_ATTEMPTS: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Critical,

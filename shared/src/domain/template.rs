@@ -68,7 +68,7 @@ const FUEL: u64 = 50_000;
 pub const TEMPLATED: &[Channel] = &[Channel::Email, Channel::Sms, Channel::Push, Channel::Voice];
 
 /// A template as stored (and as the API takes it).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fields {
     /// Email: the subject (required). Push: the title (default: Herald's).

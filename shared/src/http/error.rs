@@ -4,7 +4,6 @@
 use crate::domain::FieldError;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
-use serde_json::json;
 
 #[derive(thiserror::Error)]
 pub enum ApiError {
@@ -103,9 +102,14 @@ impl ApiError {
             ApiError::Unexpected(_) => "internal error".to_owned(),
             other => other.to_string(),
         };
-        let body = json!({
-            "error": { "code": self.code(), "field": field, "message": message, "request_id": request_id }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                field,
+                message,
+                request_id,
+            },
+        };
         let mut builder = Response::builder()
             .status(status)
             .header(header::CONTENT_TYPE, "application/json")
@@ -117,9 +121,32 @@ impl ApiError {
             _ => {}
         }
         builder
-            .body(Body::Text(body.to_string()))
+            .body(Body::Text(
+                serde_json::to_string(&body).expect("an error body serializes"),
+            ))
             .expect("a static set of valid headers")
     }
+}
+
+/// Every error answer's body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// What went wrong, for programs: `invalid`, `required`, `unknown_field`,
+    /// `invalid_type`, `invalid_json`, `unauthorized`, `not_found`, `no_route`,
+    /// `method_not_allowed`, `conflict`, `unavailable`, `internal`...
+    pub code: &'static str,
+    /// The request's field at fault (a JSON path such as `recipients[0].email`, or a
+    /// query or path parameter's name); null when the error is not about one field.
+    pub field: Option<String>,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Ties the answer to Herald's logs.
+    pub request_id: &'a str,
 }
 
 impl From<crate::slack::InstallError> for ApiError {

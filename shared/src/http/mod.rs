@@ -3,6 +3,7 @@
 //! and the JSON request/response plumbing.
 
 mod error;
+pub mod openapi;
 
 use std::net::IpAddr;
 
@@ -11,7 +12,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 use crate::api_key::{self, KeyCache};
 use crate::db::tenants::{self, Principal};
