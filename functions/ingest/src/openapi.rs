@@ -32,7 +32,13 @@ pub struct IngestApi;
     request_body = IngestRequest,
     responses(
         (status = 202, description = "Stored; its first deliveries are queued", body = EscalationCreated,
-            headers(("Location" = String, description = "The escalation's URL"))),
+            headers(("Location" = String, description = "The escalation's URL")),
+            links(
+                ("GetEscalation" = (operation_id = "getEscalation", parameters(("id" = "$response.body#/id")))),
+                ("GetEscalationTimeline" = (operation_id = "getEscalationTimeline", parameters(("id" = "$response.body#/id")))),
+                ("AcknowledgeEscalation" = (operation_id = "acknowledgeEscalation", parameters(("id" = "$response.body#/id")))),
+                ("ResolveEscalation" = (operation_id = "resolveEscalation", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 200, description = "An escalation with the same `dedup_key` is open: the alert is counted on it and nothing more is sent", body = EscalationCreated),
     ),
     security(("api_key" = []))

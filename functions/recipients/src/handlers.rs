@@ -199,6 +199,7 @@ pub async fn inbox(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://prod-01.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=…"}))]
 pub(crate) struct WebhookRequest {
     url: Option<String>,
 }

@@ -35,6 +35,7 @@ use crate::templates::{TemplateView, TemplatesView};
         connect_slack, disconnect_slack, connect_teams, disconnect_teams,
         teams_callback_page, teams_callback,
     ),
+    components(schemas(ProviderChannel, OptOutChannel)),
     tags(
         (name = "recipients", description = "The tenant's people: addresses, quiet hours, erasure."),
         (name = "inbox", description = "A person's in-app notifications."),
@@ -46,6 +47,33 @@ use crate::templates::{TemplateView, TemplatesView};
     )
 )]
 pub struct RecipientsApi;
+
+/// The channels that take templates and have a suppression list (`channel` in their
+/// paths): [`herald::domain::template::TEMPLATED`]. For the document only.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ProviderChannel {
+    Email,
+    Sms,
+    Push,
+    Voice,
+}
+
+/// An opt-out's `channel`: one channel (not the in-app inbox), or `all` (see
+/// [`herald::domain::opt_out::OptOutScope`]). For the document only.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum OptOutChannel {
+    Email,
+    Sms,
+    Push,
+    Slack,
+    Teams,
+    Voice,
+    All,
+}
 
 /// The tenant's people, by id (keyset pages).
 #[utoipa::path(get, path = "/v1/recipients", tag = "recipients", operation_id = "listRecipients",
@@ -59,17 +87,24 @@ pub fn list_recipients() {}
 
 /// One person, with the quiet stretch they are in now.
 #[utoipa::path(get, path = "/v1/recipients/{id}", tag = "recipients", operation_id = "getRecipient",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 200, description = "The person", body = RecipientView)),
     security(("api_key" = [])))]
 pub fn get_recipient() {}
 
 /// Create or replace a person: every field (one left out is cleared).
 #[utoipa::path(put, path = "/v1/recipients/{id}", tag = "recipients", operation_id = "putRecipient",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     request_body = RecipientRequest,
     responses(
-        (status = 201, description = "Created", body = RecipientView),
+        (status = 201, description = "Created", body = RecipientView,
+            links(
+                ("GetRecipient" = (operation_id = "getRecipient", parameters(("id" = "$response.body#/id")))),
+                ("ListNotifications" = (operation_id = "listNotifications", parameters(("id" = "$response.body#/id")))),
+                ("ListOptOuts" = (operation_id = "listOptOuts", parameters(("id" = "$response.body#/id")))),
+                ("PutOptOut" = (operation_id = "putOptOut", parameters(("id" = "$response.body#/id")))),
+                ("EraseRecipient" = (operation_id = "eraseRecipient", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 200, description = "Replaced", body = RecipientView),
         (status = 409, description = "The Slack user connected their account to another recipient", body = herald::http::ErrorBody),
     ),
@@ -79,7 +114,7 @@ pub fn put_recipient() {}
 /// Erase a person: addresses, opt-outs, connections, inbox, links; their queued pages
 /// are suppressed and the audit log scrubbed of them.
 #[utoipa::path(delete, path = "/v1/recipients/{id}", tag = "recipients", operation_id = "eraseRecipient",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 200, description = "Erased: what was removed", body = ErasedView)),
     security(("api_key" = [])))]
 pub fn delete_recipient() {}
@@ -87,7 +122,7 @@ pub fn delete_recipient() {}
 /// A person's in-app notifications, newest first.
 #[utoipa::path(get, path = "/v1/recipients/{id}/notifications", tag = "inbox", operation_id = "listNotifications",
     params(
-        ("id" = String, Path, description = "Your id for the person"),
+        ("id" = String, Path, example = "u-alice", description = "Your id for the person"),
         ("unread" = Option<bool>, Query, description = "Only unread ones"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Per page (default 20)"),
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
@@ -98,14 +133,14 @@ pub fn list_notifications() {}
 
 /// How many of a person's in-app notifications are unread.
 #[utoipa::path(get, path = "/v1/recipients/{id}/notifications/unread-count", tag = "inbox", operation_id = "countUnread",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 200, description = "The count", body = UnreadCount)),
     security(("api_key" = [])))]
 pub fn unread_count() {}
 
 /// Mark all of a person's in-app notifications read.
 #[utoipa::path(post, path = "/v1/recipients/{id}/notifications/read-all", tag = "inbox", operation_id = "markAllRead",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 200, description = "Marked", body = MarkedRead)),
     security(("api_key" = [])))]
 pub fn read_all() {}
@@ -113,7 +148,7 @@ pub fn read_all() {}
 /// Mark one in-app notification read.
 #[utoipa::path(post, path = "/v1/recipients/{id}/notifications/{nid}/read", tag = "inbox", operation_id = "markRead",
     params(
-        ("id" = String, Path, description = "Your id for the person"),
+        ("id" = String, Path, example = "u-alice", description = "Your id for the person"),
         ("nid" = uuid::Uuid, Path, description = "The notification's id"),
     ),
     responses((status = 200, description = "The notification, read", body = InboxItemView)),
@@ -123,7 +158,7 @@ pub fn read_notification() {}
 /// Delete one in-app notification.
 #[utoipa::path(delete, path = "/v1/recipients/{id}/notifications/{nid}", tag = "inbox", operation_id = "deleteNotification",
     params(
-        ("id" = String, Path, description = "Your id for the person"),
+        ("id" = String, Path, example = "u-alice", description = "Your id for the person"),
         ("nid" = uuid::Uuid, Path, description = "The notification's id"),
     ),
     responses((status = 204, description = "Deleted")),
@@ -132,7 +167,7 @@ pub fn delete_notification() {}
 
 /// A person's opt-outs.
 #[utoipa::path(get, path = "/v1/recipients/{id}/opt-outs", tag = "opt-outs", operation_id = "listOptOuts",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 200, description = "Their opt-outs", body = OptOutsView)),
     security(("api_key" = [])))]
 pub fn list_opt_outs() {}
@@ -141,19 +176,21 @@ pub fn list_opt_outs() {}
 /// may be empty.
 #[utoipa::path(put, path = "/v1/recipients/{id}/opt-outs/{channel}", tag = "opt-outs", operation_id = "putOptOut",
     params(
-        ("id" = String, Path, description = "Your id for the person"),
-        ("channel" = String, Path, description = "A channel (`email`, `sms`, `push`, `slack`, `teams`, `voice`, `in_app`) or `all`"),
+        ("id" = String, Path, example = "u-alice", description = "Your id for the person"),
+        ("channel" = OptOutChannel, Path, description = "A channel, or `all`"),
     ),
     request_body(content = Option<OptOutRequest>, description = "Optional: why, and until when"),
-    responses((status = 200, description = "The opt-out", body = OptOutView)),
+    responses((status = 200, description = "The opt-out", body = OptOutView,
+        links(("DeleteOptOut" = (operation_id = "deleteOptOut",
+            parameters(("id" = "$request.path.id"), ("channel" = "$request.path.channel"))))))),
     security(("api_key" = [])))]
 pub fn put_opt_out() {}
 
 /// Remove an opt-out.
 #[utoipa::path(delete, path = "/v1/recipients/{id}/opt-outs/{channel}", tag = "opt-outs", operation_id = "deleteOptOut",
     params(
-        ("id" = String, Path, description = "Your id for the person"),
-        ("channel" = String, Path, description = "A channel or `all`"),
+        ("id" = String, Path, example = "u-alice", description = "Your id for the person"),
+        ("channel" = OptOutChannel, Path, description = "A channel, or `all`"),
     ),
     responses((status = 204, description = "Removed")),
     security(("api_key" = [])))]
@@ -162,7 +199,7 @@ pub fn delete_opt_out() {}
 /// Register (or replace) a person's Teams incoming webhook. The URL is sealed and never
 /// shown again.
 #[utoipa::path(put, path = "/v1/recipients/{id}/teams-webhook", tag = "integrations", operation_id = "putRecipientTeamsWebhook",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     request_body = WebhookRequest,
     responses((status = 200, description = "Registered", body = WebhookView)),
     security(("api_key" = [])))]
@@ -170,7 +207,7 @@ pub fn put_recipient_webhook() {}
 
 /// Remove a person's Teams webhook.
 #[utoipa::path(delete, path = "/v1/recipients/{id}/teams-webhook", tag = "integrations", operation_id = "deleteRecipientTeamsWebhook",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 204, description = "Removed")),
     security(("api_key" = [])))]
 pub fn delete_recipient_webhook() {}
@@ -200,7 +237,12 @@ pub fn list_policies() {}
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", operation_id = "createPolicy",
     request_body = StoredPolicyRequest,
     responses(
-        (status = 201, description = "Stored (version 1)", body = PolicyView),
+        (status = 201, description = "Stored (version 1)", body = PolicyView,
+            links(
+                ("GetPolicy" = (operation_id = "getPolicy", parameters(("name" = "$response.body#/name")))),
+                ("PutPolicy" = (operation_id = "putPolicy", parameters(("name" = "$response.body#/name")))),
+                ("DeletePolicy" = (operation_id = "deletePolicy", parameters(("name" = "$response.body#/name")))),
+            )),
         (status = 200, description = "A new version of an existing policy", body = PolicyView),
     ),
     security(("api_key" = [])))]
@@ -209,7 +251,7 @@ pub fn create_policy() {}
 /// A stored policy, at its latest version or `?version=`.
 #[utoipa::path(get, path = "/v1/policies/{name}", tag = "policies", operation_id = "getPolicy",
     params(
-        ("name" = String, Path, description = "The policy's name"),
+        ("name" = String, Path, example = "primary-oncall", description = "The policy's name"),
         ("version" = Option<i32>, Query, minimum = 1, description = "An earlier version"),
     ),
     responses((status = 200, description = "The policy", body = PolicyView)),
@@ -218,7 +260,7 @@ pub fn get_policy() {}
 
 /// Store a policy under the path's name (a new version when it exists).
 #[utoipa::path(put, path = "/v1/policies/{name}", tag = "policies", operation_id = "putPolicy",
-    params(("name" = String, Path, description = "The policy's name")),
+    params(("name" = String, Path, example = "primary-oncall", description = "The policy's name")),
     request_body = StoredPolicyRequest,
     responses(
         (status = 201, description = "Stored (version 1)", body = PolicyView),
@@ -229,7 +271,7 @@ pub fn put_policy() {}
 
 /// Delete a stored policy (escalations running under it keep their copy).
 #[utoipa::path(delete, path = "/v1/policies/{name}", tag = "policies", operation_id = "deletePolicy",
-    params(("name" = String, Path, description = "The policy's name")),
+    params(("name" = String, Path, example = "primary-oncall", description = "The policy's name")),
     responses((status = 204, description = "Deleted")),
     security(("api_key" = [])))]
 pub fn delete_policy() {}
@@ -238,7 +280,7 @@ pub fn delete_policy() {}
 /// a complaint), newest first.
 #[utoipa::path(get, path = "/v1/suppressions", tag = "operations", operation_id = "listSuppressions",
     params(
-        ("channel" = Option<String>, Query, description = "`email`, `sms`, `push` or `voice`"),
+        ("channel" = Option<ProviderChannel>, Query, description = "Only this channel"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Per page (default 50)"),
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
     ),
@@ -249,7 +291,7 @@ pub fn list_suppressions() {}
 /// Remove an address from the suppression list: it can be paged again.
 #[utoipa::path(delete, path = "/v1/suppressions/{channel}/{address}", tag = "operations", operation_id = "deleteSuppression",
     params(
-        ("channel" = String, Path, description = "`email`, `sms`, `push` or `voice`"),
+        ("channel" = ProviderChannel, Path, description = "`email`, `sms`, `push` or `voice`"),
         ("address" = String, Path, description = "The address, as listed"),
     ),
     responses((status = 204, description = "Removed")),
@@ -264,7 +306,7 @@ pub fn list_templates() {}
 
 /// The channel's template.
 #[utoipa::path(get, path = "/v1/templates/{channel}", tag = "templates", operation_id = "getTemplate",
-    params(("channel" = String, Path, description = "`email`, `sms`, `push` or `voice`")),
+    params(("channel" = ProviderChannel, Path, description = "`email`, `sms`, `push` or `voice`")),
     responses((status = 200, description = "The template", body = TemplateView)),
     security(("api_key" = [])))]
 pub fn get_template() {}
@@ -272,15 +314,19 @@ pub fn get_template() {}
 /// Store the channel's template: checked first (an unknown variable, a syntax error or
 /// an SMS over its segment budget is a 400 naming the field).
 #[utoipa::path(put, path = "/v1/templates/{channel}", tag = "templates", operation_id = "putTemplate",
-    params(("channel" = String, Path, description = "`email`, `sms`, `push` or `voice`")),
+    params(("channel" = ProviderChannel, Path, description = "`email`, `sms`, `push` or `voice`")),
     request_body = Fields,
-    responses((status = 200, description = "Stored", body = TemplateView)),
+    responses((status = 200, description = "Stored", body = TemplateView,
+            links(
+                ("GetTemplate" = (operation_id = "getTemplate", parameters(("channel" = "$response.body#/channel")))),
+                ("DeleteTemplate" = (operation_id = "deleteTemplate", parameters(("channel" = "$response.body#/channel")))),
+            ))),
     security(("api_key" = [])))]
 pub fn put_template() {}
 
 /// Back to Herald's default message for the channel.
 #[utoipa::path(delete, path = "/v1/templates/{channel}", tag = "templates", operation_id = "deleteTemplate",
-    params(("channel" = String, Path, description = "`email`, `sms`, `push` or `voice`")),
+    params(("channel" = ProviderChannel, Path, description = "`email`, `sms`, `push` or `voice`")),
     responses((status = 204, description = "Deleted")),
     security(("api_key" = [])))]
 pub fn delete_template() {}
@@ -288,7 +334,7 @@ pub fn delete_template() {}
 /// Delivery figures per channel over a recent window: queued→sent and sent→delivered
 /// p50/p99, delivery and bounce rates.
 #[utoipa::path(get, path = "/v1/stats/deliveries", tag = "operations", operation_id = "deliveryStats",
-    params(("window" = Option<String>, Query, description = "`15m`, `1h`, `24h`, `7d`... (default `1h`)")),
+    params(("window" = Option<String>, Query, pattern = "^[0-9]{1,5}[mhd]$", description = "Minutes, hours or days from `1m` to `7d`: `15m`, `1h`, `24h`... (default `1h`)")),
     responses((status = 200, description = "The figures", body = DeliveryStats)),
     security(("api_key" = [])))]
 pub fn delivery_stats() {}
@@ -362,7 +408,7 @@ pub fn slack_uninstall() {}
 
 /// A person connects their own Slack account: a redirect to Slack's consent page.
 #[utoipa::path(get, path = "/v1/recipients/{id}/connections/slack", tag = "integrations", operation_id = "connectSlack",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses(
         (status = 302, description = "To Slack's consent page", body = AuthorizeView,
             headers(("Location" = String, description = "Slack's consent page"))),
@@ -373,14 +419,14 @@ pub fn connect_slack() {}
 
 /// Remove a person's Slack connection (their token is deleted).
 #[utoipa::path(delete, path = "/v1/recipients/{id}/connections/slack", tag = "integrations", operation_id = "disconnectSlack",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 204, description = "Removed")),
     security(("api_key" = [])))]
 pub fn disconnect_slack() {}
 
 /// A person connects their Microsoft Teams identity: a redirect to Microsoft's sign-in.
 #[utoipa::path(get, path = "/v1/recipients/{id}/connections/teams", tag = "integrations", operation_id = "connectTeams",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses(
         (status = 302, description = "To Microsoft's sign-in page", body = AuthorizeView,
             headers(("Location" = String, description = "Microsoft's sign-in page"))),
@@ -390,7 +436,7 @@ pub fn connect_teams() {}
 
 /// Remove a person's Teams connection (their token is deleted).
 #[utoipa::path(delete, path = "/v1/recipients/{id}/connections/teams", tag = "integrations", operation_id = "disconnectTeams",
-    params(("id" = String, Path, description = "Your id for the person")),
+    params(("id" = String, Path, example = "u-alice", description = "Your id for the person")),
     responses((status = 204, description = "Removed")),
     security(("api_key" = [])))]
 pub fn disconnect_teams() {}
@@ -414,3 +460,37 @@ pub fn teams_callback_page() {}
         (status = 502, description = "Microsoft's answer could not be used", body = herald::http::ErrorBody),
     ))]
 pub fn teams_callback() {}
+
+#[cfg(test)]
+mod tests {
+    use herald::domain::Channel;
+    use herald::domain::opt_out::OptOutScope;
+    use utoipa::PartialSchema;
+
+    fn values<T: PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).expect("JSON");
+        schema["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    /// The document's lists are the ones the handlers accept.
+    #[test]
+    fn the_documented_channels_are_the_accepted_ones() {
+        let templated: Vec<String> = herald::domain::template::TEMPLATED
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        assert_eq!(values::<super::ProviderChannel>(), templated);
+        let opt_outs = values::<super::OptOutChannel>();
+        for raw in &opt_outs {
+            assert!(OptOutScope::parse(raw).is_ok(), "{raw}");
+        }
+        // Every channel but the in-app inbox, and `all`.
+        assert_eq!(opt_outs.len(), Channel::ALL.len());
+        assert!(OptOutScope::parse(Channel::InApp.as_str()).is_err());
+    }
+}

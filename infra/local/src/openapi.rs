@@ -16,11 +16,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// The document as checked in: pretty JSON, one trailing newline.
 pub fn json() -> String {
-    let mut text = document()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
-    text.push('\n');
-    text
+    herald::http::openapi::to_json(&document())
 }
 
 /// Where the checked-in copy lives.

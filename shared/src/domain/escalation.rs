@@ -71,6 +71,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
 /// a missing field is reported by name, with the others, by [`NewEscalation::try_from`].
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "dedup_key": "db-primary-down",
+    "title": "Primary database is down",
+    "body": "Connections refused since 03:02 UTC.",
+    "priority": "critical",
+    "service": "billing-db",
+    "recipients": [{"id": "u-alice", "name": "Alice Martin", "email": "alice@example.com", "phone": "+14155550100"}],
+    "channels": {"primary": ["email", "push"], "secondary": ["sms"], "fallback": ["voice"]}
+}))]
 pub struct IngestRequest {
     pub dedup_key: Option<String>,
     #[schema(required = true)]
@@ -98,6 +107,14 @@ pub struct IngestRequest {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "u-alice",
+    "name": "Alice Martin",
+    "email": "alice@example.com",
+    "phone": "+14155550100",
+    "timezone": "Europe/Paris",
+    "quiet_hours": [{"days": ["sat", "sun"], "start": "00:00", "end": "24:00"}]
+}))]
 pub struct RecipientRequest {
     pub id: Option<String>,
     pub name: Option<String>,
@@ -1012,6 +1029,16 @@ impl super::engine::Directory for People<'_> {
 /// The body of `POST /v1/policies` and `PUT /v1/policies/{name}`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "primary-oncall",
+    "description": "Alice at once, then the whole team",
+    "levels": [
+        {"after_minutes": 0, "recipients": ["u-alice"]},
+        {"after_minutes": 15, "recipients": ["u-alice"], "channels": {"primary": ["sms"], "secondary": [], "fallback": ["voice"]}}
+    ],
+    "repeat": 1,
+    "ack_timeout_minutes": 30
+}))]
 pub struct StoredPolicyRequest {
     pub name: Option<String>,
     pub description: Option<String>,

@@ -67,6 +67,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// The body of `PUT /v1/recipients/{id}/opt-outs/{channel}`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "on leave", "expires_at": "2030-01-15T09:00:00Z"}))]
 pub struct OptOutRequest {
     pub reason: Option<String>,
     /// RFC 3339; absent or null: until removed.

@@ -70,6 +70,10 @@ pub const TEMPLATED: &[Channel] = &[Channel::Email, Channel::Sms, Channel::Push,
 /// A template as stored (and as the API takes it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "subject": "[{{ priority }}] {{ title }}",
+    "text": "{{ title }}\n\n{{ body }}"
+}))]
 pub struct Fields {
     /// Email: the subject (required). Push: the title (default: Herald's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

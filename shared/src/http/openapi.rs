@@ -116,6 +116,25 @@ pub fn document(parts: impl IntoIterator<Item = OpenApi>) -> OpenApi {
     doc
 }
 
+/// The document as JSON, pretty, with one trailing newline. utoipa 5.5 writes a Link
+/// Object's fields in Rust's spelling (`operation_id`); OpenAPI's is `operationId`, and
+/// schemathesis follows links only spelled that way. No schema of the API has a property
+/// of those names, so only links' keys are renamed.
+pub fn to_json(doc: &OpenApi) -> String {
+    let mut text = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    for (rust, oas) in [
+        ("\"operation_id\": ", "\"operationId\": "),
+        ("\"operation_ref\": ", "\"operationRef\": "),
+        ("\"request_body\": ", "\"requestBody\": "),
+    ] {
+        text = text.replace(rust, oas);
+    }
+    text.push('\n');
+    text
+}
+
 /// The shared error answers an operation can give, unless it describes its own: 401 only
 /// with an API key, 413 and 415 only with a body.
 fn add_errors(operation: &mut Operation) {
