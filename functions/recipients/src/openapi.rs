@@ -233,7 +233,8 @@ pub fn delete_team_webhook() {}
     security(("api_key" = [])))]
 pub fn list_policies() {}
 
-/// Store a policy (its body names it); storing one that exists makes a new version.
+/// Store a new policy (its body names it); `PUT /v1/policies/{name}` saves a new version
+/// of one that exists.
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", operation_id = "createPolicy",
     request_body = StoredPolicyRequest,
     responses(
@@ -243,7 +244,7 @@ pub fn list_policies() {}
                 ("PutPolicy" = (operation_id = "putPolicy", parameters(("name" = "$response.body#/name")))),
                 ("DeletePolicy" = (operation_id = "deletePolicy", parameters(("name" = "$response.body#/name")))),
             )),
-        (status = 200, description = "A new version of an existing policy", body = PolicyView),
+        (status = 409, description = "A policy of that name exists (or was saved at the same moment)", body = herald::http::ErrorBody),
     ),
     security(("api_key" = [])))]
 pub fn create_policy() {}
@@ -265,6 +266,7 @@ pub fn get_policy() {}
     responses(
         (status = 201, description = "Stored (version 1)", body = PolicyView),
         (status = 200, description = "A new version", body = PolicyView),
+        (status = 409, description = "Saved by someone else at the same moment: read it and try again", body = herald::http::ErrorBody),
     ),
     security(("api_key" = [])))]
 pub fn put_policy() {}
