@@ -48,6 +48,9 @@ async fn ingest_samples_answer_as_documented() {
     assert!(body.contains("recipients[0].email"));
     let (status, _) = ingest(&app, include_str!("../../events/ingest/unauthorized.json")).await;
     assert_eq!(status, 401);
+    let (status, body) = ingest(&app, include_str!("../../events/ingest/get-openapi.json")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("3.1.0"), "{body}");
     // The sample id is not one of this tenant's escalations.
     for event in [
         include_str!("../../events/ingest/get-escalation.json"),
