@@ -10,6 +10,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$HERALD_ROOT"
+# Straight to 127.0.0.1, never through a proxy (the readiness probes included).
+unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
 DB=herald_schemathesis
 PORT="${SCHEMATHESIS_PORT:-3100}"
@@ -61,8 +64,8 @@ cargo build --quiet --bin herald-local
 BIN="$HERALD_ROOT/target/debug/herald-local"
 "$BIN" migrate >/dev/null
 # The key is printed once, on stdout: keep it in a variable, never in the log.
-API_KEY="$("$BIN" tenant create schemathesis 2>/dev/null | sed -n 's/^api_key=//p')"
-[ -n "$API_KEY" ] || { log "herald-local tenant create printed no api_key"; exit 1; }
+API_KEY="$("$BIN" tenant create schemathesis 2>"$OUT/tenant.err" | sed -n 's/^api_key=//p')" || true
+[ -n "$API_KEY" ] || { cat "$OUT/tenant.err" >&2; log "herald-local tenant create printed no api_key"; exit 1; }
 
 # serve creates the queues and the SES identity itself, and starts the fake Teams, voice
 # and Slack providers on PORT+1..PORT+3.
@@ -78,13 +81,10 @@ done
 log "schemathesis on http://$ADDR from ${OPENAPI#"$HERALD_ROOT"/} (serve log: $SERVE_LOG)"
 # In a subshell: the key goes to schemathesis through its environment (the config file
 # reads it), never through argv, which every user can read. It runs from the state
-# directory, so whatever schemathesis or Hypothesis writes lands there; and straight to
-# 127.0.0.1, never through a proxy.
+# directory, so whatever schemathesis or Hypothesis writes lands there.
 status=0
 (
   cd "$OUT"
-  unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
-  export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
   export HERALD_SCHEMATHESIS_API_KEY="$API_KEY" HERALD_SCHEMATHESIS_STATE="$OUT"
   exec "$VENV/bin/schemathesis" --config-file "$HERALD_ROOT/infra/local/schemathesis.toml" \
     run "$OPENAPI" --url "http://$ADDR" --no-color "$@"

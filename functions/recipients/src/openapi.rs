@@ -233,12 +233,12 @@ pub fn delete_team_webhook() {}
     security(("api_key" = [])))]
 pub fn list_policies() {}
 
-/// Store a new policy (its body names it); `PUT /v1/policies/{name}` saves a new version
-/// of one that exists.
+/// Store a new policy, named by the body's `name` (required here);
+/// `PUT /v1/policies/{name}` saves a new version of one that exists.
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", operation_id = "createPolicy",
     request_body = StoredPolicyRequest,
     responses(
-        (status = 201, description = "Stored (version 1)", body = PolicyView,
+        (status = 201, description = "Created (or created again after a delete: the next version)", body = PolicyView,
             links(
                 ("GetPolicy" = (operation_id = "getPolicy", parameters(("name" = "$response.body#/name")))),
                 ("PutPolicy" = (operation_id = "putPolicy", parameters(("name" = "$response.body#/name")))),
@@ -264,7 +264,7 @@ pub fn get_policy() {}
     params(("name" = String, Path, example = "primary-oncall", description = "The policy's name")),
     request_body = StoredPolicyRequest,
     responses(
-        (status = 201, description = "Stored (version 1)", body = PolicyView),
+        (status = 201, description = "Created (or created again after a delete: the next version)", body = PolicyView),
         (status = 200, description = "A new version", body = PolicyView),
         (status = 409, description = "Saved by someone else at the same moment: read it and try again", body = herald::http::ErrorBody),
     ),

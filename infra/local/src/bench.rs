@@ -235,13 +235,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.seconds.min(5),
     )
     .await?;
-    if args.only == Some(Only::Dispatch) {
-        return Ok(());
-    }
+    // The rest of section 2: Slack's buttons and rewrites, SMS replies.
     crate::bench_channels::slack_actions(&config(&db_url, 4), &ingest_fast, &key, instant, 300)
         .await?;
     crate::bench_channels::sms_replies(&config(&db_url, 4), &ingest_fast, &key, instant, 300)
         .await?;
+    if args.only == Some(Only::Dispatch) {
+        return Ok(());
+    }
 
     println!("\n== 3. cold start: process start -> first Runtime API poll (median of 15)");
     let mut env = vec![

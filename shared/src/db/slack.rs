@@ -178,6 +178,13 @@ pub struct SlackThread {
 
 /// The escalation's Slack messages and what they show, with the bot token to rewrite
 /// them, in one statement.
+///
+/// The escalation's messages are read through its step key (`escalation_id` first). The
+/// `coalesce` keeps the planner off `notification_log_provider_message`: a plain `LIKE`
+/// on the column proves that partial index's `IS NOT NULL`, and with statistics older
+/// than the sends (the ids are written after the rows) it chose a filtered walk of the
+/// whole index, 20 ms instead of 0.4 ms at 117,000 rows (bench: dispatch-slack's
+/// rewrite).
 #[tracing::instrument(name = "load slack messages", skip_all, fields(escalation_id = %escalation_id))]
 pub async fn thread(client: &Client, escalation_id: Uuid) -> anyhow::Result<Option<SlackThread>> {
     let stmt = client
@@ -189,7 +196,7 @@ pub async fn thread(client: &Client, escalation_id: Uuid) -> anyhow::Result<Opti
                    c.key_id, c.ciphertext,
                    ARRAY(SELECT n.provider_message_id FROM notification_log n
                          WHERE n.escalation_id = e.id AND n.channel = 'slack'
-                           AND n.provider_message_id LIKE '%/%'
+                           AND coalesce(n.provider_message_id, '') LIKE '%/%'
                          ORDER BY n.sent_at) AS messages
             FROM escalations e
             LEFT JOIN credentials c ON c.tenant_id = e.tenant_id AND c.kind = 'slack_bot_token'

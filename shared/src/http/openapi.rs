@@ -136,10 +136,14 @@ pub fn to_json(doc: &OpenApi) -> String {
 }
 
 /// The shared error answers an operation can give, unless it describes its own: 401 only
-/// with an API key, 413 and 415 only with a body.
+/// with an API key, 413 and 415 only with a JSON body (the form posts of the sign-in
+/// callbacks are read as they come).
 fn add_errors(operation: &mut Operation) {
     let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-    let has_body = operation.request_body.is_some();
+    let has_body = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| body.content.contains_key("application/json"));
     for (status, name, _) in ERRORS {
         let applies = match status {
             401 => keyed,
