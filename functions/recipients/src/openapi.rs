@@ -4,10 +4,13 @@
 
 use herald::db::receipts::Suppression;
 use herald::db::system_events::SystemEvent;
+use herald::domain::Channel;
 use herald::domain::escalation::{RecipientRequest, StoredPolicyRequest};
 use herald::domain::opt_out::OptOutRequest;
-use herald::domain::template::Fields;
+use herald::domain::template::{Fields, TEMPLATED};
 use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::handlers::{
     InboxItemView, InboxPageView, MarkedRead, Page, UnreadCount, WebhookRequest, WebhookView,
@@ -49,30 +52,36 @@ use crate::templates::{TemplateView, TemplatesView};
 pub struct RecipientsApi;
 
 /// The channels that take templates and have a suppression list (`channel` in their
-/// paths): [`herald::domain::template::TEMPLATED`]. For the document only.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum ProviderChannel {
-    Email,
-    Sms,
-    Push,
-    Voice,
+/// paths), as the document lists them: [`herald::domain::template::TEMPLATED`].
+pub struct ProviderChannel;
+
+impl utoipa::PartialSchema for ProviderChannel {
+    fn schema() -> RefOr<Schema> {
+        names(TEMPLATED.iter().map(|c| c.as_str()))
+    }
 }
 
-/// An opt-out's `channel`: one channel (not the in-app inbox), or `all` (see
-/// [`herald::domain::opt_out::OptOutScope`]). For the document only.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum OptOutChannel {
-    Email,
-    Sms,
-    Push,
-    Slack,
-    Teams,
-    Voice,
-    All,
+impl utoipa::ToSchema for ProviderChannel {}
+
+/// An opt-out's `channel`, as the document lists it: every channel but the in-app inbox
+/// (see [`herald::domain::opt_out::OptOutScope`]), or `all`.
+pub struct OptOutChannel;
+
+impl utoipa::PartialSchema for OptOutChannel {
+    fn schema() -> RefOr<Schema> {
+        let channels = Channel::ALL.into_iter().filter(|c| *c != Channel::InApp);
+        names(channels.map(Channel::as_str).chain(["all"]))
+    }
+}
+
+impl utoipa::ToSchema for OptOutChannel {}
+
+/// A string schema of these values.
+fn names<'a>(values: impl Iterator<Item = &'a str>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .into()
 }
 
 /// The tenant's people, by id (keyset pages).
